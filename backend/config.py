@@ -1,0 +1,43 @@
+"""Settings of one cloud. Defaults follow upstream nova/keystone where they exist."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("POCKETSTACK_HOME") or Path.home() / ".local/share/pocketstack")
+
+
+@dataclass
+class Config:
+    home: Path = field(default_factory=default_home)
+    hosts_path: Path | None = None
+    token_ttl: int = 3600                      # keystone [token] expiration
+    cpu_allocation_ratio: float = 4.0          # nova defaults today
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    reserved_host_memory_mb: int = 512
+    reserved_host_disk_mb: int = 0
+    ram_weight_multiplier: float = 1.0
+    cpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    num_instances_weight_multiplier: float = 0.0
+    build_failure_weight_multiplier: float = 1000000.0
+    max_attempts: int = 3                      # scheduler max_attempts: host + alternates
+    build_timeout: float = 600.0               # nova instance_build_timeout (0 = off upstream; on here)
+    heartbeat_interval: float = 5.0
+    service_down_time: float = 30.0
+    power_sync_interval: float = 5.0
+    quota_instances: int = 10
+    quota_cores: int = 20
+    quota_ram: int = 51200
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "pocketstack.db"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.home / "images"

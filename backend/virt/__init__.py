@@ -1,0 +1,1 @@
+"""Hypervisor drivers: one interface (driver.ComputeDriver), a fake and a qemu implementation."""

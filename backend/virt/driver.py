@@ -1,0 +1,138 @@
+"""The hypervisor driver interface, modelled on nova/virt/driver.py.
+
+Compute managers call only these methods. Every method is async: the qemu driver does its
+blocking SSH work in a thread, the fake one answers from memory.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from backend import power_state
+
+
+class DriverError(Exception):
+    """A driver operation failed. reschedulable: another host may well succeed
+    (upstream raises RescheduledException for these)."""
+
+    def __init__(self, message: str, reschedulable: bool = True):
+        super().__init__(message)
+        self.reschedulable = reschedulable
+
+
+class HostUnreachable(DriverError):
+    """The host could not be reached (SSH down, host key refused)."""
+
+
+class InstanceNotFound(DriverError):
+    def __init__(self, uuid: str):
+        super().__init__(f"instance {uuid} not found on the hypervisor", reschedulable=False)
+
+
+@dataclass
+class ImageFile:
+    """An image as the image service stores it locally (the driver copies it to the host)."""
+    id: str
+    path: str
+    sha256: str
+    size: int
+    disk_format: str = "raw"
+
+
+@dataclass
+class GuestSpec:
+    """Everything a spawn needs, so drivers never reach the database."""
+    uuid: str
+    name: str
+    hostname: str
+    project_id: str
+    availability_zone: str
+    vcpus: int
+    memory_mb: int
+    root_gb: int
+    image: ImageFile | None = None          # root disk image (None when booting from volume)
+    kernel: ImageFile | None = None         # direct kernel boot (image property kernel_id)
+    ramdisk: ImageFile | None = None        # image property ramdisk_id
+    kernel_cmdline: str | None = None
+    # [{"port_id", "mac_address", "fixed_ip", "network_id", "cidr", "gateway", "prefixlen"}]
+    network_info: list[dict] = field(default_factory=list)
+    # boot from volume: {"volume_id", "size_gb"}; extra disks: [{"volume_id", "size_gb"}]
+    root_volume: dict | None = None
+    volumes: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class HostCapabilities:
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    hypervisor_type: str
+    hypervisor_version: str
+    cpu_arch: str = "x86_64"
+    accelerator: str = "none"
+
+
+class ComputeDriver(abc.ABC):
+    """One instance per compute host."""
+
+    def __init__(self, host):
+        self.host = host  # backend.hosts.HostConfig
+
+    @abc.abstractmethod
+    async def init_host(self, known: list[GuestSpec]) -> None:
+        """Called once when the compute service starts; known = guests the database
+        places on this host (the hypervisor outlives the control plane)."""
+
+    @abc.abstractmethod
+    async def get_host_capabilities(self) -> HostCapabilities:
+        ...
+
+    @abc.abstractmethod
+    async def is_alive(self) -> bool:
+        """The heartbeat: can the host be reached right now?"""
+
+    @abc.abstractmethod
+    async def spawn(self, guest: GuestSpec) -> None:
+        """Create and boot the guest. Raise DriverError on failure, having removed
+        everything this attempt made on the host."""
+
+    @abc.abstractmethod
+    async def destroy(self, uuid: str) -> None:
+        """Stop the guest if running and remove it. Idempotent."""
+
+    @abc.abstractmethod
+    async def power_off(self, uuid: str, timeout: float = 10.0) -> None:
+        ...
+
+    @abc.abstractmethod
+    async def power_on(self, uuid: str) -> None:
+        ...
+
+    @abc.abstractmethod
+    async def reboot(self, uuid: str, reboot_type: str) -> None:
+        """reboot_type is 'SOFT' or 'HARD'."""
+
+    @abc.abstractmethod
+    async def get_power_state(self, uuid: str) -> int:
+        """One of backend.power_state; NOSTATE when unknown."""
+
+    @abc.abstractmethod
+    async def list_instances(self) -> dict[str, int]:
+        """uuid -> power state of every guest on the host (for the power-state sync)."""
+
+    @abc.abstractmethod
+    async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
+        ...
+
+    async def create_volume(self, volume_id: str, size_gb: int) -> None:
+        """Make the backing file of a volume on this host (boot from volume)."""
+
+    async def delete_volume(self, volume_id: str) -> None:
+        """Remove the backing file of a volume on this host. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections; guests keep running."""
+
+
+def power_state_name(state: int) -> str:
+    return power_state.NAMES.get(state, str(state))
