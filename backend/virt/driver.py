@@ -124,8 +124,9 @@ class ComputeDriver(abc.ABC):
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         ...
 
-    async def create_volume(self, volume_id: str, size_gb: int) -> None:
-        """Make the backing file of a volume on this host (boot from volume)."""
+    async def create_volume(self, volume_id: str, size_gb: int, image: ImageFile | None = None) -> None:
+        """Make the backing file of a volume on this host; with image, the volume starts as a
+        copy of it (boot from volume). Raise DriverError on failure, leaving nothing behind."""
 
     async def delete_volume(self, volume_id: str) -> None:
         """Remove the backing file of a volume on this host. Idempotent."""
