@@ -9,7 +9,7 @@ from .filters import (DEFAULT_FILTERS, FILTERS, AvailabilityZoneFilter, BaseFilt
                       ComputeFilter, CoreFilter, DiskFilter, IgnoreHostsFilter,
                       ImagePropertiesFilter, RamFilter, ServerGroupAffinityFilter,
                       ServerGroupAntiAffinityFilter, disk_limit_mb, ram_limit_mb, vcpu_limit)
-from .weighers import (DEFAULT_WEIGHERS, WEIGHERS, BaseWeigher, BuildFailureWeigher,
+from .weighers import (DEFAULT_WEIGHERS, WEIGHERS, BaseWeigher, BuildFailureWeigher, contributions,
                        CPUWeigher, DiskWeigher, NumInstancesWeigher, RAMWeigher, normalize)
 
 __all__ = [
@@ -20,5 +20,5 @@ __all__ = [
     "ServerGroupAffinityFilter", "ServerGroupAntiAffinityFilter", "FILTERS",
     "DEFAULT_FILTERS", "ram_limit_mb", "vcpu_limit", "disk_limit_mb",
     "BaseWeigher", "RAMWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher",
-    "BuildFailureWeigher", "WEIGHERS", "DEFAULT_WEIGHERS", "normalize",
+    "BuildFailureWeigher", "WEIGHERS", "DEFAULT_WEIGHERS", "normalize", "contributions",
 ]

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .filters import DEFAULT_FILTERS, FILTERS, IgnoreHostsFilter
-from .weighers import DEFAULT_WEIGHERS, WEIGHERS, normalize
+from .weighers import DEFAULT_WEIGHERS, WEIGHERS, contributions
 
 
 @dataclass(slots=True)
@@ -165,28 +165,22 @@ def weigh_hosts(spec: RequestSpec, hosts: list[HostState], conf: SchedulerConfig
     one host or none is not weighed at all (every contribution 0); ties keep input order."""
     weighers = _load(conf.weighers, WEIGHERS, "weigher")
     n = len(hosts)
-    totals = [0.0] * n
-    columns = []
+    zeros = [0.0] * n
+    names, columns = [], []
     for w in weighers:
         m = w.multiplier(conf)
+        names.append(w.name)
         if n <= 1 or m == 0:
-            columns.append((w.name, None))
-            continue
-        raw = w.weigh_objects(hosts, conf)
-        lo, hi = w.minval, w.maxval
-        if lo is not None:   # upstream clamps each raw value into [minval, maxval]
-            raw = [x if x > lo else lo for x in raw]
-        if hi is not None:
-            raw = [x if x < hi else hi for x in raw]
-        contrib = [m * x + 0.0 for x in normalize(raw, lo, hi)]  # + 0.0: no "-0.0"
-        totals = [t + c for t, c in zip(totals, contrib)]
-        columns.append((w.name, contrib))
+            columns.append(zeros)
+        else:
+            columns.append(contributions(w.weigh_objects(hosts, conf), m, w.minval, w.maxval))
+    rows = list(zip(*columns)) if columns else [()] * n
+    totals = [sum(r) for r in rows]   # same order of additions as upstream's running sum
     order = sorted(range(n), key=totals.__getitem__, reverse=True)  # stable on ties
-    records = [{"host": hosts[i].name, "total": totals[i],
-                "by_weigher": {name: (col[i] if col is not None else 0.0)
-                               for name, col in columns}}
-               for i in order]
-    return [hosts[i] for i in order], records
+    ranked = [hosts[i] for i in order]
+    records = [{"host": h.name, "total": totals[i], "by_weigher": dict(zip(names, rows[i]))}
+               for h, i in zip(ranked, order)]
+    return ranked, records
 
 
 def explain_failure(hosts_considered: int, filter_records: list[dict],

@@ -107,6 +107,24 @@ def normalize(values: list[float], minval: float | None = None,
     return [(x - lo) / span for x in values]
 
 
+def contributions(raw: list[float], multiplier: float, minval: float | None = None,
+                  maxval: float | None = None) -> list[float]:
+    """multiplier × normalize(raw clamped into [minval, maxval]) — what one weigher adds to
+    each host (BaseWeigher.weigh_objects + BaseWeightHandler.get_weighed_objects)."""
+    if not raw:
+        return []
+    if minval is not None and min(raw) < minval:
+        raw = [x if x > minval else minval for x in raw]
+    if maxval is not None and max(raw) > maxval:
+        raw = [x if x < maxval else maxval for x in raw]
+    hi = float(max(raw) if maxval is None else maxval)
+    lo = float(min(raw) if minval is None else minval)
+    if hi == lo:
+        return [0.0] * len(raw)
+    span = hi - lo
+    return [multiplier * ((x - lo) / span) + 0.0 for x in raw]  # + 0.0: never "-0.0"
+
+
 ALL_WEIGHERS = [RAMWeigher, CPUWeigher, DiskWeigher, NumInstancesWeigher, BuildFailureWeigher]
 WEIGHERS = {cls.name: cls for cls in ALL_WEIGHERS}
 DEFAULT_WEIGHERS = [cls.name for cls in ALL_WEIGHERS]

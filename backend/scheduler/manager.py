@@ -1,0 +1,69 @@
+"""The scheduler service (topic 'scheduler'): reads host state from the database and
+runs the filters and weighers of backend.scheduler.core."""
+from __future__ import annotations
+
+import time
+
+from backend import db as dbm
+from backend.events import Step
+
+from .core import HostState, RequestSpec, SchedulerConfig, select_destinations
+
+
+class SchedulerManager:
+    def __init__(self, db, tracer, config):
+        self.db = db
+        self.tracer = tracer
+        self.config = config
+        self.conf = SchedulerConfig.from_config(config)
+
+    def host_states(self) -> list[HostState]:
+        now = time.time()
+        usage = {r["host"]: r for r in dbm.rows(
+            self.db, "SELECT host, sum(vcpus) v, sum(memory_mb) m, sum(disk_gb) d, count(*) n"
+                     " FROM claims GROUP BY host")}
+        out = []
+        for n in dbm.rows(self.db, "SELECT * FROM compute_nodes WHERE configured=1 ORDER BY host"):
+            u = usage.get(n["host"], {})
+            fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
+            up = fresh and n["down_reason"] is None
+            reason = n["down_reason"] or (None if fresh else "no heartbeat for "
+                                          f"{self.config.service_down_time:g} s" if n["last_heartbeat"]
+                                          else "never reported")
+            out.append(HostState(
+                name=n["host"], availability_zone=n["availability_zone"], up=up, enabled=not n["disabled"],
+                down_reason=n["disabled_reason"] if n["disabled"] else reason,
+                vcpus=n["vcpus"], memory_mb=n["memory_mb"], disk_gb=n["disk_gb"],
+                vcpus_used=u.get("v") or 0, memory_mb_used=u.get("m") or 0, disk_gb_used=u.get("d") or 0,
+                num_instances=u.get("n") or 0, failed_builds=n["failed_builds"],
+                hypervisor_type=n["hypervisor_type"] or "qemu", cpu_arch=n["cpu_arch"] or "x86_64"))
+        return out
+
+    async def select_destinations(self, ctx, instance_uuids, request_spec, instance_uuid=None):
+        rs = dict(request_spec)
+        spec = RequestSpec(instance_uuid=instance_uuids[0], vcpus=rs["vcpus"], memory_mb=rs["memory_mb"],
+                           disk_gb=rs["disk_gb"], availability_zone=rs.get("availability_zone"),
+                           image_properties=rs.get("image_properties") or {},
+                           group_policy=rs.get("group_policy"),
+                           group_hosts=set(self._group_hosts(rs.get("group_id"))),
+                           ignore_hosts=set(rs.get("ignore_hosts") or ()))
+        async with Step(self.tracer, ctx, "scheduler", "filter and weigh", instance_uuids[0]):
+            decisions = select_destinations(spec, self.host_states(), self.conf, len(instance_uuids),
+                                            list(instance_uuids))
+        out = [dict(d.to_dict(), requested={"vcpus": spec.vcpus, "memory_mb": spec.memory_mb,
+                                            "disk_gb": spec.disk_gb,
+                                            "availability_zone": spec.availability_zone})
+               for d in decisions]
+        if any(not d["selected"] for d in out):  # all or nothing, as upstream
+            why = next(d["message"] for d in out if not d["selected"])
+            for d in out:
+                if d["selected"]:
+                    d["message"] = f"another instance of the same request could not be placed: {why}"
+                    d["alternates"], d["selected"] = [], None
+        return out
+
+    def _group_hosts(self, group_id):
+        if not group_id:
+            return []
+        return [r["host"] for r in dbm.rows(self.db, "SELECT DISTINCT host FROM instances WHERE server_group_id=?"
+                                                     " AND deleted=0 AND host IS NOT NULL", (group_id,))]
