@@ -1,0 +1,119 @@
+"""The app's one seam to the cloud. Screens talk to an Adapter, never to the facade directly,
+so the same app can run over an in-process Cloud (LocalAdapter, the default) or a remote
+`pocketstack serve` (tui.remote.RemoteAdapter).
+
+An adapter holds the session (the token view) and injects the token into every call;
+`call("list_servers", ...)` takes the facade's method names and arguments minus the token.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from backend.errors import CloudError, Unauthorized
+from backend.facade import BackendThread, Cloud
+
+Event = dict[str, Any]
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """ISO 8601 (with or without Z) -> aware datetime; None stays None."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+class Adapter(abc.ABC):
+    """Session + calls + pushed events. All coroutines run on the app's loop."""
+
+    def __init__(self) -> None:
+        self.token: dict | None = None       # the current token view (scoped after scope())
+        self.unscoped: dict | None = None
+        self._credentials: tuple[str, str] | None = None
+        self.where = "in-process"   # shown in the header
+
+    # ---- transport, one per implementation ----------------------------------------------
+    @abc.abstractmethod
+    async def _invoke(self, method: str, *args, **kwargs) -> Any:
+        """Run facade `method` with these exact arguments (the token included)."""
+
+    @abc.abstractmethod
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Push every event to callback, from any thread; returns an unsubscribe."""
+
+    async def close(self) -> None:
+        pass
+
+    # ---- session ------------------------------------------------------------------------
+    async def login(self, username: str, password: str) -> dict:
+        self.unscoped = await self._invoke("login", username, password)
+        # kept in memory only, as keystoneauth's password plugin does, to renew the token
+        self._credentials = (username, password)
+        self.token = None
+        return self.unscoped
+
+    async def projects(self) -> list[dict]:
+        if not self.unscoped:
+            raise Unauthorized("log in first")
+        return await self._invoke("auth_projects", self.unscoped["token"])
+
+    async def scope(self, project: str) -> dict:
+        if not self.unscoped:
+            raise Unauthorized("log in first")
+        self.token = await self._invoke("scope", self.unscoped["token"], project)
+        return self.token
+
+    async def renew(self) -> dict:
+        """A fresh token for the same project: Keystone never extends a token, so
+        authenticate again with the password, as keystoneauth does."""
+        if not self._credentials or not self.token:
+            raise Unauthorized("not logged in")
+        project = self.token["project"]["id"]
+        self.unscoped = await self._invoke("login", *self._credentials)
+        self.token = await self._invoke("scope", self.unscoped["token"], project)
+        return self.token
+
+    async def logout(self) -> None:
+        tokens = [t["token"] for t in (self.token, self.unscoped) if t]
+        self.token = self.unscoped = None
+        self._credentials = None
+        for t in tokens:
+            try:
+                await self._invoke("revoke_token", t)
+            except CloudError:
+                pass  # already expired or revoked: nothing left to undo
+
+    @property
+    def project_id(self) -> str | None:
+        return self.token["project"]["id"] if self.token and self.token.get("project") else None
+
+    async def call(self, method: str, *args, **kwargs) -> Any:
+        """Facade `method` as the logged-in user: call("get_server", server_id)."""
+        if not self.token:
+            raise Unauthorized("log in first")
+        return await self._invoke(method, self.token["token"], *args, **kwargs)
+
+
+class LocalAdapter(Adapter):
+    """A Cloud on a BackendThread in this process; calls hop to its loop and back."""
+
+    def __init__(self, backend: BackendThread) -> None:
+        super().__init__()
+        self.backend = backend
+
+    @classmethod
+    def over(cls, cloud: Cloud) -> LocalAdapter:
+        return cls(BackendThread(cloud))
+
+    async def _invoke(self, method: str, *args, **kwargs) -> Any:
+        fn = getattr(self.backend.cloud, method)
+        return await self.backend.acall(fn, *args, **kwargs)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.backend.cloud.subscribe(callback)

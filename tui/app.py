@@ -1,0 +1,167 @@
+"""The pocketstack app: screens over an Adapter, fed by pushed events.
+
+Entry point: `run_app(argv)` (what `pocketstack` with no arguments calls)."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from backend.errors import CloudError, Unauthorized
+from tui.adapter import Adapter, parse_ts
+from tui.commands import ResourceCommands
+from tui.events import Batch, EventPump
+
+FAILED = object()  # what guard() returns when the call raised (None is a valid result)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class PocketApp(App):
+    TITLE = "pocketstack"
+    CSS_PATH = "app.tcss"
+    COMMANDS = {ResourceCommands}
+    COMMAND_PALETTE_BINDING = "colon"
+    COMMAND_PALETTE_DISPLAY = ":"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, adapter: Adapter, *, clock: Callable[[], datetime] = utcnow,
+                 highlight_seconds: float = 1.5, tick: float = 0.05,
+                 renew_margin: float = 300.0, console_follow: float = 1.0,
+                 auto_login: tuple[str, str] | None = None, prefill_user: str | None = None) -> None:
+        super().__init__()
+        self.adapter = adapter
+        self.clock = clock
+        self.highlight_seconds = highlight_seconds
+        self.renew_margin = renew_margin
+        self.console_follow = console_follow
+        self.auto_login = auto_login
+        self.prefill_user = prefill_user
+        self.pump = EventPump(self.on_batch, tick)
+        self._unsubscribe: Callable[[], None] | None = None
+        self.last_batch_events = 0
+
+    # ---- life cycle ---------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from tui.screens.login import LoginScreen
+        self.pump.bind(asyncio.get_running_loop())
+        try:
+            self._unsubscribe = self.adapter.subscribe(self.pump.push)
+        except CloudError as e:
+            self.notify(e.message, title="no live updates", severity="error")
+        self.set_interval(15, self.check_token)
+        self.push_screen(LoginScreen())
+
+    async def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    @property
+    def token(self) -> dict | None:
+        return self.adapter.token
+
+    def start_session(self) -> None:
+        """After scoping: the instances screen becomes the only screen."""
+        from tui.screens.instances import InstancesScreen
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(InstancesScreen())
+
+    async def logout(self) -> None:
+        from tui.screens.login import LoginScreen
+        await self.adapter.logout()
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen())
+
+    def switch_project(self) -> None:
+        from tui.screens.login import ProjectScreen
+        self.push_screen(ProjectScreen())
+
+    # ---- calls --------------------------------------------------------------------------
+    async def guard(self, call: Awaitable[Any], what: str = "") -> Any:
+        """Await a backend call; a failure becomes a toast and FAILED, never a crash."""
+        try:
+            return await call
+        except Unauthorized as e:
+            self.notify(e.message, title="session ended" if self.token else "not logged in",
+                        severity="error")
+            return FAILED
+        except CloudError as e:
+            self.notify(e.message, title=f"{what} failed ({e.code})".strip(), severity="error",
+                        timeout=8)
+            return FAILED
+        except Exception as e:  # the backend is down or broke: say so and keep going
+            self.notify(str(e) or type(e).__name__, title=f"{what} failed".strip(),
+                        severity="error", timeout=8)
+            return FAILED
+
+    async def check_token(self) -> None:
+        """Renew the token shortly before it expires."""
+        tok = self.token
+        if not tok:
+            return
+        expires = parse_ts(tok.get("expires_at"))
+        if expires and (expires - self.clock()).total_seconds() <= self.renew_margin:
+            if await self.guard(self.adapter.renew(), "token renewal") is not FAILED:
+                self.notify("token renewed", timeout=2)
+                self.refresh_session_bar()
+
+    def refresh_session_bar(self) -> None:
+        from tui.widgets.session_bar import SessionBar
+        for screen in self.screen_stack:
+            for bar in screen.query(SessionBar):
+                bar.refresh_text()
+
+    # ---- pushed events ------------------------------------------------------------------
+    def on_batch(self, batch: Batch) -> None:
+        """One tick's coalesced events, handed to every screen that shows them."""
+        self.last_batch_events = batch.events
+        pid = self.adapter.project_id
+        if pid:
+            batch.servers = {k: v for k, v in batch.servers.items() if v.get("project_id") == pid}
+        with self.batch_update():
+            for screen in list(self.screen_stack):
+                handler = getattr(screen, "on_batch", None)
+                if handler:
+                    try:
+                        handler(batch)
+                    except Exception as e:  # one broken view must not stop the others
+                        self.log.error(f"{type(screen).__name__}.on_batch: {e!r}")
+
+    def action_help(self) -> None:
+        from tui.screens.modals import HelpScreen
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def open_list(self, kind: str) -> None:
+        """Command palette target: servers, hosts, images, flavors, networks, volumes."""
+        from tui.screens.instances import InstancesScreen
+        if not self.token:
+            self.notify("log in first", severity="warning")
+            return
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, InstancesScreen):
+            self.pop_screen()
+        if kind == "servers":
+            return
+        if kind == "hosts":
+            from tui.screens.hosts import HostsScreen
+            self.push_screen(HostsScreen())
+        else:
+            from tui.screens.resources import SCREENS
+            self.push_screen(SCREENS[kind]())
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """`pocketstack` with no arguments: see tui.main for the options."""
+    from tui.main import main
+    return main(argv)

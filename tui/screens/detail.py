@@ -1,0 +1,234 @@
+"""Instance detail (enter): Overview, Trace, Scheduler, Events, Console tabs, kept live."""
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+
+from tui import format as fmt
+from tui.events import Batch
+from tui.widgets.explain import render_explain
+from tui.widgets.server_table import is_gone
+from tui.widgets.session_bar import SessionBar
+from tui.widgets.trace import render_trace
+
+TABS = ["overview", "trace", "scheduler", "events", "console"]
+OVERVIEW_ORDER = ["id", "name", "status", "vm_state", "task_state", "power_state", "power_state_name",
+                  "host", "availability_zone", "flavor", "image", "addresses", "boot_volume_id",
+                  "volumes_attached", "project_id", "user_id", "hostname", "reservation_id",
+                  "created", "updated", "launched_at", "terminated_at", "metadata"]
+
+
+def render_overview(s: dict) -> Group:
+    t = Table(box=None, show_header=False, padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column()
+    keys = OVERVIEW_ORDER + sorted(k for k in s if k not in OVERVIEW_ORDER and k != "fault")
+    for k in keys:
+        if k not in s:
+            continue
+        v = s[k]
+        if k == "flavor" and isinstance(v, dict):
+            v = f"{v.get('name')} ({v.get('vcpus')} vCPU, {v.get('ram')} MB, {v.get('disk')} GB)"
+        elif k == "image" and isinstance(v, dict):
+            v = f"{v.get('name')} ({v.get('id')})"
+        elif k == "addresses":
+            v = "; ".join(f"{net}: " + ", ".join(f"{a['addr']} ({a.get('mac', '')})" for a in addrs)
+                          for net, addrs in (v or {}).items()) or "-"
+        elif isinstance(v, (dict, list)):
+            v = json.dumps(v) if v else "-"
+        style = fmt.STATUS_STYLE.get(str(v), "") if k == "status" else ""
+        t.add_row(k, Text(fmt.dash(v), style=style))
+    parts = [t]
+    fault = s.get("fault")
+    if fault:
+        body = Text()
+        body.append(f"{fault.get('code')}  {fault.get('message')}\n", style="bold")
+        if fault.get("host"):
+            body.append(f"host {fault['host']}  ")
+        body.append(f"at {fault.get('created') or '?'}\n", style="dim")
+        if fault.get("details"):
+            body.append(str(fault["details"]))
+        parts.append(Panel(body, title="fault", border_style="red", title_align="left"))
+    return Group(*parts)
+
+
+def render_actions(actions: list[dict]) -> Table | Text:
+    if not actions:
+        return Text("no actions recorded", style="dim")
+    t = Table(box=None, padding=(0, 1), show_edge=False)
+    for c in ("action / event", "request / host", "start", "finish", "result / message"):
+        t.add_column(c, no_wrap=c != "result / message")
+    for a in actions:
+        t.add_row(Text(a["action"], style="bold"), a.get("request_id") or "",
+                  a.get("start_time") or "", a.get("finish_time") or "", a.get("message") or "")
+        for e in a.get("events") or []:
+            res = e.get("result") or "running"
+            style = {"Success": "green", "Error": "red"}.get(res, "yellow")
+            t.add_row(f"  {e['event']}", e.get("host") or "", e.get("start_time") or "",
+                      e.get("finish_time") or "", Text(res + (f"  {e['details']}" if e.get("details") else ""),
+                                                       style=style))
+    return t
+
+
+class DetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "back", "Back"),
+        Binding("1", "tab('overview')", "Overview"),
+        Binding("2", "tab('trace')", "Trace"),
+        Binding("3", "tab('scheduler')", "Scheduler"),
+        Binding("4", "tab('events')", "Events"),
+        Binding("5", "tab('console')", "Console"),
+        Binding("s", "act('stop')", "Stop", show=False),
+        Binding("u", "act('start')", "Start", show=False),
+        Binding("r", "act('reboot')", "Reboot", show=False),
+        Binding("R", "act('reboot_hard')", "Hard reboot", show=False),
+        Binding("ctrl+d", "act('delete')", "Delete"),
+    ]
+
+    def __init__(self, server: dict, tab: str = "overview"):
+        super().__init__()
+        self.server = server
+        self.sid = server["id"]
+        self.first_tab = tab if tab in TABS else "overview"
+        self.traces: dict = {}          # trace id -> record (events and the listing overlap)
+        self.console_text: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield SessionBar()
+        yield Static(id="detail-title")
+        with TabbedContent(initial=self.first_tab):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll():
+                    yield Static(id="overview-body")
+            with TabPane("Trace", id="trace"):
+                with VerticalScroll():
+                    yield Static(id="trace-body")
+            with TabPane("Scheduler", id="scheduler"):
+                with VerticalScroll():
+                    yield Static(id="scheduler-body")
+            with TabPane("Events", id="events"):
+                with VerticalScroll():
+                    yield Static(id="events-body")
+            with TabPane("Console", id="console"):
+                yield Log(id="console-body", highlight=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_server()
+        self.load_all()
+        if self.app.console_follow:
+            self.set_interval(self.app.console_follow, self.follow_console)
+
+    @work(group="detail-load", exit_on_error=False)
+    async def load_all(self) -> None:
+        from tui.app import FAILED
+        app, a = self.app, self.app.adapter
+        s = await app.guard(a.call("get_server", self.sid), "get server")
+        if s is not FAILED:
+            self.server = s
+            self.show_server()
+        tr = await app.guard(a.call("get_trace", self.sid), "trace")
+        if tr is not FAILED:
+            for r in tr:
+                self.traces[r.get("id") or id(r)] = r
+            self.show_trace()
+        await self.load_explain()
+        await self.load_events()
+        await self.follow_console()
+
+    async def load_explain(self) -> None:
+        from tui.app import FAILED
+        got = await self.app.guard(self.app.adapter.call("explain_server", self.sid), "explain")
+        if got is not FAILED:
+            self.query_one("#scheduler-body", Static).update(render_explain(got))
+
+    async def load_events(self) -> None:
+        from tui.app import FAILED
+        app, a = self.app, self.app.adapter
+        actions = await app.guard(a.call("list_instance_actions", self.sid), "instance actions")
+        if actions is FAILED:
+            return
+        full = []
+        for act in actions:
+            one = await app.guard(a.call("get_instance_action", self.sid, act["request_id"]), "action")
+            full.append(act if one is FAILED else one)
+        self.query_one("#events-body", Static).update(render_actions(full))
+
+    async def follow_console(self) -> None:
+        """No console event exists, so the open Console tab polls it (only while shown)."""
+        if self.app.screen is not self or is_gone(self.server):
+            return
+        if self.query_one(TabbedContent).active != "console" and self.console_text is not None:
+            return
+        try:
+            text = await self.app.adapter.call("get_console_output", self.sid)
+        except Exception as e:
+            if self.console_text is None:
+                self.query_one("#console-body", Log).write_line(
+                    f"(console unavailable: {getattr(e, 'message', e)})")
+                self.console_text = ""
+            return
+        log = self.query_one("#console-body", Log)
+        old = self.console_text or ""
+        if old and text.startswith(old):
+            new = text[len(old):]
+        else:  # first read, or the log was rotated/replaced
+            log.clear()
+            new = text
+        if new:
+            log.write(new)
+        self.console_text = text
+
+    # ---- live ---------------------------------------------------------------------------
+    def on_batch(self, batch: Batch) -> None:
+        s = batch.servers.get(self.sid)
+        if s is not None:
+            was = self.server.get("status")
+            self.server = s
+            self.show_server()
+            if was == "BUILD" and s.get("status") != "BUILD":
+                self.run_worker(self.load_explain(), group="detail-explain", exclusive=True)
+        mine = [t for t in batch.traces if t.get("instance_uuid") == self.sid]
+        if mine:
+            for r in mine:
+                self.traces[r.get("id") or id(r)] = r
+            self.show_trace()
+        if any(a.get("instance_uuid") == self.sid for a in batch.actions):
+            self.run_worker(self.load_events(), group="detail-events", exclusive=True)
+
+    def show_server(self) -> None:
+        s = self.server
+        title = Text()
+        title.append(s.get("name") or s["id"], style="bold")
+        status = fmt.status_text(s) if not is_gone(s) else "DELETED"
+        title.append(f"  {status}", style=fmt.STATUS_STYLE.get(s.get("status") or "", ""))
+        title.append(f"  {s['id']}", style="dim")
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#overview-body", Static).update(render_overview(s))
+
+    def show_trace(self) -> None:
+        records = list(self.traces.values())
+        self.query_one("#trace-body", Static).update(render_trace(records, self.app.clock()))
+
+    # ---- keys ---------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "console":
+            self.run_worker(self.follow_console(), group="console", exclusive=True)
+
+    def action_act(self, action: str) -> None:
+        from tui.screens.instances import run_action
+        run_action(self.app, self.server, action)
