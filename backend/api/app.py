@@ -1,0 +1,102 @@
+"""The REST API: one Starlette app on one port, a path prefix per service.
+
+`create_app(cloud)` serves a Cloud that someone else starts (the tests); `pocketstack serve`
+passes a lifespan that starts and stops it on uvicorn's loop."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api import compute, compute_extra, identity, image, network, volume
+from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
+                                unexpected_error_handler, url_for)
+from backend.errors import CloudError
+from backend.facade import Cloud
+
+# (service type in the header, legacy header, the one version honoured)
+_MICROVERSIONS = {"/compute": ("compute", "x-openstack-nova-api-version", compute.MAX_VERSION),
+                  "/volume": ("volume", None, volume.MAX_VERSION)}
+_VERSION_RE = re.compile(r"^\d+\.\d+$")
+
+
+class Gate:
+    """Pure ASGI middleware: tolerate trailing slashes, refuse microversions we do not honour
+    (406, as nova does), stamp version and request-id headers on every answer."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/") or "/"
+            scope = dict(scope, path=path, raw_path=path.encode())
+        headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
+                       for k, v in scope.get("headers", []))
+        extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]
+        for prefix, (stype, legacy, honoured) in _MICROVERSIONS.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                asked = _asked_version(headers, stype, legacy)
+                if asked not in (None, "latest", honoured) and path not in (prefix, f"{prefix}/v2.1", f"{prefix}/v3"):
+                    code = 400 if not _VERSION_RE.match(asked) else 406
+                    msg = (f"Invalid API version request {asked!r}" if code == 400 else
+                           f"Version {asked} is not supported by the API. Minimum is {honoured} "
+                           f"and maximum is {honoured}.")
+                    body = json.dumps(error_body(prefix[1:], code, msg)).encode()
+                    await send({"type": "http.response.start", "status": code,
+                                "headers": [(b"content-type", b"application/json"),
+                                            (b"content-length", str(len(body)).encode())] + extra})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                extra.append((b"openstack-api-version", f"{stype} {honoured}".encode()))
+                if legacy:
+                    extra.append((legacy.encode(), honoured.encode()))
+                extra.append((b"vary", b"OpenStack-API-Version"))
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=list(message.get("headers", [])) + extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _asked_version(headers: dict, stype: str, legacy: str | None) -> str | None:
+    for part in headers.get("openstack-api-version", "").split(","):
+        bits = part.strip().split()
+        if len(bits) == 2 and bits[0].lower() == stype:
+            return bits[1].lower()
+    if legacy and headers.get(legacy):
+        return headers[legacy].strip().lower()
+    return None
+
+
+async def root(request: Request) -> Response:
+    return JSONResponse({"pocketstack": {
+        "services": {s: url_for(request, s) for s in ("identity", "compute", "image", "network",
+                                                       "volume")},
+        "auth_url": url_for(request, "identity", "v3")}})
+
+
+def create_app(cloud: Cloud, lifespan=None) -> Starlette:
+    routes = [Route("/", root, methods=["GET"])]
+    for mod in (identity, compute, compute_extra, image, network, volume):
+        routes += mod.routes()
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
+                    exception_handlers={CloudError: cloud_error_handler,
+                                        HTTPException: http_error_handler,
+                                        Exception: unexpected_error_handler})
+    app.state.cloud = cloud
+    # trailing slashes are normalised by Gate, so Starlette must not redirect them
+    app.router.redirect_slashes = False
+    return app

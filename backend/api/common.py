@@ -1,0 +1,237 @@
+"""Shared pieces of the REST API: errors in each service's upstream shape, JSON body parsing
+with a size cap, unknown-field checks, pagination, and URL helpers."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from backend.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
+
+MAX_BODY = 256 * 1024          # any JSON request body; image data goes through PUT /file
+MAX_LIMIT = 1000               # nova osapi_max_limit
+SERVICES = ("identity", "compute", "image", "network", "volume")
+
+# nova/cinder fault keys by code (nova/api/openstack/wsgi.py Fault._fault_names)
+_FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",
+                405: "badMethod", 406: "notAcceptable", 409: "conflictingRequest",
+                413: "overLimit", 415: "badMediaType", 501: "notImplemented",
+                503: "serviceUnavailable"}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict",
+           413: "Request Entity Too Large", 415: "Unsupported Media Type", 500: "Internal Server Error"}
+# neutron error types by code (neutron_lib exceptions)
+_NEUTRON_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+                  405: "MethodNotAllowed", 409: "Conflict", 413: "OverQuota", 500: "InternalError"}
+
+
+def service_of(path: str) -> str:
+    first = path.lstrip("/").split("/", 1)[0]
+    return first if first in SERVICES else "compute"
+
+
+def error_body(service: str, code: int, message: str, title: str | None = None) -> dict:
+    title = title or _TITLES.get(code, "Error")
+    if code == 401 or service == "identity":
+        # keystonemiddleware answers 401 for every service in keystone's shape
+        return {"error": {"code": code, "title": title, "message": message}}
+    if service == "network":
+        return {"NeutronError": {"type": _NEUTRON_TYPES.get(code, "NeutronError"),
+                                 "message": message, "detail": ""}}
+    if service == "image":
+        return {"code": code, "title": title, "message": message}
+    return {_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+
+
+def error_response(request: Request, code: int, message: str, title: str | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    service = service_of(request.url.path)
+    hdrs = dict(headers or {})
+    if code == 401:
+        hdrs.setdefault("WWW-Authenticate", f'Keystone uri="{url_for(request, "identity")}"')
+    return JSONResponse(error_body(service, code, message, title), status_code=code, headers=hdrs)
+
+
+async def cloud_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CloudError)
+    code = exc.code if exc.code >= 400 else 500
+    msg = exc.message if code < 500 else f"internal error: {exc.message}"
+    return error_response(request, code, msg, title=None)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        msg = f"no such resource: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        msg = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        msg = str(exc.detail)
+    return error_response(request, exc.status_code, msg, headers=exc.headers)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    # one line, no traceback to the client; the server log keeps the details
+    return error_response(request, 500, f"internal error: {type(exc).__name__}")
+
+
+# ---- request helpers ------------------------------------------------------------------
+def token_of(request: Request) -> str:
+    token = request.headers.get("x-auth-token", "").strip()
+    if not token:
+        raise Unauthorized("authentication required: no X-Auth-Token header")
+    return token
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"request body of {declared} bytes is over the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise BadRequest("a JSON request body is required")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"request body is not valid JSON: {e}")
+
+
+async def read_object(request: Request, key: str, allowed: Iterable[str],
+                      required: Iterable[str] = ()) -> dict:
+    return parse_object(await read_json(request), key, allowed, required)
+
+
+def parse_object(body: Any, key: str, allowed: Iterable[str], required: Iterable[str] = ()) -> dict:
+    """Body {key: {...}}: the inner object, with unknown fields and missing ones refused."""
+    if not isinstance(body, dict) or key not in body:
+        raise BadRequest(f"request body must be a JSON object with the key '{key}'")
+    extra = sorted(set(body) - {key, "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"})
+    if extra:
+        raise BadRequest(f"unrecognized field '{extra[0]}' in the request body")
+    obj = body[key]
+    if not isinstance(obj, dict):
+        raise BadRequest(f"'{key}' must be a JSON object")
+    check_fields(obj, allowed, key)
+    for f in required:
+        if obj.get(f) in (None, ""):
+            raise BadRequest(f"'{key}.{f}' is required")
+    return obj
+
+
+def check_fields(obj: dict, allowed: Iterable[str], where: str) -> None:
+    extra = sorted(set(obj) - set(allowed))
+    if extra:
+        raise BadRequest(f"unrecognized field '{extra[0]}' in '{where}'")
+
+
+def want_str(obj: dict, field: str, where: str, *, max_len: int = 255, empty: bool = True,
+             default: str | None = None) -> str | None:
+    v = obj.get(field, default)
+    if v is None:
+        return default
+    if not isinstance(v, str):
+        raise BadRequest(f"'{where}.{field}' must be a string")
+    if len(v) > max_len:
+        raise BadRequest(f"'{where}.{field}' is longer than {max_len} characters")
+    if not empty and not v.strip():
+        raise BadRequest(f"'{where}.{field}' must not be empty")
+    return v
+
+
+def want_int(value: Any, name: str, *, minimum: int | None = None,
+             maximum: int | None = None) -> int:
+    """An integer from JSON or a query string; bools and fractions refused."""
+    if isinstance(value, bool):
+        raise BadRequest(f"'{name}' must be an integer, not {json.dumps(value)}")
+    if isinstance(value, str):
+        s = value.strip()
+        if not (s.lstrip("-").isdigit()):
+            raise BadRequest(f"'{name}' must be an integer, not {value!r}")
+        value = int(s)
+    if not isinstance(value, int):
+        raise BadRequest(f"'{name}' must be an integer, not {json.dumps(value)}")
+    if minimum is not None and value < minimum:
+        raise BadRequest(f"'{name}' must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise BadRequest(f"'{name}' must be at most {maximum}, not {value}")
+    return value
+
+
+def want_bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise BadRequest(f"'{name}' must be a boolean, not {json.dumps(value)}")
+
+
+def limit_marker(request: Request) -> tuple[int, str | None]:
+    q = request.query_params
+    limit = want_int(q["limit"], "limit", minimum=0) if "limit" in q else MAX_LIMIT
+    return min(limit, MAX_LIMIT), (q.get("marker") or None)
+
+
+def page(items: list, limit: int, marker: str | None, key: str = "id") -> tuple[list, bool]:
+    """Slice a full list after marker; the bool says whether more remain."""
+    if marker:
+        for i, it in enumerate(items):
+            if it.get(key) == marker:
+                items = items[i + 1:]
+                break
+        else:
+            raise BadRequest(f"marker '{marker}' not found")
+    return items[:limit], len(items) > limit
+
+
+def next_href(request: Request, marker: str, limit: int) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "limit")]
+    params += [("limit", str(limit)), ("marker", marker)]
+    from urllib.parse import urlencode
+    return f"{str(request.url).split('?', 1)[0]}?{urlencode(params)}"
+
+
+# ---- URLs -----------------------------------------------------------------------------
+def base(request: Request) -> str:
+    """The absolute root this client reached us at (Host header and scheme)."""
+    return str(request.base_url).rstrip("/")
+
+
+def url_for(request: Request, service: str, *parts: str) -> str:
+    return "/".join([base(request), service, *[p.strip("/") for p in parts if p]])
+
+
+def iso(ts: Any) -> str | None:
+    """Timestamps as the upstream APIs print them: 2026-11-26T14:35:30Z."""
+    if ts in (None, ""):
+        return None
+    if isinstance(ts, (int, float)):
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(ts, datetime):
+        return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(ts)
+
+
+def iso_us(ts: Any) -> str | None:
+    """neutron/cinder style with microseconds: 2026-11-26T14:35:30.000000."""
+    s = iso(ts)
+    if s and s.endswith("Z") and "." not in s:
+        return s[:-1] + ".000000"
+    return s
+
+
+def no_content() -> Response:
+    return Response(status_code=204)

@@ -1,0 +1,380 @@
+"""Nova v2.1 under /compute: version documents, servers (create, list, detail, show, delete,
+actions), instance actions, console output, and pocketstack's explain/trace extensions.
+Only microversion 2.1 is honoured and advertised (the clients negotiate down to it)."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (base, check_fields, iso, limit_marker, next_href, parse_object,
+                                read_json, token_of, url_for, want_bool, want_int, want_str)
+from backend.errors import BadRequest, NotFound
+
+MIN_VERSION = MAX_VERSION = "2.1"
+V21_UPDATED = "2013-07-23T11:33:21Z"
+
+
+def is_uuid(s: str) -> bool:
+    try:
+        uuid.UUID(s)
+        return True
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def _v21(request: Request) -> dict:
+    return {"id": "v2.1", "status": "CURRENT", "version": MAX_VERSION, "min_version": MIN_VERSION,
+            "updated": V21_UPDATED,
+            "links": [{"rel": "self", "href": url_for(request, "compute", "v2.1") + "/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.compute+json;version=2.1"}]}
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse({"versions": [_v21(request)]})
+
+
+async def version_v21(request: Request) -> Response:
+    return JSONResponse({"version": _v21(request)})
+
+
+async def is_admin(request: Request, token: str) -> bool:
+    t = await request.app.state.cloud.validate_token(token)
+    return bool(t.get("is_admin"))
+
+
+# ---- server view (kept lean: GET /servers/detail renders 1,000 of these) ---------------
+class ServerRenderer:
+    def __init__(self, request: Request, admin: bool):
+        root = base(request)
+        self.self_prefix = f"{root}/compute/v2.1/servers/"
+        self.book_prefix = f"{root}/compute/servers/"
+        self.flavor_prefix = f"{root}/compute/flavors/"
+        self.image_prefix = f"{root}/compute/images/"
+        self.admin = admin
+
+    def links(self, sid: str) -> list[dict]:
+        return [{"rel": "self", "href": self.self_prefix + sid},
+                {"rel": "bookmark", "href": self.book_prefix + sid}]
+
+    def brief(self, s: dict) -> dict:
+        return {"id": s["id"], "name": s["name"], "links": self.links(s["id"])}
+
+    def full(self, s: dict) -> dict:
+        sid, host = s["id"], s.get("host")
+        img = s.get("image")
+        flv = s.get("flavor") or {}
+        addresses = {net: [{"version": a.get("version", 4), "addr": a["addr"],
+                            "OS-EXT-IPS:type": a.get("type", "fixed"),
+                            "OS-EXT-IPS-MAC:mac_addr": a.get("mac")} for a in addrs]
+                     for net, addrs in (s.get("addresses") or {}).items()}
+        status = s["status"]
+        out = {
+            "id": sid, "name": s["name"], "status": status,
+            "tenant_id": s.get("project_id"), "user_id": s.get("user_id"),
+            "metadata": s.get("metadata") or {},
+            "hostId": (hashlib.sha224(f"{s.get('project_id')}{host}".encode()).hexdigest()
+                       if host else ""),
+            "image": ({"id": img["id"], "links": [{"rel": "bookmark",
+                                                  "href": self.image_prefix + img["id"]}]}
+                      if img else ""),
+            "flavor": {"id": str(flv.get("id")), "links": [
+                {"rel": "bookmark", "href": f"{self.flavor_prefix}{flv.get('id')}"}]},
+            "created": iso(s.get("created")), "updated": iso(s.get("updated") or s.get("created")),
+            "addresses": addresses, "accessIPv4": "", "accessIPv6": "",
+            "links": self.links(sid), "OS-DCF:diskConfig": "MANUAL",
+            "OS-EXT-AZ:availability_zone": s.get("availability_zone") or "",
+            "config_drive": "True", "key_name": None,
+            "OS-SRV-USG:launched_at": iso(s.get("launched_at")),
+            "OS-SRV-USG:terminated_at": iso(s.get("terminated_at")),
+            "OS-EXT-STS:task_state": s.get("task_state"),
+            "OS-EXT-STS:vm_state": s.get("vm_state"),
+            "OS-EXT-STS:power_state": s.get("power_state", 0),
+            "os-extended-volumes:volumes_attached": [{"id": v["id"]} for v in
+                                                     s.get("volumes_attached") or []],
+            "security_groups": [{"name": "default"}],
+        }
+        if status in ("BUILD", "ACTIVE"):
+            out["progress"] = 100 if status == "ACTIVE" else 0
+        if self.admin:
+            out["OS-EXT-SRV-ATTR:host"] = host
+            out["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host
+            out["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{sid[:8]}"
+        fault = s.get("fault")
+        if fault and status == "ERROR":
+            f = {"code": fault.get("code", 500), "message": fault.get("message", ""),
+                 "created": iso(fault.get("created"))}
+            # nova shows details to admins, and to everyone when it is not a 500
+            if self.admin or f["code"] != 500:
+                f["details"] = fault.get("details") or ""
+            out["fault"] = f
+        return out
+
+
+def _server_id(request: Request) -> str:
+    sid = request.path_params["id"]
+    if not is_uuid(sid):
+        # names are not ids: clients fall back to ?name= on this 404
+        raise NotFound(f"Instance {sid} could not be found.")
+    return sid
+
+
+# ---- list / show ----------------------------------------------------------------------
+_LIST_FILTERS = ("name", "status", "host", "image", "flavor", "project_id")
+
+
+async def _list(request: Request, detail: bool) -> Response:
+    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    limit, marker = limit_marker(request)
+    filters = {k: q[k] for k in _LIST_FILTERS if q.get(k)}
+    if q.get("tenant_id"):
+        filters["project_id"] = q["tenant_id"]
+    all_tenants = "all_tenants" in q and q["all_tenants"].lower() not in ("0", "false", "f", "no")
+    if "status" in filters:
+        filters["status"] = filters["status"].upper()
+    admin = await is_admin(request, token)
+    items = await cloud.list_servers(token, all_tenants, filters, limit + 1, marker)
+    more = len(items) > limit
+    items = items[:limit]
+    r = ServerRenderer(request, admin)
+    body = {"servers": [r.full(s) if detail else r.brief(s) for s in items]}
+    if more and items:
+        body["servers_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
+    return JSONResponse(body)
+
+
+async def servers_list(request: Request) -> Response:
+    return await _list(request, detail=False)
+
+
+async def servers_detail(request: Request) -> Response:
+    return await _list(request, detail=True)
+
+
+async def server_show(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    s = await cloud.get_server(token, sid)
+    return JSONResponse({"server": ServerRenderer(request, await is_admin(request, token)).full(s)})
+
+
+async def server_delete(request: Request) -> Response:
+    await request.app.state.cloud.delete_server(token_of(request), _server_id(request))
+    return Response(status_code=204)
+
+
+# ---- create ---------------------------------------------------------------------------
+_CREATE_FIELDS = ("name", "imageRef", "flavorRef", "networks", "min_count", "max_count",
+                  "availability_zone", "block_device_mapping_v2", "metadata", "security_groups",
+                  "config_drive", "OS-DCF:diskConfig", "return_reservation_id", "key_name",
+                  "user_data", "adminPass", "personality", "accessIPv4", "accessIPv6")
+_UNSUPPORTED = {"key_name": "key pairs are not supported by pocketstack",
+                "user_data": "user data is not supported by pocketstack",
+                "adminPass": "setting an admin password is not supported by pocketstack",
+                "personality": "personality files were removed from the compute API",
+                "accessIPv4": "access IPs are not supported", "accessIPv6": "access IPs are not supported"}
+
+
+def _ref(v, field: str) -> str | None:
+    """imageRef/flavorRef: an id, or a link whose last segment is the id."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        raise BadRequest(f"'server.{field}' must be a string id")
+    return v.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _networks(v):
+    if v is None or v in ("auto", "none"):
+        return v
+    if not isinstance(v, list):
+        raise BadRequest("'server.networks' must be a list, 'auto' or 'none'")
+    out = []
+    for i, n in enumerate(v):
+        if not isinstance(n, dict):
+            raise BadRequest(f"'server.networks[{i}]' must be an object")
+        check_fields(n, ("uuid", "port", "fixed_ip", "tag"), f"server.networks[{i}]")
+        item = {}
+        for k in ("uuid", "port", "fixed_ip"):
+            if n.get(k) is not None:
+                item[k] = want_str(n, k, f"server.networks[{i}]", empty=False)
+        if "uuid" in item and not is_uuid(item["uuid"]):
+            raise BadRequest(f"'server.networks[{i}].uuid' {item['uuid']!r} is not a network id")
+        if not item.get("uuid") and not item.get("port"):
+            raise BadRequest(f"'server.networks[{i}]' needs a 'uuid' or a 'port'")
+        out.append(item)
+    return out
+
+
+def _boot_volume(bdms, image):
+    """block_device_mapping_v2: pocketstack boots from a new volume made from an image."""
+    if bdms is None:
+        return image, None
+    if not isinstance(bdms, list) or len(bdms) != 1 or not isinstance(bdms[0], dict):
+        raise BadRequest("'server.block_device_mapping_v2' must hold exactly one boot device")
+    b = bdms[0]
+    where = "server.block_device_mapping_v2[0]"
+    check_fields(b, ("boot_index", "uuid", "source_type", "destination_type", "volume_size",
+                     "delete_on_termination", "device_name", "device_type", "disk_bus",
+                     "volume_type", "tag", "guest_format"), where)
+    if str(b.get("boot_index", 0)) != "0":
+        raise BadRequest(f"'{where}.boot_index' must be 0")
+    src, dst = b.get("source_type"), b.get("destination_type", "volume" if b.get("volume_size") else "local")
+    if src != "image":
+        raise BadRequest(f"'{where}.source_type' must be 'image' (boot from a new volume made from an image)")
+    img = _ref(b.get("uuid"), "block_device_mapping_v2[0].uuid") or image
+    if not img:
+        raise BadRequest(f"'{where}.uuid' (the image) is required")
+    if dst == "local":
+        return img, None
+    if dst != "volume":
+        raise BadRequest(f"'{where}.destination_type' must be 'volume' or 'local'")
+    if "volume_size" not in b:
+        raise BadRequest(f"'{where}.volume_size' is required to boot from a new volume")
+    return img, want_int(b["volume_size"], f"{where}.volume_size", minimum=1, maximum=16384)
+
+
+async def server_create(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    body = await read_json(request)
+    hints = body.get("os:scheduler_hints", body.get("OS-SCH-HNT:scheduler_hints")) if isinstance(body, dict) else None
+    s = parse_object(body, "server", _CREATE_FIELDS, required=("name",))
+    for f, why in _UNSUPPORTED.items():
+        if s.get(f) not in (None, "", [], {}):
+            raise BadRequest(f"'server.{f}': {why}")
+    name = want_str(s, "name", "server", empty=False)
+    image, bvs = _boot_volume(s.get("block_device_mapping_v2"), _ref(s.get("imageRef"), "imageRef"))
+    flavor = _ref(s.get("flavorRef"), "flavorRef")
+    if not flavor:
+        raise BadRequest("'server.flavorRef' is required")
+    if not image:
+        raise BadRequest("'server.imageRef' is required (or boot from volume with block_device_mapping_v2)")
+    min_c = want_int(s.get("min_count", 1), "server.min_count", minimum=1, maximum=1000)
+    max_c = want_int(s.get("max_count", min_c), "server.max_count", minimum=1, maximum=1000)
+    if min_c > max_c:
+        raise BadRequest(f"'server.min_count' ({min_c}) must not exceed 'server.max_count' ({max_c})")
+    az = want_str(s, "availability_zone", "server", empty=False)
+    meta = s.get("metadata") or {}
+    if not isinstance(meta, dict) or len(meta) > 128 or not all(
+            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
+            for k, v in meta.items()):
+        raise BadRequest("'server.metadata' must map up to 128 keys to strings of at most 255 characters")
+    sgs = s.get("security_groups")
+    if sgs not in (None, []) and sgs != [{"name": "default"}]:
+        raise BadRequest("'server.security_groups': only the 'default' group exists")
+    if s.get("OS-DCF:diskConfig") not in (None, "AUTO", "MANUAL"):
+        raise BadRequest("'server.OS-DCF:diskConfig' must be AUTO or MANUAL")
+    if hints is not None and not isinstance(hints, dict):
+        raise BadRequest("'os:scheduler_hints' must be an object")
+    if hints and "group" in hints and not (isinstance(hints["group"], str) and is_uuid(hints["group"])):
+        raise BadRequest("'os:scheduler_hints.group' must be a server group id")
+    created = await cloud.create_server(token, name, image, flavor, networks=_networks(s.get("networks")),
+                                        boot_volume_size=bvs, availability_zone=az,
+                                        min_count=min_c, max_count=max_c,
+                                        scheduler_hints=hints or None, metadata=meta)
+    first = created[0]
+    if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):
+        return JSONResponse({"reservation_id": first.get("reservation_id")}, status_code=202)
+    r = ServerRenderer(request, False)
+    return JSONResponse({"server": {"id": first["id"], "links": r.links(first["id"]),
+                                    "OS-DCF:diskConfig": "MANUAL",
+                                    "security_groups": [{"name": "default"}]}},
+                        status_code=202, headers={"Location": r.self_prefix + first["id"]})
+
+
+# ---- actions --------------------------------------------------------------------------
+async def server_action(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("an action body holds exactly one action, e.g. {\"os-stop\": null}")
+    (action, arg), = body.items()
+    if action == "os-stop":
+        await cloud.stop_server(token, sid)
+    elif action == "os-start":
+        await cloud.start_server(token, sid)
+    elif action == "reboot":
+        if not isinstance(arg, dict):
+            raise BadRequest("'reboot' must be an object like {\"type\": \"SOFT\"}")
+        check_fields(arg, ("type",), "reboot")
+        kind = arg.get("type")
+        if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
+            raise BadRequest("'reboot.type' must be SOFT or HARD")
+        await cloud.reboot_server(token, sid, hard=kind.upper() == "HARD")
+    elif action == "os-getConsoleOutput":
+        arg = arg or {}
+        if not isinstance(arg, dict):
+            raise BadRequest("'os-getConsoleOutput' must be an object")
+        check_fields(arg, ("length",), "os-getConsoleOutput")
+        length = arg.get("length")
+        if length is not None:
+            length = want_int(length, "os-getConsoleOutput.length", minimum=-1)
+            length = None if length == -1 else length
+        out = await cloud.get_console_output(token, sid, length)
+        return JSONResponse({"output": out})
+    else:
+        raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
+                         "os-stop, reboot, os-getConsoleOutput)")
+    return Response(status_code=202)
+
+
+def _action_view(a: dict, with_events: bool, admin: bool) -> dict:
+    out = {"action": a["action"], "instance_uuid": a["instance_uuid"], "request_id": a["request_id"],
+           "user_id": a.get("user_id"), "project_id": a.get("project_id"),
+           "start_time": iso(a.get("start_time")), "message": a.get("message")}
+    if with_events:
+        evs = []
+        for e in a.get("events") or []:
+            ev = {"event": e["event"], "start_time": iso(e.get("start_time")),
+                  "finish_time": iso(e.get("finish_time")), "result": e.get("result")}
+            if admin:
+                ev["host"] = e.get("host")
+                ev["traceback"] = e.get("details")
+            evs.append(ev)
+        out["events"] = evs
+    return out
+
+
+async def actions_list(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    items = await cloud.list_instance_actions(token, sid)
+    return JSONResponse({"instanceActions": [_action_view(a, False, False) for a in items]})
+
+
+async def action_show(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    a = await cloud.get_instance_action(token, sid, request.path_params["req"])
+    return JSONResponse({"instanceAction": _action_view(a, True, await is_admin(request, token))})
+
+
+async def explain(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    return JSONResponse({"decisions": await cloud.explain_server(token, sid)})
+
+
+async def trace(request: Request) -> Response:
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    return JSONResponse({"trace": await cloud.get_trace(token, sid)})
+
+
+def routes() -> list[Route]:
+    v = "/compute/v2.1"
+    return [
+        Route("/compute", versions, methods=["GET"]),
+        Route(v, version_v21, methods=["GET"]),
+        Route(f"{v}/servers", servers_list, methods=["GET"]),
+        Route(f"{v}/servers", server_create, methods=["POST"]),
+        Route(f"{v}/servers/detail", servers_detail, methods=["GET"]),
+        Route(f"{v}/servers/{{id}}", server_show, methods=["GET"]),
+        Route(f"{v}/servers/{{id}}", server_delete, methods=["DELETE"]),
+        Route(f"{v}/servers/{{id}}/action", server_action, methods=["POST"]),
+        Route(f"{v}/servers/{{id}}/os-instance-actions", actions_list, methods=["GET"]),
+        Route(f"{v}/servers/{{id}}/os-instance-actions/{{req}}", action_show, methods=["GET"]),
+        Route(f"{v}/servers/{{id}}/os-pocketstack-explain", explain, methods=["GET"]),
+        Route(f"{v}/servers/{{id}}/os-pocketstack-trace", trace, methods=["GET"]),
+    ]

@@ -1,0 +1,248 @@
+"""Nova v2.1, the rest: flavors, os-hypervisors, os-server-groups, limits, availability zones."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (base, limit_marker, next_href, page, read_object,
+                                token_of, want_bool, want_int, want_str)
+from backend.api.compute import is_uuid
+from backend.errors import BadRequest, CloudError, NotFound
+
+V = "/compute/v2.1"
+
+
+# ---- flavors --------------------------------------------------------------------------
+def _flavor_links(request: Request, fid: str) -> list[dict]:
+    root = base(request)
+    return [{"rel": "self", "href": f"{root}/compute/v2.1/flavors/{fid}"},
+            {"rel": "bookmark", "href": f"{root}/compute/flavors/{fid}"}]
+
+
+def flavor_view(request: Request, f: dict, detail: bool = True) -> dict:
+    fid = str(f["id"])
+    out = {"id": fid, "name": f["name"], "links": _flavor_links(request, fid)}
+    if detail:
+        out.update({"ram": f["ram"], "vcpus": f["vcpus"], "disk": f["disk"], "swap": "",
+                    "OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": False,
+                    "os-flavor-access:is_public": f.get("is_public", True), "rxtx_factor": 1.0})
+    return out
+
+
+async def _flavors(request: Request, detail: bool) -> Response:
+    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    limit, marker = limit_marker(request)
+    items = await cloud.list_flavors(token)
+    for key, field in (("minRam", "ram"), ("minDisk", "disk")):
+        if key in q:
+            m = want_int(q[key], key, minimum=0)
+            items = [f for f in items if f[field] >= m]
+    if "is_public" in q and q["is_public"].lower() != "none":
+        pub = want_bool(q["is_public"], "is_public")
+        items = [f for f in items if f.get("is_public", True) == pub]
+    items = [{**f, "id": str(f["id"])} for f in items]
+    items, more = page(items, limit, marker)
+    body = {"flavors": [flavor_view(request, f, detail) for f in items]}
+    if more and items:
+        body["flavors_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
+    return JSONResponse(body)
+
+
+async def flavors(request: Request) -> Response:
+    if request.method == "POST":
+        return await flavor_create(request)
+    return await _flavors(request, False)
+
+
+async def flavors_detail(request: Request) -> Response:
+    return await _flavors(request, True)
+
+
+async def flavor_create(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    f = await read_object(request, "flavor", ("name", "ram", "vcpus", "disk", "id", "swap",
+                                              "OS-FLV-EXT-DATA:ephemeral", "rxtx_factor",
+                                              "os-flavor-access:is_public", "description"),
+                          required=("name", "ram", "vcpus", "disk"))
+    name = want_str(f, "name", "flavor", empty=False)
+    ram = want_int(f["ram"], "flavor.ram", minimum=1, maximum=2 ** 31 - 1)
+    vcpus = want_int(f["vcpus"], "flavor.vcpus", minimum=1, maximum=2 ** 31 - 1)
+    disk = want_int(f["disk"], "flavor.disk", minimum=0, maximum=2 ** 31 - 1)
+    for k in ("swap", "OS-FLV-EXT-DATA:ephemeral"):
+        if f.get(k) not in (None, "", 0):
+            raise BadRequest(f"'flavor.{k}' is not supported by pocketstack (must be 0)")
+    fid = f.get("id")
+    if fid is not None:
+        fid = want_str(f, "id", "flavor", empty=False)
+        if fid == "auto":
+            fid = None
+    pub = want_bool(f.get("os-flavor-access:is_public", True), "flavor.os-flavor-access:is_public")
+    created = await cloud.create_flavor(token, name, vcpus, ram, disk, fid, pub)
+    return JSONResponse({"flavor": flavor_view(request, created)})
+
+
+async def flavor_one(request: Request) -> Response:
+    cloud, token, fid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    f = await cloud.get_flavor(token, fid)
+    if str(f["id"]) != fid:
+        raise NotFound(f"Flavor {fid} could not be found.")
+    if request.method == "DELETE":
+        await cloud.delete_flavor(token, fid)
+        return Response(status_code=202)
+    return JSONResponse({"flavor": flavor_view(request, f)})
+
+
+async def flavor_extra_specs(request: Request) -> Response:
+    cloud, token, fid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    f = await cloud.get_flavor(token, fid)
+    if str(f["id"]) != fid:
+        raise NotFound(f"Flavor {fid} could not be found.")
+    return JSONResponse({"extra_specs": {}})
+
+
+# ---- hypervisors ----------------------------------------------------------------------
+def hypervisor_view(h: dict, detail: bool) -> dict:
+    out = {"id": h["id"], "hypervisor_hostname": h["name"], "state": h["state"],
+           "status": h["status"]}
+    if not detail:
+        return out
+    out.update({
+        "vcpus": h["vcpus"], "memory_mb": h["memory_mb"], "local_gb": h["disk_gb"],
+        "vcpus_used": h["vcpus_used"], "memory_mb_used": h["memory_mb_used"],
+        "local_gb_used": h["disk_gb_used"], "running_vms": h["running_vms"],
+        "free_ram_mb": h["memory_mb"] - h["memory_mb_used"],
+        "free_disk_gb": h["disk_gb"] - h["disk_gb_used"], "current_workload": 0,
+        "disk_available_least": h["disk_gb"] - h["disk_gb_used"],
+        "hypervisor_type": h.get("hypervisor_type") or h.get("driver"),
+        "hypervisor_version": h.get("hypervisor_version") or 1, "host_ip": h.get("address"),
+        "cpu_info": "{}",
+        "service": {"host": h["name"], "id": h["id"], "disabled_reason": h.get("down_reason")},
+        # pocketstack additions (extra keys; clients ignore them)
+        "pocketstack:availability_zone": h.get("availability_zone"),
+        "pocketstack:driver": h.get("driver"), "pocketstack:accelerator": h.get("accelerator"),
+        "pocketstack:cpu_allocation_ratio": h.get("cpu_allocation_ratio"),
+        "pocketstack:ram_allocation_ratio": h.get("ram_allocation_ratio"),
+        "pocketstack:disk_allocation_ratio": h.get("disk_allocation_ratio"),
+        "pocketstack:last_heartbeat": h.get("last_heartbeat"),
+    })
+    return out
+
+
+async def hypervisors(request: Request) -> Response:
+    items = await request.app.state.cloud.list_hypervisors(token_of(request))
+    detail = request.url.path.endswith("/detail")
+    return JSONResponse({"hypervisors": [hypervisor_view(h, detail) for h in items]})
+
+
+async def hypervisor_one(request: Request) -> Response:
+    hid = request.path_params["id"]
+    items = await request.app.state.cloud.list_hypervisors(token_of(request))
+    for h in items:
+        if str(h["id"]) == hid:
+            return JSONResponse({"hypervisor": hypervisor_view(h, True)})
+    raise NotFound(f"Hypervisor with ID {hid} could not be found.")
+
+
+async def hypervisor_search(request: Request) -> Response:
+    pat = request.path_params["pattern"]
+    items = [h for h in await request.app.state.cloud.list_hypervisors(token_of(request))
+             if pat in h["name"]]
+    if not items:
+        raise NotFound(f"No hypervisor matching '{pat}' could be found.")
+    return JSONResponse({"hypervisors": [hypervisor_view(h, False) for h in items]})
+
+
+# ---- server groups --------------------------------------------------------------------
+def group_view(g: dict) -> dict:
+    policy = g.get("policy") or (g.get("policies") or [None])[0]
+    return {"id": g["id"], "name": g["name"], "policies": [policy] if policy else [],
+            "members": g.get("members", []), "metadata": {},
+            "project_id": g.get("project_id"), "user_id": g.get("user_id")}
+
+
+async def server_groups(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "POST":
+        g = await read_object(request, "server_group", ("name", "policies", "policy", "rules"),
+                              required=("name",))
+        name = want_str(g, "name", "server_group", empty=False)
+        pol = g.get("policy")
+        if pol is None:
+            pols = g.get("policies")
+            if not isinstance(pols, list) or len(pols) != 1 or not isinstance(pols[0], str):
+                raise BadRequest("'server_group.policies' must be a list of exactly one policy")
+            pol = pols[0]
+        if pol not in ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"):
+            raise BadRequest(f"invalid server group policy {pol!r}: affinity or anti-affinity")
+        if g.get("rules"):
+            raise BadRequest("'server_group.rules' is not supported")
+        created = await cloud.create_server_group(token, name, pol)
+        return JSONResponse({"server_group": group_view(created)})
+    items = await cloud.list_server_groups(token)
+    return JSONResponse({"server_groups": [group_view(g) for g in items]})
+
+
+async def server_group_one(request: Request) -> Response:
+    cloud, token, gid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    if not is_uuid(gid):
+        raise NotFound(f"Server group {gid} could not be found.")
+    for g in await cloud.list_server_groups(token):
+        if g["id"] == gid:
+            if request.method == "DELETE":
+                await cloud.delete_server_group(token, gid)
+                return Response(status_code=204)
+            return JSONResponse({"server_group": group_view(g)})
+    raise NotFound(f"Server group {gid} could not be found.")
+
+
+# ---- limits and availability zones ---------------------------------------------------
+_ABS = {"instances": ("maxTotalInstances", "totalInstancesUsed"),
+        "cores": ("maxTotalCores", "totalCoresUsed"),
+        "ram": ("maxTotalRAMSize", "totalRAMUsed")}
+
+
+async def limits(request: Request) -> Response:
+    got = await request.app.state.cloud.get_limits(token_of(request))
+    absolute = dict(got.get("absolute", {})) if isinstance(got.get("absolute"), dict) else {}
+    for key, (mx, used) in _ABS.items():
+        v = got.get(key)
+        if isinstance(v, dict):
+            absolute[mx], absolute[used] = v.get("limit"), v.get("used", v.get("in_use", 0))
+        for k in (mx, used):
+            if k in got:
+                absolute[k] = got[k]
+    absolute.update({"maxServerMeta": 128, "maxPersonality": 0, "maxPersonalitySize": 0,
+                     "maxTotalKeypairs": 0, "maxServerGroups": 10, "maxServerGroupMembers": 10})
+    return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
+
+
+async def availability_zones(request: Request) -> Response:
+    token = token_of(request)
+    try:
+        hosts = await request.app.state.cloud.list_hypervisors(token)
+    except CloudError as e:
+        if e.code != 403:
+            raise
+        hosts = []
+    zones = sorted({h.get("availability_zone") or "nova" for h in hosts}) or ["nova"]
+    return JSONResponse({"availabilityZoneInfo": [
+        {"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]})
+
+
+def routes() -> list[Route]:
+    return [
+        Route(f"{V}/flavors", flavors, methods=["GET", "POST"]),
+        Route(f"{V}/flavors/detail", flavors_detail, methods=["GET"]),
+        Route(f"{V}/flavors/{{id}}", flavor_one, methods=["GET", "DELETE"]),
+        Route(f"{V}/flavors/{{id}}/os-extra_specs", flavor_extra_specs, methods=["GET"]),
+        Route(f"{V}/os-hypervisors", hypervisors, methods=["GET"]),
+        Route(f"{V}/os-hypervisors/detail", hypervisors, methods=["GET"]),
+        Route(f"{V}/os-hypervisors/{{pattern}}/search", hypervisor_search, methods=["GET"]),
+        Route(f"{V}/os-hypervisors/{{id}}", hypervisor_one, methods=["GET"]),
+        Route(f"{V}/os-server-groups", server_groups, methods=["GET", "POST"]),
+        Route(f"{V}/os-server-groups/{{id}}", server_group_one, methods=["GET", "DELETE"]),
+        Route(f"{V}/limits", limits, methods=["GET"]),
+        Route(f"{V}/os-availability-zone", availability_zones, methods=["GET"]),
+        Route(f"{V}/os-availability-zone/detail", availability_zones, methods=["GET"]),
+    ]

@@ -1,0 +1,245 @@
+"""Neutron v2.0 under /network: version document, networks, subnets and ports
+(list with attribute filters, fields= and limit/marker; show; create; delete)."""
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (iso_us, limit_marker, next_href, page, read_object, token_of,
+                                url_for, want_bool, want_str)
+from backend.api.compute import is_uuid
+from backend.errors import BadRequest, NotFound
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
+        {"rel": "self", "href": url_for(request, "network", "v2.0") + "/"}]}]})
+
+
+async def version_v2(request: Request) -> Response:
+    return JSONResponse({"resources": [
+        {"name": n, "collection": f"{n}s", "links": [
+            {"rel": "self", "href": url_for(request, "network", "v2.0", f"{n}s")}]}
+        for n in ("network", "subnet", "port")]})
+
+
+async def extensions(request: Request) -> Response:
+    token_of(request)
+    return JSONResponse({"extensions": []})
+
+
+def _common(x: dict) -> dict:
+    return {"tenant_id": x.get("project_id"), "project_id": x.get("project_id"),
+            "description": "", "tags": [], "created_at": iso_us(x.get("created_at")),
+            "updated_at": iso_us(x.get("updated_at") or x.get("created_at")), "revision_number": 1}
+
+
+def network_view(n: dict) -> dict:
+    return {"id": n["id"], "name": n["name"], "status": n.get("status", "ACTIVE"),
+            "admin_state_up": n.get("admin_state_up", True), "shared": n.get("shared", False),
+            "subnets": list(n.get("subnets") or []), "router:external": False, "mtu": 1500,
+            "availability_zone_hints": [], "availability_zones": ["nova"],
+            "ipv4_address_scope": None, "ipv6_address_scope": None,
+            "port_security_enabled": True, "is_default": False, **_common(n)}
+
+
+def subnet_view(s: dict) -> dict:
+    return {"id": s["id"], "name": s.get("name", ""), "network_id": s["network_id"],
+            "cidr": s["cidr"], "gateway_ip": s.get("gateway_ip"), "ip_version": s.get("ip_version", 4),
+            "allocation_pools": s.get("allocation_pools") or [], "enable_dhcp": True,
+            "dns_nameservers": [], "host_routes": [], "ipv6_ra_mode": None,
+            "ipv6_address_mode": None, "subnetpool_id": None, "service_types": [], **_common(s)}
+
+
+def port_view(p: dict) -> dict:
+    return {"id": p["id"], "name": p.get("name", ""), "network_id": p["network_id"],
+            "mac_address": p["mac_address"], "fixed_ips": p.get("fixed_ips") or [],
+            "device_id": p.get("device_id") or "", "device_owner": p.get("device_owner") or "",
+            "binding:host_id": p.get("binding_host_id") or "", "binding:vnic_type": "normal",
+            "status": p.get("status", "DOWN"), "admin_state_up": True, "security_groups": [],
+            "allowed_address_pairs": [], "extra_dhcp_opts": [], "port_security_enabled": True,
+            **_common(p)}
+
+
+KINDS = {
+    "network": ("networks", network_view, "list_networks", "get_network", "delete_network"),
+    "subnet": ("subnets", subnet_view, "list_subnets", "get_subnet", "delete_subnet"),
+    "port": ("ports", port_view, "list_ports", "get_port", "delete_port"),
+}
+# filters the services understand; every other attribute is matched here on the view
+_SERVICE_FILTERS = ("name", "network_id", "device_id", "project_id", "shared")
+
+
+def _matches(item: dict, key: str, values: list[str]) -> bool:
+    v = item.get(key)
+    if isinstance(v, bool):
+        v = str(v)
+    elif key == "fixed_ips":
+        return True
+    return str(v) in values or (isinstance(item.get(key), bool) and
+                                str(item[key]).lower() in [x.lower() for x in values])
+
+
+async def _list(request: Request, kind: str) -> Response:
+    coll, view, list_fn, _, _ = KINDS[kind]
+    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    limit, marker = limit_marker(request)
+    sfilters = {k: q[k] for k in _SERVICE_FILTERS if q.get(k)}
+    if q.get("tenant_id"):
+        sfilters["project_id"] = q["tenant_id"]
+    if "shared" in sfilters:
+        sfilters["shared"] = want_bool(sfilters["shared"], "shared")
+    items = [view(x) for x in await getattr(cloud, list_fn)(token, sfilters)]
+    for key in set(q.keys()) - {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}:
+        if items and key not in items[0]:
+            continue
+        items = [i for i in items if _matches(i, key, q.getlist(key))]
+    items, more = page(items, limit, marker)
+    fields = q.getlist("fields")
+    if fields:
+        items = [{k: v for k, v in i.items() if k in fields} for i in items]
+    body = {coll: items}
+    if more and items and "id" in items[-1]:
+        body[f"{coll}_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
+    return JSONResponse(body)
+
+
+async def _show_or_delete(request: Request, kind: str) -> Response:
+    coll, view, _, get_fn, del_fn = KINDS[kind]
+    cloud, token, rid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    if not is_uuid(rid):
+        # names are not ids: the clients fall back to ?name= on this 404
+        raise NotFound(f"{kind.capitalize()} {rid} could not be found.")
+    if request.method == "DELETE":
+        await getattr(cloud, del_fn)(token, rid)
+        return Response(status_code=204)
+    item = view(await getattr(cloud, get_fn)(token, rid))
+    fields = request.query_params.getlist("fields")
+    if fields:
+        item = {k: v for k, v in item.items() if k in fields}
+    return JSONResponse({kind: item})
+
+
+def _project_ok(obj: dict, where: str) -> None:
+    # a project may only be named if it is the caller's own; the service checks that
+    for k in ("tenant_id", "project_id"):
+        if obj.get(k) is not None:
+            want_str(obj, k, where, empty=False)
+
+
+async def networks(request: Request) -> Response:
+    if request.method == "GET":
+        return await _list(request, "network")
+    n = await read_object(request, "network", (
+        "name", "admin_state_up", "shared", "description", "tenant_id", "project_id",
+        "router:external", "port_security_enabled", "mtu", "availability_zone_hints",
+        "dns_domain", "is_default"))
+    name = want_str(n, "name", "network") or ""
+    shared = want_bool(n.get("shared", False), "network.shared")
+    for k, ok in (("admin_state_up", True), ("router:external", False),
+                  ("port_security_enabled", True), ("is_default", False)):
+        if k in n and want_bool(n[k], f"network.{k}") != ok:
+            raise BadRequest(f"'network.{k}' = {n[k]!r} is not supported by pocketstack")
+    if n.get("availability_zone_hints") not in (None, []):
+        raise BadRequest("'network.availability_zone_hints' is not supported by pocketstack")
+    if n.get("mtu") not in (None, 1500):
+        raise BadRequest("'network.mtu' must be 1500")
+    _project_ok(n, "network")
+    created = await request.app.state.cloud.create_network(token_of(request), name, shared)
+    return JSONResponse({"network": network_view(created)}, status_code=201)
+
+
+async def subnets(request: Request) -> Response:
+    if request.method == "GET":
+        return await _list(request, "subnet")
+    s = await read_object(request, "subnet", (
+        "network_id", "cidr", "ip_version", "name", "gateway_ip", "allocation_pools",
+        "enable_dhcp", "dns_nameservers", "host_routes", "description", "tenant_id",
+        "project_id", "dns_publish_fixed_ip", "service_types", "subnetpool_id", "prefixlen",
+        "use_default_subnetpool"), required=("network_id", "cidr"))
+    net = want_str(s, "network_id", "subnet", empty=False)
+    if not is_uuid(net):
+        raise NotFound(f"Network {net} could not be found.")
+    cidr = want_str(s, "cidr", "subnet", empty=False)
+    try:
+        ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as e:
+        raise BadRequest(f"invalid IPv4 CIDR {cidr!r}: {e}")
+    if s.get("ip_version", 4) != 4:
+        raise BadRequest("'subnet.ip_version' must be 4: pocketstack has IPv4 only")
+    gw = s.get("gateway_ip")
+    if gw is not None:
+        gw = want_str(s, "gateway_ip", "subnet", empty=False)
+    pools = s.get("allocation_pools")
+    if pools is not None:
+        if not isinstance(pools, list) or not all(
+                isinstance(p, dict) and set(p) == {"start", "end"} for p in pools):
+            raise BadRequest("'subnet.allocation_pools' must be a list of {start, end}")
+    for k in ("dns_nameservers", "host_routes", "service_types"):
+        if s.get(k) not in (None, []):
+            raise BadRequest(f"'subnet.{k}' is not supported by pocketstack")
+    for k in ("subnetpool_id", "prefixlen"):
+        if s.get(k) is not None:
+            raise BadRequest(f"'subnet.{k}' is not supported by pocketstack (give a cidr)")
+    if "enable_dhcp" in s and not want_bool(s["enable_dhcp"], "subnet.enable_dhcp"):
+        raise BadRequest("'subnet.enable_dhcp' false is not supported by pocketstack")
+    _project_ok(s, "subnet")
+    created = await request.app.state.cloud.create_subnet(
+        token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools)
+    return JSONResponse({"subnet": subnet_view(created)}, status_code=201)
+
+
+async def ports(request: Request) -> Response:
+    if request.method == "GET":
+        return await _list(request, "port")
+    p = await read_object(request, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
+                                            "description", "tenant_id", "project_id"),
+                          required=("network_id",))
+    net = want_str(p, "network_id", "port", empty=False)
+    if not is_uuid(net):
+        raise NotFound(f"Network {net} could not be found.")
+    fixed_ip = None
+    fips = p.get("fixed_ips")
+    if fips is not None:
+        if not isinstance(fips, list) or len(fips) > 1 or not all(isinstance(f, dict) for f in fips):
+            raise BadRequest("'port.fixed_ips' must be a list of at most one {ip_address}")
+        if fips:
+            extra = set(fips[0]) - {"ip_address", "subnet_id"}
+            if extra:
+                raise BadRequest(f"unrecognized field '{sorted(extra)[0]}' in 'port.fixed_ips[0]'")
+            fixed_ip = fips[0].get("ip_address")
+            if fixed_ip is not None:
+                try:
+                    ipaddress.IPv4Address(fixed_ip)
+                except ValueError:
+                    raise BadRequest(f"invalid IPv4 address {fixed_ip!r} in 'port.fixed_ips'")
+    if "admin_state_up" in p and not want_bool(p["admin_state_up"], "port.admin_state_up"):
+        raise BadRequest("'port.admin_state_up' false is not supported by pocketstack")
+    _project_ok(p, "port")
+    created = await request.app.state.cloud.create_port(
+        token_of(request), net, want_str(p, "name", "port") or "", fixed_ip)
+    return JSONResponse({"port": port_view(created)}, status_code=201)
+
+
+def routes() -> list[Route]:
+    v = "/network/v2.0"
+
+    def one(kind):
+        async def handler(request: Request) -> Response:
+            return await _show_or_delete(request, kind)
+        return handler
+
+    return [
+        Route("/network", versions, methods=["GET"]),
+        Route(v, version_v2, methods=["GET"]),
+        Route(f"{v}/extensions", extensions, methods=["GET"]),
+        Route(f"{v}/networks", networks, methods=["GET", "POST"]),
+        Route(f"{v}/networks/{{id}}", one("network"), methods=["GET", "DELETE"]),
+        Route(f"{v}/subnets", subnets, methods=["GET", "POST"]),
+        Route(f"{v}/subnets/{{id}}", one("subnet"), methods=["GET", "DELETE"]),
+        Route(f"{v}/ports", ports, methods=["GET", "POST"]),
+        Route(f"{v}/ports/{{id}}", one("port"), methods=["GET", "DELETE"]),
+    ]

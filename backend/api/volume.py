@@ -1,0 +1,160 @@
+"""Cinder v3 under /volume: version documents and volumes (list, detail, show, create,
+delete), with the project id in the path as upstream (/volume/v3/{project_id}/volumes)."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (base, iso_us, limit_marker, next_href, page, read_object,
+                                token_of, url_for, want_int, want_str)
+from backend.api.compute import is_uuid
+from backend.errors import BadRequest, NotFound
+
+MIN_VERSION = MAX_VERSION = "3.0"
+
+
+def _v3(request: Request) -> dict:
+    return {"id": "v3.0", "status": "CURRENT", "version": MAX_VERSION, "min_version": MIN_VERSION,
+            "updated": "2023-08-31T00:00:00Z",
+            "links": [{"rel": "self", "href": url_for(request, "volume", "v3") + "/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.volume+json;version=3"}]}
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse({"versions": [_v3(request)]})
+
+
+async def version_v3(request: Request) -> Response:
+    return JSONResponse({"version": _v3(request)})
+
+
+async def _project_in_path(request: Request, token: str) -> None:
+    """Cinder refuses a URL whose project is not the token's (cinder/api/openstack/wsgi.py)."""
+    pid = request.path_params.get("project_id")
+    if pid is None:
+        return
+    t = await request.app.state.cloud.validate_token(token)
+    mine = (t.get("project") or {}).get("id")
+    if pid != mine:
+        raise BadRequest(f"Malformed request url: the project id '{pid}' in the URL does not "
+                         "match the token's project")
+
+
+def volume_view(request: Request, v: dict, admin: bool, detail: bool = True) -> dict:
+    vid = v["id"]
+    root = base(request)
+    links = [{"rel": "self", "href": f"{root}/volume/v3/{v.get('project_id')}/volumes/{vid}"},
+             {"rel": "bookmark", "href": f"{root}/volume/{v.get('project_id')}/volumes/{vid}"}]
+    out = {"id": vid, "name": v.get("name") or "", "links": links}
+    if not detail:
+        return out
+    out.update({
+        "description": v.get("description") or "", "status": v["status"], "size": v["size"],
+        "availability_zone": "nova", "created_at": iso_us(v.get("created_at")),
+        "updated_at": iso_us(v.get("updated_at") or v.get("created_at")),
+        "bootable": "true" if v.get("bootable") else "false", "encrypted": False,
+        "multiattach": False, "volume_type": "__DEFAULT__", "snapshot_id": None,
+        "source_volid": None, "metadata": {}, "user_id": v.get("user_id"),
+        "replication_status": None, "consistencygroup_id": None,
+        "os-vol-tenant-attr:tenant_id": v.get("project_id"),
+        "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
+                         "volume_id": vid, "id": vid, "device": a.get("device"),
+                         "host_name": v.get("host"), "attached_at": None}
+                        for a in v.get("attachments") or []],
+    })
+    if admin:
+        out["os-vol-host-attr:host"] = v.get("host")
+    return out
+
+
+async def _is_admin(request: Request, token: str) -> bool:
+    t = await request.app.state.cloud.validate_token(token)
+    return bool(t.get("is_admin"))
+
+
+async def _list(request: Request, detail: bool) -> Response:
+    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    await _project_in_path(request, token)
+    limit, marker = limit_marker(request)
+    all_t = q.get("all_tenants", "0").lower() not in ("0", "false", "f", "no", "")
+    admin = await _is_admin(request, token)
+    items = await cloud.list_volumes(token, all_t)
+    for k in ("name", "status"):
+        if q.get(k):
+            items = [v for v in items if v.get(k) == q[k]]
+    items, more = page(items, limit, marker)
+    body = {"volumes": [volume_view(request, v, admin, detail) for v in items]}
+    if more and items:
+        body["volumes_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
+    return JSONResponse(body)
+
+
+async def volumes(request: Request) -> Response:
+    if request.method == "POST":
+        return await volume_create(request)
+    return await _list(request, False)
+
+
+async def volumes_detail(request: Request) -> Response:
+    return await _list(request, True)
+
+
+# fields cinderclient/openstacksdk send, often as null; only size, name and description are used
+_CREATE_FIELDS = ("size", "name", "description", "volume_type", "availability_zone", "metadata",
+                  "imageRef", "snapshot_id", "source_volid", "backup_id", "multiattach",
+                  "consistencygroup_id", "group_id", "display_name", "display_description")
+_NULL_ONLY = ("imageRef", "snapshot_id", "source_volid", "backup_id", "consistencygroup_id",
+              "group_id")
+
+
+async def volume_create(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    await _project_in_path(request, token)
+    v = await read_object(request, "volume", _CREATE_FIELDS, required=("size",))
+    size = want_int(v["size"], "volume.size", minimum=1, maximum=16384)
+    for k in _NULL_ONLY:
+        if v.get(k) not in (None, ""):
+            raise BadRequest(f"'volume.{k}' is not supported by pocketstack: create empty volumes "
+                             "or boot from volume")
+    if v.get("volume_type") not in (None, "", "__DEFAULT__"):
+        raise BadRequest(f"unknown volume type {v['volume_type']!r}: only __DEFAULT__ exists")
+    if v.get("availability_zone") not in (None, "", "nova"):
+        raise BadRequest(f"unknown availability zone {v['availability_zone']!r} for volumes")
+    if v.get("multiattach") not in (None, False):
+        raise BadRequest("'volume.multiattach' is not supported by pocketstack")
+    if v.get("metadata") not in (None, {}):
+        raise BadRequest("volume metadata is not supported by pocketstack")
+    name = want_str(v, "name", "volume") or want_str(v, "display_name", "volume") or ""
+    desc = (want_str(v, "description", "volume", max_len=255)
+            or want_str(v, "display_description", "volume", max_len=255) or "")
+    created = await cloud.create_volume(token, size, name, desc)
+    return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token))},
+                        status_code=202)
+
+
+async def volume_one(request: Request) -> Response:
+    cloud, token, vid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    await _project_in_path(request, token)
+    if not is_uuid(vid):
+        raise NotFound(f"Volume {vid} could not be found.")
+    if request.method == "DELETE":
+        await cloud.delete_volume(token, vid)
+        return Response(status_code=202)
+    v = await cloud.get_volume(token, vid)
+    return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
+
+
+def routes() -> list[Route]:
+    out = [Route("/volume", versions, methods=["GET"]),
+           Route("/volume/v3", version_v3, methods=["GET"])]
+    # without the project in the path (cinder 3.67+) first, so "volumes" is never taken for
+    # a project id; then the catalog's form with it
+    for prefix in ("/volume/v3", "/volume/v3/{project_id}"):
+        out += [Route(f"{prefix}/volumes", volumes, methods=["GET", "POST"]),
+                Route(f"{prefix}/volumes/detail", volumes_detail, methods=["GET"]),
+                Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"])]
+    # discovery may GET the catalog URL itself
+    out.append(Route("/volume/v3/{project_id}", version_v3, methods=["GET"]))
+    return out
