@@ -342,6 +342,8 @@ def test_to_dict_shape_is_json():
     assert json.loads(json.dumps(d)) == d
     assert set(d["filters"][0]) == {"name", "removed", "remaining"}
     assert set(d["weights"][0]) == {"host", "total", "by_weigher"}
+    short = select_destination(spec(), three_hosts(), CONF).to_dict(max_weights=1)
+    assert [w["host"] for w in short["weights"]] == ["A"] and short["weights_omitted"] == 2
 
 
 def test_config_from_project_settings():

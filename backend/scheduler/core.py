@@ -113,12 +113,20 @@ class Decision:
     def ok(self) -> bool:
         return self.selected is not None
 
-    def to_dict(self) -> dict:
-        return {"instance_uuid": self.instance_uuid,
-                "hosts_considered": self.hosts_considered,
-                "filters": self.filters, "weights": self.weights,
-                "selected": self.selected, "alternates": list(self.alternates),
-                "message": self.message}
+    def to_dict(self, max_weights: int | None = None) -> dict:
+        """The record (shape in the module docstring). ``max_weights`` keeps only the best
+        N weight rows, for storing decisions over thousands of hosts; the count left out is
+        then given as "weights_omitted"."""
+        weights = self.weights
+        d = {"instance_uuid": self.instance_uuid,
+             "hosts_considered": self.hosts_considered,
+             "filters": self.filters, "weights": weights,
+             "selected": self.selected, "alternates": list(self.alternates),
+             "message": self.message}
+        if max_weights is not None and len(weights) > max_weights:
+            d["weights"] = weights[:max_weights]
+            d["weights_omitted"] = len(weights) - max_weights
+        return d
 
 
 # --- plug-in loading --------------------------------------------------------------------
