@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -174,6 +175,26 @@ def test_filter_records_in_run_order_with_counts():
     assert [f["name"] for f in d.filters] == ["IgnoreHosts"] + DEFAULT_FILTERS
     assert [f["remaining"] for f in d.filters][:4] == [3, 2, 2, 1]
     assert d.hosts_considered == 3 and d.selected == "c"
+
+
+@pytest.mark.parametrize("flt", [RamFilter(), CoreFilter(), DiskFilter(), ComputeFilter(),
+                                 ImagePropertiesFilter()])
+def test_batch_path_agrees_with_host_passes(flt):
+    # capacity filters inline their test in filter_all for speed: it must match host_passes
+    rnd = random.Random(7)
+    conf = SchedulerConfig(ram_allocation_ratio=1.5, reserved_host_disk_mb=512)
+    hosts = [host(f"h{i}", vcpus=rnd.choice([1, 2, 4]), vcpus_used=rnd.randint(0, 16),
+                  memory_mb=rnd.choice([1024, 2048, 4096]), memory_mb_used=rnd.randint(0, 4096),
+                  disk_gb=rnd.choice([5, 10, 20]), disk_gb_used=rnd.randint(0, 20),
+                  up=rnd.random() > 0.2, cpu_arch=rnd.choice(["x86_64", "aarch64"]))
+             for i in range(300)]
+    s = spec(vcpus=2, memory_mb=1024, disk_gb=8, image_properties={"architecture": "amd64"})
+    kept, rem = flt.filter_all(hosts, s, conf)
+    assert [h.name for h in kept] == [h.name for h in hosts
+                                      if flt.host_passes(h, s, conf) is None]
+    assert rem == [{"host": h.name, "reason": flt.host_passes(h, s, conf)} for h in hosts
+                   if flt.host_passes(h, s, conf) is not None]
+    assert kept and rem     # the sample exercises both sides
 
 
 def test_unknown_plugin_is_refused():

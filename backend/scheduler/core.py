@@ -217,7 +217,8 @@ def consume(host: HostState, spec: RequestSpec) -> HostState:
                    memory_mb_used=host.memory_mb_used + spec.memory_mb,
                    disk_gb_used=host.disk_gb_used + spec.disk_gb,
                    num_instances=host.num_instances + 1,
-                   instance_uuids=host.instance_uuids | {spec.instance_uuid})
+                   instance_uuids=(host.instance_uuids | {spec.instance_uuid}
+                                   if spec.instance_uuid else set(host.instance_uuids)))
 
 
 def _decide(spec, hosts, conf) -> Decision:

@@ -30,7 +30,8 @@ def _r(ratio: float) -> str:
 
 def ram_limit_mb(host: HostState, conf: SchedulerConfig) -> float:
     """RAM still usable: total × ratio − reserved − used (the legacy RamFilter sum, where the
-    compute node's memory_mb_used already included reserved_host_memory_mb)."""
+    compute node's memory_mb_used already included reserved_host_memory_mb). Placement today
+    computes (total − reserved) × ratio − used: the same at the default ratio of 1.0."""
     return (host.memory_mb * conf.ram_allocation_ratio - conf.reserved_host_memory_mb
             - host.memory_mb_used)
 
@@ -102,8 +103,7 @@ class RamFilter(BaseFilter):
 
     def host_passes(self, host, spec, conf):
         req = spec.memory_mb
-        free = (host.memory_mb * conf.ram_allocation_ratio - conf.reserved_host_memory_mb
-                - host.memory_mb_used)
+        free = ram_limit_mb(host, conf)
         # upstream: an instance may overcommit against others, never against itself
         if free >= req and host.memory_mb >= req:
             return None
@@ -114,13 +114,24 @@ class RamFilter(BaseFilter):
                 f"{_r(conf.ram_allocation_ratio)} − {conf.reserved_host_memory_mb} reserved − "
                 f"{host.memory_mb_used} used, {req} MB requested")
 
+    def filter_all(self, hosts, spec, conf):
+        # host_passes' test inlined: a method call per host is most of the cost at scale
+        req, ratio, res = spec.memory_mb, conf.ram_allocation_ratio, conf.reserved_host_memory_mb
+        kept, removed = [], []
+        for h in hosts:
+            if h.memory_mb * ratio - res - h.memory_mb_used >= req and h.memory_mb >= req:
+                kept.append(h)
+            else:
+                removed.append({"host": h.name, "reason": self.host_passes(h, spec, conf)})
+        return kept, removed
+
 
 class CoreFilter(BaseFilter):
     name = "CoreFilter"
 
     def host_passes(self, host, spec, conf):
         req = spec.vcpus
-        free = host.vcpus * conf.cpu_allocation_ratio - host.vcpus_used
+        free = vcpu_limit(host, conf)
         if free >= req and host.vcpus >= req:
             return None
         if host.vcpus < req:
@@ -128,6 +139,16 @@ class CoreFilter(BaseFilter):
                     f"(no overcommit against itself)")
         return (f"vCPUs: {_n(free)} free of {host.vcpus} × {_r(conf.cpu_allocation_ratio)} − "
                 f"{host.vcpus_used} used, {req} requested")
+
+    def filter_all(self, hosts, spec, conf):
+        req, ratio = spec.vcpus, conf.cpu_allocation_ratio   # host_passes' test, inlined
+        kept, removed = [], []
+        for h in hosts:
+            if h.vcpus * ratio - h.vcpus_used >= req and h.vcpus >= req:
+                kept.append(h)
+            else:
+                removed.append({"host": h.name, "reason": self.host_passes(h, spec, conf)})
+        return kept, removed
 
 
 class DiskFilter(BaseFilter):
@@ -139,8 +160,7 @@ class DiskFilter(BaseFilter):
 
     def host_passes(self, host, spec, conf):
         req_mb = spec.disk_gb * 1024
-        free_mb = (host.disk_gb * 1024 * conf.disk_allocation_ratio
-                   - conf.reserved_host_disk_mb - host.disk_gb_used * 1024)
+        free_mb = disk_limit_mb(host, conf)
         if free_mb >= req_mb and host.disk_gb >= spec.disk_gb:
             return None
         if host.disk_gb < spec.disk_gb:
@@ -149,6 +169,18 @@ class DiskFilter(BaseFilter):
         return (f"Disk: {_n(free_mb / 1024)} GB free of {host.disk_gb} GB × "
                 f"{_r(conf.disk_allocation_ratio)} − {conf.reserved_host_disk_mb} MB reserved − "
                 f"{host.disk_gb_used} GB used, {spec.disk_gb} GB requested")
+
+    def filter_all(self, hosts, spec, conf):
+        req = spec.disk_gb                                   # host_passes' test, inlined
+        req_mb, ratio, res = req * 1024, conf.disk_allocation_ratio, conf.reserved_host_disk_mb
+        kept, removed = [], []
+        for h in hosts:
+            if (h.disk_gb * 1024 * ratio - res - h.disk_gb_used * 1024 >= req_mb
+                    and h.disk_gb >= req):
+                kept.append(h)
+            else:
+                removed.append({"host": h.name, "reason": self.host_passes(h, spec, conf)})
+        return kept, removed
 
 
 class AvailabilityZoneFilter(BaseFilter):
