@@ -15,6 +15,7 @@ class Config:
     home: Path = field(default_factory=default_home)
     hosts_path: Path | None = None
     token_ttl: int = 3600                      # keystone [token] expiration
+    password_hash_rounds: int = 12             # keystone's bcrypt default; tests lower it
     cpu_allocation_ratio: float = 4.0          # nova defaults today
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0

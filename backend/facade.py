@@ -73,7 +73,7 @@ class Cloud:
                     domain: str = "Default", project_domain: str = "Default") -> dict:
         """Password -> token (unscoped when project is None). Returns the token view:
         {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods}."""
-        return self.rt.identity.authenticate_password(username, password, project, domain)
+        return await self.rt.identity.authenticate_password(username, password, project, domain)
 
     async def scope(self, token: str, project: str) -> dict:
         """Token (usually unscoped) + project name or id -> new project-scoped token."""

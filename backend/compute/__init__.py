@@ -1,0 +1,1 @@
+"""nova-compute: one manager per host. It reaches the database only through the conductor."""

@@ -1,0 +1,267 @@
+"""The compute manager of one host: claims, the build states, power actions, delete,
+heartbeats and the power-state sync. Everything it stores goes through the conductor
+(topic 'conductor'); ports, volumes and images come from their services over the queue."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from backend import power_state, states
+from backend.context import RequestContext
+from backend.events import Step
+from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
+
+log = logging.getLogger(__name__)
+BUILD_EVENT = "compute__do_build_and_run_instance"  # upstream's event name
+
+
+class BuildAborted(Exception):
+    """The instance was deleted while it was being built."""
+
+
+class ComputeManager:
+    def __init__(self, host, driver, bus, tracer, config):
+        self.host = host.name
+        self.host_cfg = host
+        self.driver = driver
+        self.bus = bus
+        self.tracer = tracer
+        self.config = config
+        self.topic = f"compute.{self.host}"
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task] = []
+        self.up = False
+
+    # ---- plumbing -----------------------------------------------------------------------
+    async def _c(self, ctx, method, **kw):
+        return await self.bus.call(ctx, "conductor", method, **kw)
+
+    def _lock(self, uuid) -> asyncio.Lock:
+        return self._locks.setdefault(uuid, asyncio.Lock())
+
+    async def start(self) -> None:
+        ctx = RequestContext.system()
+        await self.heartbeat(ctx)
+        if self.up:
+            known = await self._c(ctx, "guest_specs_for_host", host=self.host)
+            try:
+                await self.driver.init_host([GuestSpec(**k) for k in known])
+            except Exception as e:
+                log.warning("init_host on %s failed: %s", self.host, e)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._periodic(self.heartbeat, self.config.heartbeat_interval)),
+                       loop.create_task(self._periodic(self.sync_power_states, self.config.power_sync_interval))]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.driver.close()
+
+    async def _periodic(self, fn, interval):
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await fn(RequestContext.system())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic task %s on %s failed", fn.__name__, self.host)
+
+    async def heartbeat(self, ctx) -> None:
+        reason, caps = None, None
+        try:
+            if await self.driver.is_alive():
+                if not self.up:  # (re)discover capacity when the host (re)appears
+                    caps = await self.driver.get_host_capabilities()
+            else:
+                reason = f"host {self.host} does not answer"
+        except Exception as e:
+            reason = f"host {self.host} unreachable: {e}"
+        self.up = reason is None
+        await self._c(ctx, "service_heartbeat", host=self.host, up=self.up, reason=reason,
+                      caps=caps.__dict__ if caps else None)
+
+    # ---- build ----------------------------------------------------------------------------
+    async def build_and_run_instance(self, ctx, instance_uuid, alternates, attempt=1):
+        async with self._lock(instance_uuid):
+            await self._c(ctx, "event_start", instance_uuid=instance_uuid, event=BUILD_EVENT, host=self.host)
+            try:
+                async with Step(self.tracer, ctx, "compute", "build", instance_uuid, detail=self.host):
+                    await self._build(ctx, instance_uuid)
+            except BuildAborted:
+                await self._cleanup(ctx, instance_uuid)
+                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT,
+                              result="Error", details="deleted during build")
+                await self._c(ctx, "build_aborted", instance_uuid=instance_uuid)
+            except Exception as e:
+                reason = f"{type(e).__name__}: {e}" if not isinstance(e, DriverError) else str(e)
+                log.info("build of %s on %s failed: %s", instance_uuid, self.host, reason)
+                await self._cleanup(ctx, instance_uuid)
+                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT,
+                              result="Error", details=reason)
+                self.bus.cast(ctx, "conductor", "build_failed", instance_uuid=instance_uuid, host=self.host,
+                              reason=reason, reschedulable=getattr(e, "reschedulable", False),
+                              alternates=alternates)
+            else:
+                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT)
+
+    async def _set(self, ctx, uuid, expected, **values):
+        """Save through the conductor; a mismatch of task_state means a delete came in."""
+        try:
+            return await self._c(ctx, "instance_update", instance_uuid=uuid, expected_task_state=expected,
+                                 **values)
+        except LookupError as e:
+            raise BuildAborted(str(e)) from None
+
+    async def _build(self, ctx, uuid):
+        inst = await self._c(ctx, "instance_claim", instance_uuid=uuid, host=self.host)
+        await self._set(ctx, uuid, states.SCHEDULING, task_state=None)
+        await self._set(ctx, uuid, None, task_state=states.NETWORKING)
+        async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
+            nw = await self.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=uuid,
+                                     project_id=inst["project_id"], host=self.host,
+                                     requested=inst["requested_networks"], zone=inst["availability_zone"])
+        await self._set(ctx, uuid, states.NETWORKING, task_state=states.BLOCK_DEVICE_MAPPING)
+        image = kernel = ramdisk = None
+        props = {}
+        if inst["image_id"]:
+            async with Step(self.tracer, ctx, "image", "fetch image", uuid):
+                f = await self.bus.call(ctx, "image", "get_image_file", image_id=inst["image_id"],
+                                        instance_uuid=uuid)
+                props = f.pop("properties")
+                image = ImageFile(**f)
+                for prop in ("kernel_id", "ramdisk_id"):
+                    if props.get(prop):
+                        k = await self.bus.call(ctx, "image", "get_image_file", image_id=props[prop],
+                                                instance_uuid=uuid)
+                        k.pop("properties")
+                        if prop == "kernel_id":
+                            kernel = ImageFile(**k)
+                        else:
+                            ramdisk = ImageFile(**k)
+        root_volume = None
+        async with Step(self.tracer, ctx, "volume", "block device mapping", uuid):
+            if inst["boot_volume_size"]:
+                vid = await self.bus.call(ctx, "volume", "create_boot_volume", instance_uuid=uuid,
+                                          project_id=inst["project_id"], size=inst["boot_volume_size"],
+                                          image_id=inst["image_id"], host=self.host)
+                await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, boot_volume_id=vid)
+                async with Step(self.tracer, ctx, "hypervisor", "create volume", uuid):
+                    await self.driver.create_volume(vid, inst["boot_volume_size"], image)
+                await self.bus.call(ctx, "volume", "mark_attached", volume_id=vid, instance_uuid=uuid,
+                                    device="/dev/vda", host=self.host)
+                root_volume = {"volume_id": vid, "size_gb": inst["boot_volume_size"]}
+        await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, task_state=states.SPAWNING)
+        spec = GuestSpec(uuid=uuid, name=inst["name"], hostname=inst["hostname"], project_id=inst["project_id"],
+                         availability_zone=inst["availability_zone"], vcpus=inst["vcpus"],
+                         memory_mb=inst["memory_mb"], root_gb=inst["root_gb"],
+                         image=None if root_volume else image, kernel=kernel, ramdisk=ramdisk,
+                         kernel_cmdline=props.get("os_command_line"), network_info=nw,
+                         root_volume=root_volume)
+        async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
+            await self.driver.spawn(spec)
+        await self._set(ctx, uuid, states.SPAWNING, vm_state=states.ACTIVE, task_state=None,
+                        power_state=power_state.RUNNING, launched=True)
+
+    async def _cleanup(self, ctx, uuid):
+        """Remove everything a failed or aborted build made, best effort per piece."""
+        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
+                           ("ports", lambda: self.bus.call(ctx, "network", "deallocate_for_instance",
+                                                           instance_uuid=uuid))):
+            try:
+                await coro()
+            except Exception as e:
+                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
+        try:
+            for vid in await self.bus.call(ctx, "volume", "release_for_instance", instance_uuid=uuid):
+                await self.driver.delete_volume(vid)
+        except Exception as e:
+            log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
+        await self._c(ctx, "instance_release", instance_uuid=uuid)
+
+    # ---- delete and power actions ------------------------------------------------------------
+    async def terminate_instance(self, ctx, instance_uuid):
+        async with self._lock(instance_uuid):
+            await self._c(ctx, "event_start", instance_uuid=instance_uuid, event="compute_terminate_instance",
+                          host=self.host)
+            try:
+                async with Step(self.tracer, ctx, "hypervisor", "destroy", instance_uuid):
+                    await self.driver.destroy(instance_uuid)
+            except Exception as e:
+                await self._c(ctx, "event_finish", instance_uuid=instance_uuid,
+                              event="compute_terminate_instance", result="Error", details=str(e))
+                await self._c(ctx, "instance_error", instance_uuid=instance_uuid, host=self.host,
+                              message=f"delete failed on {self.host}: {e}")
+                return
+            await self._cleanup(ctx, instance_uuid)
+            await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event="compute_terminate_instance")
+            await self._c(ctx, "instance_destroyed", instance_uuid=instance_uuid)
+        self._locks.pop(instance_uuid, None)
+
+    async def _power_action(self, ctx, uuid, event, action, done: dict, steps=()):
+        async with self._lock(uuid):
+            await self._c(ctx, "event_start", instance_uuid=uuid, event=event, host=self.host)
+            try:
+                for expected, nxt in steps:
+                    await self._c(ctx, "instance_update", instance_uuid=uuid, expected_task_state=expected,
+                                  task_state=nxt)
+                await action()
+                state = await self.driver.get_power_state(uuid)
+            except Exception as e:
+                await self._c(ctx, "event_finish", instance_uuid=uuid, event=event, result="Error", details=str(e))
+                # as upstream: a failed power action leaves the vm_state and clears the task
+                await self._c(ctx, "instance_update", instance_uuid=uuid, task_state=None)
+                await self._c(ctx, "instance_fault", instance_uuid=uuid, host=self.host,
+                              message=f"{event} failed: {e}")
+                return
+            await self._c(ctx, "instance_update", instance_uuid=uuid, power_state=state, task_state=None, **done)
+            await self._c(ctx, "event_finish", instance_uuid=uuid, event=event)
+
+    async def stop_instance(self, ctx, instance_uuid):
+        await self._power_action(ctx, instance_uuid, "compute_stop_instance",
+                                 lambda: self.driver.power_off(instance_uuid), {"vm_state": states.STOPPED})
+
+    async def start_instance(self, ctx, instance_uuid):
+        await self._power_action(ctx, instance_uuid, "compute_start_instance",
+                                 lambda: self.driver.power_on(instance_uuid), {"vm_state": states.ACTIVE})
+
+    async def reboot_instance(self, ctx, instance_uuid, reboot_type):
+        hard = reboot_type == "HARD"
+        steps = ([(states.REBOOTING_HARD, states.REBOOT_PENDING_HARD),
+                  (states.REBOOT_PENDING_HARD, states.REBOOT_STARTED_HARD)] if hard else
+                 [(states.REBOOTING, states.REBOOT_PENDING), (states.REBOOT_PENDING, states.REBOOT_STARTED)])
+        await self._power_action(ctx, instance_uuid, "compute_reboot_instance",
+                                 lambda: self.driver.reboot(instance_uuid, reboot_type),
+                                 {"vm_state": states.ACTIVE}, steps)
+
+    async def get_console_output(self, ctx, instance_uuid, length=None):
+        try:
+            return await self.driver.get_console_output(instance_uuid, length)
+        except InstanceNotFound:
+            return ""
+
+    async def delete_volume_backing(self, ctx, volume_id):
+        await self.driver.delete_volume(volume_id)
+
+    async def create_volume_backing(self, ctx, volume_id, size_gb):
+        await self.driver.create_volume(volume_id, size_gb)
+
+    # ---- power-state sync (nova's _sync_power_states) ------------------------------------
+    async def sync_power_states(self, ctx) -> None:
+        if not self.up:
+            return
+        try:
+            actual = await self.driver.list_instances()
+        except Exception as e:
+            log.warning("power sync on %s: %s", self.host, e)
+            return
+        for inst in await self._c(ctx, "instances_on_host", host=self.host):
+            uuid = inst["uuid"]
+            if inst["task_state"] is not None or self._lock(uuid).locked():
+                continue  # something is acting on it; the next sync will look again
+            now = actual.get(uuid, power_state.NOSTATE)
+            if now == inst["power_state"]:
+                continue
+            await self._c(ctx, "power_state_changed", instance_uuid=uuid, host=self.host,
+                          old=inst["power_state"], new=now, vm_state=inst["vm_state"])

@@ -1,0 +1,356 @@
+"""The compute API (nova-api): checks token, role, quota and every field, writes the
+instance as building/scheduling/NOSTATE with its 'create' action, casts the build to the
+conductor and returns at once. Also the power actions, delete, flavors, hypervisors,
+server groups, and the read side (actions, decisions, trace, console)."""
+from __future__ import annotations
+
+import re
+import time
+import uuid as uuidlib
+
+from backend import db as dbm
+from backend import power_state, states
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound, OverLimit
+from backend.events import Step
+from backend.identity import check_name
+from backend.instances import sanitize_hostname
+from backend.compute_views import ComputeViews
+
+MAX_COUNT = 100
+
+
+def _int(name, v, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        else:
+            raise BadRequest(f"{name} must be an integer, not {v!r}")
+    if not lo <= v <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}, not {v}")
+    return v
+
+
+class ComputeAPI(ComputeViews):
+    def __init__(self, db, bus, tracer, store, network, image, volume, config):
+        self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
+        self.network, self.image, self.volume, self.config = network, image, volume, config
+
+    # ---- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _need_project(ctx):
+        if not ctx.project_id:
+            raise Forbidden("the token is not scoped to a project")
+
+    def _need_write(self, ctx):
+        self._need_project(ctx)
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+
+    def _instance(self, ctx, server_id) -> dict:
+        self._need_project(ctx)
+        r = self.store.get(server_id) if isinstance(server_id, str) else None
+        if r is None or r["deleted"] or (r["project_id"] != ctx.project_id and not ctx.is_admin):
+            raise NotFound(f"instance {server_id} could not be found")
+        return r
+
+    def find_flavor(self, ref) -> dict:
+        f = (dbm.row(self.db, "SELECT * FROM flavors WHERE id=?", (str(ref),)) or
+             dbm.row(self.db, "SELECT * FROM flavors WHERE name=?", (str(ref),)))
+        if not f:
+            raise NotFound(f"flavor {ref!r} could not be found")
+        return f
+
+    # ---- create ----------------------------------------------------------------------------
+    async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
+                     min_count, max_count, scheduler_hints, metadata):
+        self._need_write(ctx)
+        async with Step(self.tracer, ctx, "compute-api", "validate request", None):
+            req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
+                                        min_count, max_count, scheduler_hints, metadata)
+        count = self._check_quota(ctx, req["flavor"], req["min_count"], req["max_count"])
+        now = dbm.now_iso()
+        reservation = "r-" + uuidlib.uuid4().hex[:8]
+        uuids = [str(uuidlib.uuid4()) for _ in range(count)]
+        f, img = req["flavor"], req["image"]
+        with dbm.transaction(self.db):
+            for i, u in enumerate(uuids):
+                nm = name if count == 1 else f"{name}-{i + 1}"
+                self.db["instances"].insert({
+                    "uuid": u, "name": nm, "hostname": sanitize_hostname(nm), "project_id": ctx.project_id,
+                    "user_id": ctx.user_id, "image_id": img["id"] if img else None, "flavor_id": f["id"],
+                    "vcpus": f["vcpus"], "memory_mb": f["ram"], "root_gb": f["disk"], "flavor_name": f["name"],
+                    "vm_state": states.BUILDING, "task_state": states.SCHEDULING,
+                    "power_state": power_state.NOSTATE, "availability_zone": availability_zone,
+                    "requested_az": availability_zone, "requested_networks": dbm.jdump(req["networks"]),
+                    "boot_volume_size": boot_volume_size, "server_group_id": req["group_id"],
+                    "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
+                    "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time()})
+                self.store.action_start(ctx, u, "create")
+        for u in uuids:
+            self.store.publish(u)
+            self.tracer.record(service="compute-api", kind="step", request_id=ctx.request_id, instance_uuid=u,
+                               step="instance recorded", phase="end", detail="building/scheduling/NOSTATE")
+        spec = {"vcpus": f["vcpus"], "memory_mb": f["ram"], "disk_gb": 0 if boot_volume_size else f["disk"],
+                "availability_zone": availability_zone,
+                "image_properties": dbm.jload(img["properties"], {}) if img else {},
+                "group_id": req["group_id"], "group_policy": req["group_policy"]}
+        self.bus.cast(ctx, "conductor", "build_instances", instance_uuids=uuids, request_spec=spec,
+                      instance_uuid=uuids[0])
+        return [self.store.view(self.store.get(u), ctx.is_admin) for u in uuids]
+
+    def _validate_create(self, ctx, name, image, flavor, networks, bvs, az, min_count, max_count, hints, metadata):
+        check_name("server", name)
+        if flavor is None or flavor == "":
+            raise BadRequest("flavor is required")
+        f = self.find_flavor(flavor)
+        if not f["is_public"] and not ctx.is_admin:
+            raise NotFound(f"flavor {flavor!r} could not be found")
+        img = None
+        if image not in (None, ""):
+            img = self.image.find(ctx, str(image))
+            if img["status"] != "active":
+                raise BadRequest(f"image {img['name']!r} is not active (status {img['status']})")
+            if img["disk_format"] in ("aki", "ari"):
+                raise BadRequest(f"image {img['name']!r} is a kernel or ramdisk image and cannot boot alone")
+        elif not bvs:
+            raise BadRequest("an image is required unless booting from a volume")
+        if bvs is not None:
+            bvs = _int("boot volume size", bvs, 1, 1000)
+        if img:
+            if img["min_ram"] and f["ram"] < img["min_ram"]:
+                raise BadRequest(f"flavor {f['name']}'s memory ({f['ram']} MB) is smaller than the image's "
+                                 f"min_ram ({img['min_ram']} MB)")
+            disk = bvs or f["disk"]
+            if img["min_disk"] and disk < img["min_disk"]:
+                raise BadRequest(f"disk of {disk} GB is smaller than the image's min_disk ({img['min_disk']} GB)")
+            if img["size"] and disk * 1024 ** 3 < img["size"]:
+                raise BadRequest(f"disk of {disk} GB is smaller than the image ({img['size']} bytes)")
+        if az is not None:
+            if not isinstance(az, str) or not az:
+                raise BadRequest("availability_zone must be a non-empty string")
+            if not dbm.row(self.db, "SELECT 1 x FROM compute_nodes WHERE availability_zone=? AND configured=1",
+                           (az,)):
+                raise BadRequest(f"availability zone {az!r} does not exist")
+        min_count = _int("min_count", min_count, 1, MAX_COUNT)
+        max_count = _int("max_count", max_count, 1, MAX_COUNT)
+        if min_count > max_count:
+            raise BadRequest(f"min_count ({min_count}) is larger than max_count ({max_count})")
+        if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255
+                                                     and len(v) <= 255 for k, v in metadata.items()):
+            raise BadRequest("metadata must map strings (1-255 characters) to strings (at most 255)")
+        nets = self._validate_networks(ctx, networks, max_count)
+        group_id = group_policy = None
+        if not isinstance(hints, dict):
+            raise BadRequest("scheduler hints must be a mapping")
+        unknown = set(hints) - {"group"}
+        if unknown:
+            raise BadRequest(f"unknown scheduler hint(s): {', '.join(sorted(unknown))}")
+        if hints.get("group"):
+            g = dbm.row(self.db, "SELECT * FROM server_groups WHERE id=?", (str(hints["group"]),))
+            if not g or (g["project_id"] != ctx.project_id and not ctx.is_admin):
+                raise BadRequest(f"server group {hints['group']!r} not found")
+            group_id, group_policy = g["id"], g["policy"]
+        return {"flavor": f, "image": img, "networks": nets, "min_count": min_count, "max_count": max_count,
+                "group_id": group_id, "group_policy": group_policy}
+
+    def _validate_networks(self, ctx, networks, max_count):
+        if networks in (None, "auto"):
+            if not self.network.list_networks(ctx, {}):
+                raise BadRequest("no network is available to the project; create one or pass networks 'none'")
+            return "auto"
+        if networks == "none":
+            return "none"
+        if not isinstance(networks, list) or not networks:
+            raise BadRequest("networks must be 'auto', 'none' or a non-empty list")
+        out = []
+        for n in networks:
+            if not isinstance(n, dict) or not (set(n) <= {"uuid", "port", "fixed_ip"}) or not n:
+                raise BadRequest(f"bad network request {n!r}: use uuid, port or fixed_ip")
+            if n.get("port"):
+                p = self.network.get_port(ctx, str(n["port"]))
+                if p["device_id"]:
+                    raise Conflict(f"port {p['id']} is already in use")
+                if max_count > 1:
+                    raise BadRequest("a port cannot be given to more than one instance (max_count > 1)")
+                out.append({"port": p["id"]})
+            elif n.get("uuid"):
+                net = self.network.get_network(ctx, str(n["uuid"]))
+                if not net["subnets"]:
+                    raise BadRequest(f"network {net['name']!r} has no subnet")
+                item = {"uuid": net["id"]}
+                if n.get("fixed_ip"):
+                    if max_count > 1:
+                        raise BadRequest("a fixed IP cannot be given to more than one instance")
+                    item["fixed_ip"] = str(n["fixed_ip"])
+                out.append(item)
+            else:
+                raise BadRequest(f"bad network request {n!r}: a uuid or a port is needed")
+        return out
+
+    def _check_quota(self, ctx, flavor, min_count, max_count) -> int:
+        used = dbm.row(self.db, "SELECT count(*) n, coalesce(sum(vcpus),0) c, coalesce(sum(memory_mb),0) m"
+                                " FROM instances WHERE project_id=? AND deleted=0", (ctx.project_id,))
+        c = self.config
+        room = min((c.quota_instances - used["n"]),
+                   (c.quota_cores - used["c"]) // max(flavor["vcpus"], 1),
+                   (c.quota_ram - used["m"]) // max(flavor["ram"], 1))
+        if room < min_count:
+            parts = []
+            if used["n"] + min_count > c.quota_instances:
+                parts.append(f"instances (limit {c.quota_instances}, used {used['n']}, requested {min_count})")
+            if used["c"] + min_count * flavor["vcpus"] > c.quota_cores:
+                parts.append(f"cores (limit {c.quota_cores}, used {used['c']}, "
+                             f"requested {min_count * flavor['vcpus']})")
+            if used["m"] + min_count * flavor["ram"] > c.quota_ram:
+                parts.append(f"ram (limit {c.quota_ram} MB, used {used['m']}, "
+                             f"requested {min_count * flavor['ram']})")
+            raise OverLimit("Quota exceeded for " + ", ".join(parts))
+        return min(room, max_count)
+
+    # ---- actions ---------------------------------------------------------------------------
+    def _act(self, ctx, server_id, action, allowed_vm, task_state, method, **kw):
+        self._need_write(ctx)
+        r = self._instance(ctx, server_id)
+        if r["task_state"] is not None:
+            raise Conflict(f"Cannot '{action}' instance {r['uuid']} while it is in task_state {r['task_state']}")
+        if r["vm_state"] not in allowed_vm:
+            raise Conflict(f"Cannot '{action}' instance {r['uuid']} while it is in vm_state {r['vm_state']}")
+        if not r["host"]:
+            raise Conflict(f"Cannot '{action}' instance {r['uuid']}: it has no host")
+        self._host_must_be_up(r["host"], action)
+        self.store.action_start(ctx, r["uuid"], action)
+        self.store.update(r["uuid"], task_state=task_state)
+        self.bus.cast(ctx, f"compute.{r['host']}", method, instance_uuid=r["uuid"], **kw)
+
+    def _host_must_be_up(self, host, action):
+        n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
+        if not n or n["down_reason"] or not n["last_heartbeat"] or \
+                time.time() - n["last_heartbeat"] > self.config.service_down_time:
+            raise Conflict(f"Cannot '{action}': compute host {host} is down")
+
+    async def stop(self, ctx, server_id):
+        self._act(ctx, server_id, "stop", (states.ACTIVE, states.ERROR), states.POWERING_OFF, "stop_instance")
+
+    async def start(self, ctx, server_id):
+        self._act(ctx, server_id, "start", (states.STOPPED,), states.POWERING_ON, "start_instance")
+
+    async def reboot(self, ctx, server_id, hard):
+        if hard:
+            self._act(ctx, server_id, "reboot", (states.ACTIVE, states.STOPPED, states.ERROR),
+                      states.REBOOTING_HARD, "reboot_instance", reboot_type="HARD")
+        else:
+            self._act(ctx, server_id, "reboot", (states.ACTIVE,), states.REBOOTING, "reboot_instance",
+                      reboot_type="SOFT")
+
+    async def delete(self, ctx, server_id):
+        self._need_write(ctx)
+        r = self._instance(ctx, server_id)
+        if r["task_state"] == states.DELETING:
+            return  # already on its way (nova answers 204 again)
+        self.store.action_start(ctx, r["uuid"], "delete")
+        self.store.update(r["uuid"], task_state=states.DELETING)
+        host_ok = False
+        if r["host"]:
+            try:
+                self._host_must_be_up(r["host"], "delete")
+                host_ok = True
+            except Conflict:
+                pass
+        if host_ok:
+            self.bus.cast(ctx, f"compute.{r['host']}", "terminate_instance", instance_uuid=r["uuid"])
+        elif r["vm_state"] == states.BUILDING and r["host"]:
+            pass  # the build sees 'deleting' at its next step and cleans up
+        else:
+            await self.local_delete(ctx, r)
+
+    async def local_delete(self, ctx, r):
+        """No compute host can act (never scheduled, or host down): release everything the
+        database holds for it, as nova's _local_delete does."""
+        await self.network.deallocate_for_instance(ctx, r["uuid"])
+        await self.volume.release_for_instance(ctx, r["uuid"])
+        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (r["uuid"],))
+        self.store.update(r["uuid"], vm_state=states.DELETED, task_state=None, deleted=1,
+                          power_state=power_state.NOSTATE, terminated_at=dbm.now_iso())
+
+    async def console_output(self, ctx, server_id, length):
+        r = self._instance(ctx, server_id)
+        if length is not None:
+            length = _int("length", length, -1, 100000)
+            if length == -1:
+                length = None
+        if not r["host"] or r["vm_state"] in (states.BUILDING, states.ERROR):
+            raise Conflict(f"instance {r['uuid']} has no console yet (vm_state {r['vm_state']})")
+        self._host_must_be_up(r["host"], "console")
+        return await self.bus.call(ctx, f"compute.{r['host']}", "get_console_output", instance_uuid=r["uuid"],
+                                   length=length)
+
+    async def attach_volume(self, ctx, server_id, volume_ref):
+        self._need_write(ctx)
+        r = self._instance(ctx, server_id)
+        v = self.volume.find(ctx, volume_ref)
+        if v["status"] != "available" or v["attached_to"]:
+            raise Conflict(f"volume {volume_ref!r} is {v['status']}, not available")
+        if r["vm_state"] not in (states.ACTIVE, states.STOPPED) or r["task_state"]:
+            raise Conflict(f"cannot attach a volume while the instance is {r['vm_state']}/{r['task_state']}")
+        if v["host"] and v["host"] != r["host"]:
+            raise Conflict(f"volume {volume_ref!r} lives on host {v['host']}, the instance on {r['host']}")
+        self.store.action_start(ctx, r["uuid"], "attach_volume")
+        if not v["host"]:
+            await self.bus.call(ctx, f"compute.{r['host']}", "create_volume_backing", volume_id=v["id"],
+                                size_gb=v["size"])
+        n = dbm.row(self.db, "SELECT count(*) c FROM volumes WHERE attached_to=?", (r["uuid"],))["c"]
+        device = "/dev/vd" + "bcdefghijklmnopqrstuvwxyz"[n]
+        await self.volume.mark_attached(ctx, v["id"], r["uuid"], device, r["host"])
+        self.store.publish(r["uuid"])
+        return {"id": v["id"], "volumeId": v["id"], "serverId": r["uuid"], "device": device}
+
+    async def detach_volume(self, ctx, server_id, volume_ref):
+        self._need_write(ctx)
+        r = self._instance(ctx, server_id)
+        v = self.volume.find(ctx, volume_ref)
+        if v["attached_to"] != r["uuid"]:
+            raise NotFound(f"volume {volume_ref!r} is not attached to instance {r['uuid']}")
+        if r["boot_volume_id"] == v["id"]:
+            raise Conflict("the boot volume cannot be detached")
+        self.store.action_start(ctx, r["uuid"], "detach_volume")
+        await self.volume.mark_detached(ctx, v["id"])
+        self.store.publish(r["uuid"])
+
+    # ---- flavors, server groups ---------------------------------------------------------------
+    def create_flavor(self, ctx, name, vcpus, ram, disk, flavor_id, is_public):
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may create flavors")
+        check_name("flavor", name)
+        vcpus, ram, disk = _int("vcpus", vcpus, 1, 1024), _int("ram", ram, 1, 16 * 1024 * 1024), \
+            _int("disk", disk, 0, 100000)
+        fid = str(flavor_id) if flavor_id not in (None, "", "auto") else str(uuidlib.uuid4())
+        if not re.fullmatch(r"[\w.\- ]{1,255}", fid):
+            raise BadRequest(f"flavor id {fid!r} has invalid characters")
+        if dbm.row(self.db, "SELECT 1 x FROM flavors WHERE id=? OR name=?", (fid, name)):
+            raise Conflict(f"a flavor with name {name!r} or id {fid!r} already exists")
+        self.db["flavors"].insert({"id": fid, "name": name, "vcpus": vcpus, "ram": ram, "disk": disk,
+                                   "is_public": int(bool(is_public)), "created_at": dbm.now_iso()})
+        return self.flavor_view(self.find_flavor(fid))
+
+    def delete_flavor(self, ctx, ref):
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may delete flavors")
+        f = self.find_flavor(ref)
+        self.db.conn.execute("DELETE FROM flavors WHERE id=?", (f["id"],))
+
+    def create_server_group(self, ctx, name, policy):
+        self._need_write(ctx)
+        check_name("server group", name)
+        if policy not in ("affinity", "anti-affinity"):
+            raise BadRequest(f"policy must be 'affinity' or 'anti-affinity', not {policy!r}")
+        gid = str(uuidlib.uuid4())
+        self.db["server_groups"].insert({"id": gid, "name": name, "project_id": ctx.project_id,
+                                         "user_id": ctx.user_id, "policy": policy, "created_at": dbm.now_iso()})
+        return self.group_view(dbm.row(self.db, "SELECT * FROM server_groups WHERE id=?", (gid,)))
+
+    def delete_server_group(self, ctx, group_id):
+        self._need_write(ctx)
+        g = dbm.row(self.db, "SELECT * FROM server_groups WHERE id=?", (group_id,))
+        if not g or (g["project_id"] != ctx.project_id and not ctx.is_admin):
+            raise NotFound(f"server group {group_id} not found")
+        self.db.conn.execute("DELETE FROM server_groups WHERE id=?", (group_id,))

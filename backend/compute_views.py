@@ -1,0 +1,227 @@
+"""The read side of the compute API: server lists (built in bulk, a few queries per page
+whatever its size), actions and events, scheduler decisions, trace, flavors, hypervisors."""
+from __future__ import annotations
+
+import re
+import time
+
+from backend import db as dbm
+from backend import power_state
+from backend.errors import BadRequest, NotFound
+from backend.states import api_status
+
+STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped", "ERROR": "error",
+                "PAUSED": "paused", "SUSPENDED": "suspended", "DELETED": "deleted", "REBOOT": "active",
+                "HARD_REBOOT": "active"}
+
+
+class ComputeViews:
+    def list(self, ctx, all_projects, filters, limit, marker):
+        self._need_project(ctx)
+        where, params = ["deleted=0"], []
+        if not (all_projects and ctx.is_admin):
+            where.append("project_id=?")
+            params.append(ctx.project_id)
+        elif filters.get("project_id"):
+            where.append("project_id=?")
+            params.append(filters["project_id"])
+        known = {"name", "status", "host", "project_id", "image", "flavor", "reservation_id", "all_tenants"}
+        bad = set(filters) - known
+        if bad:
+            raise BadRequest(f"unknown filter(s): {', '.join(sorted(bad))}")
+        if filters.get("status"):
+            st = str(filters["status"]).upper()
+            if st not in STATUS_TO_VM:
+                raise BadRequest(f"unknown status {filters['status']!r}")
+            where.append("vm_state=?")
+            params.append(STATUS_TO_VM[st])
+        for key, col in (("host", "host"), ("image", "image_id"), ("flavor", "flavor_id"),
+                         ("reservation_id", "reservation_id")):
+            if filters.get(key):
+                where.append(f"{col}=?")
+                params.append(str(filters[key]))
+        rs = dbm.rows(self.db, f"SELECT * FROM instances WHERE {' AND '.join(where)}"
+                               " ORDER BY created_at DESC, uuid DESC", params)
+        if filters.get("name"):
+            try:
+                rx = re.compile(str(filters["name"]))
+            except re.error as e:
+                raise BadRequest(f"name filter is not a valid regular expression: {e}") from None
+            rs = [r for r in rs if rx.search(r["name"])]
+        if filters.get("status"):
+            st = str(filters["status"]).upper()
+            rs = [r for r in rs if api_status(r["vm_state"], r["task_state"]) == st]
+        if marker:
+            idx = next((i for i, r in enumerate(rs) if r["uuid"] == marker), None)
+            if idx is None:
+                raise BadRequest(f"marker [{marker}] not found")
+            rs = rs[idx + 1:]
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise BadRequest(f"limit must be a non-negative integer, not {limit!r}")
+            rs = rs[:limit]
+        return self.bulk_views(rs, ctx.is_admin)
+
+    def bulk_views(self, rs, admin=True):
+        if not rs:
+            return []
+        ids = [r["uuid"] for r in rs]
+        marks = ",".join("?" * len(ids))
+        images = {i["id"]: i["name"] for i in dbm.rows(self.db, "SELECT id, name FROM images")}
+        addrs: dict[str, dict] = {}
+        for p in dbm.rows(self.db, f"SELECT p.device_id, p.ip_address, p.mac_address, n.name FROM ports p"
+                                   f" JOIN networks n ON n.id=p.network_id WHERE p.device_id IN ({marks})"
+                                   " ORDER BY p.created_at", ids):
+            addrs.setdefault(p["device_id"], {}).setdefault(p["name"], []).append(
+                {"addr": p["ip_address"], "mac": p["mac_address"], "version": 4, "type": "fixed"})
+        faults = {}
+        for f in dbm.rows(self.db, f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id",
+                          ids):
+            faults[f["instance_uuid"]] = {"code": f["code"], "message": f["message"], "details": f["details"],
+                                          "host": f["host"], "created": f["created_at"]}
+        vols: dict[str, list] = {}
+        for v in dbm.rows(self.db, f"SELECT id, attached_to FROM volumes WHERE attached_to IN ({marks})"
+                                   " AND status='in-use'", ids):
+            vols.setdefault(v["attached_to"], []).append({"id": v["id"]})
+        out = []
+        for r in rs:
+            u = r["uuid"]
+            out.append({"id": u, "name": r["name"], "hostname": r["hostname"], "project_id": r["project_id"],
+                        "user_id": r["user_id"], "status": api_status(r["vm_state"], r["task_state"]),
+                        "vm_state": r["vm_state"], "task_state": r["task_state"], "power_state": r["power_state"],
+                        "power_state_name": power_state.NAMES.get(r["power_state"], str(r["power_state"])),
+                        "host": r["host"] if admin else None, "availability_zone": r["availability_zone"],
+                        "flavor": {"id": r["flavor_id"], "name": r["flavor_name"], "vcpus": r["vcpus"],
+                                   "ram": r["memory_mb"], "disk": r["root_gb"]},
+                        "image": {"id": r["image_id"], "name": images.get(r["image_id"])} if r["image_id"] else None,
+                        "addresses": addrs.get(u, {}), "created": r["created_at"], "updated": r["updated_at"],
+                        "launched_at": r["launched_at"], "terminated_at": r["terminated_at"],
+                        "boot_volume_id": r["boot_volume_id"], "volumes_attached": vols.get(u, []),
+                        "fault": faults.get(u) if r["vm_state"] == "error" else None,
+                        "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
+                        "deleted": bool(r["deleted"])})
+        return out
+
+    def get(self, ctx, server_id):
+        return self.store.view(self._instance(ctx, server_id), ctx.is_admin)
+
+    def _any_instance(self, ctx, server_id):
+        """Actions, decisions and traces stay readable after a delete (as upstream's
+        os-instance-actions for deleted instances, admin or owner)."""
+        self._need_project(ctx)
+        r = self.store.get(server_id) if isinstance(server_id, str) else None
+        if r is None or (r["project_id"] != ctx.project_id and not ctx.is_admin):
+            raise NotFound(f"instance {server_id} could not be found")
+        return r
+
+    def list_actions(self, ctx, server_id):
+        r = self._any_instance(ctx, server_id)
+        return [self._action_view(a) for a in dbm.rows(
+            self.db, "SELECT * FROM instance_actions WHERE instance_uuid=? ORDER BY id DESC", (r["uuid"],))]
+
+    def get_action(self, ctx, server_id, request_id):
+        r = self._any_instance(ctx, server_id)
+        a = dbm.row(self.db, "SELECT * FROM instance_actions WHERE instance_uuid=? AND request_id=?",
+                    (r["uuid"], request_id))
+        if not a:
+            raise NotFound(f"action {request_id} not found for instance {r['uuid']}")
+        v = self._action_view(a)
+        v["events"] = [self.store.event_view(e) for e in dbm.rows(
+            self.db, "SELECT * FROM instance_action_events WHERE action_id=? ORDER BY id", (a["id"],))]
+        return v
+
+    @staticmethod
+    def _action_view(a):
+        return {"action": a["action"], "instance_uuid": a["instance_uuid"], "request_id": a["request_id"],
+                "user_id": a["user_id"], "project_id": a["project_id"], "start_time": a["start_time"],
+                "finish_time": a["finish_time"], "message": a["message"]}
+
+    def explain(self, ctx, server_id):
+        r = self._any_instance(ctx, server_id)
+        out = [dbm.jload(d["data"]) for d in dbm.rows(
+            self.db, "SELECT data FROM scheduler_decisions WHERE instance_uuid=? ORDER BY attempt", (r["uuid"],))]
+        attempts = dbm.jload(r["attempts"], [])
+        for d in out:
+            d["build_attempts"] = attempts
+            if not ctx.is_admin:  # host names are admin-only in nova; keep the reasons
+                d["hosts_hidden"] = True
+        return out
+
+    def trace(self, ctx, server_id):
+        r = self._any_instance(ctx, server_id)
+        return self.tracer.for_instance(r["uuid"])
+
+    # ---- flavors -------------------------------------------------------------------------------
+    @staticmethod
+    def flavor_view(f):
+        return {"id": f["id"], "name": f["name"], "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
+                "is_public": bool(f["is_public"])}
+
+    def list_flavors(self, ctx):
+        q = "SELECT * FROM flavors" + ("" if ctx.is_admin else " WHERE is_public=1")
+        return [self.flavor_view(f) for f in dbm.rows(self.db, q + " ORDER BY ram, name")]
+
+    def get_flavor(self, ctx, ref):
+        f = self.find_flavor(ref)
+        if not f["is_public"] and not ctx.is_admin:
+            raise NotFound(f"flavor {ref!r} could not be found")
+        return self.flavor_view(f)
+
+    # ---- hypervisors ---------------------------------------------------------------------------
+    def hypervisor_view(self, n, usage):
+        now = time.time()
+        fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
+        c = self.config
+        return {"id": n["host"], "name": n["host"], "state": "up" if fresh and not n["down_reason"] else "down",
+                "status": "disabled" if n["disabled"] else "enabled", "driver": n["driver"],
+                "address": n["address"], "availability_zone": n["availability_zone"],
+                "vcpus": n["vcpus"], "memory_mb": n["memory_mb"], "disk_gb": n["disk_gb"],
+                "vcpus_used": usage.get("v") or 0, "memory_mb_used": usage.get("m") or 0,
+                "disk_gb_used": usage.get("d") or 0, "running_vms": usage.get("n") or 0,
+                "cpu_allocation_ratio": c.cpu_allocation_ratio, "ram_allocation_ratio": c.ram_allocation_ratio,
+                "disk_allocation_ratio": c.disk_allocation_ratio,
+                "reserved_host_memory_mb": c.reserved_host_memory_mb,
+                "hypervisor_type": n["hypervisor_type"], "hypervisor_version": n["hypervisor_version"],
+                "accelerator": n["accelerator"], "last_heartbeat": n["last_heartbeat"],
+                "down_reason": n["down_reason"] or (None if fresh else "no recent heartbeat"),
+                "failed_builds": n["failed_builds"]}
+
+    def _usage(self):
+        return {r["host"]: r for r in dbm.rows(self.db, "SELECT host, sum(vcpus) v, sum(memory_mb) m,"
+                                                        " sum(disk_gb) d, count(*) n FROM claims GROUP BY host")}
+
+    def list_hypervisors(self, ctx):
+        self._need_project(ctx)
+        if not ctx.is_admin:
+            from backend.errors import Forbidden
+            raise Forbidden("only an admin may list hypervisors")
+        u = self._usage()
+        return [self.hypervisor_view(n, u.get(n["host"], {}))
+                for n in dbm.rows(self.db, "SELECT * FROM compute_nodes WHERE configured=1 ORDER BY host")]
+
+    def get_hypervisor(self, ctx, host):
+        for h in self.list_hypervisors(ctx):
+            if h["name"] == host:
+                return h
+        raise NotFound(f"hypervisor {host!r} not found")
+
+    # ---- server groups, limits -------------------------------------------------------------------
+    def group_view(self, g):
+        members = [r["uuid"] for r in dbm.rows(self.db, "SELECT uuid FROM instances WHERE server_group_id=?"
+                                                        " AND deleted=0", (g["id"],))]
+        return {"id": g["id"], "name": g["name"], "policy": g["policy"], "policies": [g["policy"]],
+                "members": members, "project_id": g["project_id"], "user_id": g["user_id"]}
+
+    def list_server_groups(self, ctx):
+        self._need_project(ctx)
+        return [self.group_view(g) for g in dbm.rows(self.db, "SELECT * FROM server_groups WHERE project_id=?"
+                                                              " ORDER BY created_at", (ctx.project_id,))]
+
+    def limits(self, ctx):
+        self._need_project(ctx)
+        used = dbm.row(self.db, "SELECT count(*) n, coalesce(sum(vcpus),0) c, coalesce(sum(memory_mb),0) m"
+                                " FROM instances WHERE project_id=? AND deleted=0", (ctx.project_id,))
+        c = self.config
+        return {"maxTotalInstances": c.quota_instances, "maxTotalCores": c.quota_cores,
+                "maxTotalRAMSize": c.quota_ram, "totalInstancesUsed": used["n"], "totalCoresUsed": used["c"],
+                "totalRAMUsed": used["m"]}

@@ -1,0 +1,234 @@
+"""The conductor: compute's only path to the database, and the owner of the build
+orchestration (schedule, cast to a host, reschedule to the next alternate)."""
+from __future__ import annotations
+
+import logging
+import time
+
+from backend import db as dbm
+from backend import power_state, states
+from backend.events import Step
+from backend.virt.driver import GuestSpec
+
+log = logging.getLogger(__name__)
+ANY = "__any__"
+
+
+class ComputeResourcesUnavailable(Exception):
+    reschedulable = True
+
+
+class ConductorManager:
+    def __init__(self, db, bus, tracer, store, config, hub):
+        self.db = db
+        self.bus = bus
+        self.tracer = tracer
+        self.store = store
+        self.config = config
+        self.hub = hub
+
+    # ---- build orchestration ----------------------------------------------------------------
+    async def build_instances(self, ctx, instance_uuids, request_spec, instance_uuid=None):
+        """Cast by the compute API: schedule every instance of the request, then cast
+        each to its host with its alternates (nova's schedule_and_build_instances)."""
+        ev = "conductor_schedule_and_build_instances"
+        uuids = [u for u in instance_uuids if self._still_building(u)]
+        if not uuids:
+            return
+        for u in uuids:
+            self.store.event_start(ctx, u, ev)
+        async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
+            try:
+                decisions = await self.bus.call(ctx, "scheduler", "select_destinations",
+                                                instance_uuids=uuids, request_spec=request_spec,
+                                                instance_uuid=uuids[0])
+            except Exception as e:
+                decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}] * len(uuids)
+        for u, d in zip(uuids, decisions):
+            self._save_decision(u, d)
+            if not d.get("selected"):
+                self.store.event_finish(ctx, u, ev, "Error", d.get("message"))
+                self._fail(u, d.get("message") or "No valid host was found.", _decision_details(d))
+                continue
+            self.store.event_finish(ctx, u, ev)
+            self._cast_build(ctx, u, d["selected"], d.get("alternates", []), 1)
+
+    def _still_building(self, uuid) -> bool:
+        r = self.store.get(uuid)
+        return bool(r and r["vm_state"] == states.BUILDING and r["task_state"] == states.SCHEDULING
+                    and not r["deleted"])
+
+    def _save_decision(self, uuid, d):
+        n = dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?", (uuid,))["c"]
+        d = dict(d, attempt=n + 1, created=dbm.now_iso())
+        self.db.conn.execute("INSERT INTO scheduler_decisions (instance_uuid, attempt, data, created_at)"
+                             " VALUES (?,?,?,?)", (uuid, n + 1, dbm.jdump(d), d["created"]))
+
+    def _cast_build(self, ctx, uuid, host, alternates, attempt):
+        self.bus.cast(ctx, f"compute.{host}", "build_and_run_instance", instance_uuid=uuid,
+                      alternates=alternates, attempt=attempt)
+
+    def _fail(self, uuid, message, details, host=None):
+        self.store.set_error(uuid, message, details, host)
+
+    async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates):
+        """Compute's report of a failed build (everything on the host already released)."""
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"]:
+            return
+        attempts = dbm.jload(r["attempts"], []) + [{"host": host, "reason": reason}]
+        self.db.conn.execute("UPDATE compute_nodes SET failed_builds=failed_builds+1 WHERE host=?", (host,))
+        if r["task_state"] == states.DELETING:
+            self._finish_local_delete(instance_uuid)
+            return
+        alternates = [a for a in alternates if self._host_up(a)]
+        if reschedulable and alternates and len(attempts) < self.config.max_attempts:
+            self.store.update(instance_uuid, task_state=states.SCHEDULING, host=None, attempts=dbm.jdump(attempts))
+            self.tracer.record(service="conductor", kind="step", request_id=ctx.request_id,
+                               instance_uuid=instance_uuid, step="reschedule", phase="start",
+                               detail=f"{host} failed ({reason}); next: {alternates[0]}")
+            self._cast_build(ctx, instance_uuid, alternates[0], alternates[1:], len(attempts) + 1)
+            return
+        self.db["instances"].update(instance_uuid, {"attempts": dbm.jdump(attempts), "host": None})
+        lines = "\n".join(f"attempt {i + 1} on {a['host']}: {a['reason']}" for i, a in enumerate(attempts))
+        if reschedulable:
+            msg = (f"Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
+                   f"failures for instance {instance_uuid}: " + "; ".join(f"{a['host']}: {a['reason']}"
+                                                                        for a in attempts))
+        else:
+            msg = f"Build of instance {instance_uuid} aborted on {host}: {reason}"
+        self._fail(instance_uuid, msg, lines, host)
+
+    def _host_up(self, host) -> bool:
+        n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
+        return bool(n and not n["disabled"] and n["down_reason"] is None and n["last_heartbeat"]
+                    and time.time() - n["last_heartbeat"] < self.config.service_down_time)
+
+    async def build_aborted(self, ctx, instance_uuid):
+        r = self.store.get(instance_uuid)
+        if r is not None and not r["deleted"] and r["task_state"] == states.DELETING:
+            self._finish_local_delete(instance_uuid)
+        # otherwise the build was overtaken (timed out to ERROR): the record stays as it is
+
+    def _finish_local_delete(self, uuid):
+        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
+        self.store.update(uuid, vm_state=states.DELETED, task_state=None, deleted=1, power_state=power_state.NOSTATE,
+                          terminated_at=dbm.now_iso())
+
+    # ---- compute's database access ----------------------------------------------------------
+    async def instance_get(self, ctx, instance_uuid):
+        return self.store.get(instance_uuid)
+
+    async def instance_update(self, ctx, instance_uuid, expected_task_state=ANY, launched=False, **values):
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"]:
+            raise LookupError(f"instance {instance_uuid} is gone")
+        if expected_task_state != ANY and r["task_state"] != expected_task_state:
+            raise LookupError(f"instance {instance_uuid} is in task_state {r['task_state']!r}, "
+                              f"expected {expected_task_state!r}")
+        if launched:
+            values["launched_at"] = dbm.now_iso()
+            self.db.conn.execute("UPDATE compute_nodes SET failed_builds=0 WHERE host=?", (r["host"],))
+        if "requested_networks" in values:
+            values["requested_networks"] = dbm.jdump(values["requested_networks"])
+        return self.store.update(instance_uuid, **values)
+
+    async def instance_claim(self, ctx, instance_uuid, host):
+        """The resource claim: checked and written in one transaction, so usage never
+        passes capacity × ratio, however many builds race."""
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"] or r["task_state"] == states.DELETING:
+            raise LookupError(f"instance {instance_uuid} is gone")
+        n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
+        disk = 0 if r["boot_volume_size"] else r["root_gb"]
+        c = self.config
+        with dbm.transaction(self.db):
+            used = dbm.row(self.db, "SELECT coalesce(sum(vcpus),0) v, coalesce(sum(memory_mb),0) m,"
+                                    " coalesce(sum(disk_gb),0) d FROM claims WHERE host=? AND instance_uuid<>?",
+                           (host, instance_uuid))
+            limits = (n["vcpus"] * c.cpu_allocation_ratio,
+                      n["memory_mb"] * c.ram_allocation_ratio - c.reserved_host_memory_mb,
+                      n["disk_gb"] * c.disk_allocation_ratio - c.reserved_host_disk_mb / 1024)
+            want = (r["vcpus"], r["memory_mb"], disk)
+            have = (used["v"], used["m"], used["d"])
+            for name, lim, u, w in zip(("vCPU", "RAM MB", "disk GB"), limits, have, want):
+                if u + w > lim:
+                    raise ComputeResourcesUnavailable(
+                        f"insufficient {name} on {host}: {lim - u:g} free, {w} requested")
+            self.db.conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)",
+                                 (instance_uuid, host, r["vcpus"], r["memory_mb"], disk))
+            self.db["instances"].update(instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
+                                                        "updated_at": dbm.now_iso()})
+        self.store.publish(instance_uuid)
+        out = self.store.get(instance_uuid)
+        out["requested_networks"] = dbm.jload(out["requested_networks"])
+        return out
+
+    async def instance_release(self, ctx, instance_uuid):
+        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (instance_uuid,))
+
+    async def instance_destroyed(self, ctx, instance_uuid):
+        self._finish_local_delete(instance_uuid)
+
+    async def instance_error(self, ctx, instance_uuid, host, message):
+        self.store.set_error(instance_uuid, message, None, host)
+
+    async def instance_fault(self, ctx, instance_uuid, host, message):
+        self.store.add_fault(instance_uuid, 500, message, None, host)
+
+    async def event_start(self, ctx, instance_uuid, event, host=None):
+        self.store.event_start(ctx, instance_uuid, event, host)
+
+    async def event_finish(self, ctx, instance_uuid, event, result="Success", details=None):
+        self.store.event_finish(ctx, instance_uuid, event, result, details)
+
+    async def instances_on_host(self, ctx, host):
+        return dbm.rows(self.db, "SELECT uuid, vm_state, task_state, power_state FROM instances"
+                                 " WHERE host=? AND deleted=0 AND vm_state IN ('active','stopped','error')", (host,))
+
+    async def guest_specs_for_host(self, ctx, host):
+        out = []
+        for r in dbm.rows(self.db, "SELECT * FROM instances WHERE host=? AND deleted=0 AND vm_state IN"
+                                   " ('active','stopped')", (host,)):
+            out.append(GuestSpec(uuid=r["uuid"], name=r["name"], hostname=r["hostname"],
+                                 project_id=r["project_id"], availability_zone=r["availability_zone"] or "nova",
+                                 vcpus=r["vcpus"], memory_mb=r["memory_mb"], root_gb=r["root_gb"]).__dict__)
+        return out
+
+    async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state):
+        """nova's _sync_instance_power_state: a guest that stopped behind our back is
+        recorded as stopped (with an action); one that started behind our back is noted."""
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"] or r["task_state"] is not None or r["host"] != host:
+            return
+        values = {"power_state": new}
+        if vm_state == states.ACTIVE and new in (power_state.SHUTDOWN, power_state.CRASHED, power_state.NOSTATE):
+            values["vm_state"] = states.STOPPED
+            name = power_state.NAMES.get(new, str(new))
+            sctx = ctx.with_request_id(ctx.request_id)
+            self.store.action_start(sctx, instance_uuid, "stop", f"power state sync: guest found {name}")
+            self.store.event_start(sctx, instance_uuid, "compute__sync_power_states", host)
+            self.store.event_finish(sctx, instance_uuid, "compute__sync_power_states", "Success",
+                                    f"power_state {power_state.NAMES.get(old)} -> {name}; vm_state stopped")
+        self.store.update(instance_uuid, **values)
+
+    async def service_heartbeat(self, ctx, host, up, reason=None, caps=None):
+        values = {"down_reason": reason}
+        if up:
+            values["last_heartbeat"] = time.time()
+        if caps:
+            values.update({k: caps[k] for k in ("vcpus", "memory_mb", "disk_gb", "hypervisor_type",
+                                                "hypervisor_version", "cpu_arch", "accelerator")})
+        before = dbm.row(self.db, "SELECT down_reason, last_heartbeat FROM compute_nodes WHERE host=?", (host,))
+        self.db["compute_nodes"].update(host, values)
+        if before is None or before["down_reason"] != reason or caps or before["last_heartbeat"] is None:
+            self.hub.publish({"type": "host", "host": {"name": host, "state": "up" if up else "down",
+                                                       "down_reason": reason}})
+
+
+def _decision_details(d: dict) -> str:
+    lines = []
+    for f in d.get("filters", []):
+        for rm in f.get("removed", []):
+            lines.append(f"{f['name']} removed {rm['host']}: {rm['reason']}")
+    return "\n".join(lines) or (d.get("message") or "")

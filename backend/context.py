@@ -1,0 +1,47 @@
+"""The request context every service call carries (as oslo.context does)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+def new_request_id() -> str:
+    return "req-" + str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    user_id: str
+    user_name: str
+    project_id: str | None
+    project_name: str | None
+    roles: tuple[str, ...] = ()
+    request_id: str = field(default_factory=new_request_id)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def can_write(self) -> bool:
+        # reader may look, never change (keystone's default roles: reader < member < admin)
+        return "admin" in self.roles or "member" in self.roles
+
+    def to_dict(self) -> dict:
+        return {"user_id": self.user_id, "user_name": self.user_name, "project_id": self.project_id,
+                "project_name": self.project_name, "roles": list(self.roles),
+                "request_id": self.request_id}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RequestContext":
+        return cls(d["user_id"], d["user_name"], d["project_id"], d["project_name"],
+                   tuple(d["roles"]), d["request_id"])
+
+    @classmethod
+    def system(cls, request_id: str | None = None) -> "RequestContext":
+        """For the services' own periodic work (build timeouts, power sync)."""
+        return cls("system", "system", None, None, ("admin",), request_id or new_request_id())
+
+    def with_request_id(self, request_id: str) -> "RequestContext":
+        return RequestContext(self.user_id, self.user_name, self.project_id, self.project_name,
+                              self.roles, request_id)

@@ -1,0 +1,158 @@
+"""The database: one SQLite file through sqlite-utils, WAL mode, one transaction per
+state change. Services other than compute use it directly; compute goes through the
+conductor."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+  password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, default_project_id TEXT,
+  created_at TEXT NOT NULL, UNIQUE(domain_id, name));
+CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
+  UNIQUE(domain_id, name));
+CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS assignments (user_id TEXT NOT NULL REFERENCES users(id),
+  project_id TEXT NOT NULL REFERENCES projects(id), role_id TEXT NOT NULL REFERENCES roles(id),
+  PRIMARY KEY (user_id, project_id, role_id));
+CREATE TABLE IF NOT EXISTS tokens (id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, project_id TEXT,
+  methods TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);
+CREATE TABLE IF NOT EXISTS flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vcpus INTEGER NOT NULL,
+  ram INTEGER NOT NULL, disk INTEGER NOT NULL, is_public INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL,
+  status TEXT NOT NULL, disk_format TEXT, container_format TEXT, size INTEGER, checksum TEXT,
+  sha256 TEXT, visibility TEXT NOT NULL, min_ram INTEGER NOT NULL DEFAULT 0,
+  min_disk INTEGER NOT NULL DEFAULT 0, properties TEXT NOT NULL DEFAULT '{}', path TEXT,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
+  shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
+  name TEXT NOT NULL, project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, ip_version INTEGER NOT NULL,
+  pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
+  network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT NOT NULL REFERENCES subnets(id),
+  project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT NOT NULL,
+  device_id TEXT NOT NULL DEFAULT '', device_owner TEXT NOT NULL DEFAULT '', binding_host TEXT,
+  created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, UNIQUE(subnet_id, ip_address));
+CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
+CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, size INTEGER NOT NULL,
+  status TEXT NOT NULL, host TEXT, bootable INTEGER NOT NULL DEFAULT 0, image_id TEXT,
+  attached_to TEXT, device TEXT, delete_on_termination INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
+  project_id TEXT NOT NULL, user_id TEXT NOT NULL, image_id TEXT, flavor_id TEXT NOT NULL,
+  vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, root_gb INTEGER NOT NULL, flavor_name TEXT NOT NULL,
+  vm_state TEXT NOT NULL, task_state TEXT, power_state INTEGER NOT NULL DEFAULT 0, host TEXT,
+  availability_zone TEXT, requested_az TEXT, requested_networks TEXT NOT NULL DEFAULT '"auto"',
+  boot_volume_size INTEGER, boot_volume_id TEXT, server_group_id TEXT, reservation_id TEXT,
+  metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
+  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL);
+CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
+CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);
+CREATE TABLE IF NOT EXISTS claims (instance_uuid TEXT PRIMARY KEY, host TEXT NOT NULL,
+  vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_gb INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS claims_host ON claims(host);
+CREATE TABLE IF NOT EXISTS instance_actions (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
+  action TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT, project_id TEXT, start_time TEXT NOT NULL,
+  finish_time TEXT, message TEXT);
+CREATE INDEX IF NOT EXISTS actions_instance ON instance_actions(instance_uuid);
+CREATE TABLE IF NOT EXISTS instance_action_events (id INTEGER PRIMARY KEY, action_id INTEGER NOT NULL,
+  event TEXT NOT NULL, start_time TEXT NOT NULL, finish_time TEXT, result TEXT, host TEXT, details TEXT);
+CREATE INDEX IF NOT EXISTS events_action ON instance_action_events(action_id);
+CREATE TABLE IF NOT EXISTS instance_faults (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
+  code INTEGER NOT NULL, message TEXT NOT NULL, details TEXT, host TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS faults_instance ON instance_faults(instance_uuid);
+CREATE TABLE IF NOT EXISTS scheduler_decisions (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
+  attempt INTEGER NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_instance ON scheduler_decisions(instance_uuid);
+CREATE TABLE IF NOT EXISTS compute_nodes (host TEXT PRIMARY KEY, address TEXT, driver TEXT NOT NULL,
+  availability_zone TEXT NOT NULL, vcpus INTEGER NOT NULL DEFAULT 0, memory_mb INTEGER NOT NULL DEFAULT 0,
+  disk_gb INTEGER NOT NULL DEFAULT 0, hypervisor_type TEXT, hypervisor_version TEXT,
+  cpu_arch TEXT, accelerator TEXT, disabled INTEGER NOT NULL DEFAULT 0, disabled_reason TEXT,
+  last_heartbeat REAL, down_reason TEXT, failed_builds INTEGER NOT NULL DEFAULT 0,
+  configured INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
+  user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trace (id INTEGER PRIMARY KEY, ts REAL NOT NULL, request_id TEXT,
+  instance_uuid TEXT, service TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, method TEXT, step TEXT,
+  phase TEXT, duration_ms REAL, detail TEXT);
+CREATE INDEX IF NOT EXISTS trace_instance ON trace(instance_uuid);
+"""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    if new:
+        os.chmod(path, 0o600)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL: durable at checkpoints, one fsync-free commit per state change in WAL mode
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.executescript(SCHEMA)
+    for suffix in ("-wal", "-shm"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            os.chmod(p, 0o600)
+    return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database):
+    """One transaction: everything inside commits together or not at all."""
+    conn = db.conn
+    if conn.in_transaction:  # nested: the outer transaction owns commit/rollback
+        yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
+    cur = db.conn.execute(sql, params)
+    r = cur.fetchone()
+    if r is None:
+        return None
+    return dict(zip([c[0] for c in cur.description], r))
+
+
+def rows(db: sqlite_utils.Database, sql: str, params=()) -> list[dict]:
+    cur = db.conn.execute(sql, params)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def jdump(v) -> str:
+    return json.dumps(v, sort_keys=True)
+
+
+def jload(s, default=None):
+    if s is None:
+        return default
+    return json.loads(s)

@@ -1,0 +1,206 @@
+"""Image (glance): image records and their data, stored under the state directory.
+Upload computes size, md5 (glance's `checksum`) and sha256 (`os_hash_value`); the
+drivers verify the sha256 again after copying an image to a host."""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from backend import db as dbm
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
+from backend.identity import check_name
+
+DISK_FORMATS = ("raw", "qcow2", "aki", "ari", "ami", "iso", "vmdk", "vdi", "vhd", "vhdx")
+CONTAINER_FORMATS = ("bare", "ovf", "aki", "ari", "ami", "ova", "docker")
+VISIBILITIES = ("public", "private", "shared", "community")
+PROPERTY_KEYS_RESERVED = {"id", "name", "status", "size", "checksum", "owner", "visibility", "disk_format",
+                          "container_format", "min_ram", "min_disk", "created_at", "updated_at",
+                          "os_hash_algo", "os_hash_value", "file", "self", "schema", "locations", "direct_url"}
+MAX_IMAGE_BYTES = 20 * 1024 ** 3
+
+
+class ImageService:
+    def __init__(self, db, config):
+        self.db = db
+        self.config = config
+        config.images_dir.mkdir(parents=True, exist_ok=True)
+
+    def view(self, r) -> dict:
+        props = dbm.jload(r["properties"], {})
+        return {"id": r["id"], "name": r["name"], "status": r["status"], "disk_format": r["disk_format"],
+                "container_format": r["container_format"], "size": r["size"], "checksum": r["checksum"],
+                "os_hash_algo": "sha256" if r["sha256"] else None, "os_hash_value": r["sha256"],
+                "sha256": r["sha256"], "min_ram": r["min_ram"], "min_disk": r["min_disk"],
+                "visibility": r["visibility"], "owner": r["owner"], "properties": props,
+                "protected": False, "created_at": r["created_at"], "updated_at": r["updated_at"]}
+
+    def _visible(self, ctx, r) -> bool:
+        return ctx.is_admin or r["visibility"] in ("public", "community") or r["owner"] == ctx.project_id
+
+    def find(self, ctx, ref: str) -> dict:
+        r = dbm.row(self.db, "SELECT * FROM images WHERE id=?", (ref,))
+        if r is None:
+            cands = [x for x in dbm.rows(self.db, "SELECT * FROM images WHERE name=? ORDER BY created_at", (ref,))
+                     if self._visible(ctx, x)]
+            if len(cands) > 1:
+                raise Conflict(f"more than one image is named {ref!r}; use its id")
+            r = cands[0] if cands else None
+        if r is None or not self._visible(ctx, r):
+            raise NotFound(f"image {ref!r} not found")
+        return r
+
+    def _owned(self, ctx, ref):
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        r = self.find(ctx, ref)
+        if r["owner"] != ctx.project_id and not ctx.is_admin:
+            raise Forbidden(f"image {ref!r} belongs to another project")
+        return r
+
+    def list(self, ctx, filters):
+        out = [self.view(r) for r in dbm.rows(self.db, "SELECT * FROM images ORDER BY created_at")
+               if self._visible(ctx, r)]
+        for k, v in filters.items():
+            out = [i for i in out if str(i.get(k, i["properties"].get(k))) == str(v)]
+        return out
+
+    def get(self, ctx, ref):
+        return self.view(self.find(ctx, ref))
+
+    def _check_fields(self, ctx, disk_format, container_format, visibility, min_ram, min_disk, properties):
+        if disk_format not in DISK_FORMATS:
+            raise BadRequest(f"disk_format {disk_format!r} is not one of {', '.join(DISK_FORMATS)}")
+        if container_format not in CONTAINER_FORMATS:
+            raise BadRequest(f"container_format {container_format!r} is not one of {', '.join(CONTAINER_FORMATS)}")
+        if visibility not in VISIBILITIES:
+            raise BadRequest(f"visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+        if visibility == "public" and not ctx.is_admin:
+            raise Forbidden("only an admin may publish a public image")
+        for k, v in (("min_ram", min_ram), ("min_disk", min_disk)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise BadRequest(f"{k} must be a non-negative integer")
+        if not isinstance(properties, dict):
+            raise BadRequest("properties must be a mapping")
+        for k, v in properties.items():
+            if k in PROPERTY_KEYS_RESERVED:
+                raise BadRequest(f"property {k!r} is reserved")
+            if not isinstance(k, str) or not k or len(k) > 255:
+                raise BadRequest(f"property name {k!r} is invalid")
+            if not isinstance(v, str) or len(v) > 65535:
+                raise BadRequest(f"property {k!r} must be a string")
+
+    def create(self, ctx, name, disk_format, container_format, visibility, min_ram, min_disk, properties,
+               image_id=None):
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        check_name("image", name)
+        self._check_fields(ctx, disk_format, container_format, visibility, min_ram, min_disk, properties)
+        if image_id is not None:
+            try:
+                image_id = str(uuid.UUID(str(image_id)))
+            except ValueError:
+                raise BadRequest(f"image id {image_id!r} is not a UUID") from None
+            if dbm.row(self.db, "SELECT 1 x FROM images WHERE id=?", (image_id,)):
+                raise Conflict(f"an image with id {image_id} already exists")
+        iid = image_id or str(uuid.uuid4())
+        now = dbm.now_iso()
+        self.db["images"].insert({"id": iid, "name": name, "owner": ctx.project_id, "status": "queued",
+                                  "disk_format": disk_format, "container_format": container_format,
+                                  "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk,
+                                  "properties": dbm.jdump(properties), "created_at": now, "updated_at": now})
+        return self.get(ctx, iid)
+
+    def update(self, ctx, ref, changes: dict):
+        r = self._owned(ctx, ref)
+        fields = {"name": r["name"], "visibility": r["visibility"], "min_ram": r["min_ram"],
+                  "min_disk": r["min_disk"], "disk_format": r["disk_format"],
+                  "container_format": r["container_format"]}
+        props = dbm.jload(r["properties"], {})
+        for k, v in changes.items():
+            if k in fields:
+                fields[k] = v
+            elif k in PROPERTY_KEYS_RESERVED:
+                raise BadRequest(f"attribute {k!r} is read-only")
+            elif v is None:
+                props.pop(k, None)
+            else:
+                props[k] = v
+        check_name("image", fields["name"])
+        if r["status"] != "queued" and (fields["disk_format"] != r["disk_format"] or
+                                        fields["container_format"] != r["container_format"]):
+            raise Conflict("disk_format and container_format cannot change once data is uploaded")
+        self._check_fields(ctx, fields["disk_format"], fields["container_format"], fields["visibility"],
+                           fields["min_ram"], fields["min_disk"], props)
+        self.db["images"].update(r["id"], {**fields, "properties": dbm.jdump(props), "updated_at": dbm.now_iso()})
+        return self.get(ctx, r["id"])
+
+    async def upload(self, ctx, ref, data):
+        r = self._owned(ctx, ref)
+        if r["status"] != "queued":
+            raise Conflict(f"image {ref!r} already has data (status {r['status']})")
+        self.db["images"].update(r["id"], {"status": "saving"})
+        final = self.config.images_dir / r["id"]
+        tmp = final.with_suffix(".part")
+        sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+        try:
+            with open(tmp, "wb") as f:
+                os.chmod(tmp, 0o600)
+                async for chunk in _chunks(data):
+                    size += len(chunk)
+                    if size > MAX_IMAGE_BYTES:
+                        raise RequestTooLarge(f"image data is larger than {MAX_IMAGE_BYTES} bytes")
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    f.write(chunk)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            self.db["images"].update(r["id"], {"status": "queued"})
+            raise
+        self.db["images"].update(r["id"], {"status": "active", "size": size, "checksum": md5.hexdigest(),
+                                           "sha256": sha.hexdigest(), "path": str(final),
+                                           "updated_at": dbm.now_iso()})
+        return self.get(ctx, r["id"])
+
+    def download(self, ctx, ref):
+        r = self.find(ctx, ref)
+        if r["status"] != "active" or not r["path"]:
+            raise Conflict(f"image {ref!r} has no data (status {r['status']})")
+        return self.view(r), Path(r["path"])
+
+    def delete(self, ctx, ref):
+        r = self._owned(ctx, ref)
+        used = dbm.row(self.db, "SELECT count(*) c FROM instances WHERE image_id=? AND deleted=0", (r["id"],))["c"]
+        if used:
+            raise Conflict(f"image {r['name']!r} is in use by {used} instance(s)")
+        self.db.conn.execute("DELETE FROM images WHERE id=?", (r["id"],))
+        if r["path"]:
+            Path(r["path"]).unlink(missing_ok=True)
+
+    # ---- queue endpoint: compute fetches image files during 'spawning' -------------------
+    async def get_image_file(self, ctx, image_id, instance_uuid=None):
+        r = dbm.row(self.db, "SELECT * FROM images WHERE id=?", (image_id,))
+        if not r or r["status"] != "active":
+            raise NotFound(f"image {image_id} has no data")
+        return {"id": r["id"], "path": r["path"], "sha256": r["sha256"], "size": r["size"],
+                "disk_format": r["disk_format"], "properties": dbm.jload(r["properties"], {})}
+
+
+async def _chunks(data, size: int = 1 << 20):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        yield bytes(data)
+    elif isinstance(data, (str, Path)):
+        with open(data, "rb") as f:
+            while chunk := f.read(size):
+                yield chunk
+    elif hasattr(data, "__aiter__"):
+        async for chunk in data:
+            yield chunk
+    elif hasattr(data, "read"):
+        while chunk := data.read(size):
+            yield chunk
+    else:
+        for chunk in data:
+            yield chunk

@@ -1,0 +1,128 @@
+"""Instance records: state changes, instance actions and events, faults, and the server
+view. Used by the compute API and the conductor (compute reaches these only through the
+conductor). Every change is one transaction and is pushed to subscribers."""
+from __future__ import annotations
+
+import re
+
+from backend import db as dbm
+from backend import power_state
+from backend.states import api_status
+
+
+def sanitize_hostname(name: str, default: str = "server") -> str:
+    """As nova's utils.sanitize_hostname: lowercase, [a-z0-9-], at most 63 characters."""
+    h = re.sub(r"[ _.]", "-", name.lower())
+    h = re.sub(r"[^\w-]+", "", h, flags=re.ASCII)
+    h = h.strip("-.")[:63].strip("-")
+    return h or default
+
+
+class InstanceStore:
+    def __init__(self, db, hub, network):
+        self.db = db
+        self.hub = hub
+        self.network = network
+
+    def get(self, uuid: str) -> dict | None:
+        return dbm.row(self.db, "SELECT * FROM instances WHERE uuid=?", (uuid,))
+
+    def view(self, r: dict, admin: bool = True) -> dict:
+        image = None
+        if r["image_id"]:
+            im = dbm.row(self.db, "SELECT id, name FROM images WHERE id=?", (r["image_id"],))
+            image = {"id": r["image_id"], "name": im["name"] if im else None}
+        fault = None
+        if r["vm_state"] == "error":
+            f = dbm.row(self.db, "SELECT * FROM instance_faults WHERE instance_uuid=? ORDER BY id DESC LIMIT 1",
+                        (r["uuid"],))
+            if f:
+                fault = {"code": f["code"], "message": f["message"], "details": f["details"],
+                         "host": f["host"], "created": f["created_at"]}
+        vols = [{"id": v["id"]} for v in dbm.rows(self.db, "SELECT id FROM volumes WHERE attached_to=?"
+                                                            " AND status='in-use'", (r["uuid"],))]
+        return {"id": r["uuid"], "name": r["name"], "hostname": r["hostname"], "project_id": r["project_id"],
+                "user_id": r["user_id"], "status": api_status(r["vm_state"], r["task_state"]),
+                "vm_state": r["vm_state"], "task_state": r["task_state"], "power_state": r["power_state"],
+                "power_state_name": power_state.NAMES.get(r["power_state"], str(r["power_state"])),
+                "host": r["host"] if admin else None, "availability_zone": r["availability_zone"],
+                "flavor": {"id": r["flavor_id"], "name": r["flavor_name"], "vcpus": r["vcpus"],
+                           "ram": r["memory_mb"], "disk": r["root_gb"]},
+                "image": image, "addresses": self.network.addresses(r["uuid"]),
+                "created": r["created_at"], "updated": r["updated_at"], "launched_at": r["launched_at"],
+                "terminated_at": r["terminated_at"], "boot_volume_id": r["boot_volume_id"],
+                "volumes_attached": vols, "fault": fault, "reservation_id": r["reservation_id"],
+                "metadata": dbm.jload(r["metadata"], {}), "deleted": bool(r["deleted"])}
+
+    def publish(self, uuid: str) -> None:
+        r = self.get(uuid)
+        if r is not None:
+            self.hub.publish({"type": "instance", "server": self.view(r)})
+
+    def update(self, uuid: str, **values) -> dict:
+        values["updated_at"] = dbm.now_iso()
+        with dbm.transaction(self.db):
+            self.db["instances"].update(uuid, values)
+        self.publish(uuid)
+        return self.get(uuid)
+
+    # ---- actions, events, faults -------------------------------------------------------
+    def action_start(self, ctx, uuid: str, action: str, message: str | None = None) -> int:
+        cur = self.db.conn.execute(
+            "INSERT INTO instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time,"
+            " message) VALUES (?,?,?,?,?,?,?)",
+            (uuid, action, ctx.request_id, ctx.user_id, ctx.project_id, dbm.now_iso(), message))
+        return cur.lastrowid
+
+    def _action_id(self, ctx, uuid) -> int | None:
+        a = dbm.row(self.db, "SELECT id FROM instance_actions WHERE instance_uuid=? AND request_id=?"
+                             " ORDER BY id DESC LIMIT 1", (uuid, ctx.request_id))
+        return a["id"] if a else None
+
+    def event_start(self, ctx, uuid: str, event: str, host: str | None = None) -> int | None:
+        aid = self._action_id(ctx, uuid)
+        if aid is None:
+            return None
+        cur = self.db.conn.execute("INSERT INTO instance_action_events (action_id, event, start_time, host)"
+                                   " VALUES (?,?,?,?)", (aid, event, dbm.now_iso(), host))
+        self._push_event(uuid, cur.lastrowid)
+        return cur.lastrowid
+
+    def event_finish(self, ctx, uuid: str, event: str, result: str = "Success", details: str | None = None):
+        aid = self._action_id(ctx, uuid)
+        if aid is None:
+            return
+        ev = dbm.row(self.db, "SELECT id FROM instance_action_events WHERE action_id=? AND event=?"
+                              " AND finish_time IS NULL ORDER BY id DESC LIMIT 1", (aid, event))
+        if ev is None:
+            return
+        now = dbm.now_iso()
+        with dbm.transaction(self.db):
+            self.db.conn.execute("UPDATE instance_action_events SET finish_time=?, result=?, details=? WHERE id=?",
+                                 (now, result, details, ev["id"]))
+            if result == "Error":
+                self.db.conn.execute("UPDATE instance_actions SET message='Error' WHERE id=?", (aid,))
+            self.db.conn.execute("UPDATE instance_actions SET finish_time=? WHERE id=?", (now, aid))
+        self._push_event(uuid, ev["id"])
+
+    def _push_event(self, uuid, event_id):
+        ev = dbm.row(self.db, "SELECT * FROM instance_action_events WHERE id=?", (event_id,))
+        self.hub.publish({"type": "action", "instance_uuid": uuid, "event": self.event_view(ev)})
+
+    @staticmethod
+    def event_view(e) -> dict:
+        return {"event": e["event"], "start_time": e["start_time"], "finish_time": e["finish_time"],
+                "result": e["result"], "host": e["host"], "details": e["details"]}
+
+    def add_fault(self, uuid: str, code: int, message: str, details: str | None, host: str | None):
+        self.db.conn.execute("INSERT INTO instance_faults (instance_uuid, code, message, details, host, created_at)"
+                             " VALUES (?,?,?,?,?,?)", (uuid, code, message[:255], details, host, dbm.now_iso()))
+
+    def set_error(self, uuid: str, message: str, details: str | None = None, host: str | None = None,
+                  code: int = 500):
+        """vm_state error with a fault, in one transaction."""
+        with dbm.transaction(self.db):
+            self.add_fault(uuid, code, message, details, host)
+            self.db["instances"].update(uuid, {"vm_state": "error", "task_state": None,
+                                               "updated_at": dbm.now_iso()})
+        self.publish(uuid)

@@ -1,0 +1,91 @@
+"""The message bus between services, as oslo.messaging shapes it: a topic per service
+(and per host for compute: 'compute.<host>'), cast = fire and forget, call = request and
+reply. Every message carries the request context (with its request id) and is recorded as
+a trace event.
+
+The embedded default is in-process on the asyncio loop. The Bus interface (register /
+cast / call) is the seam for a real broker later."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from backend.context import RequestContext
+from backend.events import Tracer
+
+log = logging.getLogger(__name__)
+
+
+class MessagingTimeout(Exception):
+    pass
+
+
+class NoSuchTopic(Exception):
+    pass
+
+
+class Bus:
+    def __init__(self, tracer: Tracer):
+        self.tracer = tracer
+        self._endpoints: dict[str, object] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def register(self, topic: str, endpoint: object) -> None:
+        self._endpoints[topic] = endpoint
+
+    def unregister(self, topic: str) -> None:
+        self._endpoints.pop(topic, None)
+
+    def has_topic(self, topic: str) -> bool:
+        return topic in self._endpoints
+
+    def _method(self, topic: str, method: str):
+        ep = self._endpoints.get(topic)
+        if ep is None:
+            raise NoSuchTopic(f"no service listens on topic {topic!r}")
+        return getattr(ep, method)
+
+    def _trace(self, ctx: RequestContext, kind: str, topic: str, method: str, kwargs: dict,
+               duration_ms: float | None = None, detail: str | None = None):
+        self.tracer.record(service="queue", kind=kind, request_id=ctx.request_id,
+                           instance_uuid=kwargs.get("instance_uuid"), topic=topic, method=method,
+                           duration_ms=duration_ms, detail=detail)
+
+    def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
+        fn = self._method(topic, method)
+        self._trace(ctx, "cast", topic, method, kwargs)
+        # the context crosses the bus as a dict, as it would on the wire
+        wire_ctx = RequestContext.from_dict(ctx.to_dict())
+        task = asyncio.get_running_loop().create_task(self._run_cast(fn, wire_ctx, topic, method, kwargs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_cast(self, fn, ctx, topic, method, kwargs):
+        try:
+            await fn(ctx, **kwargs)
+        except Exception as e:  # a cast has nobody to answer to: log and trace it
+            log.exception("cast %s.%s failed", topic, method)
+            self._trace(ctx, "error", topic, method, kwargs, detail=f"{type(e).__name__}: {e}")
+
+    async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = 60,
+                   **kwargs):
+        fn = self._method(topic, method)
+        self._trace(ctx, "call", topic, method, kwargs)
+        t0 = time.perf_counter()
+        wire_ctx = RequestContext.from_dict(ctx.to_dict())
+        try:
+            return await asyncio.wait_for(fn(wire_ctx, **kwargs), timeout)
+        except asyncio.TimeoutError:
+            raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
+        finally:
+            self._trace(ctx, "reply", topic, method, kwargs, (time.perf_counter() - t0) * 1000)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for in-flight casts (used at shutdown and by tests)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()

@@ -1,0 +1,116 @@
+"""Volume (cinder): volumes are qcow2 files on the compute host that uses them. A new
+volume is 'available' with no host; it gets a host (and its file) when it is first
+attached or when compute makes it as a boot volume. Statuses as cinder: creating,
+available, reserved, attaching, in-use, detaching, deleting, error."""
+from __future__ import annotations
+
+import uuid
+
+from backend import db as dbm
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+
+MAX_VOLUME_GB = 1000
+
+
+class VolumeService:
+    def __init__(self, db, bus, config):
+        self.db = db
+        self.bus = bus
+        self.config = config
+
+    @staticmethod
+    def view(v) -> dict:
+        att = [{"server_id": v["attached_to"], "device": v["device"], "volume_id": v["id"],
+                "attachment_id": v["id"]}] if v["attached_to"] else []
+        return {"id": v["id"], "name": v["name"], "description": v["description"], "project_id": v["project_id"],
+                "size": v["size"], "status": v["status"], "host": v["host"], "bootable": bool(v["bootable"]),
+                "image_id": v["image_id"], "attachments": att, "created_at": v["created_at"],
+                "updated_at": v["updated_at"]}
+
+    def find(self, ctx, ref) -> dict:
+        v = dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (ref,))
+        if v is None:
+            cands = dbm.rows(self.db, "SELECT * FROM volumes WHERE name=? AND project_id=?", (ref, ctx.project_id))
+            if len(cands) > 1:
+                raise Conflict(f"more than one volume is named {ref!r}; use its id")
+            v = cands[0] if cands else None
+        if v is None or not (ctx.is_admin or v["project_id"] == ctx.project_id):
+            raise NotFound(f"volume {ref!r} not found")
+        return v
+
+    def list(self, ctx, all_projects=False):
+        if all_projects and ctx.is_admin:
+            rs = dbm.rows(self.db, "SELECT * FROM volumes ORDER BY created_at")
+        else:
+            rs = dbm.rows(self.db, "SELECT * FROM volumes WHERE project_id=? ORDER BY created_at", (ctx.project_id,))
+        return [self.view(v) for v in rs]
+
+    def get(self, ctx, ref):
+        return self.view(self.find(ctx, ref))
+
+    def create(self, ctx, size, name="", description="", *, project_id=None, status="available", host=None,
+               image_id=None, bootable=False, delete_on_termination=False):
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_VOLUME_GB:
+            raise BadRequest(f"volume size must be an integer from 1 to {MAX_VOLUME_GB} GB, not {size!r}")
+        if not isinstance(name, str) or len(name) > 255:
+            raise BadRequest("volume name must be a string of at most 255 characters")
+        if not isinstance(description, str) or len(description) > 255:
+            raise BadRequest("volume description must be a string of at most 255 characters")
+        vid = str(uuid.uuid4())
+        now = dbm.now_iso()
+        self.db["volumes"].insert({"id": vid, "name": name, "description": description,
+                                   "project_id": project_id or ctx.project_id, "size": size, "status": status,
+                                   "host": host, "bootable": int(bootable), "image_id": image_id,
+                                   "delete_on_termination": int(delete_on_termination),
+                                   "created_at": now, "updated_at": now})
+        return self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))
+
+    def set(self, volume_id, **fields):
+        fields["updated_at"] = dbm.now_iso()
+        self.db["volumes"].update(volume_id, fields)
+
+    async def delete(self, ctx, ref):
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        v = self.find(ctx, ref)
+        if v["attached_to"] or v["status"] in ("in-use", "attaching", "reserved"):
+            raise Conflict(f"volume {ref!r} is attached to instance {v['attached_to']}; detach it first")
+        if v["status"] not in ("available", "error"):
+            raise Conflict(f"volume {ref!r} cannot be deleted while {v['status']}")
+        await self._destroy(ctx, v)
+
+    async def _destroy(self, ctx, v):
+        if v["host"]:
+            self.set(v["id"], status="deleting")
+            topic = f"compute.{v['host']}"
+            if self.bus.has_topic(topic):
+                await self.bus.call(ctx, topic, "delete_volume_backing", volume_id=v["id"])
+        self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
+
+    # ---- queue endpoints (compute during block_device_mapping and delete) -------------
+    async def create_boot_volume(self, ctx, instance_uuid, project_id, size, image_id, host):
+        v = self.create(ctx, size, name="", description=f"boot volume of {instance_uuid}", project_id=project_id,
+                        status="creating", host=host, image_id=image_id, bootable=True,
+                        delete_on_termination=True)
+        self.set(v["id"], attached_to=instance_uuid)  # reserved by the instance until attached
+        return v["id"]
+
+    async def mark_attached(self, ctx, volume_id, instance_uuid, device, host):
+        self.set(volume_id, status="in-use", attached_to=instance_uuid, device=device, host=host)
+
+    async def mark_detached(self, ctx, volume_id, instance_uuid=None):
+        self.set(volume_id, status="available", attached_to=None, device=None)
+
+    async def release_for_instance(self, ctx, instance_uuid):
+        """On delete or failed build: delete-on-termination volumes go, others detach.
+        Returns the ids of volumes whose backing files the caller must remove."""
+        gone = []
+        for v in dbm.rows(self.db, "SELECT * FROM volumes WHERE attached_to=?", (instance_uuid,)):
+            if v["delete_on_termination"]:
+                self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
+                gone.append(v["id"])
+            else:
+                self.set(v["id"], status="available", attached_to=None, device=None)
+        return gone
