@@ -1,0 +1,1 @@
+"""The `pocketstack` command line (backend/cli/main.py)."""

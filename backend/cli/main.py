@@ -1,0 +1,99 @@
+"""`pocketstack`: init and serve locally; every other command talks HTTP to the server
+(OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME; defaults: the local server, admin)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from backend.cli import cmd_compute, cmd_other
+from backend.cli.client import CliError, Client
+from backend.cli.output import err
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        err(f"{self.prog}: {message} (see --help)")
+        sys.exit(2)
+
+
+def cmd_init(args) -> int:
+    from backend.config import Config
+    from backend.facade import Cloud
+    pw = args.admin_password or os.environ.get("OS_PASSWORD")
+    if not pw:
+        raise CliError("no admin password: give --admin-password or set OS_PASSWORD")
+    summary = Cloud.init(Config(), pw)
+    for k, v in (summary or {}).items():
+        print(f"{k}: {v}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from backend.cli import serve
+    return serve.run(args.host, args.port, args.hosts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    parser = Parser(prog="pocketstack", description=__doc__.splitlines()[0])
+    groups = parser.add_subparsers(dest="group", required=True, parser_class=Parser)
+    p = groups.add_parser("init", help="create the state directory, admin, flavors, network")
+    p.add_argument("--admin-password", help="default: $OS_PASSWORD")
+    p.set_defaults(local=cmd_init)
+    p = groups.add_parser("serve", help="run the REST API (and the whole backend)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8774)
+    p.add_argument("--hosts", help="hosts.yaml (default: $POCKETSTACK_HOSTS or ./hosts.yaml)")
+    p.set_defaults(local=cmd_serve)
+    cmd_compute.register(groups, fmt)
+    images = cmd_other.register(groups, fmt)
+    _optional(groups, images)
+    return parser
+
+
+def _optional(groups, images) -> None:
+    """Commands other modules own; the CLI works without them until they land."""
+    try:
+        from backend.cli import lab
+    except ImportError:
+        lab = None
+    if lab is not None:
+        lab.register(groups)
+    try:
+        from backend.cli import tiny
+    except ImportError:
+        tiny = None
+    if tiny is not None:
+        p = images.add_parser("build-tiny", help="build the tiny guest image and upload it")
+        if hasattr(tiny, "add_arguments"):
+            tiny.add_arguments(p)
+        p.set_defaults(local=tiny.run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "local", None):
+            rc = args.local(args)
+        elif getattr(args, "func", None):
+            args.func(Client(), args)
+            rc = 0
+        else:
+            raise CliError("nothing to do (see --help)")
+    except CliError as e:
+        err(str(e))
+        return 1
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except Exception as e:  # the facade's errors in init/serve, and anything unforeseen
+        msg = getattr(e, "message", None) or str(e) or type(e).__name__
+        err(msg.splitlines()[0] if msg else type(e).__name__)
+        return 1
+    return rc or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

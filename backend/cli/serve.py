@@ -1,0 +1,61 @@
+"""`pocketstack serve`: bind the port, start the backend on uvicorn's loop, serve the API;
+SIGTERM/SIGINT stop it cleanly (uvicorn's handlers end serve(), then the backend stops)."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from backend.api import create_app
+from backend.config import Config
+from backend.errors import CloudError
+from backend.facade import Cloud
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise CloudError(f"cannot listen on {host}:{port}: {e.strerror}")
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(host: str, port: int, hosts: str | None) -> int:
+    config = Config()
+    if hosts:
+        config.hosts_path = Path(hosts)
+    sock = _bind(host, port)
+    url = f"http://{host}:{port}"
+    cloud = Cloud(config)
+    try:
+        await cloud.start(serve_url=url)
+    except CloudError as e:
+        sock.close()
+        print(f"pocketstack: error: {e.message}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(cloud)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                               access_log=False))
+        print(f"pocketstack serving on {url}\n"
+              f"  export OS_AUTH_URL={url}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
+              f"OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_PASSWORD=...\n"
+              f"  then: pocketstack server list   or   openstack server list", flush=True)
+        await server.serve(sockets=[sock])
+    finally:
+        await cloud.stop()
+        sock.close()
+    return 0
+
+
+def run(host: str, port: int, hosts: str | None) -> int:
+    return asyncio.run(_serve(host, port, hosts))
