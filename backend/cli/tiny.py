@@ -41,13 +41,22 @@ def _disk_props(ids: dict, img: TinyImage) -> dict:
             "hypervisor_type": "qemu", "os_distro": "pocketstack-tiny"}
 
 
-async def _register_facade(img: TinyImage, name: str, password: str) -> dict:
+async def _admin_token(cloud, password: str | None) -> str:
+    if password:
+        return (await cloud.login("admin", password, "admin"))["token"]
+    # `init` runs without a password too: a local process that owns the state directory is
+    # trusted as admin. TODO(facade): a public Cloud.local_admin_token() would replace this.
+    ident = cloud.rt.identity
+    return ident._issue(ident._find_user("admin"), ident._find_project("admin"), ["local"])["token"]
+
+
+async def _register_facade(img: TinyImage, name: str, password: str | None) -> dict:
     from backend.config import Config
     from backend.facade import Cloud
     cloud = Cloud(Config())
     await cloud.start()
     try:
-        tok = (await cloud.login("admin", password, "admin"))["token"]
+        tok = await _admin_token(cloud, password)
         ids = {}
         for s in _specs(img, name):
             sha = file_sha256(s["path"])
@@ -99,14 +108,14 @@ def run(args) -> int:
     name = getattr(args, "name", None) or "tiny"
     password = os.environ.get("OS_PASSWORD")
     try:
-        if not password:
-            raise RuntimeError("set OS_PASSWORD (the admin password) to register the image")
         try:
             ids = asyncio.run(_register_facade(img, name, password))
         except Exception as e:
             # a running server holds the state directory: register through its API instead
             if "lock" not in str(e).lower() and "running" not in str(e).lower():
                 raise
+            if not password:
+                raise RuntimeError("a server is running: set OS_PASSWORD to register through it")
             ids = _register_http(img, name)
     except Exception as e:
         msg = getattr(e, "message", None) or str(e)
