@@ -95,16 +95,23 @@ def _check_core(core: dict) -> dict:
 _FILTERS = ("name", "status", "visibility", "disk_format", "container_format", "owner", "id")
 
 
+def _values(v: str) -> list[str]:
+    if v.startswith("in:"):
+        return [x.strip().strip('"') for x in v[3:].split(",") if x.strip()]
+    return [v]
+
+
 async def images(request: Request) -> Response:
     cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
     if request.method == "POST":
         return await image_create(request)
     limit, marker = limit_marker(request)
-    filters = {k: q[k] for k in _FILTERS if q.get(k)}
+    wanted = {k: _values(q[k]) for k in _FILTERS if q.get(k)}
+    # the service gets the plain filters; `in:a,b` lists (glance's operator) are applied here
+    filters = {k: v[0] for k, v in wanted.items() if len(v) == 1 and not q[k].startswith("in:")}
     items = [image_view(i) for i in await cloud.list_images(token, filters)]
-    # apply the filters here too, exactly, whatever the service matched
-    for k, v in filters.items():
-        items = [i for i in items if str(i.get(k)) == v]
+    for k, vals in wanted.items():
+        items = [i for i in items if str(i.get(k)) in vals]
     items, more = page(items, limit, marker)
     body = {"images": items, "schema": "/v2/schemas/images", "first": "/v2/images"}
     if more and items:
