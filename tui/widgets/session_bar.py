@@ -9,7 +9,7 @@ from tui.adapter import parse_ts
 
 class SessionBar(Static):
     DEFAULT_CSS = """
-    SessionBar { height: 1; background: $panel; color: $text; padding: 0 1; }
+    SessionBar { dock: top; height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
     def on_mount(self) -> None:

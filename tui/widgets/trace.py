@@ -2,7 +2,7 @@
 record) and duration, a bar on a shared time axis, the running step marked."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.table import Table
 from rich.text import Text
@@ -37,10 +37,9 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
     A span: {lane, label, start, end, running, kind}; times are datetimes."""
     spans: list[dict] = []
     open_: dict[tuple, dict] = {}
-    for r in sorted(records, key=lambda r: (r.get("ts") or "", r.get("id") or 0)):
-        ts = parse_ts(r.get("ts"))
-        if ts is None:
-            continue
+    dated = [(parse_ts(r.get("ts")), r) for r in records]
+    # by time, not by string: "…00Z" sorts after "…00.004Z" as text
+    for ts, r in sorted((d for d in dated if d[0]), key=lambda d: (d[0], _num_id(d[1]))):
         lane = lane_of(r)
         if r.get("kind") == "step":
             key = (lane, r.get("step"), r.get("request_id"))
@@ -53,7 +52,6 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
                 span = open_.pop(key, None)
                 if span is None:  # an end without its start: rebuild the start from duration
                     dur = (r.get("duration_ms") or 0) / 1000
-                    from datetime import timedelta
                     span = {"lane": lane, "label": r.get("step") or "?", "kind": "step",
                             "start": ts - timedelta(seconds=dur), "detail": r.get("detail")}
                     spans.append(span)
@@ -68,6 +66,11 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
         if s["end"] is None:
             s["end"] = max(now, s["start"])
     return spans
+
+
+def _num_id(r: dict):
+    i = r.get("id")
+    return (0, i, "") if isinstance(i, int) else (1, 0, str(i or ""))
 
 
 def _detail(d) -> str:
