@@ -1,0 +1,67 @@
+"""The real suite: a lab of real sshd hosts on this machine, real qemu guests (TCG here)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from backend import lab
+from backend.guestimage import build_tiny, file_sha256
+from backend.hosts import load_hosts
+from backend.virt.driver import ImageFile
+from backend.virt.qemu import QemuDriver
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/real/" in str(item.fspath):
+            item.add_marker(pytest.mark.real)
+
+
+@pytest.fixture(scope="session")
+def lab_home():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces, useradd, sshd)")
+    for tool in ("qemu-system-x86_64", "qemu-img", "genisoimage"):
+        assert shutil.which(tool), f"{tool} missing: run scripts/setup.sh"
+    home = Path(tempfile.mkdtemp(prefix="pocketstack-real-"))
+    try:
+        lab.up(home, hosts=2, log=lambda m: None)
+        yield home
+    finally:
+        lab.down(home, purge=True, log=lambda m: None)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def hosts(lab_home):
+    return {h.name: h for h in load_hosts(lab.hosts_file(lab_home))}
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny image's files; cached across runs (the build downloads the kernel package)."""
+    cache = os.environ.get("POCKETSTACK_TINY_CACHE") or str(
+        Path.home() / ".cache/pocketstack-tests/tiny")
+    img = build_tiny(cache)
+
+    def imf(path, fmt):
+        return ImageFile(id=Path(path).name, path=path, sha256=file_sha256(path),
+                         size=os.path.getsize(path), disk_format=fmt)
+    return {"kernel": imf(img.kernel, "aki"), "ramdisk": imf(img.ramdisk, "ari"),
+            "disk": imf(img.disk, "raw"), "cmdline": img.cmdline}
+
+
+@pytest.fixture
+async def drivers(hosts):
+    made = []
+
+    def make(name: str) -> QemuDriver:
+        d = QemuDriver(hosts[name], None)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        await d.close()
