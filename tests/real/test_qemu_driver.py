@@ -88,6 +88,8 @@ async def test_guest_lifecycle_with_injection_shaped_name(drivers, tiny, tmp_pat
     assert pid
     await d.power_off(g.uuid, timeout=10)
     assert await d.get_power_state(g.uuid) == power_state.SHUTDOWN
+    # a clean ACPI power-down through QMP: the guest itself powered off
+    assert "reboot: Power down" in await d.get_console_output(g.uuid)
     assert qemu_pid(d, g.uuid) is None
 
     await d.power_on(g.uuid)
@@ -97,6 +99,10 @@ async def test_guest_lifecycle_with_injection_shaped_name(drivers, tiny, tmp_pat
     assert await d.get_power_state(g.uuid) == power_state.RUNNING
     assert qemu_pid(d, g.uuid) not in (None, first)
     await wait_marker(d, g.uuid, count=2)  # the console log is kept across boots
+    await d.reboot(g.uuid, "SOFT")  # ACPI power-down, then started again
+    assert await d.get_power_state(g.uuid) == power_state.RUNNING
+    text = await wait_marker(d, g.uuid, count=3)
+    assert text.count("reboot: Power down") == 2
 
     tail = await d.get_console_output(g.uuid, tail=1)
     assert tail.count("\n") <= 1
