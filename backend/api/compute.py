@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from backend.api.common import (base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
-from backend.errors import BadRequest, NotFound
+from backend.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "2.1"
 V21_UPDATED = "2013-07-23T11:33:21Z"
@@ -137,6 +137,9 @@ async def _list(request: Request, detail: bool) -> Response:
     if "status" in filters:
         filters["status"] = filters["status"].upper()
     admin = await is_admin(request, token)
+    if all_tenants and not admin:
+        # nova's policy os_compute_api:servers:index:get_all_tenants is admin-only
+        raise Forbidden("only an admin may list the servers of all projects (all_tenants)")
     items = await cloud.list_servers(token, all_tenants, filters, limit + 1, marker)
     more = len(items) > limit
     items = items[:limit]
