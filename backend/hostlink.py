@@ -115,7 +115,7 @@ class HostLink:
         self.connects += 1
         return client
 
-    def transport(self) -> paramiko.Transport:
+    def transport(self, attempts: int | None = None) -> paramiko.Transport:
         with self._conn_lock:
             if self._client is not None:
                 t = self._client.get_transport()
@@ -123,7 +123,7 @@ class HostLink:
                     return t
                 self._drop_locked()
             try:
-                for attempt in Retrying(stop=stop_after_attempt(self.connect_attempts),
+                for attempt in Retrying(stop=stop_after_attempt(attempts or self.connect_attempts),
                                         wait=wait_exponential(multiplier=0.2, max=2),
                                         retry=retry_if_exception(_retryable), reraise=True):
                     with attempt:
@@ -296,8 +296,10 @@ class HostLink:
         return self._sftp_call(f"stat {remote_path}", _d)
 
     def ping(self, timeout: float = 5.0) -> bool:
-        """A cheap round trip over the kept connection (the heartbeat)."""
+        """A cheap round trip over the kept connection (the heartbeat). One connection
+        attempt only: a heartbeat must answer within its interval, not retry for long."""
         try:
+            self.transport(attempts=1)
             self.run(["true"], timeout=timeout)
             return True
         except DriverError:

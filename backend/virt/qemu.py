@@ -141,6 +141,10 @@ class QemuDriver(ComputeDriver):
         except HostUnreachable:
             raise
         except DriverError as e:
+            # the host's cache may have been emptied behind our back: check again next time
+            for img in (guest.image, guest.kernel, guest.ramdisk):
+                if img is not None:
+                    self._have_base.discard(img.sha256)
             await asyncio.to_thread(self._cleanup, guest.uuid)
             raise DriverError(str(e), reschedulable=e.reschedulable) from None
         except Exception as e:

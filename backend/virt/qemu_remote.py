@@ -35,7 +35,7 @@ PROBE = r"""
 cd "$1" || exit 1
 timeout 5 qemu-system-x86_64 -accel "$2" -M pc -m 16 -nodefaults -display none -no-user-config \
   -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-  -drive file=boot.img,format=raw,if=ide,readonly=on >/dev/null 2>&1
+  -drive file=boot.img,format=raw,if=ide >/dev/null 2>&1
 [ $? -eq 131 ] || { echo fail-bootsector; exit 0; }
 [ -n "$3" ] || { echo unverified; exit 0; }
 rm -f linux.log
