@@ -328,13 +328,17 @@ async def role_assignments(request: Request) -> Response:
     if q.get("role.id"):
         items = [a for a in items if a["role_id"] == q["role.id"]]
     names = "include_names" in q
+    if names:
+        unames = {u["id"]: u["name"] for u in await cloud.list_users(token)}
+        pnames = {p["id"]: p["name"] for p in await cloud.list_projects(token)}
     out = []
     for a in items:
-        role = {"id": a["role_id"]}
+        role, user, project = {"id": a["role_id"]}, {"id": a["user_id"]}, {"id": a["project_id"]}
         if names:
             role["name"] = a.get("role_name")
-        out.append({"role": role, "user": {"id": a["user_id"]},
-                    "scope": {"project": {"id": a["project_id"]}},
+            user.update(name=unames.get(a["user_id"]), domain=dict(DEFAULT_DOMAIN))
+            project.update(name=pnames.get(a["project_id"]), domain=dict(DEFAULT_DOMAIN))
+        out.append({"role": role, "user": user, "scope": {"project": project},
                     "links": {"assignment": url_for(request, "identity", "v3", "projects",
                                                     a["project_id"], "users", a["user_id"],
                                                     "roles", a["role_id"])}})

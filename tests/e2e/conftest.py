@@ -1,0 +1,108 @@
+"""A real `pocketstack serve` subprocess on a free 127.0.0.1 port, with its own
+POCKETSTACK_HOME and fake hosts, for the real clients (openstacksdk, openstack, pocketstack)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+HOSTS = """hosts:
+  - {name: fake-1, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80}
+  - {name: fake-2, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80}
+"""
+PASSWORD = "e2e-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    home: Path
+    hosts: Path
+    proc: subprocess.Popen
+    env: dict
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/identity/v3"
+
+    def run(self, *argv, check=True, timeout=120) -> subprocess.CompletedProcess:
+        """Run a command (pocketstack or openstack) against this server."""
+        exe = str(BIN / argv[0])
+        p = subprocess.run([exe, *argv[1:]], env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+
+def start_serve(home: Path, hosts: Path, port: int, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "pocketstack"), "serve", "--port", str(port),
+                             "--hosts", str(hosts)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"serve did not answer at {url}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    home, hosts = tmp / "home", tmp / "hosts.yaml"
+    hosts.write_text(HOSTS)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update({"POCKETSTACK_HOME": str(home), "POCKETSTACK_HOSTS": str(hosts),
+                "OS_AUTH_URL": f"{url}/identity/v3", "OS_USERNAME": "admin",
+                "OS_PASSWORD": PASSWORD, "OS_PROJECT_NAME": "admin",
+                "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
+                "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public",
+                "OS_REGION_NAME": "RegionOne", "HOME": str(tmp)})
+    subprocess.run([str(BIN / "pocketstack"), "init", "--admin-password", PASSWORD], env=env,
+                   check=True, capture_output=True)
+    proc = start_serve(home, hosts, port, env)
+    try:
+        wait_up(url, proc)
+        yield Server(url, port, home, hosts, proc, env)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("img") / "tiny.raw"
+    p.write_bytes(os.urandom(256 * 1024))
+    return p
