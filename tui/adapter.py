@@ -18,10 +18,12 @@ from backend.facade import BackendThread, Cloud
 Event = dict[str, Any]
 
 
-def parse_ts(value: str | None) -> datetime | None:
-    """ISO 8601 (with or without Z) -> aware datetime; None stays None."""
-    if not value:
+def parse_ts(value: str | float | None) -> datetime | None:
+    """ISO 8601 (with or without Z) or epoch seconds -> aware datetime; None stays None."""
+    if value is None or value == "":
         return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

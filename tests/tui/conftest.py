@@ -16,3 +16,16 @@ def fake():
 @pytest.fixture
 def app(fake):
     return make_app(fake)
+
+
+@pytest.fixture
+def real(tmp_path):
+    """A real Cloud on two fake hosts: admin (admin of 'admin', member of 'demo'),
+    a public image 'tiny'."""
+    from backend.virt.fake import FakeDriver
+    import tui_real
+    FakeDriver.behaviours.clear()
+    rc = tui_real.start(tmp_path)
+    yield rc
+    rc.bt.stop()
+    FakeDriver.behaviours.clear()

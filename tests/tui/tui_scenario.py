@@ -39,6 +39,8 @@ def launch_trace(sid: str = ACTIVE, running: bool = False) -> list[dict]:
         _t(8, 35, "scheduler", step="select_destinations", phase="start", sid=sid, ago_ms=ago),
         _t(9, 47, "scheduler", step="select_destinations", phase="end", dur=12, sid=sid, ago_ms=ago,
            detail={"host": "compute-1"}),
+        _t(24, 47, "queue", kind="reply", topic="scheduler", method="select_destinations", sid=sid,
+           ago_ms=ago, dur=13),
         _t(10, 48, "queue", kind="cast", topic="compute.compute-1", method="build_and_run_instance", sid=sid, ago_ms=ago),
         _t(11, 49, "conductor", step="schedule_and_build", phase="end", dur=16, sid=sid, ago_ms=ago),
         _t(12, 50, "compute", step="networking", phase="start", sid=sid, ago_ms=ago),

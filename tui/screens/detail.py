@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
 
 from tui import format as fmt
+from tui.adapter import parse_ts
 from tui.events import Batch
 from tui.widgets.explain import render_explain
 from tui.widgets.server_table import is_gone
@@ -93,6 +94,7 @@ class DetailScreen(Screen):
         Binding("r", "act('reboot')", "Reboot", show=False),
         Binding("R", "act('reboot_hard')", "Hard reboot", show=False),
         Binding("ctrl+d", "act('delete')", "Delete"),
+        Binding("a", "trace_all", "Trace: launch/all", show=False),
     ]
 
     def __init__(self, server: dict, tab: str = "overview"):
@@ -102,6 +104,7 @@ class DetailScreen(Screen):
         self.first_tab = tab if tab in TABS else "overview"
         self.traces: dict = {}          # trace id -> record (events and the listing overlap)
         self.console_text: str | None = None
+        self.trace_all = False          # the Trace tab shows the launch request unless asked
 
     def compose(self) -> ComposeResult:
         yield SessionBar()
@@ -128,6 +131,7 @@ class DetailScreen(Screen):
         self.load_all()
         if self.app.console_follow:
             self.set_interval(self.app.console_follow, self.follow_console)
+            self.set_interval(0.5, self.tick_trace)
 
     @work(group="detail-load", exit_on_error=False)
     async def load_all(self) -> None:
@@ -218,7 +222,21 @@ class DetailScreen(Screen):
 
     def show_trace(self) -> None:
         records = list(self.traces.values())
+        if records and not self.trace_all:
+            # later requests (console reads, reboots) would stretch the launch's time axis
+            first = min(records, key=lambda r: (parse_ts(r.get("ts")) or self.app.clock()))
+            records = [r for r in records if r.get("request_id") == first.get("request_id")]
         self.query_one("#trace-body", Static).update(render_trace(records, self.app.clock()))
+
+    def tick_trace(self) -> None:
+        """While a step runs, its bar grows with the clock."""
+        if self.query_one(TabbedContent).active == "trace" and self.traces:
+            self.show_trace()
+
+    def action_trace_all(self) -> None:
+        self.trace_all = not self.trace_all
+        self.show_trace()
+        self.notify("trace: every request" if self.trace_all else "trace: the launch only", timeout=2)
 
     # ---- keys ---------------------------------------------------------------------------
     def action_back(self) -> None:

@@ -37,6 +37,7 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
     A span: {lane, label, start, end, running, kind}; times are datetimes."""
     spans: list[dict] = []
     open_: dict[tuple, dict] = {}
+    calls: dict[tuple, list[dict]] = {}
     dated = [(parse_ts(r.get("ts")), r) for r in records]
     # by time, not by string: "…00Z" sorts after "…00.004Z" as text
     for ts, r in sorted((d for d in dated if d[0]), key=lambda d: (d[0], _num_id(d[1]))):
@@ -58,6 +59,14 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
                 span["end"], span["running"] = ts, False
                 if r.get("detail"):
                     span["detail"] = r.get("detail")
+        elif r.get("kind") == "call":  # a call is open until its reply
+            span = {"lane": lane, "label": f"call {r.get('topic') or ''}.{r.get('method') or ''}",
+                    "start": ts, "end": None, "running": True, "kind": "call", "detail": r.get("detail")}
+            calls.setdefault((r.get("topic"), r.get("method")), []).append(span)
+            spans.append(span)
+        elif r.get("kind") == "reply" and calls.get((r.get("topic"), r.get("method"))):
+            span = calls[(r.get("topic"), r.get("method"))].pop(0)
+            span["end"], span["running"] = ts, False
         else:
             label = f"{r.get('kind')} {r.get('topic') or ''}.{r.get('method') or ''}".strip(".")
             spans.append({"lane": lane, "label": label, "start": ts, "end": ts,
@@ -66,6 +75,12 @@ def build_spans(records: list[dict], now: datetime) -> list[dict]:
         if s["end"] is None:
             s["end"] = max(now, s["start"])
     return spans
+
+
+def _ms(seconds: float) -> str:
+    """Sub-millisecond steps are common on the fake driver: keep a decimal there."""
+    ms = seconds * 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.0f} ms" if ms < 10_000 else f"{seconds:.1f} s"
 
 
 def _num_id(r: dict):
@@ -108,16 +123,17 @@ def render_trace(records: list[dict], now: datetime, width: int = 36) -> Table |
             a = int(start / total * (width - 1))
             b = max(a + 1, int((start + dur) / total * (width - 1)) + 1)
             bar = Text(" " * a)
-            if s["kind"] == "step":
-                bar.append("█" * (b - a), style="yellow" if s["running"] else "green")
+            if s["kind"] in ("step", "call"):
+                colour = "yellow" if s["running"] else "green" if s["kind"] == "step" else "blue"
+                bar.append("█" * (b - a), style=colour)
             else:
                 bar.append("·", style="cyan")
             bar.append(" " * max(0, width - len(bar.plain)))
             label = Text(s["label"])
-            took = Text(f"{dur * 1000:.0f} ms") if s["kind"] == "step" else Text("")
+            took = Text(_ms(dur)) if s["kind"] in ("step", "call") else Text("")
             if s["running"]:
                 label = Text(f"▶ {s['label']}", style="bold yellow")
-                took = Text(f"{dur * 1000:.0f} ms…", style="yellow")
-            table.add_row(lane if i == 0 else "", label, f"+{start * 1000:.0f} ms", took, bar,
+                took = Text(_ms(dur) + "…", style="yellow")
+            table.add_row(lane if i == 0 else "", label, "+" + _ms(start), took, bar,
                           _detail(s.get("detail")))
     return table
