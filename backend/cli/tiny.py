@@ -50,28 +50,34 @@ async def _admin_token(cloud, password: str | None) -> str:
     return ident._issue(ident._find_user("admin"), ident._find_project("admin"), ["local"])["token"]
 
 
+async def register_with_cloud(cloud, token: str, img: TinyImage, name: str = "tiny") -> dict:
+    """Register (or find, same checksum and properties) the three images through the facade.
+    Returns {"kernel": id, "ramdisk": id, "disk": id}."""
+    ids = {}
+    for s in _specs(img, name):
+        sha = file_sha256(s["path"])
+        props = _disk_props(ids, img) if s["key"] == "disk" else {}
+        same = [i for i in await cloud.list_images(token, {"name": s["name"]})
+                if i.get("status") == "active" and i.get("sha256", i.get("os_hash_value")) == sha
+                and all(i.get("properties", {}).get(k) == v for k, v in props.items())]
+        if same:
+            ids[s["key"]] = same[0]["id"]
+            continue
+        new = await cloud.create_image(token, s["name"], disk_format=s["disk_format"],
+                                       container_format=s["container_format"],
+                                       visibility=PUBLIC, properties=props)
+        await cloud.upload_image(token, new["id"], Path(s["path"]))
+        ids[s["key"]] = new["id"]
+    return ids
+
+
 async def _register_facade(img: TinyImage, name: str, password: str | None) -> dict:
     from backend.config import Config
     from backend.facade import Cloud
     cloud = Cloud(Config())
     await cloud.start()
     try:
-        tok = await _admin_token(cloud, password)
-        ids = {}
-        for s in _specs(img, name):
-            sha = file_sha256(s["path"])
-            same = [i for i in await cloud.list_images(tok, {"name": s["name"]})
-                    if i.get("status") == "active" and i.get("sha256", i.get("os_hash_value")) == sha]
-            props = _disk_props(ids, img) if s["key"] == "disk" else {}
-            if same and all(same[0].get("properties", {}).get(k) == v for k, v in props.items()):
-                ids[s["key"]] = same[0]["id"]
-                continue
-            new = await cloud.create_image(tok, s["name"], disk_format=s["disk_format"],
-                                           container_format=s["container_format"],
-                                           visibility=PUBLIC, properties=props)
-            await cloud.upload_image(tok, new["id"], Path(s["path"]))
-            ids[s["key"]] = new["id"]
-        return ids
+        return await register_with_cloud(cloud, await _admin_token(cloud, password), img, name)
     finally:
         await cloud.stop()
 

@@ -41,11 +41,16 @@ def hosts(lab_home):
 
 
 @pytest.fixture(scope="session")
-def tiny():
+def tiny_build():
     """The tiny image's files; cached across runs (the build downloads the kernel package)."""
     cache = os.environ.get("POCKETSTACK_TINY_CACHE") or str(
         Path.home() / ".cache/pocketstack-tests/tiny")
-    img = build_tiny(cache)
+    return build_tiny(cache)
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_build):
+    img = tiny_build
 
     def imf(path, fmt):
         return ImageFile(id=Path(path).name, path=path, sha256=file_sha256(path),
