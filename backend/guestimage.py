@@ -213,6 +213,12 @@ def build_initramfs(busybox: Path, modules: list[tuple[str, Path]], out: Path) -
     write_newc(entries, out)
 
 
+def _atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def default_cache_dir() -> Path:
     from backend.config import default_home
     return default_home() / "cache" / "tiny"
@@ -244,17 +250,17 @@ def build_tiny(cache_dir: str | os.PathLike | None = None, log=lambda msg: None)
         kver = vmlinuz.name[len("vmlinuz-"):]
         kernel = cache / f"vmlinux-{kver}"
         log("unpacking vmlinux from the bzImage's xz payload")
-        kernel.write_bytes(extract_vmlinux(vmlinuz.read_bytes()))
+        # every output is written aside and renamed: a concurrent build never exposes half a file
+        _atomic(kernel, extract_vmlinux(vmlinuz.read_bytes()))
         mods = module_order(root / "lib/modules" / kver, MODULES)
         ramdisk = cache / f"initramfs-{kver}.cpio"
-        build_initramfs(_busybox(tmp), mods, ramdisk)
-        disk = cache / "disk.raw"
-        with open(disk, "wb") as f:  # a recognisable, reproducible 1 MiB raw disk
-            f.write(b"pocketstack tiny disk\n".ljust(DISK_BYTES, b"\x00"))
+        build_initramfs(_busybox(tmp), mods, Path(tmp, "initramfs.cpio"))
+        os.replace(Path(tmp, "initramfs.cpio"), ramdisk)
+        disk = cache / "disk.raw"  # a recognisable, reproducible 1 MiB raw disk
+        _atomic(disk, b"pocketstack tiny disk\n".ljust(DISK_BYTES, b"\x00"))
     img = TinyImage(str(kernel), str(ramdisk), str(disk), CMDLINE, kver)
-    tmpm = manifest.with_suffix(".tmp")
-    tmpm.write_text(json.dumps({**asdict(img), "format": FORMAT_VERSION}, indent=1))
-    os.replace(tmpm, manifest)  # the manifest last: a half-built cache is never "complete"
+    # the manifest last: a half-built cache is never "complete"
+    _atomic(manifest, json.dumps({**asdict(img), "format": FORMAT_VERSION}, indent=1).encode())
     log(f"tiny image ready in {cache}")
     return img
 

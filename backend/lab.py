@@ -65,8 +65,10 @@ def ensure_user() -> pwd.struct_passwd:
         pw = pwd.getpwnam(LAB_USER)
     except KeyError:
         LAB_ROOT.mkdir(parents=True, exist_ok=True)
-        _sh(["useradd", "--system", "--shell", "/bin/sh", "--home-dir", str(LAB_ROOT),
-             "--no-create-home", LAB_USER])
+        made = _sh(["useradd", "--system", "--shell", "/bin/sh", "--home-dir", str(LAB_ROOT),
+                    "--no-create-home", LAB_USER], check=False)
+        if made.returncode not in (0, 9):  # 9: a concurrent `lab up` made it first
+            raise LabError(f"useradd {LAB_USER}: {made.stderr.strip()}")
         # '*' = no password but not locked: with UsePAM no, sshd refuses a locked ('!') account
         _sh(["usermod", "-p", "*", LAB_USER])
         # let the accelerator probe try /dev/kvm; it falls back to TCG anyway
