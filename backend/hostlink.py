@@ -79,7 +79,7 @@ class HostLink:
         return self.host.name
 
     # ---- connection -----------------------------------------------------------------
-    def _open(self) -> paramiko.SSHClient:
+    def _open(self, timeout: float) -> paramiko.SSHClient:
         kh = self.host.known_hosts
         if not kh or not os.path.exists(kh):
             raise _HostKeyRefused(f"host {self.name}: no known_hosts file ({kh or 'none configured'}); "
@@ -89,9 +89,8 @@ class HostLink:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(self.host.address, port=self.host.port, username=self.host.user,
-                           key_filename=self.host.key, timeout=self.connect_timeout,
-                           banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout,
-                           channel_timeout=self.connect_timeout,
+                           key_filename=self.host.key, timeout=timeout,
+                           banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
                            allow_agent=False, look_for_keys=False)
         except paramiko.BadHostKeyException as e:
             client.close()
@@ -115,7 +114,8 @@ class HostLink:
         self.connects += 1
         return client
 
-    def transport(self, attempts: int | None = None) -> paramiko.Transport:
+    def transport(self, attempts: int | None = None,
+                  timeout: float | None = None) -> paramiko.Transport:
         with self._conn_lock:
             if self._client is not None:
                 t = self._client.get_transport()
@@ -127,7 +127,7 @@ class HostLink:
                                         wait=wait_exponential(multiplier=0.2, max=2),
                                         retry=retry_if_exception(_retryable), reraise=True):
                     with attempt:
-                        self._client = self._open()
+                        self._client = self._open(timeout or self.connect_timeout)
             except _HostKeyRefused as e:
                 raise HostUnreachable(str(e)) from None
             except paramiko.AuthenticationException as e:
@@ -182,8 +182,8 @@ class HostLink:
         try:
             return self._exec(chan, cmd, argv, timeout, check, input)
         except (EOFError, OSError, paramiko.SSHException) as e:
-            if isinstance(e, (socket.timeout, TimeoutError)):
-                raise
+            if isinstance(e, TimeoutError):
+                raise CommandTimeout(f"host {self.name}: {argv[0]} timed out: {e}") from None
             self.drop()
             raise HostUnreachable(f"host {self.name}: connection lost during {argv[0]}: {e}") from None
         finally:
@@ -299,7 +299,7 @@ class HostLink:
         """A cheap round trip over the kept connection (the heartbeat). One connection
         attempt only: a heartbeat must answer within its interval, not retry for long."""
         try:
-            self.transport(attempts=1)
+            self.transport(attempts=1, timeout=min(timeout, self.connect_timeout))
             self.run(["true"], timeout=timeout)
             return True
         except DriverError:

@@ -21,7 +21,7 @@ rm -f _base/*.part.* volumes/*.part 2>/dev/null
 echo "dir=$(pwd)"
 echo "nproc=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)"
 echo "mem_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
-echo "disk_kb=$(df -Pk . | awk 'NR==2 {print $2}')"
+echo "disk_kb=$(df -Pk . | awk 'NR==2 {print $4}')"  # free space where guests go
 echo "qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -n 1)"
 echo "python3=$(command -v python3 || true)"
 echo "arch=$(uname -m)"
