@@ -176,6 +176,9 @@ def up(home: Path | None = None, hosts: int = 2, log=print) -> list[dict]:
                 mode = "netns"
             except LabError as e:
                 log(f"network namespaces unavailable ({e}); using loopback ports")
+                if not _subnet_taken(n):  # undo what the attempt made, if anything
+                    _sh(["ip", "netns", "del", n["netns"]], check=False)
+                    _sh(["ip", "link", "del", n["bridge"]], check=False)
                 mode = "loopback"
         elif mode == "netns":
             _netns_setup(n)

@@ -3,6 +3,7 @@ SIGTERM/SIGINT stop it cleanly (uvicorn's handlers end serve(), then the backend
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -35,6 +36,11 @@ async def _serve(host: str, port: int, hosts: str | None) -> int:
         config.hosts_path = Path(hosts)
     sock = _bind(host, port)
     url = f"http://{host}:{port}"
+    # uvicorn re-raises the signal it caught once serve() returns; with these handlers in
+    # place that re-raise is harmless and the backend below still gets stopped cleanly
+    stop_asked: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop_asked.append(signum))
     cloud = Cloud(config)
     try:
         await cloud.start(serve_url=url)
@@ -50,7 +56,8 @@ async def _serve(host: str, port: int, hosts: str | None) -> int:
               f"  export OS_AUTH_URL={url}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
               f"OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_PASSWORD=...\n"
               f"  then: pocketstack server list   or   openstack server list", flush=True)
-        await server.serve(sockets=[sock])
+        if not stop_asked:  # a signal during start-up: stop without serving
+            await server.serve(sockets=[sock])
     finally:
         await cloud.stop()
         sock.close()

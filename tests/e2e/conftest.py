@@ -52,16 +52,24 @@ class Server:
 
 
 def start_serve(home: Path, hosts: Path, port: int, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "pocketstack"), "serve", "--port", str(port),
-                             "--hosts", str(hosts)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """Output goes to files beside the state dir (a full pipe would block the server);
+    proc.log_path names the stderr file."""
+    out = open(home.parent / f"serve-{port}.out", "w")
+    err_path = home.parent / f"serve-{port}.err"
+    err = open(err_path, "w")
+    proc = subprocess.Popen([str(BIN / "pocketstack"), "serve", "--port", str(port),
+                             "--hosts", str(hosts)], env=env, stdout=out, stderr=err, text=True)
+    out.close()
+    err.close()
+    proc.log_path = err_path
+    return proc
 
 
 def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
+            raise AssertionError(f"serve exited {proc.returncode}: {proc.log_path.read_text()}")
         try:
             if httpx.get(f"{url}/identity/v3", timeout=1).status_code == 200:
                 return
