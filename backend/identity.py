@@ -48,6 +48,8 @@ class IdentityService:
         self.db = db
         self.config = config
         self._cache: dict[str, tuple[RequestContext, float]] = {}
+        # checked against when the user does not exist, so timing does not tell
+        self._dummy = bcrypt.hashpw(b"-", bcrypt.gensalt(config.password_hash_rounds)).decode()
 
     # ---- passwords and tokens -------------------------------------------------------
     def hash_password(self, password: str) -> str:
@@ -116,7 +118,7 @@ class IdentityService:
             raise BadRequest("username and password are required")
         user = self._find_user(username, domain)
         # always spend one bcrypt check so timing does not reveal which users exist
-        stored = user["password_hash"] if user else "$2b$04$" + "A" * 53
+        stored = user["password_hash"] if user else self._dummy
         ok = await asyncio.to_thread(bcrypt.checkpw, password.encode()[:MAX_PASSWORD], stored.encode())
         if not user or not ok:
             raise Unauthorized("the request you have made requires authentication: wrong user name or password")

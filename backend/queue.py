@@ -75,8 +75,10 @@ class Bus:
         t0 = time.perf_counter()
         wire_ctx = RequestContext.from_dict(ctx.to_dict())
         try:
-            return await asyncio.wait_for(fn(wire_ctx, **kwargs), timeout)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+            async with asyncio.timeout(timeout):
+                return await fn(wire_ctx, **kwargs)
+        except TimeoutError:
             raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
         finally:
             self._trace(ctx, "reply", topic, method, kwargs, (time.perf_counter() - t0) * 1000)

@@ -4,6 +4,7 @@ heartbeats and the power-state sync. Everything it stores goes through the condu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from backend import power_state, states
@@ -31,6 +32,7 @@ class ComputeManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
         self.up = False
+        self._stopping = False
 
     # ---- plumbing -----------------------------------------------------------------------
     async def _c(self, ctx, method, **kw):
@@ -53,13 +55,14 @@ class ComputeManager:
                        loop.create_task(self._periodic(self.sync_power_states, self.config.power_sync_interval))]
 
     async def stop(self) -> None:
+        self._stopping = True
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.driver.close()
 
     async def _periodic(self, fn, interval):
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             try:
                 await fn(RequestContext.system())
@@ -114,11 +117,26 @@ class ComputeManager:
         except LookupError as e:
             raise BuildAborted(str(e)) from None
 
+    @contextlib.asynccontextmanager
+    async def _stage(self, ctx, uuid, event, service, step, detail=None):
+        """One build stage: an instance-action event (saved through the conductor) and a
+        trace step for the live timeline."""
+        await self._c(ctx, "event_start", instance_uuid=uuid, event=event, host=self.host)
+        try:
+            async with Step(self.tracer, ctx, service, step, uuid, detail=detail):
+                yield
+        except BaseException as e:
+            await self._c(ctx, "event_finish", instance_uuid=uuid, event=event, result="Error",
+                          details=f"{type(e).__name__}: {e}")
+            raise
+        await self._c(ctx, "event_finish", instance_uuid=uuid, event=event)
+
     async def _build(self, ctx, uuid):
-        inst = await self._c(ctx, "instance_claim", instance_uuid=uuid, host=self.host)
+        async with self._stage(ctx, uuid, "compute_claim_resources", "compute", "claim", self.host):
+            inst = await self._c(ctx, "instance_claim", instance_uuid=uuid, host=self.host)
         await self._set(ctx, uuid, states.SCHEDULING, task_state=None)
         await self._set(ctx, uuid, None, task_state=states.NETWORKING)
-        async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
+        async with self._stage(ctx, uuid, "compute_allocate_network", "network", "allocate ports"):
             nw = await self.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=uuid,
                                      project_id=inst["project_id"], host=self.host,
                                      requested=inst["requested_networks"], zone=inst["availability_zone"])
@@ -126,7 +144,7 @@ class ComputeManager:
         image = kernel = ramdisk = None
         props = {}
         if inst["image_id"]:
-            async with Step(self.tracer, ctx, "image", "fetch image", uuid):
+            async with self._stage(ctx, uuid, "compute_fetch_image", "image", "fetch image"):
                 f = await self.bus.call(ctx, "image", "get_image_file", image_id=inst["image_id"],
                                         instance_uuid=uuid)
                 props = f.pop("properties")
@@ -141,7 +159,7 @@ class ComputeManager:
                         else:
                             ramdisk = ImageFile(**k)
         root_volume = None
-        async with Step(self.tracer, ctx, "volume", "block device mapping", uuid):
+        async with self._stage(ctx, uuid, "compute_block_device_mapping", "volume", "block device mapping"):
             if inst["boot_volume_size"]:
                 vid = await self.bus.call(ctx, "volume", "create_boot_volume", instance_uuid=uuid,
                                           project_id=inst["project_id"], size=inst["boot_volume_size"],
@@ -159,7 +177,7 @@ class ComputeManager:
                          image=None if root_volume else image, kernel=kernel, ramdisk=ramdisk,
                          kernel_cmdline=props.get("os_command_line"), network_info=nw,
                          root_volume=root_volume)
-        async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
+        async with self._stage(ctx, uuid, "compute_spawn", "hypervisor", "spawn", self.host):
             await self.driver.spawn(spec)
         await self._set(ctx, uuid, states.SPAWNING, vm_state=states.ACTIVE, task_state=None,
                         power_state=power_state.RUNNING, launched=True)

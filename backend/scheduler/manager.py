@@ -50,7 +50,7 @@ class SchedulerManager:
         async with Step(self.tracer, ctx, "scheduler", "filter and weigh", instance_uuids[0]):
             decisions = select_destinations(spec, self.host_states(), self.conf, len(instance_uuids),
                                             list(instance_uuids))
-        out = [dict(d.to_dict(), requested={"vcpus": spec.vcpus, "memory_mb": spec.memory_mb,
+        out = [dict(d.to_dict(max_weights=20), requested={"vcpus": spec.vcpus, "memory_mb": spec.memory_mb,
                                             "disk_gb": spec.disk_gb,
                                             "availability_zone": spec.availability_zone})
                for d in decisions]
