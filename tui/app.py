@@ -161,7 +161,9 @@ class PocketApp(App):
             self.push_screen(SCREENS[kind]())
 
 
-def run_app(argv: list[str] | None = None) -> int:
-    """`pocketstack` with no arguments: see tui.main for the options."""
+def run_app(argv: list[str] | None = None, asgi_factory=None) -> int:
+    """`pocketstack` with no arguments (options: see tui.main.parse). asgi_factory(cloud)
+    -> ASGI app (backend.api.create_app) serves the REST API next to the app; without it
+    the app runs alone. Returns the exit status."""
     from tui.main import main
-    return main(argv)
+    return main(argv, asgi_factory=asgi_factory)

@@ -4,6 +4,7 @@ many changes to one instance within a tick become one row update."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,10 +33,18 @@ class EventPump:
         self._batch = Batch()
         self._armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ctx: contextvars.Context | None = None
         self.flushes = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Call on the app's loop: flushes then run in the app's context (Textual keeps the
+        active app in a context variable; timers set from a flush need it)."""
         self._loop = loop
+        self._ctx = contextvars.copy_context()
+
+    def run_in_app(self, fn, *args):
+        """Run fn in the app's context (for callers outside the app, like the bench)."""
+        return self._ctx.run(fn, *args) if self._ctx else fn(*args)
 
     def push(self, event: dict) -> None:
         kind = event.get("type")
@@ -56,13 +65,13 @@ class EventPump:
                 return
             self._armed = True
         try:
-            self._loop.call_soon_threadsafe(self._arm)
+            self._loop.call_soon_threadsafe(self._arm, context=self._ctx)
         except RuntimeError:
             pass  # the app's loop is closed: the app is gone
 
     def _arm(self) -> None:
         assert self._loop is not None
-        self._loop.call_later(self.tick, self.flush)
+        self._loop.call_later(self.tick, self.flush, context=self._ctx)
 
     def take(self) -> Batch:
         with self._lock:

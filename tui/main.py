@@ -1,22 +1,29 @@
-"""`pocketstack` with no arguments: start the backend in this process (and serve the REST
-API next to it when the API package is there), or attach to one with --url; then run the app."""
+"""`pocketstack` with no arguments: start the backend in this process and serve the REST API
+next to it, or attach to a running `pocketstack serve` with --url; then run the app.
+
+tui/ may import only the facade (and errors, config, states), so the REST API reaches us as
+a factory the caller passes in: the CLI calls `run_app(argv, asgi_factory=create_app)`."""
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from backend.config import Config
-from backend.errors import CloudError
+from backend.errors import AlreadyRunning, CloudError
 from backend.facade import BackendThread, Cloud
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="pocketstack", description="the pocketstack app")
-    p.add_argument("--url", help="attach to a running `pocketstack serve` (e.g. http://127.0.0.1:8774)")
+    p.add_argument("--url", help="attach to a running `pocketstack serve`, e.g. http://127.0.0.1:8774")
     p.add_argument("--home", help="state directory (default: $POCKETSTACK_HOME or ~/.local/share/pocketstack)")
-    p.add_argument("--hosts", help="hosts.yaml (default: $POCKETSTACK_HOSTS or ./hosts.yaml)")
+    p.add_argument("--hosts", help="hosts.yaml (default: $POCKETSTACK_HOSTS, the lab's, or ./hosts.yaml)")
     p.add_argument("--listen", default=os.environ.get("POCKETSTACK_LISTEN", "127.0.0.1:8774"),
                    help="where the in-process backend serves the REST API (default 127.0.0.1:8774)")
     p.add_argument("--no-serve", action="store_true", help="do not serve the REST API")
@@ -24,55 +31,75 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def start_api(cloud: Cloud, backend: BackendThread, listen: str) -> tuple[str | None, str]:
-    """Serve backend.api.app.create_app(cloud) with uvicorn on the backend's loop.
-    Returns (url or None, a note for the user)."""
-    try:
-        from backend.api.app import create_app  # owned by the API engineer
-        import uvicorn
-    except ImportError:
-        return None, "REST API not available in this build"
+def start_api(backend: BackendThread, factory: Callable[[Cloud], Any], listen: str) -> str:
+    """Serve factory(cloud) with uvicorn on the backend's own loop; returns its URL.
+    Binds first, so a busy port is an error here rather than a log line later."""
+    import uvicorn
     host, _, port = listen.rpartition(":")
-    server = uvicorn.Server(uvicorn.Config(create_app(cloud), host=host or "127.0.0.1",
-                                           port=int(port), log_level="warning", lifespan="off"))
-    server.install_signal_handlers = lambda: None  # the app owns the terminal's signals
-    backend.loop.call_soon_threadsafe(lambda: backend.loop.create_task(server.serve()))
-    return f"http://{host or '127.0.0.1'}:{port}", "serving"
+    host = host or "127.0.0.1"
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as e:
+        sock.close()
+        raise CloudError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    server = uvicorn.Server(uvicorn.Config(factory(backend.cloud), log_level="critical",
+                                           lifespan="off", access_log=False))
+    server.install_signal_handlers = lambda: None  # the app owns the terminal and its signals
+    backend.loop.call_soon_threadsafe(lambda: backend.loop.create_task(server.serve(sockets=[sock])))
+    backend.api_server = server
+    return f"http://{host}:{port}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_remote(url: str, user: str | None) -> int:
+    from tui.app import PocketApp
+    from tui.remote import RemoteAdapter
+    adapter = RemoteAdapter(url)
+    try:
+        PocketApp(adapter, prefill_user=user).run()
+    finally:
+        adapter.close_sync()
+    return 0
+
+
+def main(argv: list[str] | None = None,
+         asgi_factory: Callable[[Cloud], Any] | None = None) -> int:
+    from tui.adapter import LocalAdapter
     from tui.app import PocketApp
     args = parse(argv)
     if args.url:
-        from tui.remote import RemoteAdapter
-        adapter = RemoteAdapter(args.url)
-        app = PocketApp(adapter)
-        app.run()
-        return 0
+        return run_remote(args.url, args.user)
     cfg = Config()
     if args.home:
-        cfg.home = __import__("pathlib").Path(args.home)
+        cfg.home = Path(args.home)
     if args.hosts:
-        cfg.hosts_path = __import__("pathlib").Path(args.hosts)
-    cloud = Cloud(cfg)
-    backend = BackendThread(cloud)
-    serve_url = None if args.no_serve else f"http://{args.listen}"
+        cfg.hosts_path = Path(args.hosts)
+    backend = BackendThread(Cloud(cfg))
+    serve = asgi_factory is not None and not args.no_serve
     try:
-        backend.start(serve_url=serve_url)
+        backend.start(serve_url=f"http://{args.listen}" if serve else None)
+    except AlreadyRunning as e:
+        print(f"pocketstack: {e.message}\n  attach to it with: pocketstack --url URL", file=sys.stderr)
+        return 1
     except CloudError as e:
         print(f"pocketstack: cannot start the backend: {e.message}", file=sys.stderr)
         return 1
-    url = None
-    if not args.no_serve:
-        url, note = start_api(cloud, backend, args.listen)
-        if url is None:
-            print(f"pocketstack: {note}; the app runs without it", file=sys.stderr)
-    from tui.adapter import LocalAdapter
     adapter = LocalAdapter(backend)
-    adapter.where = f"in-process, API {url}" if url else "in-process"
     try:
+        if serve:
+            try:
+                adapter.where = f"in-process, API {start_api(backend, asgi_factory, args.listen)}"
+            except CloudError as e:
+                print(f"pocketstack: {e.message}; the app runs without the REST API", file=sys.stderr)
         PocketApp(adapter, prefill_user=args.user).run()
     finally:
+        server = getattr(backend, "api_server", None)
+        if server is not None:
+            server.should_exit = True
+        # stop off the main thread so a wedged backend cannot hang the terminal forever
         t = threading.Thread(target=backend.stop, daemon=True)
         t.start()
         t.join(30)

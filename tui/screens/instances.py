@@ -128,7 +128,7 @@ class InstancesScreen(Screen):
         if s:
             self.app.push_screen(DetailScreen(s, tab=tab))
 
-    def on_data_table_row_selected(self, ev) -> None:
+    def on_live_table_row_selected(self, ev) -> None:
         self.action_detail()
 
     def action_stop(self) -> None:

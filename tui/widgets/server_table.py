@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
 
 from tui import format as fmt
+from tui.widgets.live_table import LiveTable
 
 COLUMNS = [
     ("name", "Name"), ("status", "Status"), ("vm_state", "VM state"), ("task_state", "Task"),
@@ -36,11 +35,11 @@ def is_gone(server: dict | None) -> bool:
     return server is None or server.get("vm_state") == "deleted" or server.get("status") == "DELETED"
 
 
-class ServerTable(DataTable):
+class ServerTable(LiveTable):
     DEFAULT_CSS = "ServerTable { height: 1fr; }"
 
     def __init__(self, clock: Callable[[], datetime], highlight_seconds: float = 1.5, **kw):
-        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
+        super().__init__(COLUMNS, **kw)
         self.clock = clock
         self.highlight_seconds = highlight_seconds
         self.servers: dict[str, dict] = {}          # every server of the project
@@ -52,8 +51,6 @@ class ServerTable(DataTable):
         self.cells_written = 0                      # for the bench and tests
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
         self.set_interval(1.0, self.refresh_ages)
 
     # ---- cells --------------------------------------------------------------------------
@@ -75,7 +72,7 @@ class ServerTable(DataTable):
             _cell(fmt.ips(s), base),
             _cell(flavor, base),
             _cell(image or "", base),
-            _cell(fmt.age(s.get("created"), now), base, sort=-fmt.age_seconds(s.get("created"), now)),
+            _cell(fmt.age(s.get("created"), now), base, sort=fmt.age_seconds(s.get("created"), now)),
         ]
 
     @staticmethod
@@ -119,11 +116,11 @@ class ServerTable(DataTable):
         sig = self._sig(cells)
         old = self._shown.get(sid)
         changed = False
-        for i, (key, _) in enumerate(COLUMNS):
-            if old is None or old[i] != sig[i]:
-                self.update_cell(sid, key, cells[i])
-                self.cells_written += 1
-                changed = True
+        n = sum(1 for i in range(len(COLUMNS)) if old is None or old[i] != sig[i])
+        if n:  # the row's strip is rebuilt once, whatever the number of changed cells
+            self.set_row(sid, cells)
+            self.cells_written += n
+            changed = True
         self._shown[sid] = sig
         return changed
 
@@ -161,11 +158,8 @@ class ServerTable(DataTable):
             self.set_timer(self.highlight_seconds + 0.05, self.cool)
 
     def _remove(self, sid: str) -> None:
-        self._shown.pop(sid, None)
-        try:
+        if self._shown.pop(sid, None) is not None:
             self.remove_row(sid)
-        except RowDoesNotExist:
-            pass
 
     def cool(self) -> None:
         """Drop the highlight of rows whose moment has passed."""
@@ -199,18 +193,11 @@ class ServerTable(DataTable):
 
     def _resort(self, keep: str | None) -> None:
         if self.sort_column and self.row_count:
-            self.sort(self.sort_column, key=lambda c: c.sort, reverse=self.sort_reverse)
+            i = self.col_index[self.sort_column]
+            self.sort_rows(key=lambda cells: cells[i].sort, reverse=self.sort_reverse)
         if keep and keep in self._shown:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
-    def current_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-
     def visible_ids(self) -> list[str]:
-        """Row keys in display order (tests and the hosts screen use it)."""
-        return [r.key.value for r in self.ordered_rows]
+        """Row keys in display order."""
+        return self.keys()

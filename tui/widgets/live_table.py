@@ -1,0 +1,241 @@
+"""A keyed table for thousands of live rows. DataTable invalidates every cached row on any
+cell update (its caches are keyed on a global update counter), so a tick of 100 changes
+re-renders every visible cell through Rich (~200 ms for 45 lines here). This widget caches
+one rendered Strip per row and drops only the rows that changed: a tick costs the changed
+rows, and only when they are on screen."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+GAP = 2  # spaces between columns
+MAX_WIDTH = 48
+
+
+_STYLES: dict[str, Style] = {}
+
+
+def _style(style: str | Style) -> Style | None:
+    if isinstance(style, Style):
+        return style
+    if not style:
+        return None
+    if style not in _STYLES:
+        _STYLES[style] = Style.parse(style)
+    return _STYLES[style]
+
+
+class LiveTable(ScrollView, can_focus=True):
+    DEFAULT_CSS = """
+    LiveTable { height: 1fr; }
+    LiveTable > .live-table--header { text-style: bold; background: $panel; }
+    LiveTable > .live-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold; }
+    LiveTable:blur > .live-table--cursor { background: $block-cursor-blurred-background; text-style: none; }
+    """
+    COMPONENT_CLASSES = {"live-table--header", "live-table--cursor"}
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "Top", show=False),
+        Binding("end,G", "jump(-1)", "Bottom", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+    cursor_row: reactive[int] = reactive(0, always_update=False, init=False)
+
+    class RowHighlighted(Message):
+        def __init__(self, table: LiveTable, key: str | None) -> None:
+            super().__init__()
+            self.table, self.key = table, key
+
+    class RowSelected(Message):
+        def __init__(self, table: LiveTable, key: str) -> None:
+            super().__init__()
+            self.table, self.key = table, key
+
+    def __init__(self, columns: list[tuple[str, str]], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.columns = columns
+        self.col_index = {k: i for i, (k, _) in enumerate(columns)}
+        self.widths = [len(label) for _, label in columns]
+        self._keys: list[str] = []                 # display order
+        self._index: dict[str, int] = {}
+        self._cells: dict[str, list[Text]] = {}
+        self._strips: dict[str, Strip] = {}        # rendered rows, without the cursor
+        self.rows_rendered = 0                     # for the bench: strips built
+        self.cursor_painted: tuple[int, float] = (-1, 0.0)  # for the bench: key -> screen
+
+    # ---- data ---------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._keys)
+
+    def _grow(self, cells: list[Text]) -> None:
+        grew = False
+        for i, c in enumerate(cells):
+            w = min(MAX_WIDTH, c.cell_len)
+            if w > self.widths[i]:
+                self.widths[i], grew = w, True
+        if grew:  # rare: widths only grow, so columns do not jitter
+            self._strips.clear()
+            self.refresh()
+
+    def add_row(self, *cells: Text, key: str) -> None:
+        cells = list(cells)
+        self._grow(cells)
+        self._index[key] = len(self._keys)
+        self._keys.append(key)
+        self._cells[key] = cells
+        self._resize()
+        self._refresh_key(key)
+
+    def set_row(self, key: str, cells: list[Text]) -> None:
+        self._cells[key] = cells
+        self._strips.pop(key, None)
+        self._grow(cells)
+        self._refresh_key(key)
+
+    def update_cell(self, key: str, column: str, cell: Text) -> None:
+        row = self._cells[key]
+        row[self.col_index[column]] = cell
+        self._strips.pop(key, None)
+        self._grow([cell if i == self.col_index[column] else Text("") for i in range(len(row))])
+        self._refresh_key(key)
+
+    def remove_row(self, key: str) -> None:
+        i = self._index.pop(key)
+        del self._keys[i]
+        for k in self._keys[i:]:
+            self._index[k] -= 1
+        self._cells.pop(key, None)
+        self._strips.pop(key, None)
+        self._resize()
+        self.cursor_row = min(self.cursor_row, max(0, self.row_count - 1))
+        self.refresh()
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self._index.clear()
+        self._cells.clear()
+        self._strips.clear()
+        self.cursor_row = 0
+        self._resize()
+        self.refresh()
+
+    def sort_rows(self, key: Callable[[list[Text]], Any], reverse: bool = False) -> None:
+        self._keys.sort(key=lambda k: key(self._cells[k]), reverse=reverse)
+        self._index = {k: i for i, k in enumerate(self._keys)}
+        self.refresh()
+
+    def get_row(self, key: str) -> list[Text]:
+        return self._cells[key]
+
+    def get_row_index(self, key: str) -> int:
+        return self._index[key]
+
+    def keys(self) -> list[str]:
+        return list(self._keys)
+
+    def current_key(self) -> str | None:
+        return self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) else None
+
+    # ---- cursor -------------------------------------------------------------------------
+    def move_cursor(self, row: int, animate: bool = False) -> None:
+        self.cursor_row = max(0, min(row, self.row_count - 1))
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self._refresh_index(old)
+        self._refresh_index(new)
+        body = max(1, self.size.height - 1)
+        top = int(self.scroll_y)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + body:
+            self.scroll_to(y=new - body + 1, animate=False)
+        self.post_message(self.RowHighlighted(self, self.current_key()))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(0 if where == 0 else self.row_count - 1)
+
+    def action_select(self) -> None:
+        key = self.current_key()
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event) -> None:
+        idx = int(self.scroll_y) + event.y - 1
+        if event.y >= 1 and 0 <= idx < self.row_count:
+            if idx == self.cursor_row or event.chain > 1:
+                self.action_select()
+            self.move_cursor(idx)
+
+    # ---- rendering ----------------------------------------------------------------------
+    def _resize(self) -> None:
+        self.virtual_size = Size(sum(self.widths) + GAP * len(self.widths), self.row_count + 1)
+
+    def _refresh_key(self, key: str) -> None:
+        i = self._index.get(key)
+        if i is not None:
+            self._refresh_index(i)
+
+    def _refresh_index(self, i: int) -> None:
+        y = i - int(self.scroll_y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh_line(i + 1)  # ScrollView.refresh_line takes the virtual line
+
+    def _render_cells(self, cells: list[Text], base: Style | None = None) -> Strip:
+        segs: list[Segment] = []
+        for w, cell in zip(self.widths, cells):
+            t = cell.copy() if cell.cell_len > w else cell
+            if t.cell_len > w:
+                t.truncate(w, overflow="ellipsis")
+            # Text.render leaves the Text's own style out (its __rich_console__ adds it)
+            base_style = _style(t.style)
+            for seg in Segment.apply_style(t.render(self.app.console), base_style):
+                if seg.text != "\n":
+                    segs.append(seg)
+            segs.append(Segment(" " * (w - t.cell_len + GAP)))
+        self.rows_rendered += 1
+        return Strip(segs).apply_style(base) if base else Strip(segs)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        sx = int(self.scroll_x)
+        if y == 0:
+            header = self.get_component_rich_style("live-table--header")
+            strip = self._render_cells([Text(label) for _, label in self.columns], header)
+            return strip.crop(sx, sx + width).extend_cell_length(width, header)
+        idx = int(self.scroll_y) + y - 1
+        if idx >= len(self._keys):
+            return Strip.blank(width, self.rich_style)
+        key = self._keys[idx]
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._render_cells(self._cells[key])
+        strip = strip.crop(sx, sx + width).extend_cell_length(width)
+        if idx == self.cursor_row:  # the cursor's colours win over the cell's
+            self.cursor_painted = (idx, time.perf_counter())
+            cursor = self.get_component_rich_style("live-table--cursor")
+            strip = Strip(Segment.apply_style(list(strip), post_style=cursor), width)
+        return strip.apply_style(self.rich_style)
+
+    def on_resize(self) -> None:
+        self._resize()
