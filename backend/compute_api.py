@@ -11,7 +11,7 @@ import uuid as uuidlib
 from backend import db as dbm
 from backend import power_state, states
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, OverLimit
-from backend.events import Step
+from backend.trace import Step
 from backend.identity import check_name
 from backend.instances import sanitize_hostname
 from backend.compute_views import ComputeViews

@@ -7,7 +7,7 @@ import time
 
 from backend import db as dbm
 from backend import power_state, states
-from backend.events import Step
+from backend.trace import Step
 from backend.virt.driver import GuestSpec
 
 log = logging.getLogger(__name__)

@@ -55,26 +55,3 @@ class Tracer:
 
     def for_instance(self, uuid: str) -> list[dict]:
         return dbm.rows(self.db, "SELECT * FROM trace WHERE instance_uuid=? ORDER BY id", (uuid,))
-
-
-class Step:
-    """`async with Step(tracer, ctx, "compute", "spawning", uuid):` records start and end
-    (with duration and failure) of one service step."""
-
-    def __init__(self, tracer: Tracer, ctx, service: str, step: str, instance_uuid: str | None,
-                 detail: str | None = None):
-        self.tracer, self.ctx, self.service, self.step = tracer, ctx, service, step
-        self.uuid, self.detail = instance_uuid, detail
-
-    async def __aenter__(self):
-        self.t0 = time.perf_counter()
-        self.tracer.record(service=self.service, kind="step", request_id=self.ctx.request_id,
-                           instance_uuid=self.uuid, step=self.step, phase="start", detail=self.detail)
-        return self
-
-    async def __aexit__(self, et, ev, tb):
-        ms = (time.perf_counter() - self.t0) * 1000
-        self.tracer.record(service=self.service, kind="step", request_id=self.ctx.request_id,
-                           instance_uuid=self.uuid, step=self.step, phase="end", duration_ms=ms,
-                           detail=f"failed: {ev}" if ev else self.detail)
-        return False

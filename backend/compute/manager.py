@@ -9,7 +9,7 @@ import logging
 
 from backend import power_state, states
 from backend.context import RequestContext
-from backend.events import Step
+from backend.trace import Step
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
 
 log = logging.getLogger(__name__)

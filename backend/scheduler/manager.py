@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from backend import db as dbm
-from backend.events import Step
+from backend.trace import Step
 
 from .core import HostState, RequestSpec, SchedulerConfig, select_destinations
 
@@ -60,6 +60,13 @@ class SchedulerManager:
                 if d["selected"]:
                     d["message"] = f"another instance of the same request could not be placed: {why}"
                     d["alternates"], d["selected"] = [], None
+            return out
+        # Claim at once, as placement does: from reading host state to here nothing awaited,
+        # so concurrent requests never pick the same last slot.
+        with dbm.transaction(self.db):
+            for u, d in zip(instance_uuids, out):
+                self.db.conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)",
+                                     (u, d["selected"], spec.vcpus, spec.memory_mb, spec.disk_gb))
         return out
 
     def _group_hosts(self, group_id):
