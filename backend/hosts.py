@@ -14,6 +14,15 @@ class HostsFileError(ValueError):
     pass
 
 
+class FakeOptions(BaseModel):
+    """How a `driver: fake` host behaves (for tests and benchmarks of a separate process)."""
+    model_config = ConfigDict(extra="forbid")
+    spawn_latency: float = Field(default=0.0, ge=0, le=3600)
+    fail_spawns: int = Field(default=0, ge=0)
+    fail_always: bool = False
+    hang: bool = False
+
+
 class HostConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +41,7 @@ class HostConfig(BaseModel):
     state_dir: str | None = None
     # a network namespace to enter for the lab's own hosts (none for real hosts)
     netns: str | None = None
+    fake: FakeOptions | None = None
 
     @field_validator("key", "known_hosts", "state_dir")
     @classmethod

@@ -2,32 +2,11 @@
 hypervisor hosts, in a temporary state directory."""
 from __future__ import annotations
 
-import asyncio
-import textwrap
-
 import pytest
 
-from backend.config import Config
 from backend.facade import Cloud
 from backend.virt.fake import FakeDriver
-
-FAKE_HOSTS = """
-hosts:
-  - {name: fake-1, address: 127.0.0.1, driver: fake, vcpus: 4, memory_mb: 4096, disk_gb: 40}
-  - {name: fake-2, address: 127.0.0.1, driver: fake, vcpus: 4, memory_mb: 4096, disk_gb: 40}
-  - {name: fake-3, address: 127.0.0.1, driver: fake, vcpus: 4, memory_mb: 4096, disk_gb: 40}
-"""
-
-
-def make_config(tmp_path, hosts_yaml: str = FAKE_HOSTS, **kw) -> Config:
-    home = tmp_path / "home"
-    hosts = tmp_path / "hosts.yaml"
-    hosts.write_text(textwrap.dedent(hosts_yaml))
-    kw.setdefault("password_hash_rounds", 4)
-    kw.setdefault("heartbeat_interval", 0.2)
-    kw.setdefault("power_sync_interval", 0.2)
-    kw.setdefault("service_down_time", 2.0)
-    return Config(home=home, hosts_path=hosts, **kw)
+from cloudhelp import make_config
 
 
 @pytest.fixture(autouse=True)
@@ -61,29 +40,3 @@ async def image(cloud, admin):
     img = await cloud.create_image(admin, "cirros", visibility="public")
     await cloud.upload_image(admin, img["id"], b"\0" * 4096)
     return img["id"]
-
-
-async def wait_for(cloud, token, server_id, status, timeout=10.0):
-    """Poll until the server reaches status (tests only; the app is pushed, not polled)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        s = await cloud.get_server(token, server_id)
-        if s["status"] == status and s["task_state"] is None:
-            return s
-        if loop.time() > end:
-            raise AssertionError(f"server {server_id} is {s['status']}/{s['task_state']}, expected {status}")
-        await asyncio.sleep(0.01)
-
-
-async def wait_gone(cloud, token, server_id, timeout=10.0):
-    from backend.errors import NotFound
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        try:
-            await cloud.get_server(token, server_id)
-        except NotFound:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"server {server_id} still exists")

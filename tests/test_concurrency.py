@@ -5,7 +5,7 @@ import asyncio
 import sqlite3
 
 from backend.facade import Cloud
-from conftest import make_config
+from cloudhelp import make_config
 
 HOSTS = """
 hosts:

@@ -9,7 +9,7 @@ import pytest
 from backend import power_state
 from backend.errors import Conflict
 from backend.virt.fake import FakeBehaviour, FakeDriver
-from conftest import wait_for, wait_gone
+from cloudhelp import wait_for, wait_gone
 
 
 def count(config, sql, params=()):
@@ -161,7 +161,7 @@ async def test_power_sync_notices_a_dead_guest(cloud, admin, image):
 
 
 async def test_build_timeout_turns_a_hung_build_into_error(tmp_path):
-    from conftest import make_config
+    from cloudhelp import make_config
     from backend.facade import Cloud
     cfg = make_config(tmp_path, build_timeout=0.5)
     Cloud.init(cfg, "secret")

@@ -54,7 +54,7 @@ def test_missing_file_is_named(tmp_path):
 async def test_backend_refuses_a_bad_hosts_file(tmp_path):
     from backend.errors import CloudError
     from backend.facade import Cloud
-    from conftest import make_config
+    from cloudhelp import make_config
     cfg = make_config(tmp_path, "hosts:\n  - name: a\n    address: x\n    port: -1\n")
     Cloud.init(cfg, "secret")
     with pytest.raises(CloudError, match="field 'port'"):

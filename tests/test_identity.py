@@ -7,7 +7,7 @@ import time
 import pytest
 
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from conftest import wait_for
+from cloudhelp import wait_for
 
 
 async def test_password_is_bcrypt_hashed_and_tokens_are_not_stored(cloud, config):
@@ -51,7 +51,7 @@ async def test_revoked_token_is_refused(cloud, admin):
 
 
 async def test_expired_token_is_refused(tmp_path):
-    from conftest import make_config
+    from cloudhelp import make_config
     from backend.facade import Cloud
     cfg = make_config(tmp_path, token_ttl=1)
     Cloud.init(cfg, "secret")

@@ -39,7 +39,12 @@ class FakeDriver(ComputeDriver):
 
     @property
     def behaviour(self) -> FakeBehaviour:
-        return self.behaviours.setdefault(self.host.name, FakeBehaviour())
+        b = self.behaviours.get(self.host.name)
+        if b is None:
+            opts = getattr(self.host, "fake", None)
+            b = FakeBehaviour(**opts.model_dump()) if opts else FakeBehaviour()
+            self.behaviours[self.host.name] = b
+        return b
 
     def _reach(self):
         if self.behaviour.unreachable:

@@ -7,7 +7,7 @@ import hashlib
 import openstack
 import pytest
 
-from conftest import PASSWORD
+from e2ehelp import PASSWORD
 
 # the SDK's own deprecation chatter, not ours
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 
-from conftest import free_port, start_serve, wait_up
+from e2ehelp import free_port, start_serve, wait_up
 
 
 def ps(server, *argv, check=True):
@@ -71,7 +71,7 @@ def test_pocketstack_cli_resources(server):
     ps(server, "role", "add", "member", "--project", "ps-proj", "--user", "ps-user")
     env = dict(server.env, OS_USERNAME="ps-user", OS_PASSWORD="pw-2", OS_PROJECT_NAME="ps-proj")
     import subprocess
-    from conftest import BIN
+    from e2ehelp import BIN
     p = subprocess.run([str(BIN / "pocketstack"), "server", "list", "-f", "json"], env=env,
                        capture_output=True, text=True)
     assert p.returncode == 0 and json.loads(p.stdout) == []
@@ -89,7 +89,7 @@ def test_pocketstack_cli_failures_are_one_line(server):
     assert p.returncode == 0
     env = dict(server.env, OS_PASSWORD="hunter2-xyz")
     import subprocess
-    from conftest import BIN
+    from e2ehelp import BIN
     p = subprocess.run([str(BIN / "pocketstack"), "server", "list"], env=env, capture_output=True,
                        text=True)
     assert p.returncode == 1 and "login as 'admin'" in p.stderr and "hunter2-xyz" not in p.stderr
@@ -97,7 +97,7 @@ def test_pocketstack_cli_failures_are_one_line(server):
 
 def test_no_server_answers_hint(server):
     import subprocess
-    from conftest import BIN
+    from e2ehelp import BIN
     port = free_port()
     env = dict(server.env, OS_AUTH_URL=f"http://127.0.0.1:{port}/identity/v3")
     p = subprocess.run([str(BIN / "pocketstack"), "server", "list"], env=env, capture_output=True,
@@ -120,7 +120,7 @@ def test_sigterm_stops_cleanly_and_restart_keeps_state(tmp_path, server):
     and the next serve sees the same data."""
     import os
     import subprocess
-    from conftest import BIN, HOSTS, PASSWORD
+    from e2ehelp import BIN, HOSTS, PASSWORD
     home, hosts = tmp_path / "home", tmp_path / "hosts.yaml"
     hosts.write_text(HOSTS)
     port = free_port()
