@@ -183,7 +183,7 @@ class QemuDriver(ComputeDriver):
 
     def _qemu_argv(self, g: GuestSpec, root: str, bases: dict) -> list[str]:
         accel = (self.accelerator or "tcg").rstrip("?")
-        argv = ["qemu-system-x86_64", "-name", f"guest={g.uuid}", "-M", "pc", "-accel", accel,
+        argv = ["qemu-system-x86_64", "-name", f"guest={g.uuid}", "-M", "pc,hpet=off", "-accel", accel,
                 "-smp", str(max(1, g.vcpus)), "-m", str(max(96, g.memory_mb)),
                 "-nodefaults", "-no-user-config", "-display", "none",
                 "-chardev", "file,id=console0,path=console.log,append=on",
