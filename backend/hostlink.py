@@ -91,7 +91,9 @@ class HostLink:
             client.connect(self.host.address, port=self.host.port, username=self.host.user,
                            key_filename=self.host.key, timeout=timeout,
                            banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
-                           allow_agent=False, look_for_keys=False)
+                           # no key configured: the usual ~/.ssh keys and agent, as ssh does
+                           allow_agent=self.host.key is None,
+                           look_for_keys=self.host.key is None)
         except paramiko.BadHostKeyException as e:
             client.close()
             raise _HostKeyRefused(f"host {self.name}: host key CHANGED for {self.host.address}:"
