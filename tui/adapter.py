@@ -39,6 +39,7 @@ class Adapter(abc.ABC):
         self.unscoped: dict | None = None
         self._credentials: tuple[str, str] | None = None
         self.where = "in-process"   # shown in the header
+        self.pushes_details = True  # trace and action events arrive pushed (not over --url)
 
     # ---- transport, one per implementation ----------------------------------------------
     @abc.abstractmethod

@@ -150,6 +150,14 @@ class DetailScreen(Screen):
         await self.load_events()
         await self.follow_console()
 
+    async def reload_details(self) -> None:
+        from tui.app import FAILED
+        tr = await self.app.guard(self.app.adapter.call("get_trace", self.sid), "trace")
+        if tr is not FAILED:
+            self.traces = {r.get("id") or i: r for i, r in enumerate(tr)}
+            self.show_trace()
+        await self.load_events()
+
     async def load_explain(self) -> None:
         from tui.app import FAILED
         got = await self.app.guard(self.app.adapter.call("explain_server", self.sid), "explain")
@@ -197,11 +205,14 @@ class DetailScreen(Screen):
     def on_batch(self, batch: Batch) -> None:
         s = batch.servers.get(self.sid)
         if s is not None:
-            was = self.server.get("status")
+            was = self.server.get("status"), self.server.get("task_state")
             self.server = s
             self.show_server()
-            if was == "BUILD" and s.get("status") != "BUILD":
+            if was[0] == "BUILD" and s.get("status") != "BUILD":
                 self.run_worker(self.load_explain(), group="detail-explain", exclusive=True)
+            if not self.app.adapter.pushes_details and was != (s.get("status"), s.get("task_state")):
+                # over --url only instance changes are seen: fetch the rest when one comes
+                self.run_worker(self.reload_details(), group="detail-poll", exclusive=True)
         mine = [t for t in batch.traces if t.get("instance_uuid") == self.sid]
         if mine:
             for r in mine:

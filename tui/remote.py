@@ -1,0 +1,312 @@
+"""RemoteAdapter: the app over a running `pocketstack serve`, through its OpenStack REST API
+(keystone v3, nova v2.1, glance v2, neutron v2.0, cinder v3), answering with the facade's
+views. The API has no event stream, so events are synthesised by polling: servers every
+second, hypervisors every five, each change pushed as the facade would push it."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from backend import errors
+from backend.errors import BadRequest, CloudError
+from tui.adapter import Adapter, Event
+
+POWER = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shutdown", 6: "Crashed", 7: "Suspended"}
+ERRORS = {400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
+          404: errors.NotFound, 409: errors.Conflict, 413: errors.RequestTooLarge}
+
+
+def _message(body: Any) -> str | None:
+    """keystone {"error": {...}}, nova {"itemNotFound": {...}}, neutron {"NeutronError": {...}}."""
+    if isinstance(body, dict):
+        if isinstance(body.get("message"), str):
+            return body["message"]
+        for v in body.values():
+            m = _message(v)
+            if m:
+                return m
+    return None
+
+
+class RemoteAdapter(Adapter):
+    def __init__(self, url: str, transport: httpx.AsyncBaseTransport | None = None,
+                 server_poll: float = 1.0, host_poll: float = 5.0) -> None:
+        super().__init__()
+        self.url = url.rstrip("/")
+        self.where = f"remote {self.url}"
+        self.pushes_details = False
+        self.http = httpx.AsyncClient(base_url=self.url, transport=transport, timeout=30)
+        self.server_poll, self.host_poll = server_poll, host_poll
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._poller: asyncio.Task | None = None
+        self._names: dict[str, dict[str, dict]] = {"flavors": {}, "images": {}}
+
+    # ---- transport ----------------------------------------------------------------------
+    async def _req(self, verb: str, path: str, token: str | None = None, **kw) -> httpx.Response:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["X-Auth-Token"] = token
+        try:
+            r = await self.http.request(verb, path, headers=headers, **kw)
+        except httpx.HTTPError as e:
+            raise CloudError(f"cannot reach {self.url}: {e}") from None
+        if r.status_code >= 400:
+            try:
+                msg = _message(r.json())
+            except ValueError:
+                msg = None
+            raise ERRORS.get(r.status_code, CloudError)(msg or f"HTTP {r.status_code} from {path}")
+        return r
+
+    async def _get(self, path: str, token: str, key: str, **params):
+        return (await self._req("GET", path, token, params=params or None)).json()[key]
+
+    async def _invoke(self, method: str, *args, **kwargs) -> Any:
+        fn = getattr(self, f"r_{method}", None)
+        if fn is None:
+            raise BadRequest(f"'{method}' is not available over --url")
+        return await fn(*args, **kwargs)
+
+    async def close(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+        await self.http.aclose()
+
+    def close_sync(self) -> None:
+        try:
+            asyncio.run(self.http.aclose())
+        except RuntimeError:
+            pass
+
+    # ---- events by polling --------------------------------------------------------------
+    def subscribe(self, callback):
+        self._subscribers.append(callback)
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        return lambda: self._subscribers.remove(callback)
+
+    def _emit(self, event: Event) -> None:
+        for cb in list(self._subscribers):
+            cb(event)
+
+    async def _poll(self) -> None:
+        seen: dict[str, tuple] = {}
+        hosts: dict[str, tuple] = {}
+        n = 0
+        while True:
+            await asyncio.sleep(self.server_poll)
+            if not self.token:
+                seen.clear()
+                continue
+            try:
+                servers = await self.call("list_servers")
+                now = {s["id"]: s for s in servers}
+                for sid, s in now.items():
+                    sig = (s["status"], s["task_state"], s["power_state"], s["host"], s["updated"],
+                           str(s["addresses"]))
+                    if seen.get(sid) != sig:
+                        seen[sid] = sig
+                        self._emit({"type": "instance", "server": s})
+                for sid in [k for k in seen if k not in now]:
+                    del seen[sid]
+                    self._emit({"type": "instance", "server": {"id": sid, "vm_state": "deleted",
+                                                               "status": "DELETED",
+                                                               "project_id": self.project_id}})
+                n += 1
+                if n % max(1, round(self.host_poll / self.server_poll)) == 0:
+                    for h in await self.call("list_hypervisors"):
+                        sig = tuple(sorted((k, str(v)) for k, v in h.items() if k != "last_heartbeat"))
+                        if hosts.get(h["name"]) != sig:
+                            hosts[h["name"]] = sig
+                            self._emit({"type": "host", "host": h})
+            except CloudError:
+                continue  # a poll that fails is retried at the next tick
+            except asyncio.CancelledError:
+                raise
+
+    # ---- identity -----------------------------------------------------------------------
+    async def _auth(self, body: dict) -> dict:
+        r = await self._req("POST", "/identity/v3/auth/tokens", json={"auth": body})
+        tok = r.json()["token"]
+        roles = tok.get("roles") or []
+        return {"token": r.headers["X-Subject-Token"], "issued_at": tok.get("issued_at"),
+                "expires_at": tok.get("expires_at"), "methods": tok.get("methods", []),
+                "user": tok["user"], "project": tok.get("project"), "roles": roles,
+                "is_admin": any(x["name"] == "admin" for x in roles)}
+
+    async def r_login(self, username, password, project=None, domain="Default", **_):
+        body = {"identity": {"methods": ["password"], "password": {"user": {
+            "name": username, "domain": {"name": domain}, "password": password}}}}
+        if project:
+            body["scope"] = {"project": {"name": project, "domain": {"name": domain}}}
+        return await self._auth(body)
+
+    async def r_scope(self, token, project):
+        return await self._auth({"identity": {"methods": ["token"], "token": {"id": token}},
+                                 "scope": {"project": {"id": project}}})
+
+    async def r_auth_projects(self, token):
+        return await self._get("/identity/v3/auth/projects", token, "projects")
+
+    async def r_revoke_token(self, token, subject=None):
+        await self._req("DELETE", "/identity/v3/auth/tokens", token,
+                        headers={"X-Subject-Token": subject or token})
+
+    # ---- compute ------------------------------------------------------------------------
+    async def _lookup(self, token, kind: str, ident: str) -> dict:
+        if ident not in self._names[kind]:
+            items = await (self.r_list_flavors(token) if kind == "flavors" else self.r_list_images(token))
+            self._names[kind].update({i["id"]: i for i in items})
+        return self._names[kind].get(ident, {"id": ident, "name": ident})
+
+    async def _server(self, token, s: dict) -> dict:
+        f = await self._lookup(token, "flavors", s["flavor"]["id"])
+        img = await self._lookup(token, "images", s["image"]["id"]) if s.get("image") else None
+        return {
+            "id": s["id"], "name": s["name"], "hostname": s["name"], "project_id": s.get("tenant_id"),
+            "user_id": s.get("user_id"), "status": s["status"],
+            "vm_state": s.get("OS-EXT-STS:vm_state"), "task_state": s.get("OS-EXT-STS:task_state"),
+            "power_state": s.get("OS-EXT-STS:power_state", 0),
+            "power_state_name": POWER.get(s.get("OS-EXT-STS:power_state", 0), "?"),
+            "host": s.get("OS-EXT-SRV-ATTR:host"),
+            "availability_zone": s.get("OS-EXT-AZ:availability_zone"),
+            "flavor": {k: f.get(k) for k in ("id", "name", "vcpus", "ram", "disk")},
+            "image": {"id": img["id"], "name": img.get("name")} if img else None,
+            "addresses": {net: [{"addr": a["addr"], "mac": a.get("OS-EXT-IPS-MAC:mac_addr"),
+                                 "version": a.get("version", 4), "type": a.get("OS-EXT-IPS:type")}
+                                for a in addrs] for net, addrs in (s.get("addresses") or {}).items()},
+            "created": s.get("created"), "updated": s.get("updated"),
+            "launched_at": s.get("OS-SRV-USG:launched_at"), "terminated_at": s.get("OS-SRV-USG:terminated_at"),
+            "boot_volume_id": None,
+            "volumes_attached": s.get("os-extended-volumes:volumes_attached") or [],
+            "fault": s.get("fault"), "reservation_id": None, "metadata": s.get("metadata") or {},
+        }
+
+    async def r_list_servers(self, token, all_projects=False, filters=None, limit=None, marker=None):
+        params = dict(filters or {})
+        if all_projects:
+            params["all_tenants"] = "1"
+        items = await self._get("/compute/v2.1/servers/detail", token, "servers", **params)
+        return [await self._server(token, s) for s in items]
+
+    async def r_get_server(self, token, sid):
+        return await self._server(token, await self._get(f"/compute/v2.1/servers/{sid}", token, "server"))
+
+    async def r_create_server(self, token, name, image, flavor, networks=None, boot_volume_size=None,
+                              availability_zone=None, min_count=1, max_count=1, **_):
+        body: dict = {"name": name, "imageRef": image, "flavorRef": flavor,
+                      "networks": networks or "auto", "min_count": min_count, "max_count": max_count}
+        if boot_volume_size:
+            body["block_device_mapping_v2"] = [{"boot_index": 0, "uuid": image, "source_type": "image",
+                                                "destination_type": "volume",
+                                                "volume_size": boot_volume_size}]
+            body["imageRef"] = ""
+        if availability_zone:
+            body["availability_zone"] = availability_zone
+        r = await self._req("POST", "/compute/v2.1/servers", token, json={"server": body})
+        # nova answers with the first server only; the others arrive with the next poll
+        return [await self.r_get_server(token, r.json()["server"]["id"])]
+
+    async def _action(self, token, sid, body):
+        return await self._req("POST", f"/compute/v2.1/servers/{sid}/action", token, json=body)
+
+    async def r_delete_server(self, token, sid):
+        await self._req("DELETE", f"/compute/v2.1/servers/{sid}", token)
+
+    async def r_stop_server(self, token, sid):
+        await self._action(token, sid, {"os-stop": None})
+
+    async def r_start_server(self, token, sid):
+        await self._action(token, sid, {"os-start": None})
+
+    async def r_reboot_server(self, token, sid, hard=False):
+        await self._action(token, sid, {"reboot": {"type": "HARD" if hard else "SOFT"}})
+
+    async def r_get_console_output(self, token, sid, length=None):
+        r = await self._action(token, sid, {"os-getConsoleOutput": {"length": length}})
+        return r.json()["output"]
+
+    async def r_list_instance_actions(self, token, sid):
+        return await self._get(f"/compute/v2.1/servers/{sid}/os-instance-actions", token, "instanceActions")
+
+    async def r_get_instance_action(self, token, sid, rid):
+        return await self._get(f"/compute/v2.1/servers/{sid}/os-instance-actions/{rid}", token, "instanceAction")
+
+    async def r_explain_server(self, token, sid):
+        return await self._get(f"/compute/v2.1/servers/{sid}/os-pocketstack-explain", token, "decisions")
+
+    async def r_get_trace(self, token, sid):
+        return await self._get(f"/compute/v2.1/servers/{sid}/os-pocketstack-trace", token, "trace")
+
+    async def r_list_flavors(self, token):
+        items = await self._get("/compute/v2.1/flavors/detail", token, "flavors")
+        return [{"id": f["id"], "name": f["name"], "vcpus": f["vcpus"], "ram": f["ram"],
+                 "disk": f["disk"], "is_public": f.get("os-flavor-access:is_public", True)} for f in items]
+
+    async def r_create_flavor(self, token, name, vcpus, ram, disk, flavor_id=None, is_public=True):
+        await self._req("POST", "/compute/v2.1/flavors", token, json={"flavor": {
+            "name": name, "vcpus": vcpus, "ram": ram, "disk": disk, "os-flavor-access:is_public": is_public}})
+
+    async def r_delete_flavor(self, token, flavor):
+        await self._req("DELETE", f"/compute/v2.1/flavors/{flavor}", token)
+
+    async def r_list_hypervisors(self, token):
+        items = await self._get("/compute/v2.1/os-hypervisors/detail", token, "hypervisors")
+        return [{"id": h["id"], "name": h["hypervisor_hostname"], "state": h["state"], "status": h["status"],
+                 "driver": h.get("pocketstack:driver"), "address": h.get("host_ip"),
+                 "availability_zone": h.get("pocketstack:availability_zone"), "vcpus": h["vcpus"],
+                 "memory_mb": h["memory_mb"], "disk_gb": h["local_gb"], "vcpus_used": h["vcpus_used"],
+                 "memory_mb_used": h["memory_mb_used"], "disk_gb_used": h["local_gb_used"],
+                 "running_vms": h["running_vms"],
+                 "cpu_allocation_ratio": h.get("pocketstack:cpu_allocation_ratio") or 1,
+                 "ram_allocation_ratio": h.get("pocketstack:ram_allocation_ratio") or 1,
+                 "disk_allocation_ratio": h.get("pocketstack:disk_allocation_ratio") or 1,
+                 "hypervisor_type": h.get("hypervisor_type"), "accelerator": h.get("pocketstack:accelerator"),
+                 "down_reason": (h.get("service") or {}).get("disabled_reason")} for h in items]
+
+    # ---- image, network, volume ---------------------------------------------------------
+    async def r_list_images(self, token, filters=None):
+        return await self._get("/image/v2/images", token, "images")
+
+    async def r_delete_image(self, token, image):
+        await self._req("DELETE", f"/image/v2/images/{image}", token)
+
+    async def r_list_networks(self, token, filters=None):
+        return await self._get("/network/v2.0/networks", token, "networks")
+
+    async def r_create_network(self, token, name, shared=False):
+        r = await self._req("POST", "/network/v2.0/networks", token, json={"network": {"name": name}})
+        return r.json()["network"]
+
+    async def r_delete_network(self, token, network):
+        await self._req("DELETE", f"/network/v2.0/networks/{network}", token)
+
+    async def r_create_subnet(self, token, network, cidr, name=""):
+        await self._req("POST", "/network/v2.0/subnets", token, json={"subnet": {
+            "network_id": network, "cidr": cidr, "name": name, "ip_version": 4}})
+
+    async def r_list_subnets(self, token, filters=None):
+        return await self._get("/network/v2.0/subnets", token, "subnets")
+
+    async def r_list_ports(self, token, filters=None):
+        return await self._get("/network/v2.0/ports", token, "ports")
+
+    async def _vol(self, token) -> str:
+        return f"/volume/v3/{self.project_id}/volumes"
+
+    async def r_list_volumes(self, token, all_projects=False):
+        items = await self._get(f"{await self._vol(token)}/detail", token, "volumes")
+        return [{"id": v["id"], "name": v.get("name") or "", "size": v["size"], "status": v["status"],
+                 "bootable": str(v.get("bootable")).lower() == "true",
+                 "host": v.get("os-vol-host-attr:host"),
+                 "attachments": v.get("attachments") or []} for v in items]
+
+    async def r_create_volume(self, token, size, name="", description=""):
+        await self._req("POST", await self._vol(token), token,
+                        json={"volume": {"size": size, "name": name, "description": description}})
+
+    async def r_delete_volume(self, token, volume):
+        await self._req("DELETE", f"{await self._vol(token)}/{volume}", token)
