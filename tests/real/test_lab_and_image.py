@@ -1,0 +1,84 @@
+"""The lab's bookkeeping, the tiny image's build outputs and the config drive's content."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from backend import lab
+from backend.guestimage import INIT, MARKER, build_tiny, write_newc
+from backend.hosts import load_hosts
+from backend.virt import configdrive
+from backend.virt.driver import GuestSpec
+
+pytestmark = pytest.mark.real
+
+
+def test_lab_up_is_idempotent_and_status_lists_hosts(lab_home):
+    before = {h["name"]: h["sshd_pid"] for h in lab.status(lab_home)}
+    assert set(before) == {"lab-1", "lab-2"} and all(before.values())
+    lab.up(lab_home, hosts=2, log=lambda m: None)
+    after = {h["name"]: h["sshd_pid"] for h in lab.status(lab_home)}
+    assert after == before  # reused, not restarted
+    hosts = load_hosts(lab.hosts_file(lab_home))
+    assert [h.name for h in hosts] == ["lab-1", "lab-2"]
+    assert all(h.user == "pocketstack" and h.driver == "qemu" for h in hosts)
+    assert len({(h.address, h.port) for h in hosts}) == 2
+    assert len({h.state_dir for h in hosts}) == 2
+    kh = Path(hosts[0].known_hosts).read_text()
+    assert kh.count("ssh-ed25519") == 2
+
+
+def test_tiny_build_is_cached_and_reproducible(tiny_build, tmp_path):
+    t0 = time.monotonic()
+    again = build_tiny(Path(tiny_build.kernel).parent)
+    assert time.monotonic() - t0 < 2 and again == tiny_build  # a cache hit, no download
+    assert Path(tiny_build.kernel).read_bytes()[:4] == b"\x7fELF"  # vmlinux, for PVH boot
+    listing = subprocess.run(["cpio", "-it"], stdin=open(tiny_build.ramdisk, "rb"),
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert "init" in listing and "bin/busybox" in listing
+    order = Path(tmp_path, "order")
+    subprocess.run(["cpio", "-i", "--to-stdout", "lib/modules/load-order"],
+                   stdin=open(tiny_build.ramdisk, "rb"), stdout=open(order, "wb"), check=True)
+    mods = order.read_text().split()
+    for first, then in (("virtio_ring", "virtio"), ("virtio", "virtio_pci"),
+                        ("failover", "net_failover"), ("net_failover", "virtio_net"),
+                        ("cdrom", "isofs")):
+        assert mods.index(first) < mods.index(then)
+    assert MARKER in INIT
+    a, b = tmp_path / "a.cpio", tmp_path / "b.cpio"
+    for out in (a, b):
+        write_newc([("x", 0o100644, b"same")], out)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_config_drive_layout(tmp_path):
+    g = GuestSpec(uuid=str(uuid.uuid4()), name='evil";\n"hostname": "pwned', hostname="good",
+                  project_id="p", availability_zone="az1", vcpus=1, memory_mb=128, root_gb=1,
+                  network_info=[{"port_id": "port-1", "mac_address": "fa:16:3e:aa:bb:cc",
+                                 "fixed_ip": "10.1.2.3", "network_id": "n1",
+                                 "cidr": "10.1.2.0/24", "gateway": "10.1.2.1", "prefixlen": 24}])
+    iso = tmp_path / "disk.config"
+    configdrive.build(g, iso)
+    label = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True).stdout
+    assert "Volume id: config-2" in label
+
+    def read(path):
+        return subprocess.run(["isoinfo", "-R", "-x", path, "-i", str(iso)],
+                              capture_output=True, text=True, check=True).stdout
+    md = json.loads(read("/openstack/latest/meta_data.json"))
+    assert md["uuid"] == g.uuid and md["name"] == g.name and md["hostname"] == "good"
+    assert md["project_id"] == "p" and md["availability_zone"] == "az1"
+    # the guest's sed reads `"hostname": ` at a line start: the name cannot forge one
+    assert [l for l in read("/openstack/latest/meta_data.json").splitlines()
+            if l.lstrip().startswith('"hostname"')] == [' "hostname": "good",']
+    nd = json.loads(read("/openstack/latest/network_data.json"))
+    assert nd["links"][0]["ethernet_mac_address"] == "fa:16:3e:aa:bb:cc"
+    net = nd["networks"][0]
+    assert (net["ip_address"], net["netmask"], net["link"]) == ("10.1.2.3", "255.255.255.0",
+                                                                 nd["links"][0]["id"])
+    assert net["routes"][0]["gateway"] == "10.1.2.1"
