@@ -57,6 +57,7 @@ def quote_argv(argv: list[str]) -> str:
 
 
 class HostLink:
+    MAX_CHANNELS = 8
     def __init__(self, host, connect_timeout: float = 10.0, command_timeout: float = 60.0,
                  keepalive: int = 15, connect_attempts: int = 3):
         self.host = host  # backend.hosts.HostConfig
@@ -73,6 +74,7 @@ class HostLink:
         # Transport is thread-safe); sshd serialises them anyway.
         self._conn_lock = threading.Lock()
         self._sftp_lock = threading.Lock()
+        self._channels = threading.BoundedSemaphore(self.MAX_CHANNELS)
 
     @property
     def name(self) -> str:
@@ -170,26 +172,38 @@ class HostLink:
         cannot be reached."""
         cmd = quote_argv(argv)
         timeout = self.command_timeout if timeout is None else timeout
+        # sshd allows MaxSessions (default 10) channels per connection; the SFTP channel
+        # takes one, so at most MAX_CHANNELS commands run at once and the rest wait here
+        if not self._channels.acquire(timeout=timeout):
+            raise CommandTimeout(f"host {self.name}: {argv[0]} waited {timeout:.0f}s for a channel")
+        try:
+            chan = self._open_channel()
+            try:
+                return self._exec(chan, cmd, argv, timeout, check, input)
+            except (EOFError, OSError, paramiko.SSHException) as e:
+                if isinstance(e, TimeoutError):
+                    raise CommandTimeout(f"host {self.name}: {argv[0]} timed out: {e}") from None
+                self.drop()
+                raise HostUnreachable(f"host {self.name}: connection lost during {argv[0]}: "
+                                      f"{e}") from None
+            finally:
+                chan.close()
+        finally:
+            self._channels.release()
+
+    def _open_channel(self) -> paramiko.Channel:
         for attempt in (1, 2):
             t = self.transport()
             try:
-                chan = t.open_session(timeout=self.connect_timeout)
-                break
+                return t.open_session(timeout=self.connect_timeout)
+            except paramiko.ChannelException as e:  # refused by sshd; the connection is fine
+                raise DriverError(f"host {self.name}: sshd refused a channel: {e}") from None
             except (paramiko.SSHException, EOFError, OSError) as e:
                 # the kept connection died under us (sshd restarted...): reconnect once;
                 # nothing has run yet, so a retry is safe
                 self.drop()
                 if attempt == 2:
                     raise HostUnreachable(f"host {self.name}: cannot open a channel: {e}") from None
-        try:
-            return self._exec(chan, cmd, argv, timeout, check, input)
-        except (EOFError, OSError, paramiko.SSHException) as e:
-            if isinstance(e, TimeoutError):
-                raise CommandTimeout(f"host {self.name}: {argv[0]} timed out: {e}") from None
-            self.drop()
-            raise HostUnreachable(f"host {self.name}: connection lost during {argv[0]}: {e}") from None
-        finally:
-            chan.close()
 
     def _exec(self, chan, cmd, argv, timeout, check, input):
         deadline = time.monotonic() + timeout
