@@ -89,7 +89,7 @@ class ConductorManager:
                                detail=f"{host} failed ({reason}); next: {alternates[0]}")
             self._cast_build(ctx, instance_uuid, alternates[0], alternates[1:], len(attempts) + 1)
             return
-        self.db["instances"].update(instance_uuid, {"attempts": dbm.jdump(attempts), "host": None})
+        dbm.update(self.db, "instances", instance_uuid, {"attempts": dbm.jdump(attempts), "host": None})
         lines = "\n".join(f"attempt {i + 1} on {a['host']}: {a['reason']}" for i, a in enumerate(attempts))
         if reschedulable:
             msg = (f"Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
@@ -157,7 +157,7 @@ class ConductorManager:
                         f"insufficient {name} on {host}: {lim - u:g} free, {w} requested")
             self.db.conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)",
                                  (instance_uuid, host, r["vcpus"], r["memory_mb"], disk))
-            self.db["instances"].update(instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
+            dbm.update(self.db, "instances", instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
                                                         "updated_at": dbm.now_iso()})
         self.store.publish(instance_uuid)
         out = self.store.get(instance_uuid)
@@ -220,7 +220,7 @@ class ConductorManager:
             values.update({k: caps[k] for k in ("vcpus", "memory_mb", "disk_gb", "hypervisor_type",
                                                 "hypervisor_version", "cpu_arch", "accelerator")})
         before = dbm.row(self.db, "SELECT down_reason, last_heartbeat FROM compute_nodes WHERE host=?", (host,))
-        self.db["compute_nodes"].update(host, values)
+        dbm.update(self.db, "compute_nodes", host, values)
         if before is None or before["down_reason"] != reason or caps or before["last_heartbeat"] is None:
             self.hub.publish({"type": "host", "host": {"name": host, "state": "up" if up else "down",
                                                        "down_reason": reason}})

@@ -134,6 +134,16 @@ def transaction(db: sqlite_utils.Database):
         conn.execute("COMMIT")
 
 
+PKS = {"instances": "uuid", "compute_nodes": "host", "volumes": "id", "images": "id"}
+
+
+def update(db: sqlite_utils.Database, table: str, pk, values: dict) -> None:
+    """UPDATE by primary key (sqlite-utils' Table.update re-reads the schema on every call,
+    too slow for the per-state-change hot path)."""
+    cols = ", ".join(f"{k}=?" for k in values)
+    db.conn.execute(f"UPDATE {table} SET {cols} WHERE {PKS[table]}=?", (*values.values(), pk))
+
+
 def row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
     cur = db.conn.execute(sql, params)
     r = cur.fetchone()

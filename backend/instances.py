@@ -55,6 +55,8 @@ class InstanceStore:
                 "metadata": dbm.jload(r["metadata"], {}), "deleted": bool(r["deleted"])}
 
     def publish(self, uuid: str) -> None:
+        if not self.hub.active:  # building the view costs queries: only when someone listens
+            return
         r = self.get(uuid)
         if r is not None:
             self.hub.publish({"type": "instance", "server": self.view(r)})
@@ -62,7 +64,7 @@ class InstanceStore:
     def update(self, uuid: str, **values) -> dict:
         values["updated_at"] = dbm.now_iso()
         with dbm.transaction(self.db):
-            self.db["instances"].update(uuid, values)
+            dbm.update(self.db, "instances", uuid, values)
         self.publish(uuid)
         return self.get(uuid)
 
@@ -123,6 +125,6 @@ class InstanceStore:
         """vm_state error with a fault, in one transaction."""
         with dbm.transaction(self.db):
             self.add_fault(uuid, code, message, details, host)
-            self.db["instances"].update(uuid, {"vm_state": "error", "task_state": None,
-                                               "updated_at": dbm.now_iso()})
+            dbm.update(self.db, "instances", uuid, {"vm_state": "error", "task_state": None,
+                                                    "updated_at": dbm.now_iso()})
         self.publish(uuid)

@@ -18,6 +18,20 @@ from backend.identity import check_name
 class NetworkService:
     def __init__(self, db):
         self.db = db
+        # used addresses per subnet, as ints: this service is the only writer of ports, so
+        # the cache stays true; scanning the table per allocation was O(ports)
+        self._used: dict[str, set[int]] = {}
+
+    def _used_ips(self, subnet_id) -> set[int]:
+        u = self._used.get(subnet_id)
+        if u is None:
+            u = {int(ipaddress.ip_address(r["ip_address"])) for r in
+                 dbm.rows(self.db, "SELECT ip_address FROM ports WHERE subnet_id=?", (subnet_id,))}
+            self._used[subnet_id] = u
+        return u
+
+    def _forget_ips(self):
+        self._used.clear()
 
     # ---- views ----------------------------------------------------------------------
     def _net_view(self, n):
@@ -205,14 +219,15 @@ class NetworkService:
                         raise Conflict(f"IP address {ip} is already in use") from None
             else:
                 raise Conflict("could not find a free MAC address")
+        self._used_ips(subnet["id"]).add(int(ipaddress.ip_address(ip)))
         return self._port_view(dbm.row(self.db, "SELECT * FROM ports WHERE id=?", (pid,)))
 
     def _pick_ip(self, subnets, fixed_ip):
         for s in subnets:
             net = ipaddress.ip_network(s["cidr"])
-            start, end = ipaddress.ip_address(s["pool_start"]), ipaddress.ip_address(s["pool_end"])
-            used = {r["ip_address"] for r in dbm.rows(self.db, "SELECT ip_address FROM ports WHERE subnet_id=?",
-                                                      (s["id"],))}
+            start, end = int(ipaddress.ip_address(s["pool_start"])), int(ipaddress.ip_address(s["pool_end"]))
+            used = self._used_ips(s["id"])
+            gw = int(ipaddress.ip_address(s["gateway_ip"])) if s["gateway_ip"] else None
             if fixed_ip is not None:
                 try:
                     want = ipaddress.ip_address(fixed_ip)
@@ -220,13 +235,13 @@ class NetworkService:
                     raise BadRequest(f"invalid fixed IP {fixed_ip!r}") from None
                 if want not in net:
                     continue
-                if str(want) in used or str(want) == s["gateway_ip"]:
+                if int(want) in used or int(want) == gw:
                     raise Conflict(f"IP address {want} is already in use")
                 return s, str(want)
             ip = start
             while ip <= end:
-                if str(ip) not in used and str(ip) != s["gateway_ip"]:
-                    return s, str(ip)
+                if ip not in used and ip != gw:
+                    return s, str(ipaddress.ip_address(ip))
                 ip += 1
         if fixed_ip is not None:
             raise BadRequest(f"fixed IP {fixed_ip} is not inside any subnet of the network")
@@ -238,6 +253,7 @@ class NetworkService:
         if p["device_owner"].startswith("compute:"):
             raise Conflict(f"port {ref} is in use by instance {p['device_id']}; delete the instance")
         self.db.conn.execute("DELETE FROM ports WHERE id=?", (p["id"],))
+        self._forget_ips()
 
     # ---- queue endpoints (compute asks for ports during 'networking') ----------------
     async def allocate_for_instance(self, ctx, instance_uuid, project_id, host, requested, zone="nova"):
@@ -268,6 +284,7 @@ class NetworkService:
             for kind, pid in made:
                 if kind == "created":
                     self.db.conn.execute("DELETE FROM ports WHERE id=?", (pid,))
+                    self._forget_ips()
                 else:
                     self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL,"
                                          " status='DOWN' WHERE id=?", (pid,))
@@ -292,6 +309,8 @@ class NetworkService:
 
     async def deallocate_for_instance(self, ctx, instance_uuid):
         """Delete the ports made for the instance; unbind ports the user brought."""
+        for p in dbm.rows(self.db, "SELECT subnet_id, ip_address FROM ports WHERE created_for=?", (instance_uuid,)):
+            self._used_ips(p["subnet_id"]).discard(int(ipaddress.ip_address(p["ip_address"])))
         self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))
         self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN'"
                              " WHERE device_id=?", (instance_uuid,))

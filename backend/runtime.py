@@ -115,6 +115,7 @@ class Runtime:
         await asyncio.gather(*(cm.start() for cm in self.computes.values()))
         await self.reconcile()
         self._tasks.append(asyncio.get_running_loop().create_task(self._watchdog()))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._flusher()))
 
     def _register_hosts(self, hosts):
         names = {h.name for h in hosts}
@@ -132,6 +133,11 @@ class Runtime:
         if gone:
             log.warning("hosts no longer in hosts.yaml: %s", ", ".join(sorted(set(gone) - names)))
 
+    async def _flusher(self):
+        while True:
+            await asyncio.sleep(0.25)
+            self.tracer.flush()
+
     async def stop(self):
         for t in self._tasks:
             t.cancel()
@@ -140,6 +146,7 @@ class Runtime:
         self.bus.cancel_all()
         for cm in self.computes.values():
             await cm.stop()
+        self.tracer.flush()
         self.db.conn.close()
         self._release_lock()
 
@@ -214,6 +221,6 @@ class Runtime:
                 await self.network.deallocate_for_instance(ctx, u)
                 await self.volume.release_for_instance(ctx, u)
                 self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
-            self.db["instances"].update(u, {"host": None})
+            dbm.update(self.db, "instances", u, {"host": None})
             self.store.set_error(u, f"Build of instance {u} timed out after {self.config.build_timeout:g} s "
                                     f"(in task_state {r['task_state']})", None, r["host"])

@@ -69,7 +69,7 @@ class VolumeService:
 
     def set(self, volume_id, **fields):
         fields["updated_at"] = dbm.now_iso()
-        self.db["volumes"].update(volume_id, fields)
+        dbm.update(self.db, "volumes", volume_id, fields)
 
     async def delete(self, ctx, ref):
         if not ctx.can_write:
