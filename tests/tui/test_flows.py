@@ -4,39 +4,15 @@ from __future__ import annotations
 import re
 
 from backend.virt.fake import FakeDriver, FakeBehaviour
-from textual.widgets import Input, OptionList, Select, Static, TabbedContent
-from tui_helpers import SIZE, login, settle
+from textual.widgets import Input, OptionList, Static, TabbedContent
+from tui_helpers import SIZE, launch, login, settle, status_of
 from tui_real import text_of, wait_for
 
 from tui.screens.detail import DetailScreen
 from tui.screens.hosts import HostsScreen
 from tui.screens.instances import InstancesScreen
-from tui.screens.launch import LaunchScreen
 from tui.screens.login import LoginScreen, ProjectScreen
 from tui.screens.modals import ConfirmModal
-
-
-def status_of(app, sid: str) -> str:
-    return app.screen.table.servers[sid]["status"]
-
-
-async def launch(pilot, name: str, flavor: str = "1", count: int = 1) -> list[str]:
-    """Fill the launch form as a user would; returns the ids that appeared in the table."""
-    app = pilot.app
-    before = set(app.screen.table.servers)
-    await pilot.press("c")
-    await settle(pilot)
-    form = app.screen
-    assert isinstance(form, LaunchScreen)
-    await pilot.press(*name)
-    form.query_one("#image", Select).value = next(iter(form.images))
-    form.query_one("#flavor", Select).value = flavor
-    form.query_one("#count", Input).value = str(count)
-    await pilot.pause()
-    assert not form.query_one("#launch").disabled
-    await pilot.press("ctrl+s")
-    await wait_for(pilot, lambda: isinstance(app.screen, InstancesScreen), what="form closed")
-    return [k for k in app.screen.table.servers if k not in before]
 
 
 async def test_wrong_password_shows_inline_error(real):

@@ -1,7 +1,7 @@
 """Helpers shared by the app tests: a deterministic app, settling, logging in."""
 from __future__ import annotations
 
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from tui.app import PocketApp
 from tui.fake_adapter import fixed_clock
@@ -45,3 +45,29 @@ async def login(pilot, user: str = "admin", password: str = "secret", project: s
         ol.highlighted = idx
         await pilot.press("enter")
         await settle(pilot)
+
+
+def status_of(app, sid: str) -> str:
+    return app.screen.table.servers[sid]["status"]
+
+
+async def launch(pilot, name: str, flavor: str = "1", count: int = 1,
+                 image_name: str | None = None) -> list[str]:
+    """Fill the launch form as a user would; returns the ids that appeared in the table."""
+    app = pilot.app
+    before = set(app.screen.table.servers)
+    await pilot.press("c")
+    await settle(pilot)
+    form = app.screen
+    assert type(form).__name__ == "LaunchScreen"
+    await pilot.press(*name)
+    form.query_one("#image", Select).value = next(
+        i for i, img in form.images.items() if image_name in (None, img["name"]))
+    form.query_one("#flavor", Select).value = flavor
+    form.query_one("#count", Input).value = str(count)
+    await pilot.pause()
+    assert not form.query_one("#launch").disabled
+    await pilot.press("ctrl+s")
+    from tui_real import wait_for
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "InstancesScreen", what="form closed")
+    return [k for k in app.screen.table.servers if k not in before]

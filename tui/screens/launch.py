@@ -96,7 +96,9 @@ class LaunchScreen(ModalScreen[list]):
         flavors = await app.guard(a.call("list_flavors"), "list flavors")
         nets = await app.guard(a.call("list_networks"), "list networks")
         if images is not FAILED:
-            usable = [i for i in images if i.get("status") == "active"]
+            # kernels and ramdisks (aki/ari) are parts of an image, not bootable disks
+            usable = [i for i in images if i.get("status") == "active"
+                      and i.get("disk_format") not in ("aki", "ari")]
             self.images = {i["id"]: i for i in usable}
             sel = self.query_one("#image", Select)
             sel.set_options([(i["name"], i["id"]) for i in sorted(usable, key=lambda i: i["name"])])
