@@ -196,21 +196,28 @@ class ConductorManager:
         return out
 
     async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state):
-        """nova's _sync_instance_power_state: a guest that stopped behind our back is
-        recorded as stopped (with an action); one that started behind our back is noted."""
+        """nova's _sync_instance_power_state: a guest that stopped behind our back makes the
+        instance stopped; one running while the instance is stopped is stopped again."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] is not None or r["host"] != host:
             return
-        values = {"power_state": new}
+        name = power_state.NAMES.get(new, str(new))
         if vm_state == states.ACTIVE and new in (power_state.SHUTDOWN, power_state.CRASHED, power_state.NOSTATE):
-            values["vm_state"] = states.STOPPED
-            name = power_state.NAMES.get(new, str(new))
-            sctx = ctx.with_request_id(ctx.request_id)
-            self.store.action_start(sctx, instance_uuid, "stop", f"power state sync: guest found {name}")
-            self.store.event_start(sctx, instance_uuid, "compute__sync_power_states", host)
-            self.store.event_finish(sctx, instance_uuid, "compute__sync_power_states", "Success",
-                                    f"power_state {power_state.NAMES.get(old)} -> {name}; vm_state stopped")
-        self.store.update(instance_uuid, **values)
+            self._sync_action(ctx, instance_uuid, host, f"power state sync: guest found {name}",
+                              f"power_state {power_state.NAMES.get(old)} -> {name}; vm_state stopped")
+            self.store.update(instance_uuid, power_state=new, vm_state=states.STOPPED)
+        elif vm_state == states.STOPPED and new == power_state.RUNNING:
+            self._sync_action(ctx, instance_uuid, host, "power state sync: guest found running while stopped",
+                              "calling stop")
+            self.store.update(instance_uuid, power_state=new, task_state=states.POWERING_OFF)
+            self.bus.cast(ctx, f"compute.{host}", "stop_instance", instance_uuid=instance_uuid)
+        else:
+            self.store.update(instance_uuid, power_state=new)
+
+    def _sync_action(self, ctx, uuid, host, message, details):
+        self.store.action_start(ctx, uuid, "stop", message)
+        self.store.event_start(ctx, uuid, "compute__sync_power_states", host)
+        self.store.event_finish(ctx, uuid, "compute__sync_power_states", "Success", details)
 
     async def service_heartbeat(self, ctx, host, up, reason=None, caps=None):
         values = {"down_reason": reason}
