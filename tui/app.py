@@ -93,8 +93,12 @@ class PocketApp(App):
         try:
             return await call
         except Unauthorized as e:
-            self.notify(e.message, title="session ended" if self.token else "not logged in",
-                        severity="error")
+            if self.token:  # expired or revoked behind our back: log in again
+                self.notify(e.message, title="session ended: log in again", severity="error",
+                            timeout=8)
+                self.run_worker(self.logout(), group="session", exclusive=True)
+            else:
+                self.notify(e.message, title="not logged in", severity="error")
             return FAILED
         except CloudError as e:
             self.notify(e.message, title=f"{what} failed ({e.code})".strip(), severity="error",
@@ -127,6 +131,7 @@ class PocketApp(App):
         """One tick's coalesced events, handed to every screen that shows them."""
         self.last_batch_events = batch.events
         pid = self.adapter.project_id
+        batch.all_servers = batch.servers
         if pid:
             batch.servers = {k: v for k, v in batch.servers.items() if v.get("project_id") == pid}
         with self.batch_update():

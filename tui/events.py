@@ -14,6 +14,7 @@ from typing import Any
 @dataclass
 class Batch:
     servers: dict[str, dict] = field(default_factory=dict)   # id -> latest server view
+    all_servers: dict[str, dict] = field(default_factory=dict)  # before the project filter
     hosts: dict[str, dict] = field(default_factory=dict)     # host name -> latest view
     traces: list[dict] = field(default_factory=list)         # a log: every record kept
     actions: list[dict] = field(default_factory=list)        # {"instance_uuid", "event"}

@@ -105,6 +105,7 @@ class DetailScreen(Screen):
         self.traces: dict = {}          # trace id -> record (events and the listing overlap)
         self.console_text: str | None = None
         self.trace_all = False          # the Trace tab shows the launch request unless asked
+        self._running = False           # a step of the shown trace is still open
 
     def compose(self) -> ComposeResult:
         yield SessionBar()
@@ -238,10 +239,16 @@ class DetailScreen(Screen):
             first = min(records, key=lambda r: (parse_ts(r.get("ts")) or self.app.clock()))
             records = [r for r in records if r.get("request_id") == first.get("request_id")]
         self.query_one("#trace-body", Static).update(render_trace(records, self.app.clock()))
+        # a step is still open if it has a start and no end of the same step and request
+        ends = {(r.get("service"), r.get("step"), r.get("request_id")) for r in records
+                if r.get("kind") == "step" and r.get("phase") == "end"}
+        self._running = any(r.get("kind") == "step" and r.get("phase") == "start"
+                            and (r.get("service"), r.get("step"), r.get("request_id")) not in ends
+                            for r in records)
 
     def tick_trace(self) -> None:
         """While a step runs, its bar grows with the clock."""
-        if self.query_one(TabbedContent).active == "trace" and self.traces:
+        if self.query_one(TabbedContent).active == "trace" and self._running:
             self.show_trace()
 
     def action_trace_all(self) -> None:

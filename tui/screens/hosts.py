@@ -90,7 +90,9 @@ class HostsScreen(Screen):
                 t.add_row(*cells, key=name)
             self.hosts[name] = h
         if self.selected:
-            mine = {k: (v if v.get("host") == self.selected else None) for k, v in batch.servers.items()}
+            admin = bool((self.app.token or {}).get("is_admin"))
+            changed = batch.all_servers if admin else batch.servers
+            mine = {k: (v if v.get("host") == self.selected else None) for k, v in changed.items()}
             self.query_one("#host-servers", ServerTable).apply(mine)
 
     @on(DataTable.RowHighlighted, "#hosts")

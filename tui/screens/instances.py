@@ -71,6 +71,8 @@ class InstancesScreen(Screen):
         for s in t.servers.values():
             counts[s.get("status") or "?"] = counts.get(s.get("status") or "?", 0) + 1
         parts = [f"{total} instances"] + [f"{k} {v}" for k, v in sorted(counts.items())]
+        if not total:
+            parts = ["no instances in this project yet: press c to launch one, ? for every key"]
         if t.filter_text:
             parts.append(f"filter '{t.filter_text}': {t.row_count} shown")
         if t.sort_column:
