@@ -183,3 +183,38 @@ async def test_token_is_renewed_before_expiry(real):
         await app.check_token()
         assert app.adapter.token["token"] != old
         assert app.adapter.token["project"]["name"] == "admin"
+
+
+async def test_volumes_create_and_delete_and_networks_count_addresses(real):
+    from textual.widgets import DataTable
+    from tui.screens.resources import FormModal, NetworksScreen, VolumesScreen
+    real.call("create_server", "holder", real.ids["image"], "1")
+    app = real.app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot)
+        await wait_for(pilot, lambda: any(s["status"] == "ACTIVE" for s in app.screen.table.servers.values()),
+                       what="ACTIVE")
+        app.open_list("volumes")
+        await settle(pilot)
+        assert isinstance(app.screen, VolumesScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, FormModal)
+        app.screen.query_one("#f-name", Input).value = "data-1"
+        app.screen.query_one("#f-size", Input).value = "1"
+        await pilot.press("enter")
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="volume listed")
+        assert str(table.get_row_at(0)[0]) == "data-1"
+        await pilot.press("ctrl+d")
+        await settle(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 0, what="volume deleted")
+
+        app.open_list("networks")
+        await settle(pilot)
+        assert isinstance(app.screen, NetworksScreen)
+        row = app.screen.query_one(DataTable).get_row_at(0)
+        assert row[0] == "private" and row[3] == "10.0.0.0/24"
+        assert row[4].startswith("1 ")          # the holder's port
+        assert str(row[5]) == str(253 - 1)     # .2-.254 pool less that port
