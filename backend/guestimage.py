@@ -15,8 +15,6 @@ import hashlib
 import json
 import lzma
 import os
-import shutil
-import struct
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
