@@ -307,10 +307,20 @@ class QemuDriver(ComputeDriver):
         await asyncio.to_thread(self.link.sh, R.STOP, await asyncio.to_thread(self._state_dir),
                                 uuid, "KILL", "50", "rm")
 
+    def _power_state_sync(self, uuid: str) -> int:
+        st = self._status([uuid]).get(uuid, power_state.NOSTATE)
+        if st == power_state.RUNNING:  # the process runs; QMP says whether the vCPUs do
+            try:
+                reply = self._qmp(uuid, "query-status", timeout=3)
+                if reply and reply.get("return", {}).get("status") in ("paused", "suspended"):
+                    return power_state.PAUSED
+            except (DriverError, ValueError):
+                pass
+        return st
+
     async def get_power_state(self, uuid: str) -> int:
         _safe_id(uuid, "instance uuid")
-        st = await asyncio.to_thread(self._status, [uuid])
-        return st.get(uuid, power_state.NOSTATE)
+        return await asyncio.to_thread(self._power_state_sync, uuid)
 
     async def list_instances(self) -> dict[str, int]:
         return await asyncio.to_thread(self._status, [])

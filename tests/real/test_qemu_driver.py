@@ -235,3 +235,16 @@ async def test_host_with_sshd_stopped_is_not_alive(lab_home):
     finally:
         await d.close()
         lab.up(lab_home, hosts=2, log=lambda m: None)
+
+
+async def test_paused_guest_reports_paused_through_qmp(drivers, tiny):
+    d = drivers("lab-1")
+    g = guest(tiny)
+    await d.spawn(g)
+    try:
+        assert d._qmp(g.uuid, "stop")["return"] == {}
+        assert await d.get_power_state(g.uuid) == power_state.PAUSED
+        assert d._qmp(g.uuid, "cont")["return"] == {}
+        assert await d.get_power_state(g.uuid) == power_state.RUNNING
+    finally:
+        await d.destroy(g.uuid)
