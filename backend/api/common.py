@@ -12,6 +12,11 @@ from starlette.responses import JSONResponse, Response
 
 from backend.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
 
+try:  # optional: ~5x faster encoding of big lists (GET /servers/detail with 1,000 servers)
+    import orjson
+except ImportError:  # pragma: no cover - the stdlib path gives the same bytes' meaning
+    orjson = None
+
 MAX_BODY = 256 * 1024          # any JSON request body; image data goes through PUT /file
 MAX_LIMIT = 1000               # nova osapi_max_limit
 SERVICES = ("identity", "compute", "image", "network", "volume")
@@ -77,6 +82,13 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     # one line, no traceback to the client; the server log keeps the details
     return error_response(request, 500, f"internal error: {type(exc).__name__}")
+
+
+class FastJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        if orjson is not None:
+            return orjson.dumps(content)
+        return json.dumps(content, separators=(",", ":")).encode()
 
 
 # ---- request helpers ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (base, check_fields, iso, limit_marker, next_href, parse_object,
+from backend.api.common import (FastJSONResponse, base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
 from backend.errors import BadRequest, Forbidden, NotFound
 
@@ -56,6 +56,7 @@ class ServerRenderer:
         self.flavor_prefix = f"{root}/compute/flavors/"
         self.image_prefix = f"{root}/compute/images/"
         self.admin = admin
+        self._host_ids: dict = {}
 
     def links(self, sid: str) -> list[dict]:
         return [{"rel": "self", "href": self.self_prefix + sid},
@@ -65,37 +66,39 @@ class ServerRenderer:
         return {"id": s["id"], "name": s["name"], "links": self.links(s["id"])}
 
     def full(self, s: dict) -> dict:
-        sid, host = s["id"], s.get("host")
+        sid, host, pid = s["id"], s.get("host"), s.get("project_id")
         img = s.get("image")
-        flv = s.get("flavor") or {}
+        fid = str((s.get("flavor") or {}).get("id"))
         addresses = {net: [{"version": a.get("version", 4), "addr": a["addr"],
                             "OS-EXT-IPS:type": a.get("type", "fixed"),
                             "OS-EXT-IPS-MAC:mac_addr": a.get("mac")} for a in addrs]
                      for net, addrs in (s.get("addresses") or {}).items()}
         status = s["status"]
+        created = _ts(s.get("created"))
+        self_href = self.self_prefix + sid
         out = {
             "id": sid, "name": s["name"], "status": status,
-            "tenant_id": s.get("project_id"), "user_id": s.get("user_id"),
+            "tenant_id": pid, "user_id": s.get("user_id"),
             "metadata": s.get("metadata") or {},
-            "hostId": (hashlib.sha224(f"{s.get('project_id')}{host}".encode()).hexdigest()
-                       if host else ""),
+            "hostId": self._host_id(pid, host),
             "image": ({"id": img["id"], "links": [{"rel": "bookmark",
                                                   "href": self.image_prefix + img["id"]}]}
                       if img else ""),
-            "flavor": {"id": str(flv.get("id")), "links": [
-                {"rel": "bookmark", "href": f"{self.flavor_prefix}{flv.get('id')}"}]},
-            "created": iso(s.get("created")), "updated": iso(s.get("updated") or s.get("created")),
+            "flavor": {"id": fid, "links": [{"rel": "bookmark", "href": self.flavor_prefix + fid}]},
+            "created": created, "updated": _ts(s.get("updated")) or created,
             "addresses": addresses, "accessIPv4": "", "accessIPv6": "",
-            "links": self.links(sid), "OS-DCF:diskConfig": "MANUAL",
+            "links": [{"rel": "self", "href": self_href},
+                      {"rel": "bookmark", "href": self.book_prefix + sid}],
+            "OS-DCF:diskConfig": "MANUAL",
             "OS-EXT-AZ:availability_zone": s.get("availability_zone") or "",
             "config_drive": "True", "key_name": None,
-            "OS-SRV-USG:launched_at": iso(s.get("launched_at")),
-            "OS-SRV-USG:terminated_at": iso(s.get("terminated_at")),
+            "OS-SRV-USG:launched_at": _ts(s.get("launched_at")),
+            "OS-SRV-USG:terminated_at": _ts(s.get("terminated_at")),
             "OS-EXT-STS:task_state": s.get("task_state"),
             "OS-EXT-STS:vm_state": s.get("vm_state"),
             "OS-EXT-STS:power_state": s.get("power_state", 0),
             "os-extended-volumes:volumes_attached": [{"id": v["id"]} for v in
-                                                     s.get("volumes_attached") or []],
+                                                     s.get("volumes_attached") or ()],
             "security_groups": [{"name": "default"}],
         }
         if status in ("BUILD", "ACTIVE"):
@@ -113,6 +116,20 @@ class ServerRenderer:
                 f["details"] = fault.get("details") or ""
             out["fault"] = f
         return out
+
+    def _host_id(self, project_id, host) -> str:
+        # nova: sha224(project + host), so a tenant can tell co-located servers apart
+        if not host:
+            return ""
+        key = (project_id, host)
+        hid = self._host_ids.get(key)
+        if hid is None:
+            hid = self._host_ids[key] = hashlib.sha224(f"{project_id}{host}".encode()).hexdigest()
+        return hid
+
+
+def _ts(v):
+    return v if v is None or v.__class__ is str else iso(v)
 
 
 def _server_id(request: Request) -> str:
@@ -147,7 +164,7 @@ async def _list(request: Request, detail: bool) -> Response:
     body = {"servers": [r.full(s) if detail else r.brief(s) for s in items]}
     if more and items:
         body["servers_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
-    return JSONResponse(body)
+    return FastJSONResponse(body)
 
 
 async def servers_list(request: Request) -> Response:
