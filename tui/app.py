@@ -49,6 +49,8 @@ class PocketApp(App):
         self.pump = EventPump(self.on_batch, tick)
         self._unsubscribe: Callable[[], None] | None = None
         self.last_batch_events = 0
+        # id -> [action, name, `updated` when asked] for actions whose outcome is still untold
+        self.pending: dict[str, list] = {}
 
     # ---- life cycle ---------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -134,6 +136,7 @@ class PocketApp(App):
         batch.all_servers = batch.servers
         if pid:
             batch.servers = {k: v for k, v in batch.servers.items() if v.get("project_id") == pid}
+        self.report_outcomes(batch)
         with self.batch_update():
             for screen in list(self.screen_stack):
                 handler = getattr(screen, "on_batch", None)
@@ -142,6 +145,25 @@ class PocketApp(App):
                         handler(batch)
                     except Exception as e:  # one broken view must not stop the others
                         self.log.error(f"{type(screen).__name__}.on_batch: {e!r}")
+
+    def report_outcomes(self, batch: Batch) -> None:
+        """An action is done when its instance has no task left: say how it ended."""
+        for sid in [k for k in self.pending if k in batch.all_servers]:
+            s = batch.all_servers[sid]
+            action, name, asked_at = self.pending[sid]
+            # a tick may coalesce the whole action: a newer `updated` says it happened
+            busy = s.get("updated") != asked_at
+            if s.get("vm_state") == "deleted" or s.get("status") == "DELETED":
+                self.notify(f"{name} is deleted", title=f"{action}: done", timeout=4)
+            elif s.get("status") == "ERROR":
+                fault = (s.get("fault") or {}).get("message") or "no fault recorded"
+                self.notify(f"{name} is in ERROR: {fault}", title=f"{action}: failed",
+                            severity="error", timeout=10)
+            elif s.get("task_state") is None and busy:
+                self.notify(f"{name} is {s.get('status')}", title=f"{action}: done", timeout=4)
+            else:
+                continue
+            del self.pending[sid]
 
     def action_help(self) -> None:
         from tui.screens.modals import HelpScreen

@@ -94,7 +94,9 @@ async def test_delete_asks_first(real):
         await settle(pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: srv["id"] not in app.screen.table.servers, what="row gone")
-        assert any("doomed" in n.message for n in app._notifications)
+        # the outcome arrives as a toast once the instance is gone
+        await wait_for(pilot, lambda: any(n.message == "doomed is deleted" for n in app._notifications),
+                       what="outcome toast")
 
 
 async def test_filter_and_sort(real):
@@ -218,3 +220,17 @@ async def test_volumes_create_and_delete_and_networks_count_addresses(real):
         assert row[0] == "private" and row[3] == "10.0.0.0/24"
         assert row[4].startswith("1 ")          # the holder's port
         assert str(row[5]) == str(253 - 1)     # .2-.254 pool less that port
+
+
+async def test_stop_then_start_report_their_outcome(real):
+    srv = real.call("create_server", "sleepy", real.ids["image"], "1")[0]
+    app = real.app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot)
+        await wait_for(pilot, lambda: status_of(app, srv["id"]) == "ACTIVE", what="ACTIVE")
+        messages = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "sleepy is SHUTOFF" in messages(), what="stop outcome")
+        assert status_of(app, srv["id"]) == "SHUTOFF"
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "sleepy is ACTIVE" in messages(), what="start outcome")

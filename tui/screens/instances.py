@@ -168,9 +168,13 @@ def run_action(app, server: dict | None, action: str) -> None:
 
     async def go() -> None:
         from tui.app import FAILED
+        # registered first: the outcome's event can beat the call's own return
+        app.pending[server["id"]] = [action.replace("_", " "), name, server.get("updated")]
         got = await app.guard(app.adapter.call(method, server["id"], **kwargs),
                               f"{action.replace('_', ' ')} {name}")
-        if got is not FAILED:
+        if got is FAILED:
+            app.pending.pop(server["id"], None)
+        else:
             app.notify(f"{doing} {name}", title=action.replace("_", " "), timeout=3)
 
     def answered(yes: bool | None) -> None:
