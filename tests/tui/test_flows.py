@@ -234,3 +234,19 @@ async def test_stop_then_start_report_their_outcome(real):
         assert status_of(app, srv["id"]) == "SHUTOFF"
         await pilot.press("u")
         await wait_for(pilot, lambda: "sleepy is ACTIVE" in messages(), what="start outcome")
+
+
+async def test_log_out_from_the_palette_revokes_the_token(real):
+    app = real.app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot)
+        token = app.adapter.token["token"]
+        await pilot.press("colon", *"log out", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen) and app.adapter.token is None
+        try:
+            real.bt.call(real.cloud.validate_token, real.token, token)
+        except Exception as e:
+            assert getattr(e, "code", 0) in (401, 404), e
+        else:
+            raise AssertionError("the token still validates after log out")
