@@ -64,6 +64,17 @@ def render_explain(decisions: list[dict]) -> Group | Text:
             tail.append(f"\n{d['message']}", style="red" if not d.get("selected") else "dim")
         tail.append("\n")
         parts.append(tail)
+    tried = decisions[-1].get("build_attempts") or []
+    if tried:  # hosts the build failed on, so the conductor rescheduled to an alternate
+        t = Text("builds tried:\n", style="bold")
+        for a in tried:
+            if isinstance(a, dict):
+                host = a.get("host") or "?"
+                why = a.get("error") or a.get("reason") or a.get("message") or ""
+                t.append(f"  {host}", style="red" if why else "green").append(f"  {why}\n")
+            else:
+                t.append(f"  {a}\n")
+        parts.append(t)
     return Group(*parts)
 
 
