@@ -67,7 +67,8 @@ class ServerRenderer:
 
     def full(self, s: dict) -> dict:
         sid, host, pid = s["id"], s.get("host"), s.get("project_id")
-        img = s.get("image")
+        # nova shows no image for a server booted from a volume
+        img = None if s.get("boot_volume_id") else s.get("image")
         fid = str((s.get("flavor") or {}).get("id"))
         addresses = {net: [{"version": a.get("version", 4), "addr": a["addr"],
                             "OS-EXT-IPS:type": a.get("type", "fixed"),
@@ -212,6 +213,9 @@ def _ref(v, field: str) -> str | None:
 def _networks(v):
     if v is None or v in ("auto", "none"):
         return v
+    if v == []:
+        # before 2.37 an empty list (what the clients send by default) means "the usual"
+        return None
     if not isinstance(v, list):
         raise BadRequest("'server.networks' must be a list, 'auto' or 'none'")
     out = []

@@ -144,6 +144,17 @@ async def hypervisor_one(request: Request) -> Response:
     raise NotFound(f"Hypervisor with ID {hid} could not be found.")
 
 
+async def hypervisor_uptime(request: Request) -> Response:
+    hid = request.path_params["id"]
+    for h in await request.app.state.cloud.list_hypervisors(token_of(request)):
+        if str(h["id"]) == hid:
+            up = "up" if h["state"] == "up" else "down"
+            return JSONResponse({"hypervisor": {**hypervisor_view(h, False),
+                                                "uptime": f"host {up}, last heartbeat "
+                                                          f"{h.get('last_heartbeat')}"}})
+    raise NotFound(f"Hypervisor with ID {hid} could not be found.")
+
+
 async def hypervisor_search(request: Request) -> Response:
     pat = request.path_params["pattern"]
     items = [h for h in await request.app.state.cloud.list_hypervisors(token_of(request))
@@ -217,6 +228,13 @@ async def limits(request: Request) -> Response:
     return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
 
 
+async def aggregates(request: Request) -> Response:
+    # `openstack hypervisor show` lists aggregates; pocketstack has none (zones come from
+    # hosts.yaml)
+    token_of(request)
+    return JSONResponse({"aggregates": []})
+
+
 async def availability_zones(request: Request) -> Response:
     token = token_of(request)
     try:
@@ -240,9 +258,11 @@ def routes() -> list[Route]:
         Route(f"{V}/os-hypervisors/detail", hypervisors, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{pattern}}/search", hypervisor_search, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{id}}", hypervisor_one, methods=["GET"]),
+        Route(f"{V}/os-hypervisors/{{id}}/uptime", hypervisor_uptime, methods=["GET"]),
         Route(f"{V}/os-server-groups", server_groups, methods=["GET", "POST"]),
         Route(f"{V}/os-server-groups/{{id}}", server_group_one, methods=["GET", "DELETE"]),
         Route(f"{V}/limits", limits, methods=["GET"]),
+        Route(f"{V}/os-aggregates", aggregates, methods=["GET"]),
         Route(f"{V}/os-availability-zone", availability_zones, methods=["GET"]),
         Route(f"{V}/os-availability-zone/detail", availability_zones, methods=["GET"]),
     ]

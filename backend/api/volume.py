@@ -146,6 +146,18 @@ async def volume_one(request: Request) -> Response:
     return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
 
 
+async def limits(request: Request) -> Response:
+    """Usage of this project's volumes; pocketstack sets no volume quota (-1, as unlimited)."""
+    cloud, token = request.app.state.cloud, token_of(request)
+    await _project_in_path(request, token)
+    vols = await cloud.list_volumes(token, False)
+    return JSONResponse({"limits": {"rate": [], "absolute": {
+        "maxTotalVolumes": -1, "maxTotalVolumeGigabytes": -1, "maxTotalSnapshots": 0,
+        "maxTotalBackups": 0, "maxTotalBackupGigabytes": 0,
+        "totalVolumesUsed": len(vols), "totalGigabytesUsed": sum(v["size"] for v in vols),
+        "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+
+
 def routes() -> list[Route]:
     out = [Route("/volume", versions, methods=["GET"]),
            Route("/volume/v3", version_v3, methods=["GET"])]
@@ -154,7 +166,8 @@ def routes() -> list[Route]:
     for prefix in ("/volume/v3", "/volume/v3/{project_id}"):
         out += [Route(f"{prefix}/volumes", volumes, methods=["GET", "POST"]),
                 Route(f"{prefix}/volumes/detail", volumes_detail, methods=["GET"]),
-                Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"])]
+                Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"]),
+                Route(f"{prefix}/limits", limits, methods=["GET"])]
     # discovery may GET the catalog URL itself
     out.append(Route("/volume/v3/{project_id}", version_v3, methods=["GET"]))
     return out

@@ -135,7 +135,7 @@ async def test_boot_from_volume(env):
         "destination_type": "volume", "volume_size": 2, "delete_on_termination": True}])
     s = await env.wait_status(sid, "ACTIVE")
     vols = s["os-extended-volumes:volumes_attached"]
-    assert len(vols) == 1
+    assert len(vols) == 1 and s["image"] == ""  # nova shows no image for boot from volume
     v = (await env.get(f"{env.vol()}/volumes/{vols[0]['id']}")).json()["volume"]
     assert v["size"] == 2 and v["status"] == "in-use" and v["bootable"] == "true"
     assert len((await env.get(f"{env.vol()}/volumes")).json()["volumes"]) == before + 1
@@ -186,3 +186,11 @@ async def test_scheduler_hint_group_is_passed(env):
         s = await env.wait_status(r.json()["server"]["id"], "ACTIVE")
         hosts.add(s["OS-EXT-SRV-ATTR:host"])
     assert hosts == {"fake-1", "fake-2"}
+
+
+async def test_empty_networks_list_means_the_usual(env):
+    sid = await boot(env, "nets-empty", networks=[])
+    s = await env.wait_status(sid, "ACTIVE")
+    assert s["addresses"]
+    await env.delete(f"{V}/servers/{sid}")
+    assert (await env.get(f"{V}/os-aggregates")).json() == {"aggregates": []}

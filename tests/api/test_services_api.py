@@ -122,6 +122,8 @@ async def test_volumes(env):
     assert (await env.get(f"{env.vol('mia')}/volumes/data", who="mia")).status_code == 404
     # the project-less form (cinder 3.67+) answers too
     assert (await env.get(f"/volume/v3/volumes/{v['id']}", who="mia")).status_code == 200
+    lim = (await env.get(f"{env.vol('mia')}/limits", who="mia")).json()["limits"]["absolute"]
+    assert lim["totalVolumesUsed"] >= 1 and lim["totalGigabytesUsed"] >= 1
     assert (await env.delete(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")).status_code == 202
     r = await env.get(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")
     assert r.status_code == 404 and r.json()["itemNotFound"]["code"] == 404

@@ -78,3 +78,22 @@ def test_openstack_cli_lists_and_admin(server):
 def test_openstack_cli_error_is_clear(server):
     p = osc(server, "server", "show", "no-such-server", check=False)
     assert p.returncode != 0 and "no-such-server" in p.stderr
+
+
+def test_openstack_cli_volumes_boot_from_volume_and_limits(server, image_file):
+    osc(server, "image", "create", "--file", str(image_file), "--disk-format", "raw", "bfv-img")
+    vol = osc_json(server, "volume", "create", "--size", "1", "osc-vol")
+    assert vol["size"] == 1 and vol["name"] == "osc-vol"
+    assert "osc-vol" in [v["Name"] for v in osc_json(server, "volume", "list")]
+    s = osc_json(server, "server", "create", "--image", "bfv-img", "--flavor", "m1.nano",
+                 "--boot-from-volume", "2", "--wait", "osc-bfv")
+    assert s["status"] == "ACTIVE" and s["volumes_attached"]
+    row = next(r for r in osc_json(server, "server", "list") if r["Name"] == "osc-bfv")
+    assert row["Image"] == "N/A (booted from volume)"
+    lim = osc_json(server, "limits", "show", "--absolute")
+    assert any(x["Name"] == "instances_used" and x["Value"] >= 1 for x in lim)
+    hyp = osc_json(server, "hypervisor", "show", "fake-1")
+    assert hyp["state"] == "up" and hyp["vcpus"] == 8
+    osc(server, "server", "delete", "--wait", "osc-bfv")
+    osc(server, "volume", "delete", "osc-vol")
+    osc(server, "image", "delete", "bfv-img")
