@@ -142,7 +142,7 @@ def _server_id(request: Request) -> str:
 
 
 # ---- list / show ----------------------------------------------------------------------
-_LIST_FILTERS = ("name", "status", "host", "image", "flavor", "project_id")
+_LIST_FILTERS = ("name", "status", "host", "image", "flavor", "project_id", "reservation_id")
 
 
 async def _list(request: Request, detail: bool) -> Response:

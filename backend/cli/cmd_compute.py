@@ -82,13 +82,19 @@ def server_create(c: Client, a) -> None:
                             for n in a.network]
     if a.availability_zone:
         body["availability_zone"] = a.availability_zone
+    if count > 1:
+        # several servers: find them all by their reservation, wait for each
+        body["return_reservation_id"] = True
+        rid = c.post(S, "/servers", {"server": body})["reservation_id"]
+        servers = c.get(S, "/servers/detail", params={"reservation_id": rid})["servers"]
+        if a.wait:
+            servers = [_wait_active(c, x["id"], x["name"]) for x in servers]
+        flavors, images = _names(c)
+        cols = [("ID", "id"), ("Name", "name"), ("Status", "status"), ("Networks", "networks")]
+        show_list(a.format, cols, [server_row(x, flavors, images) for x in servers])
+        return
     created = c.post(S, "/servers", {"server": body})["server"]
     s = _wait_active(c, created["id"], a.name) if a.wait else c.get(S, f"/servers/{created['id']}")["server"]
-    if a.wait and count > 1:
-        import re
-        for other in c.get(S, "/servers/detail", params={"name": f"^{re.escape(a.name)}"})["servers"]:
-            if other["id"] != s["id"] and other["status"] == "BUILD":
-                _wait_active(c, other["id"], other["name"])
     show_one(a.format, server_row(s, *_names(c)))
 
 

@@ -143,3 +143,15 @@ def test_sigterm_stops_cleanly_and_restart_keeps_state(tmp_path, server):
         proc.wait(30)
         assert proc.returncode == 0, proc.log_path.read_text()
     assert os.path.exists(home)
+
+
+def test_pocketstack_cli_multi_create_and_boot_from_volume(server, image_file):
+    ps(server, "image", "create", "multi-img", "--file", str(image_file))
+    rows = ps_json(server, "server", "create", "--image", "multi-img", "--flavor", "m1.nano",
+                   "--min", "2", "--max", "2", "--wait", "many")
+    assert len(rows) == 2 and {r["Status"] for r in rows} == {"ACTIVE"}
+    s = ps_json(server, "server", "create", "--image", "multi-img", "--flavor", "m1.nano",
+                "--boot-volume-size", "1", "--wait", "ps-bfv")
+    assert s["status"] == "ACTIVE" and s["volumes_attached"]
+    ps(server, "server", "delete", "--wait", *[r["ID"] for r in rows], "ps-bfv")
+    ps(server, "image", "delete", "multi-img")
