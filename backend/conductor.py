@@ -139,13 +139,15 @@ class ConductorManager:
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] == states.DELETING:
             raise LookupError(f"instance {instance_uuid} is gone")
-        n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
         disk = 0 if r["boot_volume_size"] else r["root_gb"]
         c = self.config
         with dbm.transaction(self.db):
-            used = dbm.row(self.db, "SELECT coalesce(sum(vcpus),0) v, coalesce(sum(memory_mb),0) m,"
-                                    " coalesce(sum(disk_gb),0) d FROM claims WHERE host=? AND instance_uuid<>?",
-                           (host, instance_uuid))
+            n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
+            mine = dbm.row(self.db, "SELECT * FROM claims WHERE instance_uuid=? AND host=?", (instance_uuid, host))
+            used = {"v": n["vcpus_used"], "m": n["memory_mb_used"], "d": n["disk_gb_used"]}
+            if mine:  # the scheduler claimed already: check the rest of the host's usage
+                used = {"v": used["v"] - mine["vcpus"], "m": used["m"] - mine["memory_mb"],
+                        "d": used["d"] - mine["disk_gb"]}
             limits = (n["vcpus"] * c.cpu_allocation_ratio,
                       n["memory_mb"] * c.ram_allocation_ratio - c.reserved_host_memory_mb,
                       n["disk_gb"] * c.disk_allocation_ratio - c.reserved_host_disk_mb / 1024)
@@ -155,8 +157,7 @@ class ConductorManager:
                 if u + w > lim:
                     raise ComputeResourcesUnavailable(
                         f"insufficient {name} on {host}: {lim - u:g} free, {w} requested")
-            self.db.conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)",
-                                 (instance_uuid, host, r["vcpus"], r["memory_mb"], disk))
+            dbm.put_claim(self.db, instance_uuid, host, r["vcpus"], r["memory_mb"], disk)
             dbm.update(self.db, "instances", instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
                                                         "updated_at": dbm.now_iso()})
         self.store.publish(instance_uuid)

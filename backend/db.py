@@ -83,7 +83,16 @@ CREATE TABLE IF NOT EXISTS compute_nodes (host TEXT PRIMARY KEY, address TEXT, d
   disk_gb INTEGER NOT NULL DEFAULT 0, hypervisor_type TEXT, hypervisor_version TEXT,
   cpu_arch TEXT, accelerator TEXT, disabled INTEGER NOT NULL DEFAULT 0, disabled_reason TEXT,
   last_heartbeat REAL, down_reason TEXT, failed_builds INTEGER NOT NULL DEFAULT 0,
-  configured INTEGER NOT NULL DEFAULT 1);
+  configured INTEGER NOT NULL DEFAULT 1, vcpus_used INTEGER NOT NULL DEFAULT 0,
+  memory_mb_used INTEGER NOT NULL DEFAULT 0, disk_gb_used INTEGER NOT NULL DEFAULT 0,
+  running_vms INTEGER NOT NULL DEFAULT 0);
+-- usage per host follows the claims exactly (triggers), so the scheduler reads it in O(hosts)
+CREATE TRIGGER IF NOT EXISTS claims_add AFTER INSERT ON claims BEGIN
+  UPDATE compute_nodes SET vcpus_used=vcpus_used+NEW.vcpus, memory_mb_used=memory_mb_used+NEW.memory_mb,
+    disk_gb_used=disk_gb_used+NEW.disk_gb, running_vms=running_vms+1 WHERE host=NEW.host; END;
+CREATE TRIGGER IF NOT EXISTS claims_drop AFTER DELETE ON claims BEGIN
+  UPDATE compute_nodes SET vcpus_used=vcpus_used-OLD.vcpus, memory_mb_used=memory_mb_used-OLD.memory_mb,
+    disk_gb_used=disk_gb_used-OLD.disk_gb, running_vms=running_vms-1 WHERE host=OLD.host; END;
 CREATE TABLE IF NOT EXISTS server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
   user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trace (id INTEGER PRIMARY KEY, ts REAL NOT NULL, request_id TEXT,
@@ -142,6 +151,12 @@ def update(db: sqlite_utils.Database, table: str, pk, values: dict) -> None:
     too slow for the per-state-change hot path)."""
     cols = ", ".join(f"{k}=?" for k in values)
     db.conn.execute(f"UPDATE {table} SET {cols} WHERE {PKS[table]}=?", (*values.values(), pk))
+
+
+def put_claim(db, uuid: str, host: str, vcpus: int, memory_mb: int, disk_gb: int) -> None:
+    """Replace the instance's claim (DELETE + INSERT, so both usage triggers fire)."""
+    db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
+    db.conn.execute("INSERT INTO claims VALUES (?,?,?,?,?)", (uuid, host, vcpus, memory_mb, disk_gb))
 
 
 def row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:

@@ -70,9 +70,10 @@ class Tracer:
         if not self._buf:
             return
         buf, self._buf = self._buf, []
-        self.db.conn.executemany(
-            "INSERT INTO trace (id, ts, request_id, instance_uuid, service, kind, topic, method, step, phase,"
-            " duration_ms, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", buf)
+        with dbm.transaction(self.db):  # one commit for the batch, not one per row
+            self.db.conn.executemany(
+                "INSERT INTO trace (id, ts, request_id, instance_uuid, service, kind, topic, method, step,"
+                " phase, duration_ms, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", buf)
 
     def for_instance(self, uuid: str) -> list[dict]:
         self.flush()

@@ -19,12 +19,8 @@ class SchedulerManager:
 
     def host_states(self) -> list[HostState]:
         now = time.time()
-        usage = {r["host"]: r for r in dbm.rows(
-            self.db, "SELECT host, sum(vcpus) v, sum(memory_mb) m, sum(disk_gb) d, count(*) n"
-                     " FROM claims GROUP BY host")}
         out = []
         for n in dbm.rows(self.db, "SELECT * FROM compute_nodes WHERE configured=1 ORDER BY host"):
-            u = usage.get(n["host"], {})
             fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
             up = fresh and n["down_reason"] is None
             reason = n["down_reason"] or (None if fresh else "no heartbeat for "
@@ -34,8 +30,8 @@ class SchedulerManager:
                 name=n["host"], availability_zone=n["availability_zone"], up=up, enabled=not n["disabled"],
                 down_reason=n["disabled_reason"] if n["disabled"] else reason,
                 vcpus=n["vcpus"], memory_mb=n["memory_mb"], disk_gb=n["disk_gb"],
-                vcpus_used=u.get("v") or 0, memory_mb_used=u.get("m") or 0, disk_gb_used=u.get("d") or 0,
-                num_instances=u.get("n") or 0, failed_builds=n["failed_builds"],
+                vcpus_used=n["vcpus_used"], memory_mb_used=n["memory_mb_used"], disk_gb_used=n["disk_gb_used"],
+                num_instances=n["running_vms"], failed_builds=n["failed_builds"],
                 hypervisor_type=n["hypervisor_type"] or "qemu", cpu_arch=n["cpu_arch"] or "x86_64"))
         return out
 
@@ -65,8 +61,7 @@ class SchedulerManager:
         # so concurrent requests never pick the same last slot.
         with dbm.transaction(self.db):
             for u, d in zip(instance_uuids, out):
-                self.db.conn.execute("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?)",
-                                     (u, d["selected"], spec.vcpus, spec.memory_mb, spec.disk_gb))
+                dbm.put_claim(self.db, u, d["selected"], spec.vcpus, spec.memory_mb, spec.disk_gb)
         return out
 
     def _group_hosts(self, group_id):
