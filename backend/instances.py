@@ -23,6 +23,8 @@ class InstanceStore:
         self.db = db
         self.hub = hub
         self.network = network
+        self._actions: dict[tuple[str, str], int] = {}
+        self._open: dict[tuple[int, str], tuple[int, dict]] = {}
 
     def get(self, uuid: str) -> dict | None:
         return dbm.row(self.db, "SELECT * FROM instances WHERE uuid=?", (uuid,))
@@ -63,8 +65,7 @@ class InstanceStore:
 
     def update(self, uuid: str, **values) -> dict:
         values["updated_at"] = dbm.now_iso()
-        with dbm.transaction(self.db):
-            dbm.update(self.db, "instances", uuid, values)
+        dbm.update(self.db, "instances", uuid, values)  # one statement: atomic on its own
         self.publish(uuid)
         return self.get(uuid)
 
@@ -74,42 +75,60 @@ class InstanceStore:
             "INSERT INTO instance_actions (instance_uuid, action, request_id, user_id, project_id, start_time,"
             " message) VALUES (?,?,?,?,?,?,?)",
             (uuid, action, ctx.request_id, ctx.user_id, ctx.project_id, dbm.now_iso(), message))
+        self._remember((uuid, ctx.request_id), cur.lastrowid)
         return cur.lastrowid
 
     def _action_id(self, ctx, uuid) -> int | None:
+        key = (uuid, ctx.request_id)
+        if key in self._actions:
+            return self._actions[key]
         a = dbm.row(self.db, "SELECT id FROM instance_actions WHERE instance_uuid=? AND request_id=?"
                              " ORDER BY id DESC LIMIT 1", (uuid, ctx.request_id))
+        if a:
+            self._remember(key, a["id"])
         return a["id"] if a else None
+
+    def _remember(self, key, aid):
+        if len(self._actions) > 20000:  # a cache, not a record: the table is the record
+            self._actions.clear()
+        self._actions[key] = aid
 
     def event_start(self, ctx, uuid: str, event: str, host: str | None = None) -> int | None:
         aid = self._action_id(ctx, uuid)
         if aid is None:
             return None
+        ev = {"event": event, "start_time": dbm.now_iso(), "finish_time": None, "result": None, "host": host,
+              "details": None}
         cur = self.db.conn.execute("INSERT INTO instance_action_events (action_id, event, start_time, host)"
-                                   " VALUES (?,?,?,?)", (aid, event, dbm.now_iso(), host))
-        self._push_event(uuid, cur.lastrowid)
+                                   " VALUES (?,?,?,?)", (aid, event, ev["start_time"], host))
+        # open events by (action, name): finishing one needs no lookup
+        self._open[(aid, event)] = (cur.lastrowid, ev)
+        self.hub.publish({"type": "action", "instance_uuid": uuid, "event": ev})
         return cur.lastrowid
 
     def event_finish(self, ctx, uuid: str, event: str, result: str = "Success", details: str | None = None):
         aid = self._action_id(ctx, uuid)
         if aid is None:
             return
-        ev = dbm.row(self.db, "SELECT id FROM instance_action_events WHERE action_id=? AND event=?"
-                              " AND finish_time IS NULL ORDER BY id DESC LIMIT 1", (aid, event))
-        if ev is None:
-            return
+        opened = self._open.pop((aid, event), None)
+        if opened is None:  # started by an earlier run of the backend
+            r = dbm.row(self.db, "SELECT * FROM instance_action_events WHERE action_id=? AND event=?"
+                                 " AND finish_time IS NULL ORDER BY id DESC LIMIT 1", (aid, event))
+            if r is None:
+                return
+            opened = (r["id"], self.event_view(r))
+        ev_id, ev = opened
         now = dbm.now_iso()
         with dbm.transaction(self.db):
             self.db.conn.execute("UPDATE instance_action_events SET finish_time=?, result=?, details=? WHERE id=?",
-                                 (now, result, details, ev["id"]))
+                                 (now, result, details, ev_id))
             if result == "Error":
-                self.db.conn.execute("UPDATE instance_actions SET message='Error' WHERE id=?", (aid,))
-            self.db.conn.execute("UPDATE instance_actions SET finish_time=? WHERE id=?", (now, aid))
-        self._push_event(uuid, ev["id"])
-
-    def _push_event(self, uuid, event_id):
-        ev = dbm.row(self.db, "SELECT * FROM instance_action_events WHERE id=?", (event_id,))
-        self.hub.publish({"type": "action", "instance_uuid": uuid, "event": self.event_view(ev)})
+                self.db.conn.execute("UPDATE instance_actions SET message='Error', finish_time=? WHERE id=?",
+                                     (now, aid))
+            else:
+                self.db.conn.execute("UPDATE instance_actions SET finish_time=? WHERE id=?", (now, aid))
+        self.hub.publish({"type": "action", "instance_uuid": uuid,
+                          "event": dict(ev, finish_time=now, result=result, details=details)})
 
     @staticmethod
     def event_view(e) -> dict:
