@@ -7,9 +7,9 @@ import time
 
 class Step:
     """`async with Step(tracer, ctx, "compute", "spawning", uuid):` records start and end
-    (with duration and failure) of one service step."""
+    (with duration and failure) of one service step; tracer is anything with record()."""
 
-    def __init__(self, tracer: Tracer, ctx, service: str, step: str, instance_uuid: str | None,
+    def __init__(self, tracer, ctx, service: str, step: str, instance_uuid: str | None,
                  detail: str | None = None):
         self.tracer, self.ctx, self.service, self.step = tracer, ctx, service, step
         self.uuid, self.detail = instance_uuid, detail
