@@ -8,7 +8,7 @@ from starlette.routing import Route
 from backend.api.common import (base, limit_marker, next_href, page, read_object,
                                 token_of, want_bool, want_int, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, CloudError, NotFound
+from backend.errors import BadRequest, CloudError, Forbidden, NotFound
 
 V = "/compute/v2.1"
 
@@ -228,6 +228,26 @@ async def limits(request: Request) -> Response:
     return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
 
 
+async def quota_set(request: Request) -> Response:
+    """os-quota-sets/{project}: the caller's own project (the limits the facade enforces)."""
+    token = token_of(request)
+    t = await request.app.state.cloud.validate_token(token)
+    pid = request.path_params["project"]
+    if pid != (t.get("project") or {}).get("id"):
+        raise Forbidden("quotas of another project are not shown: scope to that project")
+    got = await request.app.state.cloud.get_limits(token)
+    fixed = {"key_pairs": (0, 0), "metadata_items": (128, 0), "server_groups": (10, 0),
+             "server_group_members": (10, 0), "injected_files": (0, 0),
+             "injected_file_content_bytes": (0, 0), "injected_file_path_bytes": (0, 0)}
+    vals = {name: (got.get(mx), got.get(used, 0)) for name, (mx, used) in
+            (("instances", _ABS["instances"]), ("cores", _ABS["cores"]), ("ram", _ABS["ram"]))}
+    vals.update(fixed)
+    detail = request.url.path.endswith("/detail")
+    body = {k: ({"limit": lim, "in_use": used, "reserved": 0} if detail else lim)
+            for k, (lim, used) in vals.items()}
+    return JSONResponse({"quota_set": {"id": pid, **body}})
+
+
 async def aggregates(request: Request) -> Response:
     # `openstack hypervisor show` lists aggregates; pocketstack has none (zones come from
     # hosts.yaml)
@@ -263,6 +283,8 @@ def routes() -> list[Route]:
         Route(f"{V}/os-server-groups/{{id}}", server_group_one, methods=["GET", "DELETE"]),
         Route(f"{V}/limits", limits, methods=["GET"]),
         Route(f"{V}/os-aggregates", aggregates, methods=["GET"]),
+        Route(f"{V}/os-quota-sets/{{project}}", quota_set, methods=["GET"]),
+        Route(f"{V}/os-quota-sets/{{project}}/detail", quota_set, methods=["GET"]),
         Route(f"{V}/os-availability-zone", availability_zones, methods=["GET"]),
         Route(f"{V}/os-availability-zone/detail", availability_zones, methods=["GET"]),
     ]

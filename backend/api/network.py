@@ -31,6 +31,16 @@ async def extensions(request: Request) -> Response:
     return JSONResponse({"extensions": []})
 
 
+async def quotas(request: Request) -> Response:
+    """Neutron quotas: none enforced by pocketstack (-1); routers and floating IPs do not exist."""
+    token_of(request)
+    q = {"network": -1, "subnet": -1, "port": -1, "router": 0, "floatingip": 0,
+         "security_group": 0, "security_group_rule": 0, "rbac_policy": 0, "subnetpool": 0}
+    if request.url.path.endswith("/details.json") or request.url.path.endswith("/details"):
+        q = {k: {"limit": v, "used": 0, "reserved": 0} for k, v in q.items()}
+    return JSONResponse({"quota": q})
+
+
 def _common(x: dict) -> dict:
     return {"tenant_id": x.get("project_id"), "project_id": x.get("project_id"),
             "description": "", "tags": [], "created_at": iso_us(x.get("created_at")),
@@ -236,6 +246,9 @@ def routes() -> list[Route]:
         Route("/network", versions, methods=["GET"]),
         Route(v, version_v2, methods=["GET"]),
         Route(f"{v}/extensions", extensions, methods=["GET"]),
+        Route(f"{v}/quotas/{{project}}", quotas, methods=["GET"]),
+        Route(f"{v}/quotas/{{project}}/details.json", quotas, methods=["GET"]),
+        Route(f"{v}/quotas/{{project}}/details", quotas, methods=["GET"]),
         Route(f"{v}/networks", networks, methods=["GET", "POST"]),
         Route(f"{v}/networks/{{id}}", one("network"), methods=["GET", "DELETE"]),
         Route(f"{v}/subnets", subnets, methods=["GET", "POST"]),

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from backend.api.common import (base, iso_us, limit_marker, next_href, page, read_object,
                                 token_of, url_for, want_int, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, NotFound
+from backend.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "3.0"
 
@@ -158,6 +158,23 @@ async def limits(request: Request) -> Response:
         "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
 
 
+async def quota_set(request: Request) -> Response:
+    """os-quota-sets/{project}: no volume quota is enforced (-1), usage as counted."""
+    cloud, token = request.app.state.cloud, token_of(request)
+    t = await cloud.validate_token(token)
+    pid = request.path_params["target"]
+    if pid != (t.get("project") or {}).get("id"):
+        raise Forbidden("quotas of another project are not shown: scope to that project")
+    vols = await cloud.list_volumes(token, False)
+    vals = {"volumes": (-1, len(vols)), "gigabytes": (-1, sum(v["size"] for v in vols)),
+            "per_volume_gigabytes": (-1, 0), "snapshots": (0, 0), "backups": (0, 0),
+            "backup_gigabytes": (0, 0), "groups": (0, 0)}
+    usage = request.query_params.get("usage", "false").lower() == "true"
+    body = {k: ({"limit": lim, "in_use": used, "reserved": 0, "allocated": 0} if usage else lim)
+            for k, (lim, used) in vals.items()}
+    return JSONResponse({"quota_set": {"id": pid, **body}})
+
+
 def routes() -> list[Route]:
     out = [Route("/volume", versions, methods=["GET"]),
            Route("/volume/v3", version_v3, methods=["GET"])]
@@ -167,7 +184,8 @@ def routes() -> list[Route]:
         out += [Route(f"{prefix}/volumes", volumes, methods=["GET", "POST"]),
                 Route(f"{prefix}/volumes/detail", volumes_detail, methods=["GET"]),
                 Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"]),
-                Route(f"{prefix}/limits", limits, methods=["GET"])]
+                Route(f"{prefix}/limits", limits, methods=["GET"]),
+                Route(f"{prefix}/os-quota-sets/{{target}}", quota_set, methods=["GET"])]
     # discovery may GET the catalog URL itself
     out.append(Route("/volume/v3/{project_id}", version_v3, methods=["GET"]))
     return out

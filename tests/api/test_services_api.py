@@ -127,3 +127,14 @@ async def test_volumes(env):
     assert (await env.delete(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")).status_code == 202
     r = await env.get(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")
     assert r.status_code == 404 and r.json()["itemNotFound"]["code"] == 404
+
+
+async def test_quota_sets_of_own_project_only(env):
+    pid = env.ids["project_admin"]
+    q = (await env.get(f"/compute/v2.1/os-quota-sets/{pid}/detail", who="mia")).json()["quota_set"]
+    assert q["instances"]["limit"] >= 1 and q["instances"]["in_use"] >= 0
+    assert (await env.get(f"/compute/v2.1/os-quota-sets/{pid}", who="bob")).status_code == 403
+    v = (await env.get(f"{env.vol('mia')}/os-quota-sets/{pid}?usage=true", who="mia")).json()["quota_set"]
+    assert v["volumes"]["limit"] == -1
+    n = (await env.get(f"/network/v2.0/quotas/{pid}", who="mia")).json()["quota"]
+    assert n["network"] == -1 and n["router"] == 0

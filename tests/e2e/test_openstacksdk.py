@@ -10,7 +10,8 @@ import pytest
 from e2ehelp import PASSWORD
 
 # the SDK's own deprecation chatter, not ours
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
 
 @pytest.fixture(scope="module")
