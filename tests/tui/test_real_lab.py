@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -65,15 +66,21 @@ async def test_launch_a_real_guest_from_the_app(lab_cloud):
         d = app.screen
         assert isinstance(d, DetailScreen)
         await pilot.press("2")
-        seen_running = False
-        for _ in range(1200):  # the trace shows each step as it happens
+        steps_seen = set()
+        for _ in range(1200):  # the trace fills in step by step while the build runs
             await pilot.pause(0.1)
             trace = text_of(d.query_one("#trace-body", Static))
-            seen_running = seen_running or "▶" in trace
+            steps_seen |= {s for s in ("select_destinations", "allocate ports", "fetch image", "spawn")
+                           if s in trace}
             if d.server.get("status") == "ACTIVE":
                 break
             assert d.server.get("status") != "ERROR", d.server.get("fault")
-        assert d.server["status"] == "ACTIVE" and seen_running
+        assert d.server["status"] == "ACTIVE"
+        await settle(pilot, 0.2)
+        trace = text_of(d.query_one("#trace-body", Static))
+        assert {"fetch image", "spawn", "allocate ports"} <= steps_seen | {
+            s for s in ("fetch image", "spawn", "allocate ports") if s in trace}
+        assert re.search(r"^\s*hypervisor\s+spawn", trace, re.M) and "▶" not in trace
         await pilot.press("5")
         await wait_for(pilot, lambda: MARKER in "\n".join(d.query_one("#console-body").lines),
                        timeout=120, what="the guest's boot marker on the console")

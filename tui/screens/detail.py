@@ -149,7 +149,8 @@ class DetailScreen(Screen):
             self.show_trace()
         await self.load_explain()
         await self.load_events()
-        await self.follow_console()
+        if self.first_tab == "console":
+            await self.follow_console()
 
     async def reload_details(self) -> None:
         from tui.app import FAILED
@@ -181,8 +182,8 @@ class DetailScreen(Screen):
         """No console event exists, so the open Console tab polls it (only while shown)."""
         if self.app.screen is not self or is_gone(self.server):
             return
-        if self.query_one(TabbedContent).active != "console" and self.console_text is not None:
-            return
+        if self.query_one(TabbedContent).active != "console":
+            return  # read only while shown: each read is a round trip to the host
         try:
             text = await self.app.adapter.call("get_console_output", self.sid)
         except Exception as e:
