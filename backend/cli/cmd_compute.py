@@ -60,7 +60,7 @@ def server_row(s: dict, flavors: dict | None = None, images: dict | None = None)
 def _wait_active(c: Client, sid: str, name: str) -> dict:
     def failed(s):
         if s["status"] == "ERROR":
-            return f"server {name} went to ERROR: {(s.get('fault') or {}).get('message', 'no fault recorded')}"
+            return f"went to ERROR: {(s.get('fault') or {}).get('message', 'no fault recorded')}"
     return c.wait(f"server {name}", lambda: c.get(S, f"/servers/{sid}")["server"],
                   lambda s: s["status"] == "ACTIVE", failed)
 
@@ -207,6 +207,13 @@ def server_explain(c: Client, a) -> None:
 def server_trace(c: Client, a) -> None:
     s = find_server(c, a.server)
     items = c.get(S, f"/servers/{s['id']}/os-pocketstack-trace")["trace"]
+    if a.format != "json":
+        import datetime
+        for t in items:
+            if isinstance(t.get("ts"), (int, float)):
+                t["ts"] = datetime.datetime.fromtimestamp(t["ts"], datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+            if isinstance(t.get("duration_ms"), (int, float)):
+                t["duration_ms"] = f"{t['duration_ms']:.3f}"
     show_list(a.format, [("Time", "ts"), ("Service", "service"), ("Kind", "kind"),
                          ("Topic", "topic"), ("Method", "method"), ("Step", "step"),
                          ("Phase", "phase"), ("ms", "duration_ms")], items)
