@@ -72,6 +72,7 @@ async def main() -> list[tuple[str, str, str]]:
         # ---- 1. ticks of 100 changed rows -----------------------------------------------
         rnd = random.Random(1)
         apply_ms, total_ms = [], []
+        cells0 = table.cells_written
         for k in range(TICKS):
             batch = {sid: changed(adapter.servers[sid], k + j) for j, sid in enumerate(rnd.sample(ids, TICK_ROWS))}
             before = table.cells_written
@@ -84,7 +85,7 @@ async def main() -> list[tuple[str, str, str]]:
             apply_ms.append((t1 - t) * 1000)
             total_ms.append((t2 - t) * 1000)
             assert table.cells_written > before
-        cells = table.cells_written
+        cells = table.cells_written - cells0
         rows.append((f"tick of {TICK_ROWS} changed rows: apply", f"median {statistics.median(apply_ms):.1f} ms",
                      f"p95 {pct(apply_ms, 95):.1f} ms, max {max(apply_ms):.1f} ms"))
         rows.append((f"tick of {TICK_ROWS} changed rows: apply + render", f"median {statistics.median(total_ms):.1f} ms",
@@ -154,7 +155,8 @@ async def main() -> list[tuple[str, str, str]]:
         rows.append(("key press to screen during the stream", f"median {statistics.median(key_ms):.1f} ms",
                      f"p95 {pct(key_ms, 95):.1f} ms, max {max(key_ms):.1f} ms over {len(key_ms)} presses; "
                      f"target <= 100 ms: {'PASS' if max(key_ms) <= 100 else 'p95 ' + ('PASS' if pct(key_ms, 95) <= 100 else 'FAIL')}"))
-        rows.append(("cells written in total", f"{cells}", f"{TICKS} ticks x {TICK_ROWS} rows (changed cells only)"))
+        rows.append(("cells written", f"{cells}", f"in the {TICKS} ticks of {TICK_ROWS} rows ({TICKS * TICK_ROWS * 10} cells in those rows; "
+                     f"the highlight restyles a changed row's cells)"))
     return rows
 
 

@@ -101,6 +101,16 @@ class LiveTable(ScrollView, can_focus=True):
         self._resize()
         self._refresh_key(key)
 
+    def add_rows(self, rows: list[tuple[str, list[Text]]]) -> None:
+        """Many rows at once (a load): one resize and one refresh, not one per row."""
+        for key, cells in rows:
+            self._grow(cells)
+            self._index[key] = len(self._keys)
+            self._keys.append(key)
+            self._cells[key] = cells
+        self._resize()
+        self.refresh()
+
     def set_row(self, key: str, cells: list[Text]) -> None:
         self._cells[key] = cells
         self._strips.pop(key, None)

@@ -99,9 +99,14 @@ class ServerTable(LiveTable):
         cursor_key = self.current_key()
         self.clear()
         self._shown.clear()
+        rows = []
         for sid, s in self.servers.items():
             if self.matches(s):
-                self._add(sid, s, hot=False)
+                cells = self.render_cells(s, hot=False)
+                self._shown[sid] = self._sig(cells)
+                rows.append((sid, cells))
+        self.add_rows(rows)
+        self.cells_written += len(rows) * len(COLUMNS)
         self._resort(cursor_key)
 
     def _add(self, sid: str, s: dict, hot: bool) -> None:
