@@ -136,15 +136,24 @@ async def test_switch_project_from_palette(real):
         assert isinstance(app.screen, InstancesScreen) and app.screen.table.row_count == 0
 
 
-async def test_host_going_down_shows_in_hosts(real):
+async def test_hosts_list_their_instances_and_a_host_going_down(real):
+    srv = real.call("create_server", "placed", real.ids["image"], "1")[0]
     app = real.app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot)
+        await wait_for(pilot, lambda: status_of(app, srv["id"]) == "ACTIVE", what="ACTIVE")
+        host = app.screen.table.servers[srv["id"]]["host"]
         app.open_list("hosts")
         await settle(pilot)
         hs = app.screen
         assert isinstance(hs, HostsScreen)
         table = hs.query_one("#hosts")
+        table.move_cursor(row=table.get_row_index(host))
+        await settle(pilot)
+        listed = hs.query_one("#host-servers")
+        assert listed.keys() == [srv["id"]]
+        assert table.get_row(host)[8] == "1"            # running VMs
+        assert "1/16" in table.get_row(host)[5].plain   # vCPU used / 4 cores x ratio 4.0
         assert table.get_row("fake-2")[1].plain == "up"
         FakeDriver.behaviours.setdefault("fake-2", FakeBehaviour()).unreachable = True
         await wait_for(pilot, lambda: table.get_row("fake-2")[1].plain.startswith("down"),
