@@ -161,3 +161,17 @@ def test_networks(snap_compare, app):
 def test_volumes(snap_compare, fake):
     fake.f_create_volume(None, 2, name="data-1")
     assert shot(snap_compare, make_app(fake), _resource("volumes"))
+
+
+def test_row_just_changed_is_highlighted(snap_compare, fake):
+    """A pushed change: the row is highlighted for a moment (here: long enough to see)."""
+    app = make_app(fake, highlight_seconds=600)
+
+    async def steps(pilot):
+        await login(pilot)
+        s = dict(fake.servers[sc.BUILDING], status="ACTIVE", vm_state="active", task_state=None,
+                 power_state=1, power_state_name="Running",
+                 addresses={"private": [{"addr": "10.0.0.4", "mac": "fa:16:3e:00:00:04",
+                                         "version": 4, "type": "fixed"}]})
+        fake.emit({"type": "instance", "server": s})
+    assert shot(snap_compare, app, steps)

@@ -52,6 +52,8 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("home,g", "jump(0)", "Top", show=False),
         Binding("end,G", "jump(-1)", "Bottom", show=False),
         Binding("enter", "select", "Open", show=False),
+        Binding("left", "scroll_left", "Left", show=False),
+        Binding("right", "scroll_right", "Right", show=False),
     ]
     cursor_row: reactive[int] = reactive(0, always_update=False, init=False)
 
@@ -74,6 +76,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._index: dict[str, int] = {}
         self._cells: dict[str, list[Text]] = {}
         self._strips: dict[str, Strip] = {}        # rendered rows, without the cursor
+        self._row_styles: dict[str, Style] = {}    # whole-row background (e.g. just changed)
         self.rows_rendered = 0                     # for the bench: strips built
         self.cursor_painted: tuple[int, float] = (-1, 0.0)  # for the bench: key -> screen
 
@@ -92,8 +95,9 @@ class LiveTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
 
-    def add_row(self, *cells: Text, key: str) -> None:
+    def add_row(self, *cells: Text, key: str, style: str | Style | None = None) -> None:
         cells = list(cells)
+        self._set_style(key, style)
         self._grow(cells)
         self._index[key] = len(self._keys)
         self._keys.append(key)
@@ -111,7 +115,19 @@ class LiveTable(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def set_row(self, key: str, cells: list[Text]) -> None:
+    def _set_style(self, key: str, style: str | Style | None) -> None:
+        st = _style(style) if style else None
+        if st:
+            self._row_styles[key] = st
+        else:
+            self._row_styles.pop(key, None)
+
+    def row_style(self, key: str) -> Style | None:
+        return self._row_styles.get(key)
+
+    def set_row(self, key: str, cells: list[Text], style: str | Style | None = None) -> None:
+        """Replace a row's cells (and its row style): its cached strip is dropped."""
+        self._set_style(key, style)
         self._cells[key] = cells
         self._strips.pop(key, None)
         self._grow(cells)
@@ -131,6 +147,7 @@ class LiveTable(ScrollView, can_focus=True):
             self._index[k] -= 1
         self._cells.pop(key, None)
         self._strips.pop(key, None)
+        self._row_styles.pop(key, None)
         self._resize()
         self.cursor_row = min(self.cursor_row, max(0, self.row_count - 1))
         self.refresh()
@@ -140,6 +157,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._index.clear()
         self._cells.clear()
         self._strips.clear()
+        self._row_styles.clear()
         self.cursor_row = 0
         self._resize()
         self.refresh()
@@ -211,7 +229,8 @@ class LiveTable(ScrollView, can_focus=True):
         if 1 <= y < self.size.height:
             self.refresh_line(i + 1)  # ScrollView.refresh_line takes the virtual line
 
-    def _render_cells(self, cells: list[Text], base: Style | None = None) -> Strip:
+    def _render_cells(self, cells: list[Text], base: Style | None = None,
+                      over: Style | None = None) -> Strip:
         segs: list[Segment] = []
         for w, cell in zip(self.widths, cells):
             t = cell.copy() if cell.cell_len > w else cell
@@ -224,6 +243,8 @@ class LiveTable(ScrollView, can_focus=True):
                     segs.append(seg)
             segs.append(Segment(" " * (w - t.cell_len + GAP)))
         self.rows_rendered += 1
+        if over:  # a row style covers the gaps between cells too, over the cells' colours
+            segs = list(Segment.apply_style(segs, post_style=over))
         return Strip(segs).apply_style(base) if base else Strip(segs)
 
     def render_line(self, y: int) -> Strip:
@@ -239,8 +260,9 @@ class LiveTable(ScrollView, can_focus=True):
         key = self._keys[idx]
         strip = self._strips.get(key)
         if strip is None:
-            strip = self._strips[key] = self._render_cells(self._cells[key])
-        strip = strip.crop(sx, sx + width).extend_cell_length(width)
+            strip = self._strips[key] = self._render_cells(self._cells[key],
+                                                           over=self._row_styles.get(key))
+        strip = strip.crop(sx, sx + width).extend_cell_length(width, self._row_styles.get(key))
         if idx == self.cursor_row:  # the cursor's colours win over the cell's
             self.cursor_painted = (idx, time.perf_counter())
             cursor = self.get_component_rich_style("live-table--cursor")

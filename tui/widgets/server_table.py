@@ -17,7 +17,7 @@ COLUMNS = [
     ("power_state", "Power"), ("host", "Host"), ("ips", "IPs"), ("flavor", "Flavor"),
     ("image", "Image"), ("age", "Age"),
 ]
-HOT_STYLE = "on #2d4a2d"  # the background of a row that just changed
+HOT_STYLE = "on #2d4a2d"  # the background of a row that just changed (the whole row)
 
 
 class Cell(Text):
@@ -43,7 +43,7 @@ class ServerTable(LiveTable):
         self.clock = clock
         self.highlight_seconds = highlight_seconds
         self.servers: dict[str, dict] = {}          # every server of the project
-        self._shown: dict[str, tuple] = {}          # id -> last written (plain, style) per column
+        self._shown: dict[str, tuple] = {}          # id -> ((plain, style) per column, hot)
         self._hot: dict[str, float] = {}            # id -> monotonic deadline of its highlight
         self.filter_text = ""
         self.sort_column: str | None = None
@@ -54,11 +54,9 @@ class ServerTable(LiveTable):
         self.set_interval(1.0, self.refresh_ages)
 
     # ---- cells --------------------------------------------------------------------------
-    def render_cells(self, s: dict, hot: bool) -> list[Cell]:
+    def render_cells(self, s: dict) -> list[Cell]:
         now = self.clock()
         base = fmt.row_style(s)
-        if hot:
-            base = f"{base} {HOT_STYLE}".strip()
         status_style = fmt.STATUS_STYLE.get(s.get("status") or "", "")
         flavor = (s.get("flavor") or {}).get("name", "")
         image = (s.get("image") or {}).get("name", "") if s.get("image") else "(volume)"
@@ -102,31 +100,31 @@ class ServerTable(LiveTable):
         rows = []
         for sid, s in self.servers.items():
             if self.matches(s):
-                cells = self.render_cells(s, hot=False)
-                self._shown[sid] = self._sig(cells)
+                cells = self.render_cells(s)
+                self._shown[sid] = (self._sig(cells), False)
                 rows.append((sid, cells))
         self.add_rows(rows)
         self.cells_written += len(rows) * len(COLUMNS)
         self._resort(cursor_key)
 
     def _add(self, sid: str, s: dict, hot: bool) -> None:
-        cells = self.render_cells(s, hot)
-        self.add_row(*cells, key=sid)
-        self._shown[sid] = self._sig(cells)
+        cells = self.render_cells(s)
+        self.add_row(*cells, key=sid, style=HOT_STYLE if hot else None)
+        self._shown[sid] = (self._sig(cells), hot)
         self.cells_written += len(cells)
 
     def _write(self, sid: str, s: dict, hot: bool) -> bool:
         """Write only the cells whose text or style changed; True if any did."""
-        cells = self.render_cells(s, hot)
+        cells = self.render_cells(s)
         sig = self._sig(cells)
-        old = self._shown.get(sid)
+        old, was_hot = self._shown.get(sid, (None, False))
         changed = False
         n = sum(1 for i in range(len(COLUMNS)) if old is None or old[i] != sig[i])
-        if n:  # the row's strip is rebuilt once, whatever the number of changed cells
-            self.set_row(sid, cells)
+        if n or was_hot != hot:  # the row's strip is rebuilt once, however many cells changed
+            self.set_row(sid, cells, style=HOT_STYLE if hot else None)
             self.cells_written += n
             changed = True
-        self._shown[sid] = sig
+        self._shown[sid] = (sig, hot)
         return changed
 
     def apply(self, updates: dict[str, dict | None]) -> None:
@@ -150,9 +148,9 @@ class ServerTable(LiveTable):
                 if not visible:
                     self._remove(sid)
                     continue
-                before = self._shown[sid]
+                before = self._shown[sid][0]
                 self._write(sid, s, hot)
-                if sort_idx is not None and before[sort_idx] != self._shown[sid][sort_idx]:
+                if sort_idx is not None and before[sort_idx] != self._shown[sid][0][sort_idx]:
                     resort = True
             elif visible:
                 self._add(sid, s, hot)
@@ -178,7 +176,7 @@ class ServerTable(LiveTable):
         """Ages move with the clock; rewrite only the age cells whose text changed."""
         now = self.clock()
         idx = len(COLUMNS) - 1
-        for sid, sig in self._shown.items():
+        for sid, (sig, _) in list(self._shown.items()):
             s = self.servers.get(sid)
             if s and fmt.age(s.get("created"), now) != sig[idx][0]:
                 self._write(sid, s, hot=sid in self._hot)
