@@ -48,6 +48,10 @@ async def test_login_pick_project_launch_to_active(real):
         row = app.screen.table.get_row(sid)
         assert row[0].plain == "web-1" and row[5].plain in ("fake-1", "fake-2")
         assert row[6].plain.startswith("10.0.0.")
+        # count 2: both rows at once, named as nova names them
+        two = await launch(pilot, "pair", count=2)
+        assert sorted(app.screen.table.servers[k]["name"] for k in two) == ["pair-1", "pair-2"]
+        await wait_for(pilot, lambda: all(status_of(app, k) == "ACTIVE" for k in two), what="pair ACTIVE")
 
 
 async def test_detail_tabs_show_trace_scheduler_events_console(real):

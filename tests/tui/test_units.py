@@ -46,6 +46,8 @@ def test_launch_validation():
     assert set(validate(dict(good, count="0"), flavors, images)) == {"count"}
     assert set(validate(dict(good, volume_size="big"), flavors, images)) == {"volume_size"}
     assert set(validate(dict(good, image="", flavor=""), flavors, images)) == {"image", "flavor"}
+    assert validate(dict(good, az="nova"), flavors, images, {"nova"}) == {}
+    assert "there is nova" in validate(dict(good, az="mars"), flavors, images, {"nova"})["az"]
     small = {"1": dict(FLAVORS[0], ram=64)}  # the image needs 96 MB
     assert "96 MB" in validate(good, small, images)["flavor"]
 

@@ -14,7 +14,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
 
 
-def validate(values: dict, flavors: dict[str, dict], images: dict[str, dict]) -> dict[str, str]:
+def validate(values: dict, flavors: dict[str, dict], images: dict[str, dict],
+             zones: set[str] | None = None) -> dict[str, str]:
     """field -> message for every invalid field (empty dict: good to go). Pure, for tests."""
     errors: dict[str, str] = {}
     name = values.get("name", "").strip()
@@ -42,6 +43,8 @@ def validate(values: dict, flavors: dict[str, dict], images: dict[str, dict]) ->
     az = values.get("az", "").strip()
     if az and not re.match(r"^[A-Za-z0-9_.:-]+$", az):
         errors["az"] = "letters, digits and . _ : - only"
+    elif az and zones and az.split(":")[0] not in zones:  # "zone" or admin's "zone:host"
+        errors["az"] = f"no such zone; there is {', '.join(sorted(zones))}"
     return errors
 
 
@@ -54,6 +57,7 @@ class LaunchScreen(ModalScreen[list]):
         self.flavors: dict[str, dict] = {}
         self.images: dict[str, dict] = {}
         self.touched: set[str] = set()
+        self.zones: set[str] | None = None     # known only to admins (hypervisor list)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog modal launch"):
@@ -109,6 +113,10 @@ class LaunchScreen(ModalScreen[list]):
             sel.set_options([(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram']} MB, {f['disk']} GB)", f["id"])
                              for f in sorted(flavors, key=lambda f: (f["vcpus"], f["ram"], f["name"]))])
             sel.prompt = "choose a flavor"
+        try:  # only admins may list hypervisors; others get the zone checked on submit
+            self.zones = {h.get("availability_zone") or "nova" for h in await a.call("list_hypervisors")}
+        except Exception:
+            self.zones = None
         if nets is not FAILED:
             self.query_one("#network", Select).set_options(
                 [("auto (the project's or the shared network)", "auto"), ("none", "none")]
@@ -132,7 +140,7 @@ class LaunchScreen(ModalScreen[list]):
 
     def revalidate(self) -> dict[str, str]:
         """Messages show for the fields already touched; the button needs all valid."""
-        errors = validate(self.values(), self.flavors, self.images)
+        errors = validate(self.values(), self.flavors, self.images, self.zones)
         for f in ("name", "image", "flavor", "volume_size", "az", "count"):
             msg = errors.get(f, "") if f in self.touched else ""
             w = self.query_one(f"#{f}-err", Static)
