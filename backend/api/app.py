@@ -40,7 +40,8 @@ class Gate:
         path = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/") or "/"
-            scope = dict(scope, path=path, raw_path=path.encode())
+            raw = scope.get("raw_path") or path.encode()
+            scope = dict(scope, path=path, raw_path=raw.rstrip(b"/") or b"/")
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
                        for k, v in scope.get("headers", []))
         extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]
