@@ -104,3 +104,23 @@ async def test_table_writes_only_changed_rows_and_highlights_briefly():
         created = iso(NOW - timedelta(seconds=5))
         table.apply({"new": dict(server(99), id="new", created=created, status="ERROR")})
         assert "red" in str(table.get_row("new")[0].style) and table.get_row("new")[9].plain == "5s"
+
+
+async def test_hard_reboot_asks_first_soft_reboot_does_not(fake):
+    from tui_helpers import login, make_app, settle
+    from tui.screens.modals import ConfirmModal
+    app = make_app(fake)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await login(pilot)
+        sid = app.screen.table.current_key()
+        await pilot.press("r")
+        await settle(pilot)
+        assert fake.calls[-1] == ("reboot_server", ("tok-p-admin", sid))
+        assert fake.servers[sid]["task_state"] == "rebooting"
+        n = len(fake.calls)
+        await pilot.press("R")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmModal) and len(fake.calls) == n
+        await pilot.press("y")
+        await settle(pilot)
+        assert fake.servers[sid]["task_state"] == "rebooting_hard"
