@@ -140,3 +140,16 @@ async def _gone(cloud, tok, sid):
         return False
     except NotFound:
         return True
+
+
+async def test_boot_from_volume_on_real_hosts(real_cloud, lab_home):
+    cloud, tok = real_cloud
+    hosts = {h.name: h for h in load_hosts(lab.hosts_file(lab_home))}
+    s = (await cloud.create_server(tok, "bfv-1", "tiny", "m1.nano", boot_volume_size=1))[0]
+    s = await status_is(cloud, tok, s["id"], "ACTIVE")
+    vol = await cloud.get_volume(tok, s["boot_volume_id"])
+    assert vol["host"] == s["host"] and vol["status"] == "in-use"
+    assert (Path(hosts[s["host"]].state_dir) / "volumes" / f"{vol['id']}.qcow2").exists()
+    await until(lambda: _console_has(cloud, tok, s["id"]), "boot marker")
+    await cloud.delete_server(tok, s["id"])
+    await until(lambda: _gone(cloud, tok, s["id"]), "server deleted")
