@@ -155,3 +155,12 @@ def test_pocketstack_cli_multi_create_and_boot_from_volume(server, image_file):
     assert s["status"] == "ACTIVE" and s["volumes_attached"]
     ps(server, "server", "delete", "--wait", *[r["ID"] for r in rows], "ps-bfv")
     ps(server, "image", "delete", "multi-img")
+
+
+def test_server_logs_hold_no_password_or_token(server):
+    from conftest import PASSWORD
+    tok = ps_json(server, "token", "issue")["id"]
+    ps(server, "server", "show", "nope", check=False)  # an error path too
+    logs = server.proc.log_path.read_text() + server.proc.log_path.with_suffix(".out").read_text()
+    assert PASSWORD not in logs and tok not in logs
+    assert "pocketstack serving on" in logs
