@@ -11,7 +11,6 @@ import uuid as uuidlib
 from backend import db as dbm
 from backend import power_state, states
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, OverLimit
-from backend.trace import Step
 from backend.identity import check_name
 from backend.instances import sanitize_hostname
 from backend.compute_views import ComputeViews
@@ -64,9 +63,10 @@ class ComputeAPI(ComputeViews):
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
                      min_count, max_count, scheduler_hints, metadata):
         self._need_write(ctx)
-        async with Step(self.tracer, ctx, "compute-api", "validate request", None):
-            req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
-                                        min_count, max_count, scheduler_hints, metadata)
+        t0 = time.perf_counter()
+        req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
+                                    min_count, max_count, scheduler_hints, metadata)
+        validate_ms = (time.perf_counter() - t0) * 1000
         count = self._check_quota(ctx, req["flavor"], req["min_count"], req["max_count"])
         now = dbm.now_iso()
         reservation = "r-" + uuidlib.uuid4().hex[:8]
@@ -86,10 +86,17 @@ class ComputeAPI(ComputeViews):
                     "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
                     "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time()})
                 self.store.action_start(ctx, u, "create")
+        roles = ",".join(ctx.roles)
         for u in uuids:
             self.store.publish(u)
-            self.tracer.record(service="compute-api", kind="step", request_id=ctx.request_id, instance_uuid=u,
-                               step="instance recorded", phase="end", detail="building/scheduling/NOSTATE")
+            # the steps before the instance existed, recorded against it for its timeline
+            for service, step, ms, detail in (
+                    ("identity", "token validated", ctx.validate_ms, f"{ctx.user_name} in {ctx.project_name} "
+                                                                     f"({roles})"),
+                    ("compute-api", "request checked", validate_ms, "policy, quota, image, flavor, network"),
+                    ("compute-api", "instance recorded", None, "building/scheduling/NOSTATE")):
+                self.tracer.record(service=service, kind="step", request_id=ctx.request_id, instance_uuid=u,
+                                   step=step, phase="end", duration_ms=ms, detail=detail)
         spec = {"vcpus": f["vcpus"], "memory_mb": f["ram"], "disk_gb": 0 if boot_volume_size else f["disk"],
                 "availability_zone": availability_zone,
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},

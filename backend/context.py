@@ -17,6 +17,7 @@ class RequestContext:
     project_name: str | None
     roles: tuple[str, ...] = ()
     request_id: str = field(default_factory=new_request_id)
+    validate_ms: float | None = field(default=None, compare=False)  # how long identity took
 
     @property
     def is_admin(self) -> bool:
@@ -42,6 +43,6 @@ class RequestContext:
         """For the services' own periodic work (build timeouts, power sync)."""
         return cls("system", "system", None, None, ("admin",), request_id or new_request_id())
 
-    def with_request_id(self, request_id: str) -> "RequestContext":
+    def with_request_id(self, request_id: str, validate_ms: float | None = None) -> "RequestContext":
         return RequestContext(self.user_id, self.user_name, self.project_id, self.project_name,
-                              self.roles, request_id)
+                              self.roles, request_id, validate_ms)

@@ -57,7 +57,8 @@ async def test_create_records_action_and_events(cloud, admin, image):
     assert {e["host"] for e in act["events"][1:]} == {s["host"]}
     trace = await cloud.get_trace(admin, s["id"])
     services = {t["service"] for t in trace}
-    assert {"compute-api", "queue", "conductor", "scheduler", "compute", "network", "hypervisor"} <= services
+    assert {"identity", "compute-api", "queue", "conductor", "scheduler", "compute", "network", "image",
+            "volume", "hypervisor"} <= services
     assert s["addresses"]["private"][0]["mac"].startswith("fa:16:3e:")
 
 
