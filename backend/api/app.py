@@ -66,7 +66,10 @@ class Gate:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                message = dict(message, headers=list(message.get("headers", [])) + extra)
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                # a handler that knows the backend's request id (an instance action's) wins
+                add = [(k, v) for k, v in extra if k not in have]
+                message = dict(message, headers=list(message.get("headers", [])) + add)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -302,13 +302,15 @@ async def server_create(request: Request) -> Response:
                                         min_count=min_c, max_count=max_c,
                                         scheduler_hints=hints or None, metadata=meta)
     first = created[0]
+    rid_header = await _action_request_id(cloud, token, first["id"], "create")
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):
-        return JSONResponse({"reservation_id": first.get("reservation_id")}, status_code=202)
+        return JSONResponse({"reservation_id": first.get("reservation_id")}, status_code=202,
+                            headers=rid_header)
     r = ServerRenderer(request, False)
     return JSONResponse({"server": {"id": first["id"], "links": r.links(first["id"]),
                                     "OS-DCF:diskConfig": "MANUAL",
                                     "security_groups": [{"name": "default"}]}},
-                        status_code=202, headers={"Location": r.self_prefix + first["id"]})
+                        status_code=202, headers={"Location": r.self_prefix + first["id"], **rid_header})
 
 
 # ---- actions --------------------------------------------------------------------------
@@ -344,7 +346,25 @@ async def server_action(request: Request) -> Response:
     else:
         raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
                          "os-stop, reboot, os-getConsoleOutput)")
-    return Response(status_code=202)
+    return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))
+
+
+_ACTION_NAMES = {"create": "create", "os-stop": "stop", "os-start": "start", "reboot": "reboot"}
+
+
+async def _action_request_id(cloud, token: str, sid: str, action: str) -> dict:
+    """X-OpenStack-Request-Id as nova answers it: the request id of the instance action this
+    call recorded, so `openstack server event list` and --debug output match."""
+    want = _ACTION_NAMES.get(action)
+    try:
+        acts = await cloud.list_instance_actions(token, sid)
+    except Exception:  # best effort: the generic request id stays
+        return {}
+    mine = [a for a in acts if a["action"] == want]
+    if not mine:
+        return {}
+    latest = max(mine, key=lambda a: str(a.get("start_time") or ""))
+    return {"X-OpenStack-Request-Id": latest["request_id"]}
 
 
 def _action_view(a: dict, with_events: bool, admin: bool) -> dict:

@@ -13,7 +13,9 @@ async def boot(env, name, who="admin", **extra):
                        "networks": [{"uuid": env.ids["network"]}], **extra}}
     r = await env.post(f"{V}/servers", body, who=who)
     assert r.status_code == 202, r.text
-    return r.json()["server"]["id"]
+    sid = r.json()["server"]["id"]
+    env.ids["create_rid_" + sid] = r.headers["x-openstack-request-id"]
+    return sid
 
 
 async def test_version_document_and_microversions(env):
@@ -72,8 +74,12 @@ async def test_server_create_to_active_and_body_as_upstream(env):
 async def test_actions_events_console_explain_trace(env):
     sid = await boot(env, "ops-1")
     await env.wait_status(sid, "ACTIVE")
-    assert (await env.post(f"{V}/servers/{sid}/action", {"os-stop": None})).status_code == 202
+    r = await env.post(f"{V}/servers/{sid}/action", {"os-stop": None})
+    assert r.status_code == 202
     s = await env.wait_status(sid, "SHUTOFF")
+    stop = [a for a in (await env.get(f"{V}/servers/{sid}/os-instance-actions")).json()["instanceActions"]
+            if a["action"] == "stop"]
+    assert r.headers["x-openstack-request-id"] == stop[0]["request_id"]
     assert s["OS-EXT-STS:power_state"] == 4
     assert (await env.post(f"{V}/servers/{sid}/action", {"os-start": None})).status_code == 202
     await env.wait_status(sid, "ACTIVE")
@@ -86,6 +92,7 @@ async def test_actions_events_console_explain_trace(env):
     assert [a["action"] for a in acts][-1] == "create" or [a["action"] for a in acts][0] == "create"
     assert {"create", "stop", "start", "reboot"} <= {a["action"] for a in acts}
     create = next(a for a in acts if a["action"] == "create")
+    assert env.ids.get("create_rid_" + sid) in (None, create["request_id"])
     r = await env.get(f"{V}/servers/{sid}/os-instance-actions/{create['request_id']}")
     evs = r.json()["instanceAction"]["events"]
     assert evs and all(e["result"] == "Success" for e in evs)
