@@ -29,6 +29,10 @@ from tenacity import (RetryError, retry_if_exception, stop_after_attempt, wait_e
 from backend.virt.driver import DriverError, HostUnreachable
 
 log = logging.getLogger(__name__)
+# paramiko logs a lost connection at ERROR from its transport thread; with no logging set up
+# that would go raw to stderr (over the app's screen). We report it as HostUnreachable instead;
+# a configured root handler still receives paramiko's records.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class CommandError(DriverError):
