@@ -322,5 +322,8 @@ class HostLink:
             self.transport(attempts=1, timeout=min(timeout, self.connect_timeout))
             self.run(["true"], timeout=timeout)
             return True
+        except CommandTimeout:
+            self.drop()  # `true` that does not answer: the connection is dead, not the command
+            return False
         except DriverError:
             return False
