@@ -248,3 +248,29 @@ async def test_paused_guest_reports_paused_through_qmp(drivers, tiny):
         assert await d.get_power_state(g.uuid) == power_state.RUNNING
     finally:
         await d.destroy(g.uuid)
+
+
+async def test_blackholed_host_is_not_alive_within_the_heartbeat(lab_home, hosts):
+    """No RST, no FIN: packets just vanish (the host's link is down). The kept connection
+    looks open; the heartbeat must still answer False in bounded time, then recover."""
+    h = hosts["lab-2"]
+    if not h.netns:
+        pytest.skip("the lab runs on loopback ports here")
+    import subprocess
+    d = QemuDriver(h, None, link=HostLink(h, connect_timeout=2, connect_attempts=1))
+    try:
+        assert await d.is_alive()
+        subprocess.run(["ip", "-n", h.netns, "link", "set", "eth0", "down"], check=True)
+        t0 = time.monotonic()
+        assert not await d.is_alive()
+        assert time.monotonic() - t0 < 7
+    finally:
+        subprocess.run(["ip", "-n", h.netns, "link", "set", "eth0", "up"], check=True)
+    try:
+        for _ in range(50):
+            if await d.is_alive():
+                break
+            await asyncio.sleep(0.2)
+        assert await d.is_alive()
+    finally:
+        await d.close()
