@@ -119,12 +119,31 @@ def open_db(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    _add_missing_columns(conn)
     conn.executescript(SCHEMA)
     for suffix in ("-wal", "-shm"):
         p = Path(str(path) + suffix)
         if p.exists():
             os.chmod(p, 0o600)
     return db
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A database made by an earlier version gets the columns added since (the only kind of
+    schema change so far); tables that are new are made by SCHEMA itself."""
+    want = sqlite3.connect(":memory:")
+    want.executescript(SCHEMA)
+    have_tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for (table,) in want.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+        if table not in have_tables:
+            continue
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for _, col, ctype, notnull, default, _pk in want.execute(f"PRAGMA table_info({table})"):
+            if col not in have:
+                dflt = f" DEFAULT {default}" if default is not None else ""
+                null = " NOT NULL" if notnull and default is not None else ""
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {ctype}{null}{dflt}")
+    want.close()
 
 
 @contextlib.contextmanager
@@ -181,4 +200,6 @@ def jdump(v) -> str:
 def jload(s, default=None):
     if s is None:
         return default
+    if s == "{}":  # most metadata and properties: skip the parser (lists of 1,000 rows)
+        return {}
     return json.loads(s)

@@ -12,10 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from backend.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
 
-try:  # optional: ~5x faster encoding of big lists (GET /servers/detail with 1,000 servers)
-    import orjson
-except ImportError:  # pragma: no cover - the stdlib path gives the same bytes' meaning
-    orjson = None
+import orjson  # ~5x faster than json for big lists (GET /servers/detail with 1,000 servers)
 
 MAX_BODY = 256 * 1024          # any JSON request body; image data goes through PUT /file
 MAX_LIMIT = 1000               # nova osapi_max_limit
@@ -86,9 +83,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
 
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        if orjson is not None:
-            return orjson.dumps(content)
-        return json.dumps(content, separators=(",", ":")).encode()
+        return orjson.dumps(content)
 
 
 # ---- request helpers ------------------------------------------------------------------
