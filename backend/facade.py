@@ -99,6 +99,15 @@ class Cloud:
                           default_project: str | None = None, enabled: bool = True) -> dict:
         return self.rt.identity.create_user(await self.ctx(token), name, password, default_project, enabled)
 
+    async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
+                          enabled: bool | None = None, default_project: str | None = None) -> dict:
+        """A new password or disabling revokes the user's tokens."""
+        ctx = await self.ctx(token)
+        pw_hash = None
+        if password is not None:  # bcrypt is slow on purpose: off the loop
+            pw_hash = await asyncio.to_thread(self.rt.identity.hash_password, password)
+        return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project)
+
     async def delete_user(self, token: str, user: str) -> None:
         self.rt.identity.delete_user(await self.ctx(token), user)
 
@@ -110,6 +119,10 @@ class Cloud:
 
     async def create_project(self, token: str, name: str, description: str = "") -> dict:
         return self.rt.identity.create_project(await self.ctx(token), name, description)
+
+    async def update_project(self, token: str, project: str, name: str | None = None,
+                             description: str | None = None, enabled: bool | None = None) -> dict:
+        return self.rt.identity.update_project(await self.ctx(token), project, name, description, enabled)
 
     async def delete_project(self, token: str, project: str) -> None:
         self.rt.identity.delete_project(await self.ctx(token), project)

@@ -255,6 +255,40 @@ class IdentityService:
         self._cache.clear()
         return self._user_view(self._find_user(uid))
 
+    def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None):
+        """Admins change anyone; a user may change only their own password. A new password
+        or disabling revokes the user's tokens (keystone does the same)."""
+        u = self._find_user(user)
+        if not u or (not ctx.is_admin and u["id"] != ctx.user_id):
+            raise NotFound(f"user {user!r} not found")
+        if not ctx.is_admin and (name is not None or enabled is not None or default_project is not None):
+            raise Forbidden("only an admin may change a user's name, state or default project")
+        values = {}
+        if name is not None and name != u["name"]:
+            check_name("user", name)
+            if self._find_user(name):
+                raise Conflict(f"a user named {name!r} already exists")
+            values["name"] = name
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if enabled is not None:
+            if not isinstance(enabled, bool):
+                raise BadRequest("enabled must be true or false")
+            values["enabled"] = int(enabled)
+        if default_project is not None:
+            proj = self._find_project(default_project)
+            if not proj:
+                raise NotFound(f"project {default_project!r} not found")
+            values["default_project_id"] = proj["id"]
+        if values:
+            with dbm.transaction(self.db):
+                cols = ", ".join(f"{k}=?" for k in values)
+                self.db.conn.execute(f"UPDATE users SET {cols} WHERE id=?", (*values.values(), u["id"]))
+                if "password_hash" in values or values.get("enabled") == 0:
+                    self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
+            self._cache.clear()
+        return self._user_view(self._find_user(u["id"]))
+
     def delete_user(self, ctx, user):
         self._admin(ctx)
         u = self._find_user(user)
@@ -295,6 +329,33 @@ class IdentityService:
         self.db["projects"].insert({"id": pid, "name": name, "domain_id": "default",
                                     "description": description, "enabled": 1, "created_at": dbm.now_iso()})
         return self._project_view(self._find_project(pid))
+
+    def update_project(self, ctx, project, name=None, description=None, enabled=None):
+        self._admin(ctx)
+        p = self._find_project(project)
+        if not p:
+            raise NotFound(f"project {project!r} not found")
+        values = {}
+        if name is not None and name != p["name"]:
+            check_name("project", name, 64)
+            if self._find_project(name):
+                raise Conflict(f"a project named {name!r} already exists")
+            values["name"] = name
+        if description is not None:
+            if not isinstance(description, str) or len(description) > 1024:
+                raise BadRequest("project description must be a string of at most 1024 characters")
+            values["description"] = description
+        if enabled is not None:
+            if not isinstance(enabled, bool):
+                raise BadRequest("enabled must be true or false")
+            if not enabled and p["id"] == ctx.project_id:
+                raise Conflict("you cannot disable the project your token is scoped to")
+            values["enabled"] = int(enabled)
+        if values:
+            cols = ", ".join(f"{k}=?" for k in values)
+            self.db.conn.execute(f"UPDATE projects SET {cols} WHERE id=?", (*values.values(), p["id"]))
+            self._cache.clear()
+        return self._project_view(self._find_project(p["id"]))
 
     def delete_project(self, ctx, project):
         self._admin(ctx)

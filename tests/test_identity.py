@@ -179,3 +179,28 @@ async def test_second_backend_on_same_home_is_refused(cloud, config):
     from backend.facade import Cloud
     with pytest.raises(AlreadyRunning, match="already running"):
         await Cloud(config).start()
+
+
+async def test_update_user_and_project(cloud, admin):
+    alice, _, _ = await setup_two_projects(cloud, admin)
+    # a user changes their own password: old tokens are revoked, the new password works
+    await cloud.update_user(alice, "alice", password="new-pw")
+    with pytest.raises(Unauthorized):
+        await cloud.list_servers(alice)
+    with pytest.raises(Unauthorized):
+        await cloud.login("alice", "pw-alice", "alpha")
+    alice = (await cloud.login("alice", "new-pw", "alpha"))["token"]
+    with pytest.raises(Forbidden):
+        await cloud.update_user(alice, "alice", enabled=False)
+    with pytest.raises(NotFound):
+        await cloud.update_user(alice, "bob", password="x")
+    await cloud.update_user(admin, "alice", enabled=False)
+    with pytest.raises(Unauthorized, match="disabled"):
+        await cloud.login("alice", "new-pw", "alpha")
+    p = await cloud.update_project(admin, "beta", description="the b team", name="beta2")
+    assert (p["name"], p["description"]) == ("beta2", "the b team")
+    await cloud.update_project(admin, "beta2", enabled=False)
+    with pytest.raises(Unauthorized, match="disabled"):
+        await cloud.login("bob", "pw-bob", "beta2")
+    with pytest.raises(Conflict):
+        await cloud.update_project(admin, "admin", enabled=False)

@@ -238,6 +238,13 @@ async def user_one(request: Request) -> Response:
     if request.method == "DELETE":
         await cloud.delete_user(token, uid)
         return no_content()
+    if request.method == "PATCH":
+        b = await read_object(request, "user", ("name", "password", "default_project_id", "enabled",
+                                                "description", "email", "options"))
+        enabled = want_bool(b["enabled"], "user.enabled") if "enabled" in b else None
+        u = await cloud.update_user(token, uid, name=want_str(b, "name", "user", empty=False),
+                                    password=want_str(b, "password", "user", empty=False, max_len=4096),
+                                    enabled=enabled, default_project=b.get("default_project_id"))
     return JSONResponse({"user": user_view(request, u)})
 
 
@@ -273,6 +280,12 @@ async def project_one(request: Request) -> Response:
     if request.method == "DELETE":
         await cloud.delete_project(token, pid)
         return no_content()
+    if request.method == "PATCH":
+        b = await read_object(request, "project", ("name", "description", "enabled", "tags", "options"))
+        enabled = want_bool(b["enabled"], "project.enabled") if "enabled" in b else None
+        p = await cloud.update_project(token, pid, name=want_str(b, "name", "project", empty=False, max_len=64),
+                                       description=want_str(b, "description", "project", max_len=1024),
+                                       enabled=enabled)
     return JSONResponse({"project": project_view(request, p)})
 
 
@@ -369,10 +382,10 @@ def routes() -> list[Route]:
         Route(f"{v3}/auth/catalog", auth_catalog, methods=["GET"]),
         Route(f"{v3}/auth/projects", auth_projects, methods=["GET"]),
         Route(f"{v3}/users", users, methods=["GET", "POST"]),
-        Route(f"{v3}/users/{{id}}", user_one, methods=["GET", "DELETE"]),
+        Route(f"{v3}/users/{{id}}", user_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v3}/users/{{id}}/projects", user_projects, methods=["GET"]),
         Route(f"{v3}/projects", projects, methods=["GET", "POST"]),
-        Route(f"{v3}/projects/{{id}}", project_one, methods=["GET", "DELETE"]),
+        Route(f"{v3}/projects/{{id}}", project_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v3}/projects/{{project}}/users/{{user}}/roles", project_user_roles, methods=["GET"]),
         Route(f"{v3}/projects/{{project}}/users/{{user}}/roles/{{role}}", project_user_role,
               methods=["PUT", "GET", "HEAD", "DELETE"]),

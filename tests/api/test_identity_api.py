@@ -125,3 +125,22 @@ async def test_domains(env):
     r = await env.get("/identity/v3/domains/default")
     assert r.json()["domain"]["name"] == "Default"
     assert (await env.get("/identity/v3/domains/nope")).status_code == 404
+
+
+
+async def test_patch_user_and_project(env):
+    """openstack user set / project set: PATCH /v3/users/{id} and /v3/projects/{id}."""
+    r = await env.post("/identity/v3/users", {"user": {"name": "pat", "password": "pw1"}})
+    uid = r.json()["user"]["id"]
+    r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(),
+                             json={"user": {"password": "pw2", "enabled": False}})
+    assert r.status_code == 200 and r.json()["user"]["enabled"] is False, r.text
+    r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(), json={"user": {"colour": "red"}})
+    assert r.status_code == 400 and "colour" in r.text
+    r = await env.post("/identity/v3/projects", {"project": {"name": "pp"}})
+    pid = r.json()["project"]["id"]
+    r = await env.http.patch(f"/identity/v3/projects/{pid}", headers=env.h(),
+                             json={"project": {"description": "d"}})
+    assert r.status_code == 200 and r.json()["project"]["description"] == "d", r.text
+    r = await env.http.patch("/identity/v3/projects/pp", headers=env.h(), json={"project": {"description": "d"}})
+    assert r.status_code == 404  # names are not ids
