@@ -15,6 +15,7 @@ if [ -z "${OS_PASSWORD:-}" ]; then
   OS_PASSWORD=$(cat "$pwfile")
 fi
 export OS_PASSWORD  # read by init and build-tiny from the environment, never from argv
+export OS_USERNAME="${OS_USERNAME:-admin}"  # the app's login form starts with it
 $PS lab up --hosts 2
 $PS init
 $PS image build-tiny

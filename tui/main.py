@@ -6,6 +6,7 @@ a factory the caller passes in: the CLI calls `run_app(argv, asgi_factory=create
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
 import sys
@@ -49,8 +50,8 @@ def start_api(backend: BackendThread, factory: Callable[[Cloud], Any], listen: s
     server = uvicorn.Server(uvicorn.Config(factory(backend.cloud), log_level="critical",
                                            lifespan="off", access_log=False))
     server.install_signal_handlers = lambda: None  # the app owns the terminal and its signals
-    backend.loop.call_soon_threadsafe(lambda: backend.loop.create_task(server.serve(sockets=[sock])))
     backend.api_server = server
+    backend.api_done = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), backend.loop)
     return f"http://{host}:{port}"
 
 
@@ -99,6 +100,10 @@ def main(argv: list[str] | None = None,
         server = getattr(backend, "api_server", None)
         if server is not None:
             server.should_exit = True
+            try:  # let uvicorn close its connections before the loop goes
+                backend.api_done.result(timeout=5)
+            except Exception:
+                pass
         # stop off the main thread so a wedged backend cannot hang the terminal forever
         t = threading.Thread(target=backend.stop, daemon=True)
         t.start()
