@@ -301,12 +301,21 @@ class ComputeAPI(ComputeViews):
             raise Conflict(f"cannot attach a volume while the instance is {r['vm_state']}/{r['task_state']}")
         if v["host"] and v["host"] != r["host"]:
             raise Conflict(f"volume {volume_ref!r} lives on host {v['host']}, the instance on {r['host']}")
+        self._host_must_be_up(r["host"], "attach volume")
+        taken = {x["device"] for x in dbm.rows(self.db, "SELECT device FROM volumes WHERE attached_to=?",
+                                               (r["uuid"],))}
+        free = [f"/dev/vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"/dev/vd{c}" not in taken]
+        if not free:
+            raise Conflict(f"instance {r['uuid']} has no free disk slot")
+        device = free[0]
         self.store.action_start(ctx, r["uuid"], "attach_volume")
-        if not v["host"]:
-            await self.bus.call(ctx, f"compute.{r['host']}", "create_volume_backing", volume_id=v["id"],
-                                size_gb=v["size"])
-        n = dbm.row(self.db, "SELECT count(*) c FROM volumes WHERE attached_to=?", (r["uuid"],))["c"]
-        device = "/dev/vd" + "bcdefghijklmnopqrstuvwxyz"[n]
+        self.volume.set(v["id"], status="attaching", attached_to=r["uuid"], device=device)
+        try:
+            await self.bus.call(ctx, f"compute.{r['host']}", "attach_volume", instance_uuid=r["uuid"],
+                                volume_id=v["id"], size_gb=v["size"], device=device, create=not v["host"])
+        except Exception as e:
+            self.volume.set(v["id"], status="available", attached_to=None, device=None)
+            raise Conflict(f"attaching volume {v['id']} failed on {r['host']}: {e}") from None
         await self.volume.mark_attached(ctx, v["id"], r["uuid"], device, r["host"])
         self.store.publish(r["uuid"])
         return {"id": v["id"], "volumeId": v["id"], "serverId": r["uuid"], "device": device}
@@ -319,7 +328,15 @@ class ComputeAPI(ComputeViews):
             raise NotFound(f"volume {volume_ref!r} is not attached to instance {r['uuid']}")
         if r["boot_volume_id"] == v["id"]:
             raise Conflict("the boot volume cannot be detached")
+        self._host_must_be_up(r["host"], "detach volume")
         self.store.action_start(ctx, r["uuid"], "detach_volume")
+        self.volume.set(v["id"], status="detaching")
+        try:
+            await self.bus.call(ctx, f"compute.{r['host']}", "detach_volume", instance_uuid=r["uuid"],
+                                volume_id=v["id"])
+        except Exception as e:
+            self.volume.set(v["id"], status="in-use")
+            raise Conflict(f"detaching volume {v['id']} failed on {r['host']}: {e}") from None
         await self.volume.mark_detached(ctx, v["id"])
         self.store.publish(r["uuid"])
 

@@ -75,6 +75,12 @@ class Cloud:
         {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods}."""
         return await self.rt.identity.authenticate_password(username, password, project, domain)
 
+    async def operator_token(self) -> str:
+        """An admin token for tools run by the owner of the state directory on this machine
+        (as keystone-manage bootstrap trusts the operator): whoever can open the database
+        and take its lock owns the cloud already. Never reachable over the REST API."""
+        return self.rt.identity.operator_token()
+
     async def scope(self, token: str, project: str) -> dict:
         """Token (usually unscoped) + project name or id -> new project-scoped token."""
         return self.rt.identity.authenticate_token(token, project)

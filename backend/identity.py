@@ -131,6 +131,13 @@ class IdentityService:
                 raise Unauthorized(f"project {project!r} not found")
         return self._issue(user, proj, ["password"])
 
+    def operator_token(self) -> str:
+        user = dbm.row(self.db, "SELECT * FROM users WHERE name='admin' AND domain_id='default'")
+        proj = dbm.row(self.db, "SELECT * FROM projects WHERE name='admin' AND domain_id='default'")
+        if not user or not proj:
+            raise Unauthorized("no admin user or project: run `pocketstack init` first")
+        return self._issue(user, proj, ["local"])["token"]
+
     def authenticate_token(self, token: str, project: str | None) -> dict:
         ctx, row = self._validate(token)
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))

@@ -141,10 +141,14 @@ async def test_volume_lifecycle_and_boot_from_volume(cloud, admin, image, config
     assert (boot["status"], boot["size"], boot["bootable"], boot["host"]) == ("in-use", 3, True, s["host"])
     assert cloud.rt.computes[s["host"]].driver.volumes[boot["id"]] == 3
     att = await cloud.attach_volume(admin, s["id"], v["id"])
-    assert att["device"] == "/dev/vdc"
+    assert att["device"] == "/dev/vdb"  # vda is the boot volume
+    guest = cloud.rt.computes[s["host"]].driver.guests[s["id"]]
+    assert [x["volume_id"] for x in guest.spec.volumes] == [v["id"]]
+    assert (await cloud.get_volume(admin, v["id"]))["status"] == "in-use"
     with pytest.raises(Conflict, match="attached"):
         await cloud.delete_volume(admin, v["id"])
     await cloud.detach_volume(admin, s["id"], v["id"])
+    assert guest.spec.volumes == [] and (await cloud.get_volume(admin, v["id"]))["status"] == "available"
     await cloud.delete_server(admin, s["id"])
     for _ in range(200):
         if len(await cloud.list_volumes(admin)) == 1:

@@ -44,10 +44,8 @@ def _disk_props(ids: dict, img: TinyImage) -> dict:
 async def _admin_token(cloud, password: str | None) -> str:
     if password:
         return (await cloud.login("admin", password, "admin"))["token"]
-    # `init` runs without a password too: a local process that owns the state directory is
-    # trusted as admin. TODO(facade): a public Cloud.local_admin_token() would replace this.
-    ident = cloud.rt.identity
-    return ident._issue(ident._find_user("admin"), ident._find_project("admin"), ["local"])["token"]
+    # without a password: this process owns the state directory, so it is the operator
+    return await cloud.operator_token()
 
 
 async def register_with_cloud(cloud, token: str, img: TinyImage, name: str = "tiny") -> dict:

@@ -262,8 +262,20 @@ class ComputeManager:
     async def delete_volume_backing(self, ctx, volume_id):
         await self.driver.delete_volume(volume_id)
 
-    async def create_volume_backing(self, ctx, volume_id, size_gb):
-        await self.driver.create_volume(volume_id, size_gb)
+    async def attach_volume(self, ctx, instance_uuid, volume_id, size_gb, device, create):
+        async with self._lock(instance_uuid):
+            if create:  # a new volume gets its file on the host that uses it
+                await self.driver.create_volume(volume_id, size_gb)
+            try:
+                await self.driver.attach_volume(instance_uuid, volume_id, device)
+            except Exception:
+                if create:
+                    await self.driver.delete_volume(volume_id)
+                raise
+
+    async def detach_volume(self, ctx, instance_uuid, volume_id):
+        async with self._lock(instance_uuid):
+            await self.driver.detach_volume(instance_uuid, volume_id)
 
     # ---- power-state sync (nova's _sync_power_states) ------------------------------------
     async def sync_power_states(self, ctx) -> None:

@@ -128,6 +128,15 @@ class ComputeDriver(abc.ABC):
         """Make the backing file of a volume on this host; with image, the volume starts as a
         copy of it (boot from volume). Raise DriverError on failure, leaving nothing behind."""
 
+    async def attach_volume(self, uuid: str, volume_id: str, device: str) -> None:
+        """Attach a volume (its file made by create_volume) to the guest as a virtio disk:
+        live when the guest runs, and on every later start. Raise DriverError on failure."""
+        raise DriverError(f"{type(self).__name__} cannot attach volumes", reschedulable=False)
+
+    async def detach_volume(self, uuid: str, volume_id: str) -> None:
+        """Take the volume off the guest (live when it runs). Idempotent."""
+        raise DriverError(f"{type(self).__name__} cannot detach volumes", reschedulable=False)
+
     async def delete_volume(self, volume_id: str) -> None:
         """Remove the backing file of a volume on this host. Idempotent."""
 

@@ -124,6 +124,17 @@ class FakeDriver(ComputeDriver):
         self._reach()
         self.volumes[volume_id] = size_gb
 
+    async def attach_volume(self, uuid, volume_id, device) -> None:
+        g = self._guest(uuid)
+        if volume_id not in self.volumes:
+            raise DriverError(f"volume {volume_id} has no file on {self.host.name}", reschedulable=False)
+        g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id] + [
+            {"volume_id": volume_id, "size_gb": self.volumes[volume_id], "device": device}]
+
+    async def detach_volume(self, uuid, volume_id) -> None:
+        g = self._guest(uuid)
+        g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id]
+
     async def delete_volume(self, volume_id) -> None:
         self._reach()
         self.volumes.pop(volume_id, None)
