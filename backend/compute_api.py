@@ -288,7 +288,7 @@ class ComputeAPI(ComputeViews):
         if not r["host"] or r["vm_state"] in (states.BUILDING, states.ERROR):
             raise Conflict(f"instance {r['uuid']} has no console yet (vm_state {r['vm_state']})")
         self._host_must_be_up(r["host"], "console")
-        return await self.bus.call(ctx, f"compute.{r['host']}", "get_console_output", instance_uuid=r["uuid"],
+        return await self.bus.call(ctx, f"compute.{r['host']}", "get_console_output", timeout=30, instance_uuid=r["uuid"],
                                    length=length)
 
     async def attach_volume(self, ctx, server_id, volume_ref):
@@ -311,7 +311,7 @@ class ComputeAPI(ComputeViews):
         self.store.action_start(ctx, r["uuid"], "attach_volume")
         self.volume.set(v["id"], status="attaching", attached_to=r["uuid"], device=device)
         try:
-            await self.bus.call(ctx, f"compute.{r['host']}", "attach_volume", instance_uuid=r["uuid"],
+            await self.bus.call(ctx, f"compute.{r['host']}", "attach_volume", timeout=120, instance_uuid=r["uuid"],
                                 volume_id=v["id"], size_gb=v["size"], device=device, create=not v["host"])
         except Exception as e:
             self.volume.set(v["id"], status="available", attached_to=None, device=None)
@@ -332,7 +332,7 @@ class ComputeAPI(ComputeViews):
         self.store.action_start(ctx, r["uuid"], "detach_volume")
         self.volume.set(v["id"], status="detaching")
         try:
-            await self.bus.call(ctx, f"compute.{r['host']}", "detach_volume", instance_uuid=r["uuid"],
+            await self.bus.call(ctx, f"compute.{r['host']}", "detach_volume", timeout=60, instance_uuid=r["uuid"],
                                 volume_id=v["id"])
         except Exception as e:
             self.volume.set(v["id"], status="in-use")

@@ -55,9 +55,7 @@ class Bus:
     def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
         fn = self._method(topic, method)
         self._trace(ctx, "cast", topic, method, kwargs)
-        # the context crosses the bus as a dict, as it would on the wire
-        wire_ctx = RequestContext.from_dict(ctx.to_dict())
-        task = asyncio.get_running_loop().create_task(self._run_cast(fn, wire_ctx, topic, method, kwargs))
+        task = asyncio.get_running_loop().create_task(self._run_cast(fn, ctx, topic, method, kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -68,16 +66,19 @@ class Bus:
             log.exception("cast %s.%s failed", topic, method)
             self._trace(ctx, "error", topic, method, kwargs, detail=f"{type(e).__name__}: {e}")
 
-    async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = 60,
+    async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = None,
                    **kwargs):
+        """timeout: for calls that do remote work (compute hosts); in-process services answer
+        or fail by themselves. The context is immutable, so it is passed as it is."""
         fn = self._method(topic, method)
         self._trace(ctx, "call", topic, method, kwargs)
         t0 = time.perf_counter()
-        wire_ctx = RequestContext.from_dict(ctx.to_dict())
         try:
+            if timeout is None:
+                return await fn(ctx, **kwargs)
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             async with asyncio.timeout(timeout):
-                return await fn(wire_ctx, **kwargs)
+                return await fn(ctx, **kwargs)
         except TimeoutError:
             raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
         finally:

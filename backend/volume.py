@@ -86,7 +86,7 @@ class VolumeService:
             self.set(v["id"], status="deleting")
             topic = f"compute.{v['host']}"
             if self.bus.has_topic(topic):
-                await self.bus.call(ctx, topic, "delete_volume_backing", volume_id=v["id"])
+                await self.bus.call(ctx, topic, "delete_volume_backing", timeout=60, volume_id=v["id"])
         self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
 
     # ---- queue endpoints (compute during block_device_mapping and delete) -------------

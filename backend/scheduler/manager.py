@@ -20,7 +20,10 @@ class SchedulerManager:
     def host_states(self) -> list[HostState]:
         now = time.time()
         out = []
-        for n in dbm.rows(self.db, "SELECT * FROM compute_nodes WHERE configured=1 ORDER BY host"):
+        for n in dbm.rows(self.db, "SELECT host, availability_zone, last_heartbeat, down_reason, disabled,"
+                                   " disabled_reason, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used,"
+                                   " disk_gb_used, running_vms, failed_builds, hypervisor_type, cpu_arch"
+                                   " FROM compute_nodes WHERE configured=1 ORDER BY host"):
             fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
             up = fresh and n["down_reason"] is None
             reason = n["down_reason"] or (None if fresh else "no heartbeat for "
