@@ -9,10 +9,6 @@ from backend import db as dbm
 from backend.errors import BadRequest, NotFound
 from backend.states import api_status
 
-# what a server view needs (not the build's own bookkeeping columns)
-VIEW_COLUMNS = ("uuid, name, hostname, project_id, user_id, vm_state, task_state, power_state, host,"
-                " availability_zone, flavor_id, flavor_name, vcpus, memory_mb, root_gb, image_id, created_at,"
-                " updated_at, launched_at, terminated_at, boot_volume_id, reservation_id, metadata, deleted")
 STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped", "ERROR": "error",
                 "PAUSED": "paused", "SUSPENDED": "suspended", "DELETED": "deleted", "REBOOT": "active",
                 "HARD_REBOOT": "active"}
@@ -43,7 +39,7 @@ class ComputeViews:
             if filters.get(key):
                 where.append(f"{col}=?")
                 params.append(str(filters[key]))
-        rs = dbm.rows(self.db, f"SELECT {VIEW_COLUMNS} FROM instances WHERE {' AND '.join(where)}"
+        rs = dbm.rows(self.db, f"SELECT uuid, name, vm_state, task_state FROM instances WHERE {' AND '.join(where)}"
                                " ORDER BY created_at DESC, uuid DESC", params)
         if filters.get("name"):
             try:
@@ -63,7 +59,7 @@ class ComputeViews:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                 raise BadRequest(f"limit must be a non-negative integer, not {limit!r}")
             rs = rs[:limit]
-        return self.store.views(rs, ctx.is_admin)
+        return self.store.views_for([r["uuid"] for r in rs], ctx.is_admin)
 
     def get(self, ctx, server_id):
         return self.store.view(self._instance(ctx, server_id), ctx.is_admin)

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
   deleted INTEGER NOT NULL DEFAULT 0, build_started REAL);
 CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
+CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);
 CREATE TABLE IF NOT EXISTS claims (instance_uuid TEXT PRIMARY KEY, host TEXT NOT NULL,
   vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_gb INTEGER NOT NULL);

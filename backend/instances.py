@@ -25,15 +25,59 @@ class InstanceStore:
         self.network = network
         self._actions: dict[tuple[str, str], int] = {}
         self._open: dict[tuple[int, str], tuple[int, dict]] = {}
+        self._install_view_cache()
 
     def get(self, uuid: str) -> dict | None:
         return dbm.row(self.db, "SELECT * FROM instances WHERE uuid=?", (uuid,))
 
-    def view(self, r: dict, admin: bool = True) -> dict:
-        return self.views([r], admin)[0]
+    # ---- server views, cached ---------------------------------------------------------------
+    # A view joins the instance row with its ports, volumes, fault and image name. Temporary
+    # triggers on this connection drop an instance's cached view whenever any of those rows
+    # change, whichever code path wrote them, so a list of 1,000 builds only what changed.
+    _TRIGGERS = [
+        ("instances", "UPDATE", ["NEW.uuid"]), ("instances", "DELETE", ["OLD.uuid"]),
+        ("ports", "INSERT", ["NEW.device_id"]), ("ports", "UPDATE", ["OLD.device_id", "NEW.device_id"]),
+        ("ports", "DELETE", ["OLD.device_id"]),
+        ("volumes", "INSERT", ["NEW.attached_to"]), ("volumes", "UPDATE", ["OLD.attached_to", "NEW.attached_to"]),
+        ("volumes", "DELETE", ["OLD.attached_to"]),
+        ("instance_faults", "INSERT", ["NEW.instance_uuid"]), ("instance_faults", "DELETE", ["OLD.instance_uuid"]),
+        ("images", "UPDATE", ["'*'"]), ("images", "DELETE", ["'*'"]), ("networks", "UPDATE", ["'*'"]),
+    ]
 
-    def views(self, rs: list[dict], admin: bool = True) -> list[dict]:
-        """Server views of many rows with a fixed number of queries (lists of 1,000)."""
+    def _install_view_cache(self):
+        self._views: dict[str, dict] = {}
+        self.db.conn.create_function("ps_view_dirty", 1, self._dirty)
+        for table, op, keys in self._TRIGGERS:
+            body = " ".join(f"SELECT ps_view_dirty({k});" for k in keys)
+            self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "
+                                 f"ON main.{table} BEGIN {body} END")
+
+    def _dirty(self, key):
+        if key == "*":
+            self._views.clear()
+        elif key:
+            self._views.pop(key, None)
+
+    def view(self, r: dict, admin: bool = True) -> dict:
+        return self.views_for([r["uuid"]], admin)[0]
+
+    def views_for(self, uuids: list[str], admin: bool = True) -> list[dict]:
+        """The views of these instances, in this order (each a fresh top-level dict)."""
+        missing = [u for u in uuids if u not in self._views]
+        for i in range(0, len(missing), 900):  # SQLite's bound-parameter limit
+            part = missing[i:i + 900]
+            rows = dbm.rows(self.db, f"SELECT * FROM instances WHERE uuid IN ({','.join('?' * len(part))})", part)
+            for v in self._build(rows):
+                self._views[v["id"]] = v
+        out = []
+        for u in uuids:
+            v = self._views.get(u)
+            if v is not None:
+                out.append(dict(v) if admin else dict(v, host=None))
+        return out
+
+    def _build(self, rs: list[dict]) -> list[dict]:
+        """Server views of many rows with a fixed number of queries."""
         if not rs:
             return []
         ids = [r["uuid"] for r in rs]
@@ -61,7 +105,7 @@ class InstanceStore:
                         "user_id": r["user_id"], "status": api_status(r["vm_state"], r["task_state"]),
                         "vm_state": r["vm_state"], "task_state": r["task_state"], "power_state": r["power_state"],
                         "power_state_name": power_state.NAMES.get(r["power_state"], str(r["power_state"])),
-                        "host": r["host"] if admin else None, "availability_zone": r["availability_zone"],
+                        "host": r["host"], "availability_zone": r["availability_zone"],
                         "flavor": {"id": r["flavor_id"], "name": r["flavor_name"], "vcpus": r["vcpus"],
                                    "ram": r["memory_mb"], "disk": r["root_gb"]},
                         "image": {"id": r["image_id"], "name": images.get(r["image_id"])} if r["image_id"] else None,

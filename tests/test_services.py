@@ -159,3 +159,26 @@ async def test_volume_lifecycle_and_boot_from_volume(cloud, admin, image, config
     await cloud.delete_volume(admin, v["id"])
     con = sqlite3.connect(config.db_path)
     assert con.execute("SELECT count(*) FROM volumes").fetchone()[0] == 0
+
+
+async def test_server_views_follow_every_change(cloud, admin, image):
+    """Lists come from cached views: each change to what a view shows must be visible at once,
+    whichever service wrote it (ports, volumes, image name, fault, state)."""
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    first = (await cloud.list_servers(admin))[0]
+    assert first["addresses"]["private"] and first["volumes_attached"] == []
+    v = await cloud.create_volume(admin, 1)
+    await cloud.attach_volume(admin, s["id"], v["id"])
+    assert (await cloud.list_servers(admin))[0]["volumes_attached"] == [{"id": v["id"]}]
+    await cloud.update_image(admin, image, {"name": "renamed"})
+    assert (await cloud.list_servers(admin))[0]["image"]["name"] == "renamed"
+    extra = await cloud.create_port(admin, "private")
+    cloud.rt.db.conn.execute("UPDATE ports SET device_id=? WHERE id=?", (s["id"], extra["id"]))
+    assert len((await cloud.list_servers(admin))[0]["addresses"]["private"]) == 2
+    await cloud.stop_server(admin, s["id"])
+    await wait_for(cloud, admin, s["id"], "SHUTOFF")
+    assert (await cloud.list_servers(admin))[0]["status"] == "SHUTOFF"
+    listed = await cloud.list_servers(admin)
+    listed[0]["name"] = "changed by a caller"  # callers get copies
+    assert (await cloud.list_servers(admin))[0]["name"] == "vm"
