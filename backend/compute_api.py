@@ -119,6 +119,16 @@ class ComputeAPI(ComputeViews):
                 raise BadRequest(f"image {img['name']!r} is not active (status {img['status']})")
             if img["disk_format"] in ("aki", "ari"):
                 raise BadRequest(f"image {img['name']!r} is a kernel or ramdisk image and cannot boot alone")
+            props = dbm.jload(img["properties"], {})
+            for prop in ("kernel_id", "ramdisk_id"):
+                if props.get(prop):
+                    try:
+                        part = self.image.find(ctx, str(props[prop]))
+                    except NotFound:
+                        raise BadRequest(f"image {img['name']!r} names {prop} {props[prop]}, "
+                                         "which is not an image you can use") from None
+                    if part["status"] != "active":
+                        raise BadRequest(f"{prop} image {part['name']!r} has no data")
         elif not bvs:
             raise BadRequest("an image is required unless booting from a volume")
         if bvs is not None:

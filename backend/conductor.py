@@ -69,12 +69,15 @@ class ConductorManager:
                       alternates=alternates, attempt=attempt)
 
     def _fail(self, uuid, message, details, host=None):
+        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
         self.store.set_error(uuid, message, details, host)
 
     async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates):
         """Compute's report of a failed build (everything on the host already released)."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"]:
+            return
+        if r["vm_state"] != states.BUILDING:  # overtaken (timed out): never bring it back
             return
         attempts = dbm.jload(r["attempts"], []) + [{"host": host, "reason": reason}]
         self.db.conn.execute("UPDATE compute_nodes SET failed_builds=failed_builds+1 WHERE host=?", (host,))
@@ -133,12 +136,20 @@ class ConductorManager:
             values["requested_networks"] = dbm.jdump(values["requested_networks"])
         return self.store.update(instance_uuid, **values)
 
+    async def end_task(self, ctx, instance_uuid, **values):
+        """The end of a power action: clear the task, unless a delete came in meanwhile (the
+        delete owns the instance from then on)."""
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"] or r["task_state"] == states.DELETING:
+            return
+        self.store.update(instance_uuid, task_state=None, **values)
+
     async def instance_claim(self, ctx, instance_uuid, host):
         """The resource claim: checked and written in one transaction, so usage never
         passes capacity × ratio, however many builds race."""
         r = self.store.get(instance_uuid)
-        if r is None or r["deleted"] or r["task_state"] == states.DELETING:
-            raise LookupError(f"instance {instance_uuid} is gone")
+        if r is None or r["deleted"] or r["task_state"] == states.DELETING or r["vm_state"] != states.BUILDING:
+            raise LookupError(f"instance {instance_uuid} is gone or no longer building")
         disk = 0 if r["boot_volume_size"] else r["root_gb"]
         c = self.config
         with dbm.transaction(self.db):

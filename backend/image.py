@@ -182,7 +182,10 @@ class ImageService:
     # ---- queue endpoint: compute fetches image files during 'spawning' -------------------
     async def get_image_file(self, ctx, image_id, instance_uuid=None):
         r = dbm.row(self.db, "SELECT * FROM images WHERE id=?", (image_id,))
-        if not r or r["status"] != "active":
+        # the build runs with the requester's context: it may only read what they may see
+        if not r or not self._visible(ctx, r):
+            raise NotFound(f"image {image_id} not found")
+        if r["status"] != "active":
             raise NotFound(f"image {image_id} has no data")
         return {"id": r["id"], "path": r["path"], "sha256": r["sha256"], "size": r["size"],
                 "disk_format": r["disk_format"], "properties": dbm.jload(r["properties"], {})}

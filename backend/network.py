@@ -235,6 +235,8 @@ class NetworkService:
                     raise BadRequest(f"invalid fixed IP {fixed_ip!r}") from None
                 if want not in net:
                     continue
+                if net.num_addresses > 2 and want in (net.network_address, net.broadcast_address):
+                    raise BadRequest(f"{want} is the network or broadcast address of {net}")
                 if int(want) in used or int(want) == gw:
                     raise Conflict(f"IP address {want} is already in use")
                 return s, str(want)

@@ -175,9 +175,17 @@ class Runtime:
                 if cm is not None:
                     await cm._cleanup(ctx, u)
                 self.store.update(u, task_state=states.SCHEDULING, host=None)
-                self.tracer.record(service="conductor", kind="step", request_id=ctx.request_id, instance_uuid=u,
+                # the resumed build belongs to the original create: its events land there
+                create = dbm.row(self.db, "SELECT id, request_id FROM instance_actions WHERE instance_uuid=?"
+                                          " AND action='create' ORDER BY id DESC LIMIT 1", (u,))
+                rctx = ctx.with_request_id(create["request_id"]) if create else ctx
+                if create:
+                    self.db.conn.execute("UPDATE instance_action_events SET finish_time=?, result='Error',"
+                                         " details='interrupted by a restart of the backend'"
+                                         " WHERE action_id=? AND finish_time IS NULL", (dbm.now_iso(), create["id"]))
+                self.tracer.record(service="conductor", kind="step", request_id=rctx.request_id, instance_uuid=u,
                                    step="resume after restart", phase="start")
-                self.bus.cast(ctx, "conductor", "build_instances", instance_uuids=[u],
+                self.bus.cast(rctx, "conductor", "build_instances", instance_uuids=[u],
                               request_spec=self._spec_of(r), instance_uuid=u)
             else:
                 self.store.update(u, task_state=None)
@@ -212,6 +220,8 @@ class Runtime:
                                    " AND build_started < ?", (limit,)):
             u = r["uuid"]
             cm = self.computes.get(r["host"]) if r["host"] else None
+            for any_cm in self.computes.values():  # a hung build holds its lock: end it
+                any_cm.abort_build(u)
             if cm is not None:
                 try:
                     await asyncio.wait_for(cm._cleanup(ctx, u), 30)
@@ -222,5 +232,8 @@ class Runtime:
                 await self.volume.release_for_instance(ctx, u)
                 self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
             dbm.update(self.db, "instances", u, {"host": None})
+            if r["task_state"] == states.DELETING:  # the user asked for a delete: finish it
+                await self.compute_api.local_delete(ctx, self.store.get(u))
+                continue
             self.store.set_error(u, f"Build of instance {u} timed out after {self.config.build_timeout:g} s "
                                     f"(in task_state {r['task_state']})", None, r["host"])

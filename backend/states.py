@@ -41,7 +41,7 @@ _STATE_MAP = {
     PAUSED: {"default": "PAUSED"},
     SUSPENDED: {"default": "SUSPENDED"},
     RESCUED: {"default": "RESCUE"},
-    ERROR: {"default": "ERROR", REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT"},
+    ERROR: {"default": "ERROR"},
     DELETED: {"default": "DELETED"},
     SOFT_DELETED: {"default": "SOFT_DELETED"},
     SHELVED: {"default": "SHELVED"},

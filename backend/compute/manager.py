@@ -33,6 +33,7 @@ class ComputeManager:
         self._tasks: list[asyncio.Task] = []
         self.up = False
         self._stopping = False
+        self._building: dict[str, asyncio.Task] = {}
 
     # ---- plumbing -----------------------------------------------------------------------
     async def _c(self, ctx, method, **kw):
@@ -86,7 +87,22 @@ class ComputeManager:
                       caps=caps.__dict__ if caps else None)
 
     # ---- build ----------------------------------------------------------------------------
+    def abort_build(self, instance_uuid) -> bool:
+        """Cancel a build that is still running here (the build timeout); its lock is freed."""
+        task = self._building.get(instance_uuid)
+        if task is not None and not task.done():
+            task.cancel()
+            return True
+        return False
+
     async def build_and_run_instance(self, ctx, instance_uuid, alternates, attempt=1):
+        self._building[instance_uuid] = asyncio.current_task()
+        try:
+            await self._build_and_run(ctx, instance_uuid, alternates)
+        finally:
+            self._building.pop(instance_uuid, None)
+
+    async def _build_and_run(self, ctx, instance_uuid, alternates):
         async with self._lock(instance_uuid):
             await self._c(ctx, "event_start", instance_uuid=instance_uuid, event=BUILD_EVENT, host=self.host)
             try:
@@ -229,11 +245,11 @@ class ComputeManager:
             except Exception as e:
                 await self._c(ctx, "event_finish", instance_uuid=uuid, event=event, result="Error", details=str(e))
                 # as upstream: a failed power action leaves the vm_state and clears the task
-                await self._c(ctx, "instance_update", instance_uuid=uuid, task_state=None)
+                await self._c(ctx, "end_task", instance_uuid=uuid)
                 await self._c(ctx, "instance_fault", instance_uuid=uuid, host=self.host,
                               message=f"{event} failed: {e}")
                 return
-            await self._c(ctx, "instance_update", instance_uuid=uuid, power_state=state, task_state=None, **done)
+            await self._c(ctx, "end_task", instance_uuid=uuid, power_state=state, **done)
             await self._c(ctx, "event_finish", instance_uuid=uuid, event=event)
 
     async def stop_instance(self, ctx, instance_uuid):

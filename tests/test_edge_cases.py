@@ -1,0 +1,91 @@
+"""Edge cases found in review: hung builds, late failures, foreign images, odd addresses."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from backend.errors import BadRequest, NotFound
+from backend.facade import Cloud
+from backend.virt.fake import FakeBehaviour, FakeDriver
+from cloudhelp import make_config, wait_for, wait_gone
+
+
+async def start(tmp_path, **kw):
+    cfg = make_config(tmp_path, **kw)
+    Cloud.init(cfg, "secret")
+    c = Cloud(cfg)
+    await c.start()
+    tok = (await c.login("admin", "secret", "admin"))["token"]
+    img = await c.create_image(tok, "i", visibility="public")
+    await c.upload_image(tok, img["id"], b"x")
+    return cfg, c, tok, img["id"]
+
+
+def rows(cfg, sql):
+    con = sqlite3.connect(cfg.db_path)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+async def test_delete_of_a_hung_build_ends_deleted_not_error(tmp_path):
+    cfg, c, tok, img = await start(tmp_path, build_timeout=0.6)
+    try:
+        for h in ("fake-1", "fake-2", "fake-3"):
+            FakeDriver.behaviours[h] = FakeBehaviour(hang=True)
+        s = (await c.create_server(tok, "vm", img, "m1.nano"))[0]
+        while (await c.get_server(tok, s["id"]))["task_state"] != "spawning":
+            await asyncio.sleep(0.01)
+        await c.delete_server(tok, s["id"])
+        await wait_gone(c, tok, s["id"], timeout=10)
+        assert rows(cfg, "SELECT vm_state FROM instances") == [("deleted",)]
+        assert rows(cfg, "SELECT count(*) FROM ports") == [(0,)]
+        assert rows(cfg, "SELECT count(*) FROM claims") == [(0,)]
+    finally:
+        await c.stop()
+
+
+async def test_a_timed_out_build_never_comes_back(tmp_path):
+    cfg, c, tok, img = await start(tmp_path, build_timeout=0.5)
+    try:
+        FakeDriver.behaviours["fake-1"] = FakeBehaviour(spawn_latency=1.5, fail_always=True)
+        FakeDriver.behaviours["fake-2"] = FakeBehaviour(spawn_latency=1.5, fail_always=True)
+        FakeDriver.behaviours["fake-3"] = FakeBehaviour(spawn_latency=1.5, fail_always=True)
+        s = (await c.create_server(tok, "vm", img, "m1.nano"))[0]
+        await wait_for(c, tok, s["id"], "ERROR", timeout=10)
+        FakeDriver.behaviours.clear()  # alternates would now succeed: it must stay ERROR
+        await asyncio.sleep(2.0)
+        s = await c.get_server(tok, s["id"])
+        assert (s["status"], s["task_state"], s["host"]) == ("ERROR", None, None)
+        assert "timed out" in s["fault"]["message"]
+        assert rows(cfg, "SELECT count(*) FROM claims") == [(0,)]
+        assert rows(cfg, "SELECT count(*) FROM ports") == [(0,)]
+    finally:
+        await c.stop()
+
+
+async def test_another_projects_private_kernel_cannot_be_borrowed(cloud, admin):
+    secret = await cloud.create_image(admin, "secret-kernel", disk_format="aki", container_format="aki")
+    await cloud.upload_image(admin, secret["id"], b"private bytes")
+    await cloud.create_project(admin, "b")
+    await cloud.create_user(admin, "bee", "pw-bee")
+    await cloud.grant_role(admin, "b", "bee", "member")
+    bee = (await cloud.login("bee", "pw-bee", "b"))["token"]
+    with pytest.raises(NotFound):
+        await cloud.get_image(bee, secret["id"])
+    mine = await cloud.create_image(bee, "mine", properties={"kernel_id": secret["id"]})
+    await cloud.upload_image(bee, mine["id"], b"disk")
+    with pytest.raises(BadRequest, match="kernel_id"):
+        await cloud.create_server(bee, "vm", mine["id"], "m1.nano")
+    assert await cloud.list_servers(bee) == []
+
+
+async def test_network_and_broadcast_addresses_are_refused(cloud, admin):
+    net = await cloud.create_network(admin, "n")
+    await cloud.create_subnet(admin, net["id"], "10.7.0.0/24")
+    for ip in ("10.7.0.0", "10.7.0.255"):
+        with pytest.raises(BadRequest, match="network or broadcast"):
+            await cloud.create_port(admin, net["id"], fixed_ip=ip)
