@@ -338,6 +338,8 @@ class ComputeAPI(ComputeViews):
             raise NotFound(f"volume {volume_ref!r} is not attached to instance {r['uuid']}")
         if r["boot_volume_id"] == v["id"]:
             raise Conflict("the boot volume cannot be detached")
+        if v["status"] != "in-use":
+            raise Conflict(f"volume {volume_ref!r} is {v['status']}, not in-use")
         self._host_must_be_up(r["host"], "detach volume")
         self.store.action_start(ctx, r["uuid"], "detach_volume")
         self.volume.set(v["id"], status="detaching")
@@ -345,7 +347,7 @@ class ComputeAPI(ComputeViews):
             await self.bus.call(ctx, f"compute.{r['host']}", "detach_volume", timeout=60, instance_uuid=r["uuid"],
                                 volume_id=v["id"])
         except Exception as e:
-            self.volume.set(v["id"], status="in-use")
+            self.db.conn.execute("UPDATE volumes SET status='in-use' WHERE id=? AND status='detaching'", (v["id"],))
             raise Conflict(f"detaching volume {v['id']} failed on {r['host']}: {e}") from None
         await self.volume.mark_detached(ctx, v["id"])
         self.store.publish(r["uuid"])

@@ -77,7 +77,7 @@ class VolumeService:
         v = self.find(ctx, ref)
         if v["attached_to"] or v["status"] in ("in-use", "attaching", "reserved"):
             raise Conflict(f"volume {ref!r} is attached to instance {v['attached_to']}; detach it first")
-        if v["status"] not in ("available", "error"):
+        if v["status"] not in ("available", "error", "error_deleting"):
             raise Conflict(f"volume {ref!r} cannot be deleted while {v['status']}")
         await self._destroy(ctx, v)
 
@@ -86,7 +86,11 @@ class VolumeService:
             self.set(v["id"], status="deleting")
             topic = f"compute.{v['host']}"
             if self.bus.has_topic(topic):
-                await self.bus.call(ctx, topic, "delete_volume_backing", timeout=60, volume_id=v["id"])
+                try:
+                    await self.bus.call(ctx, topic, "delete_volume_backing", timeout=60, volume_id=v["id"])
+                except Exception as e:  # as cinder: error_deleting, and a later delete may retry
+                    self.set(v["id"], status="error_deleting")
+                    raise Conflict(f"volume {v['id']} could not be deleted on host {v['host']}: {e}") from None
         self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
 
     # ---- queue endpoints (compute during block_device_mapping and delete) -------------

@@ -89,3 +89,22 @@ async def test_network_and_broadcast_addresses_are_refused(cloud, admin):
     for ip in ("10.7.0.0", "10.7.0.255"):
         with pytest.raises(BadRequest, match="network or broadcast"):
             await cloud.create_port(admin, net["id"], fixed_ip=ip)
+
+
+async def test_name_filter_is_a_regex_that_cannot_freeze_the_loop(cloud, admin, image):
+    import time
+    from backend.errors import BadRequest
+    for n in ("web-1", "web-2", "db-1", "x" * 40):
+        await cloud.create_server(admin, n, image, "m1.nano", networks="none")
+    names = lambda ss: sorted(s["name"] for s in ss)  # noqa: E731
+    assert names(await cloud.list_servers(admin, filters={"name": "^web-"})) == ["web-1", "web-2"]
+    assert names(await cloud.list_servers(admin, filters={"name": "1$"})) == ["db-1", "web-1"]
+    with pytest.raises(BadRequest, match="regular expression"):
+        await cloud.list_servers(admin, filters={"name": "(unclosed"})
+    t0 = time.monotonic()
+    for evil in (r"(x+x+)+y", r"(x|x)*y", r"(x*)*y", r"x*x*x*x*x*x*x*x*y"):
+        try:
+            assert await cloud.list_servers(admin, filters={"name": evil}) == []
+        except BadRequest as e:
+            assert "too long" in e.message
+    assert time.monotonic() - t0 < 2.0
