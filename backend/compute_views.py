@@ -105,6 +105,10 @@ class ComputeViews:
         v = self._action_view(a)
         v["events"] = [self.store.event_view(e) for e in dbm.rows(
             self.db, "SELECT * FROM instance_action_events WHERE action_id=? ORDER BY id", (a["id"],))]
+        if not ctx.is_admin:  # event hosts are admin-only, as nova's (2.62)
+            v = self.store.hide_hosts(v)
+            for e in v["events"]:
+                e["host"] = None
         return v
 
     @staticmethod
@@ -120,13 +124,12 @@ class ComputeViews:
         attempts = dbm.jload(r["attempts"], [])
         for d in out:
             d["build_attempts"] = attempts
-            if not ctx.is_admin:  # host names are admin-only in nova; keep the reasons
-                d["hosts_hidden"] = True
-        return out
+        return out if ctx.is_admin else self.store.hide_hosts(out)
 
     def trace(self, ctx, server_id):
         r = self._any_instance(ctx, server_id)
-        return self.tracer.for_instance(r["uuid"])
+        out = self.tracer.for_instance(r["uuid"])
+        return out if ctx.is_admin else self.store.hide_hosts(out)
 
     # ---- flavors -------------------------------------------------------------------------------
     @staticmethod

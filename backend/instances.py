@@ -3,6 +3,7 @@ view. Used by the compute API and the conductor (compute reaches these only thro
 conductor). Every change is one transaction and is pushed to subscribers."""
 from __future__ import annotations
 
+import json
 import re
 
 from backend import db as dbm
@@ -52,6 +53,17 @@ class InstanceStore:
             self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "
                                  f"ON main.{table} BEGIN {body} END")
 
+    def hide_hosts(self, obj):
+        """The same data with every compute host's name replaced by 'a host': where a
+        project's instance runs is the operator's business (nova shows hosts to admins only);
+        the reasons stay."""
+        names = [r["host"] for r in dbm.rows(self.db, "SELECT host FROM compute_nodes")]
+        if not names:
+            return obj
+        rx = re.compile(r"(?<![\w-])(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+                        + r")(?![\w.-])")
+        return json.loads(rx.sub("a host", json.dumps(obj)))
+
     def _dirty(self, key):
         if key == "*":
             self._views.clear()
@@ -73,7 +85,10 @@ class InstanceStore:
         for u in uuids:
             v = self._views.get(u)
             if v is not None:
-                out.append(dict(v) if admin else dict(v, host=None))
+                if admin:
+                    out.append(dict(v))
+                else:
+                    out.append(dict(v, host=None, fault=self.hide_hosts(v["fault"]) if v["fault"] else None))
         return out
 
     def _build(self, rs: list[dict]) -> list[dict]:

@@ -108,3 +108,22 @@ async def test_name_filter_is_a_regex_that_cannot_freeze_the_loop(cloud, admin, 
         except BadRequest as e:
             assert "too long" in e.message
     assert time.monotonic() - t0 < 2.0
+
+
+async def test_host_names_are_for_admins_only(cloud, admin, image):
+    await cloud.create_project(admin, "p")
+    await cloud.create_user(admin, "m", "pw-m")
+    await cloud.grant_role(admin, "p", "m", "member")
+    m = (await cloud.login("m", "pw-m", "p"))["token"]
+    FakeDriver.behaviours["fake-1"] = FakeBehaviour(fail_always=True, fail_message="no luck")
+    FakeDriver.behaviours["fake-2"] = FakeBehaviour(fail_always=True, fail_message="no luck")
+    FakeDriver.behaviours["fake-3"] = FakeBehaviour(fail_always=True, fail_message="no luck")
+    s = (await cloud.create_server(m, "vm", image, "m1.nano"))[0]
+    s = await wait_for(cloud, m, s["id"], "ERROR")
+    seen = repr([s, await cloud.list_servers(m), await cloud.explain_server(m, s["id"]),
+                 await cloud.get_trace(m, s["id"]),
+                 await cloud.get_instance_action(m, s["id"], (await cloud.list_instance_actions(m, s["id"]))[0]
+                                                 ["request_id"])])
+    assert "fake-" not in seen and "a host" in seen and "no luck" in seen
+    as_admin = repr([await cloud.get_server(admin, s["id"]), await cloud.explain_server(admin, s["id"])])
+    assert "fake-1" in as_admin and "fake-2" in as_admin
