@@ -56,12 +56,49 @@ class Cloud:
             raise CloudError("the backend is not started")
         return self._runtime
 
-    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[Event], None],
+                  token: str | Callable[[], str | None] | None = None) -> Callable[[], None]:
         """Push every state change to callback (called on the backend loop; it must not
         block). Events: {"type": "instance", "server": <server view>},
         {"type": "trace", "trace": <trace view>}, {"type": "host", "host": <hypervisor view>},
-        {"type": "action", "instance_uuid", "event": <event view>}. Returns an unsubscribe."""
-        return self.rt.events.subscribe(callback)
+        {"type": "action", "instance_uuid", "event": <event view>}. Returns an unsubscribe.
+
+        With token (a token, or a function giving the current one), only what that token may
+        see arrives, as the read calls would show it: its project's instances (all for an
+        admin), host names for admins only, host events for admins only. Without, the
+        operator's raw feed."""
+        if token is None:
+            return self.rt.events.subscribe(callback)
+        rt = self.rt
+        owners: dict[str, str | None] = {}
+
+        def owner(uuid):
+            if uuid not in owners:
+                r = rt.store.get(uuid)
+                owners[uuid] = r["project_id"] if r else None
+            return owners[uuid]
+
+        def scoped(event):
+            tok = token() if callable(token) else token
+            try:
+                ctx = rt.identity.context_for(tok) if tok else None
+            except CloudError:
+                ctx = None
+            if ctx is None or not ctx.project_id:
+                return
+            kind = event.get("type")
+            if ctx.is_admin:
+                callback(event)
+            elif kind == "instance":
+                v = event["server"]
+                if v["project_id"] == ctx.project_id:
+                    callback({"type": "instance", "server": dict(
+                        v, host=None, fault=rt.store.hide_hosts(v["fault"]) if v.get("fault") else None)})
+            elif kind in ("trace", "action"):
+                uuid = event.get("instance_uuid") or (event.get("trace") or {}).get("instance_uuid")
+                if uuid and owner(uuid) == ctx.project_id:
+                    callback(rt.store.hide_hosts(event))
+        return self.rt.events.subscribe(scoped)
 
     async def ctx(self, token: str) -> RequestContext:
         if not token:

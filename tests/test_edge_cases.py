@@ -127,3 +127,24 @@ async def test_host_names_are_for_admins_only(cloud, admin, image):
     assert "fake-" not in seen and "a host" in seen and "no luck" in seen
     as_admin = repr([await cloud.get_server(admin, s["id"]), await cloud.explain_server(admin, s["id"])])
     assert "fake-1" in as_admin and "fake-2" in as_admin
+
+
+async def test_a_scoped_subscription_sees_only_its_project(cloud, admin, image):
+    await cloud.create_project(admin, "p")
+    await cloud.create_user(admin, "m", "pw-m")
+    await cloud.grant_role(admin, "p", "m", "member")
+    m = (await cloud.login("m", "pw-m", "p"))["token"]
+    mine, everything = [], []
+    cloud.subscribe(mine.append, token=lambda: m)
+    cloud.subscribe(everything.append, token=admin)
+    theirs = (await cloud.create_server(admin, "admins", image, "m1.nano"))[0]
+    ours = (await cloud.create_server(m, "members", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, theirs["id"], "ACTIVE")
+    await wait_for(cloud, m, ours["id"], "ACTIVE")
+    await asyncio.sleep(0.3)  # a heartbeat or two
+    ids = {e["server"]["id"] for e in mine if e["type"] == "instance"}
+    assert ids == {ours["id"]}
+    assert {e["type"] for e in mine} == {"instance", "trace", "action"}  # no host events
+    assert "fake-" not in repr(mine)
+    assert {e["server"]["id"] for e in everything if e["type"] == "instance"} == {ours["id"], theirs["id"]}
+    assert any(e["type"] == "instance" and e["server"]["host"] for e in everything)

@@ -119,4 +119,5 @@ class LocalAdapter(Adapter):
         return await self.backend.acall(fn, *args, **kwargs)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        return self.backend.cloud.subscribe(callback)
+        # scoped to whoever is logged in: their project's events, hosts only for admins
+        return self.backend.cloud.subscribe(callback, token=lambda: self.token and self.token["token"])

@@ -70,10 +70,13 @@ async def test_detail_tabs_show_trace_scheduler_events_console(real):
             await pilot.press(str(n))
             await settle(pilot, 0.1)
             assert d.query_one(TabbedContent).active == tab
+        # the build's last trace records land just after ACTIVE: wait for them, pushed
+        await wait_for(pilot, lambda: "▶" not in text_of(d.query_one("#trace-body", Static)),
+                       what="every step finished")
         trace = text_of(d.query_one("#trace-body", Static))
         for lane in ("compute API", "queue", "scheduler", "conductor", "compute", "network", "image"):
             assert re.search(rf"^\s*{lane}\s", trace, re.M), lane
-        assert "fetch image" in trace and "▶" not in trace  # nothing is still running
+        assert "fetch image" in trace
         sched = text_of(d.query_one("#scheduler-body", Static))
         assert "RamFilter" in sched and f"chosen: {app.screen.server['host']}" in sched
         events = text_of(d.query_one("#events-body", Static))
