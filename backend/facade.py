@@ -143,11 +143,15 @@ class Cloud:
         return self.rt.identity.create_user(await self.ctx(token), name, password, default_project, enabled)
 
     async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
-                          enabled: bool | None = None, default_project: str | None = None) -> dict:
-        """A new password or disabling revokes the user's tokens."""
+                          enabled: bool | None = None, default_project: str | None = None,
+                          original_password: str | None = None) -> dict:
+        """A new password or disabling revokes the user's tokens. A user changing their own
+        password must give the current one (keystone's POST /v3/users/{id}/password)."""
         ctx = await self.ctx(token)
         pw_hash = None
         if password is not None:  # bcrypt is slow on purpose: off the loop
+            if not ctx.is_admin:
+                await self.rt.identity.check_own_password(ctx, user, original_password)
             pw_hash = await asyncio.to_thread(self.rt.identity.hash_password, password)
         return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project)
 

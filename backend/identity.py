@@ -262,6 +262,17 @@ class IdentityService:
         self._cache.clear()
         return self._user_view(self._find_user(uid))
 
+    async def check_own_password(self, ctx, user, original_password):
+        u = self._find_user(user)
+        if not u or u["id"] != ctx.user_id:
+            raise NotFound(f"user {user!r} not found")
+        if not isinstance(original_password, str) or not original_password:
+            raise BadRequest("changing your password needs your current password (original_password)")
+        ok = await asyncio.to_thread(bcrypt.checkpw, original_password.encode()[:MAX_PASSWORD],
+                                     u["password_hash"].encode())
+        if not ok:
+            raise Unauthorized("the current password (original_password) is wrong")
+
     def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None):
         """Admins change anyone; a user may change only their own password. A new password
         or disabling revokes the user's tokens (keystone does the same)."""

@@ -184,7 +184,11 @@ async def test_second_backend_on_same_home_is_refused(cloud, config):
 async def test_update_user_and_project(cloud, admin):
     alice, _, _ = await setup_two_projects(cloud, admin)
     # a user changes their own password: old tokens are revoked, the new password works
-    await cloud.update_user(alice, "alice", password="new-pw")
+    with pytest.raises(BadRequest, match="current password"):
+        await cloud.update_user(alice, "alice", password="new-pw")
+    with pytest.raises(Unauthorized, match="wrong"):
+        await cloud.update_user(alice, "alice", password="new-pw", original_password="guess")
+    await cloud.update_user(alice, "alice", password="new-pw", original_password="pw-alice")
     with pytest.raises(Unauthorized):
         await cloud.list_servers(alice)
     with pytest.raises(Unauthorized):
@@ -193,7 +197,7 @@ async def test_update_user_and_project(cloud, admin):
     with pytest.raises(Forbidden):
         await cloud.update_user(alice, "alice", enabled=False)
     with pytest.raises(NotFound):
-        await cloud.update_user(alice, "bob", password="x")
+        await cloud.update_user(alice, "bob", password="x", original_password="pw-bob")
     await cloud.update_user(admin, "alice", enabled=False)
     with pytest.raises(Unauthorized, match="disabled"):
         await cloud.login("alice", "new-pw", "alpha")

@@ -248,6 +248,17 @@ async def user_one(request: Request) -> Response:
     return JSONResponse({"user": user_view(request, u)})
 
 
+async def user_password(request: Request) -> Response:
+    """Self-service password change (keystone: POST /v3/users/{id}/password, 204)."""
+    cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    b = await read_object(request, "user", ("password", "original_password"), required=("password",
+                                                                                      "original_password"))
+    _exact(await cloud.get_user(token, uid), uid, "user")
+    await cloud.update_user(token, uid, password=want_str(b, "password", "user", empty=False, max_len=4096),
+                            original_password=want_str(b, "original_password", "user", max_len=4096))
+    return no_content()
+
+
 async def user_projects(request: Request) -> Response:
     cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["id"]
     _exact(await cloud.get_user(token, uid), uid, "user")
@@ -384,6 +395,7 @@ def routes() -> list[Route]:
         Route(f"{v3}/users", users, methods=["GET", "POST"]),
         Route(f"{v3}/users/{{id}}", user_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v3}/users/{{id}}/projects", user_projects, methods=["GET"]),
+        Route(f"{v3}/users/{{id}}/password", user_password, methods=["POST"]),
         Route(f"{v3}/projects", projects, methods=["GET", "POST"]),
         Route(f"{v3}/projects/{{id}}", project_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v3}/projects/{{project}}/users/{{user}}/roles", project_user_roles, methods=["GET"]),

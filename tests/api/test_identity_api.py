@@ -144,3 +144,21 @@ async def test_patch_user_and_project(env):
     assert r.status_code == 200 and r.json()["project"]["description"] == "d", r.text
     r = await env.http.patch("/identity/v3/projects/pp", headers=env.h(), json={"project": {"description": "d"}})
     assert r.status_code == 404  # names are not ids
+
+
+async def test_self_service_password_change(env):
+    r = await env.post("/identity/v3/users", {"user": {"name": "sam", "password": "pw-sam"}})
+    uid = r.json()["user"]["id"]
+    await env.http.put(f"/identity/v3/projects/{env.ids['project_other']}/users/{uid}/roles/"
+                       + (await env.get("/identity/v3/roles?name=reader")).json()["roles"][0]["id"], headers=env.h())
+    tok = await env.login("sam", "pw-sam", "other")
+    h = {"X-Auth-Token": tok}
+    r = await env.http.post(f"/identity/v3/users/{uid}/password", headers=h,
+                            json={"user": {"password": "new", "original_password": "bad"}})
+    assert r.status_code == 401, r.text
+    r = await env.http.post(f"/identity/v3/users/{uid}/password", headers=h, json={"user": {"password": "new"}})
+    assert r.status_code == 400 and "original_password" in r.text
+    r = await env.http.post(f"/identity/v3/users/{uid}/password", headers=h,
+                            json={"user": {"password": "new", "original_password": "pw-sam"}})
+    assert r.status_code == 204, r.text
+    assert await env.login("sam", "new", "other")
