@@ -198,6 +198,10 @@ class ConductorManager:
         return dbm.rows(self.db, "SELECT uuid, vm_state, task_state, power_state FROM instances"
                                  " WHERE host=? AND deleted=0 AND vm_state IN ('active','stopped','error')", (host,))
 
+    async def live_uuids_on_host(self, ctx, host):
+        return [r["uuid"] for r in dbm.rows(self.db, "SELECT uuid FROM instances WHERE host=? AND deleted=0",
+                                            (host,))]
+
     async def guest_specs_for_host(self, ctx, host):
         out = []
         for r in dbm.rows(self.db, "SELECT * FROM instances WHERE host=? AND deleted=0 AND vm_state IN"

@@ -148,3 +148,21 @@ async def test_a_scoped_subscription_sees_only_its_project(cloud, admin, image):
     assert "fake-" not in repr(mine)
     assert {e["server"]["id"] for e in everything if e["type"] == "instance"} == {ours["id"], theirs["id"]}
     assert any(e["type"] == "instance" and e["server"]["host"] for e in everything)
+
+
+async def test_guests_deleted_while_their_host_was_down_are_reaped(cloud, admin, image):
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    s = await wait_for(cloud, admin, s["id"], "ACTIVE")
+    driver = cloud.rt.computes[s["host"]].driver
+    FakeDriver.behaviours[s["host"]].unreachable = True
+    while next(h for h in await cloud.list_hypervisors(admin) if h["name"] == s["host"])["state"] != "down":
+        await asyncio.sleep(0.05)
+    await cloud.delete_server(admin, s["id"])  # a local delete: the host cannot be told
+    await wait_gone(cloud, admin, s["id"])
+    assert s["id"] in driver.guests
+    FakeDriver.behaviours[s["host"]].unreachable = False
+    for _ in range(100):
+        if s["id"] not in driver.guests:
+            break
+        await asyncio.sleep(0.05)
+    assert s["id"] not in driver.guests

@@ -293,6 +293,22 @@ class ComputeManager:
         async with self._lock(instance_uuid):
             await self.driver.detach_volume(instance_uuid, volume_id)
 
+    async def _reap_deleted(self, ctx, actual: dict) -> None:
+        """Guests on the host that no live instance owns (deleted while the host was down):
+        destroyed, as nova's running_deleted_instance_action=reap does."""
+        if not actual:
+            return
+        live = set(await self._c(ctx, "live_uuids_on_host", host=self.host))
+        for uuid in actual:
+            if uuid in live or uuid in self._building or self._lock(uuid).locked():
+                continue
+            log.warning("host %s: guest %s belongs to no live instance: destroying it", self.host, uuid)
+            try:
+                await self.driver.destroy(uuid)
+            except Exception as e:
+                log.warning("host %s: could not destroy orphan %s: %s", self.host, uuid, e)
+            self._locks.pop(uuid, None)
+
     # ---- power-state sync (nova's _sync_power_states) ------------------------------------
     async def sync_power_states(self, ctx) -> None:
         if not self.up:
@@ -302,6 +318,7 @@ class ComputeManager:
         except Exception as e:
             log.warning("power sync on %s: %s", self.host, e)
             return
+        await self._reap_deleted(ctx, actual)
         for inst in await self._c(ctx, "instances_on_host", host=self.host):
             uuid = inst["uuid"]
             if inst["task_state"] is not None or self._lock(uuid).locked():
