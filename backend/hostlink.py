@@ -56,6 +56,13 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, (_HostKeyRefused, paramiko.AuthenticationException))
 
 
+def _describe(e: BaseException) -> str:
+    """An exception as text that is never empty: paramiko raises socket.timeout() and
+    EOFError() without a message."""
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def quote_argv(argv: list[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
@@ -140,10 +147,10 @@ class HostLink:
                 raise HostUnreachable(str(e)) from None
             except paramiko.AuthenticationException as e:
                 raise HostUnreachable(f"host {self.name}: SSH login as {self.host.user} "
-                                      f"refused: {e}") from None
+                                      f"refused: {_describe(e)}") from None
             except (OSError, EOFError, paramiko.SSHException, RetryError) as e:
                 raise HostUnreachable(f"host {self.name}: cannot connect to {self.host.address}:"
-                                      f"{self.host.port}: {e or type(e).__name__}") from None
+                                      f"{self.host.port}: {_describe(e)}") from None
             return self._client.get_transport()
 
     def _drop_locked(self):
@@ -186,10 +193,10 @@ class HostLink:
                 return self._exec(chan, cmd, argv, timeout, check, input)
             except (EOFError, OSError, paramiko.SSHException) as e:
                 if isinstance(e, TimeoutError):
-                    raise CommandTimeout(f"host {self.name}: {argv[0]} timed out: {e}") from None
+                    raise CommandTimeout(f"host {self.name}: {argv[0]} timed out: {_describe(e)}") from None
                 self.drop()
                 raise HostUnreachable(f"host {self.name}: connection lost during {argv[0]}: "
-                                      f"{e}") from None
+                                      f"{_describe(e)}") from None
             finally:
                 chan.close()
         finally:
@@ -201,13 +208,13 @@ class HostLink:
             try:
                 return t.open_session(timeout=self.connect_timeout)
             except paramiko.ChannelException as e:  # refused by sshd; the connection is fine
-                raise DriverError(f"host {self.name}: sshd refused a channel: {e}") from None
+                raise DriverError(f"host {self.name}: sshd refused a channel: {_describe(e)}") from None
             except (paramiko.SSHException, EOFError, OSError) as e:
                 # the kept connection died under us (sshd restarted...): reconnect once;
                 # nothing has run yet, so a retry is safe
                 self.drop()
                 if attempt == 2:
-                    raise HostUnreachable(f"host {self.name}: cannot open a channel: {e}") from None
+                    raise HostUnreachable(f"host {self.name}: cannot open a channel: {_describe(e)}") from None
 
     def _exec(self, chan, cmd, argv, timeout, check, input):
         deadline = time.monotonic() + timeout
@@ -253,17 +260,36 @@ class HostLink:
                 self._sftp = paramiko.SFTPClient.from_transport(t)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 self.drop()
-                raise HostUnreachable(f"host {self.name}: cannot open SFTP: {e}") from None
+                raise HostUnreachable(f"host {self.name}: cannot open SFTP: {_describe(e)}") from None
             self._sftp.get_channel().settimeout(self.command_timeout)
         return self._sftp
 
     def _sftp_call(self, what: str, fn):
+        """One SFTP operation, alone on the SFTP channel (_sftp_lock).
+
+        The lock only holds if nothing outlives the call: paramiko's SFTPFile.prefetch()
+        sends its read requests from a thread of its own, outside any lock, and that thread
+        can still be sending after the file was read and closed (its "done" flag is set
+        as soon as the responses so far are in, before it has sent them all; a thread
+        starved of the GIL on a busy machine lags by milliseconds). Its packets then land
+        in the middle of the next caller's multi-part SFTP write (a put), the server reads
+        garbage and drops the channel: "SFTP put ... failed". So reads here never prefetch
+        (get() neither: paramiko's getfo prefetches by default).
+        """
         with self._sftp_lock:
+            s = self.sftp()
             try:
-                return fn(self.sftp())
-            except (EOFError, paramiko.SSHException, socket.timeout) as e:
+                return fn(s)
+            except (EOFError, paramiko.SSHException, paramiko.SFTPError, socket.timeout) as e:
                 self.drop()
-                raise HostUnreachable(f"host {self.name}: SFTP {what} failed: {e}") from None
+                raise HostUnreachable(f"host {self.name}: SFTP {what} failed: {_describe(e)}") from None
+            except OSError as e:
+                ch = s.get_channel()
+                if ch is None or ch.closed or not self.connected:  # the channel died under us
+                    self.drop()
+                    raise HostUnreachable(f"host {self.name}: SFTP {what} failed: "
+                                          f"{_describe(e)}") from None
+                raise  # a status from the server (no such file, permission denied...)
 
     def put(self, local_path: str | os.PathLike, remote_path: str, callback=None) -> int:
         size = os.path.getsize(local_path)
@@ -285,17 +311,25 @@ class HostLink:
         self.bytes_sent += len(data)
 
     def get(self, remote_path: str, local_path: str | os.PathLike) -> None:
-        self._sftp_call(f"get {remote_path}", lambda s: s.get(remote_path, str(local_path)))
+        # no prefetch: its thread would share the channel outside the lock (see _sftp_call)
+        self._sftp_call(f"get {remote_path}",
+                        lambda s: s.get(remote_path, str(local_path), prefetch=False))
 
     def read_file(self, remote_path: str, tail_bytes: int | None = None) -> bytes:
-        """The file's content (its last tail_bytes only, when given)."""
+        """The file's content (its last tail_bytes only, when given). Plain sequential reads
+        in this thread, never prefetch() (see _sftp_call): the files read here are small
+        (launch.json, console tails), a 64 KiB tail is two 32 KiB requests."""
         def _r(s):
             with s.open(remote_path, "rb") as f:
                 if tail_bytes is not None:
                     size = f.stat().st_size
                     f.seek(max(0, size - tail_bytes))
-                f.prefetch()
-                return f.read()
+                chunks = []
+                while True:  # to EOF: a growing file (a console log) is read as far as it is
+                    data = f.read(1 << 15)
+                    if not data:
+                        return b"".join(chunks)
+                    chunks.append(data)
         return self._sftp_call(f"read {remote_path}", _r)
 
     def exists(self, remote_path: str) -> bool:
