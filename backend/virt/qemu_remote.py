@@ -134,3 +134,62 @@ cd "$1" || exit 1
 shift
 exec "$@"
 """
+
+# A QMP session running a program, with python3 on the host (cwd = instance dir):
+# argv: qmp.sock, program (JSON list), timeout (whole session). Steps, in order:
+#   {"execute": cmd, "arguments": {...}}           its reply goes to "results"; the program
+#                                                  stops at an error unless "may_fail" is set
+#   {"wait_event": NAME, "path": P}                until event NAME with data.path == P
+#                                                  (seen at any point of the session)
+# Prints {"results": [...], "events": [...], "timeout": bool}. The program arrives as an
+# argument (JSON), never as script text.
+QMP_RUN_PY = r"""
+import json, socket, sys, time
+prog = json.loads(sys.argv[2])
+deadline = time.monotonic() + float(sys.argv[3])
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(float(sys.argv[3]))
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+out = {"results": [], "events": [], "timeout": False}
+def msg():
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout()
+    s.settimeout(left)
+    line = f.readline()
+    if not line:
+        raise SystemExit("qmp: connection closed")
+    m = json.loads(line)
+    if "event" in m:
+        out["events"].append(m)
+    return m
+def reply():
+    while True:
+        m = msg()
+        if "event" not in m:
+            return m
+def send(cmd, args=None):
+    m = {"execute": cmd}
+    if args is not None:
+        m["arguments"] = args
+    s.sendall(json.dumps(m).encode() + b"\n")
+    return reply()
+def seen(name, path):
+    return any(e["event"] == name and e.get("data", {}).get("path") == path for e in out["events"])
+try:
+    msg()  # greeting
+    send("qmp_capabilities")
+    for step in prog:
+        if "wait_event" in step:
+            while not seen(step["wait_event"], step["path"]):
+                msg()
+            continue
+        r = send(step["execute"], step.get("arguments"))
+        out["results"].append(r)
+        if "error" in r and not step.get("may_fail"):
+            break
+except socket.timeout:
+    out["timeout"] = True
+print(json.dumps(out))
+"""

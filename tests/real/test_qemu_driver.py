@@ -274,3 +274,78 @@ async def test_blackholed_host_is_not_alive_within_the_heartbeat(lab_home, hosts
         assert await d.is_alive()
     finally:
         await d.close()
+
+
+async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
+    """Attach a volume to a running guest (QMP blockdev-add + device_add), keep it over a
+    hard reboot (launch.json), detach it live (device_del + DEVICE_DELETED + blockdev-del),
+    and edit only the launch arguments while the guest is stopped. Two boots."""
+    from backend.virt.qemu import _volume_args, _volume_ids
+    d = drivers("lab-1")
+    # the image's command line with the kernel's disk messages and ACPI PCI hotplug on
+    # (the tiny image boots with quiet pci=noacpi: its guests never release a disk live)
+    cmdline = tiny["cmdline"].replace("quiet ", "").replace("pci=noacpi ", "")
+    g = guest(tiny, kernel_cmdline=cmdline, hostname="vol", ip="10.0.0.41")
+    vid = f"vol-{uuidlib.uuid4()}"
+    node, dev = _volume_ids(vid)
+    disk_line = re.compile(r"virtio_blk \S+: \[(vd[a-z])\] 4194304 512-byte logical blocks")
+
+    def qmp(cmd):
+        return d._qmp(g.uuid, cmd)["return"]
+
+    def attached() -> tuple[bool, bool]:
+        blocks = [b for b in qmp("query-block")
+                  if (b.get("inserted") or {}).get("file", "").endswith(f"volumes/{vid}.qcow2")]
+        pci = [x for bus in qmp("query-pci") for x in bus["devices"] if x.get("qdev_id") == dev]
+        return bool(blocks), bool(pci)
+
+    def launch_args() -> list[str]:
+        return d._launch_args(d._idir(g.uuid))
+
+    vol_file = f"{d._state_dir()}/volumes/{vid}.qcow2"
+    try:
+        await d.spawn(g)
+        await wait_marker(d, g.uuid)
+        await d.create_volume(vid, 2)  # 2 GiB: 4194304 sectors, unlike the 1 GiB root disk
+        with pytest.raises(DriverError, match="invalid volume id"):
+            await d.attach_volume(g.uuid, "x;touch /tmp/pwned", "/dev/vdc")
+        with pytest.raises(DriverError, match="no file"):
+            await d.attach_volume(g.uuid, "vol-never-created", "/dev/vdc")
+
+        await d.attach_volume(g.uuid, vid, "/dev/vdc")
+        assert attached() == (True, True)
+        args = launch_args()
+        assert args[-4:] == _volume_args(vid) and f"node-name={node}" in args[-3]
+        for _ in range(100):  # the guest found the new disk (ACPI hotplug, virtio_blk)
+            text = await d.get_console_output(g.uuid)
+            if disk_line.search(text):
+                break
+            await asyncio.sleep(0.1)
+        assert [m.group(1) for m in disk_line.finditer(text)] == ["vdc"], text[-1500:]
+        await d.attach_volume(g.uuid, vid, "/dev/vdc")  # again: nothing changes
+        assert launch_args() == args and attached() == (True, True)
+
+        await d.reboot(g.uuid, "HARD")  # a new qemu from launch.json: the disk is back
+        text = await wait_marker(d, g.uuid, count=2)
+        assert len(disk_line.findall(text)) == 2  # seen again at the second boot
+        assert attached() == (True, True)
+
+        await d.detach_volume(g.uuid, vid)
+        assert attached() == (False, False)
+        assert not any(node in a or dev in a or vid in a for a in launch_args())
+        assert not [n for n in qmp("query-named-block-nodes") if n.get("node-name") == node]
+        await d.detach_volume(g.uuid, vid)  # idempotent
+        assert await d.get_power_state(g.uuid) == power_state.RUNNING
+
+        await d.power_off(g.uuid, timeout=10)  # stopped: only the launch arguments change
+        await d.attach_volume(g.uuid, vid, "/dev/vdc")
+        assert launch_args()[-4:] == _volume_args(vid)
+        await d.detach_volume(g.uuid, vid)
+        assert vid not in " ".join(launch_args())
+        assert await d.get_power_state(g.uuid) == power_state.SHUTDOWN
+    finally:
+        await d.destroy(g.uuid)
+    assert not d.link.exists(d._idir(g.uuid)) and qemu_pid(d, g.uuid) is None
+    assert d.link.exists(vol_file)  # a volume outlives the instance, as in cinder
+    await d.delete_volume(vid)
+    assert not d.link.exists(vol_file)
