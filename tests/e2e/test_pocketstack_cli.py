@@ -158,7 +158,7 @@ def test_pocketstack_cli_multi_create_and_boot_from_volume(server, image_file):
 
 
 def test_server_logs_hold_no_password_or_token(server):
-    from conftest import PASSWORD
+    from e2ehelp import PASSWORD
     tok = ps_json(server, "token", "issue")["id"]
     ps(server, "server", "show", "nope", check=False)  # an error path too
     logs = server.proc.log_path.read_text() + server.proc.log_path.with_suffix(".out").read_text()
