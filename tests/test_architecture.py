@@ -32,3 +32,12 @@ def test_a_direct_database_import_from_the_app_breaks_a_contract(tmp_path):
                        env={"PYTHONPATH": env_py, "PATH": "/usr/bin:/bin"})
     assert r.returncode != 0
     assert "tui.sneaky -> backend.db" in r.stdout
+
+
+def test_no_test_imports_from_conftest():
+    """Every test folder has a conftest.py: `from conftest import` picks whichever was loaded
+    first and fails depending on the order. Shared helpers live in uniquely named modules."""
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "tests").rglob("*.py")
+           for i, line in enumerate(p.read_text().splitlines(), 1)
+           if line.strip().startswith(("from conftest import", "import conftest"))]
+    assert bad == []
