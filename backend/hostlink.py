@@ -79,12 +79,15 @@ class HostLink:
         self.bytes_sent = 0        # file/stdin payload bytes sent to the host
         self.connects = 0          # how many times a connection was opened
         self._client: paramiko.SSHClient | None = None
-        self._sftp: paramiko.SFTPClient | None = None
-        # _conn_lock guards opening/replacing the connection; _sftp_lock one SFTP transfer at a
-        # time. Commands run on their own channels of the shared transport (paramiko's
+        # two SFTP channels: "transfer" (put, write_file, get: an image upload holds it for a
+        # minute on a loaded host) and "reads" (read_file, exists, is_dir: console tails and
+        # the other small reads of the driver, which then never wait behind an upload)
+        self._sftp: dict[str, paramiko.SFTPClient | None] = {"transfer": None, "reads": None}
+        # _conn_lock guards opening/replacing the connection; _sftp_locks one SFTP call at a
+        # time per channel. Commands run on their own channels of the shared transport (paramiko's
         # Transport is thread-safe); sshd serialises them anyway.
         self._conn_lock = threading.Lock()
-        self._sftp_lock = threading.Lock()
+        self._sftp_locks = {"transfer": threading.Lock(), "reads": threading.Lock()}
         self._channels = threading.BoundedSemaphore(self.MAX_CHANNELS)
 
     @property
@@ -154,13 +157,14 @@ class HostLink:
             return self._client.get_transport()
 
     def _drop_locked(self):
-        for obj in (self._sftp, self._client):
+        for obj in (*self._sftp.values(), self._client):
             try:
                 if obj is not None:
                     obj.close()
             except Exception:
                 pass
-        self._sftp = self._client = None
+        self._sftp = {lane: None for lane in self._sftp}
+        self._client = None
 
     def drop(self):
         """Forget the connection (the next call reconnects)."""
@@ -183,8 +187,8 @@ class HostLink:
         cannot be reached."""
         cmd = quote_argv(argv)
         timeout = self.command_timeout if timeout is None else timeout
-        # sshd allows MaxSessions (default 10) channels per connection; the SFTP channel
-        # takes one, so at most MAX_CHANNELS commands run at once and the rest wait here
+        # sshd allows MaxSessions (default 10) channels per connection; the two SFTP channels
+        # take two, so at most MAX_CHANNELS (8) commands run at once and the rest wait here
         if not self._channels.acquire(timeout=timeout):
             raise CommandTimeout(f"host {self.name}: {argv[0]} waited {timeout:.0f}s for a channel")
         try:
@@ -253,19 +257,21 @@ class HostLink:
         return self.run(["sh", "-c", script, "sh", *args], timeout=timeout, check=check, input=input)
 
     # ---- files (SFTP over the same connection) --------------------------------------
-    def sftp(self) -> paramiko.SFTPClient:
+    def sftp(self, lane: str = "transfer") -> paramiko.SFTPClient:
         t = self.transport()
-        if self._sftp is None or self._sftp.get_channel() is None or self._sftp.get_channel().closed:
+        s = self._sftp[lane]
+        if s is None or s.get_channel() is None or s.get_channel().closed:
             try:
-                self._sftp = paramiko.SFTPClient.from_transport(t)
+                s = paramiko.SFTPClient.from_transport(t)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 self.drop()
                 raise HostUnreachable(f"host {self.name}: cannot open SFTP: {_describe(e)}") from None
-            self._sftp.get_channel().settimeout(self.command_timeout)
-        return self._sftp
+            s.get_channel().settimeout(self.command_timeout)
+            self._sftp[lane] = s
+        return s
 
-    def _sftp_call(self, what: str, fn):
-        """One SFTP operation, alone on the SFTP channel (_sftp_lock).
+    def _sftp_call(self, what: str, fn, lane: str = "transfer"):
+        """One SFTP operation, alone on its lane's SFTP channel (_sftp_locks[lane]).
 
         The lock only holds if nothing outlives the call: paramiko's SFTPFile.prefetch()
         sends its read requests from a thread of its own, outside any lock, and that thread
@@ -276,8 +282,8 @@ class HostLink:
         garbage and drops the channel: "SFTP put ... failed". So reads here never prefetch
         (get() neither: paramiko's getfo prefetches by default).
         """
-        with self._sftp_lock:
-            s = self.sftp()
+        with self._sftp_locks[lane]:
+            s = self.sftp(lane)
             try:
                 return fn(s)
             except (EOFError, paramiko.SSHException, paramiko.SFTPError, socket.timeout) as e:
@@ -330,7 +336,7 @@ class HostLink:
                     if not data:
                         return b"".join(chunks)
                     chunks.append(data)
-        return self._sftp_call(f"read {remote_path}", _r)
+        return self._sftp_call(f"read {remote_path}", _r, lane="reads")
 
     def exists(self, remote_path: str) -> bool:
         def _e(s):
@@ -339,7 +345,7 @@ class HostLink:
                 return True
             except FileNotFoundError:
                 return False
-        return self._sftp_call(f"stat {remote_path}", _e)
+        return self._sftp_call(f"stat {remote_path}", _e, lane="reads")
 
     def is_dir(self, remote_path: str) -> bool:
         def _d(s):
@@ -347,7 +353,7 @@ class HostLink:
                 return stat_mod.S_ISDIR(s.stat(remote_path).st_mode)
             except FileNotFoundError:
                 return False
-        return self._sftp_call(f"stat {remote_path}", _d)
+        return self._sftp_call(f"stat {remote_path}", _d, lane="reads")
 
     def ping(self, timeout: float = 5.0) -> bool:
         """A cheap round trip over the kept connection (the heartbeat). One connection

@@ -117,3 +117,33 @@ def test_sftp_errors_are_never_empty(hosts, tmp_path):
     finally:
         link.run(["rm", "-f", "x.part"], check=False)
         link.close()
+
+
+def test_console_read_does_not_wait_for_an_upload(hosts, tmp_path):
+    """Reads (console tails, exists) have an SFTP channel of their own: while an image upload
+    is in progress -- held still here, halfway -- they answer at once instead of after it."""
+    link = HostLink(hosts["lab-1"])
+    big = tmp_path / "image.raw"
+    big.write_bytes(os.urandom(8 << 20))
+    halfway, release = threading.Event(), threading.Event()
+
+    def progress(done, total):
+        if done >= total // 2 and not halfway.is_set():
+            halfway.set()
+            release.wait(30)
+    up = threading.Thread(target=link.put, args=(big, "upload.part"), kwargs={"callback": progress})
+    try:
+        link.write_file("console.log", b"x" * 100 + b"\nlast line\n")
+        up.start()
+        assert halfway.wait(30)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(link.read_file("console.log", 20)))
+        reader.start()
+        reader.join(5)
+        assert got == [b"x" * 9 + b"\nlast line\n"]  # while the put is still halfway
+        assert link.exists("console.log") and up.is_alive()
+    finally:
+        release.set()
+        up.join(60)
+        link.run(["rm", "-f", "upload.part", "console.log"], check=False)
+        link.close()
