@@ -280,7 +280,7 @@ async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
     """Attach a volume to a running guest (QMP blockdev-add + device_add), keep it over a
     hard reboot (launch.json), detach it live (device_del + DEVICE_DELETED + blockdev-del),
     and edit only the launch arguments while the guest is stopped. Two boots."""
-    from backend.virt.qemu import _volume_args, _volume_ids
+    from backend.virt.qemu_volumes import _volume_args, _volume_ids
     d = drivers("lab-1")
     # the image's command line with the kernel's disk messages and ACPI PCI hotplug on
     # (the tiny image boots with quiet pci=noacpi: its guests never release a disk live)
