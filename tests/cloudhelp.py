@@ -50,3 +50,17 @@ async def wait_gone(cloud, token, server_id, timeout=10.0):
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"server {server_id} still exists")
+
+
+async def wait_task(cloud, token, server_id, task_state, timeout=10.0):
+    """Poll until the server is in task_state (bounded: a missed window fails, never hangs)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        s = await cloud.get_server(token, server_id)
+        if s["task_state"] == task_state:
+            return s
+        if loop.time() > end:
+            raise AssertionError(f"server {server_id} never reached task_state {task_state} "
+                                 f"(now {s['status']}/{s['task_state']})")
+        await asyncio.sleep(0.005)

@@ -9,7 +9,7 @@ import pytest
 from backend.errors import BadRequest, NotFound
 from backend.facade import Cloud
 from backend.virt.fake import FakeBehaviour, FakeDriver
-from cloudhelp import make_config, wait_for, wait_gone
+from cloudhelp import make_config, wait_for, wait_gone, wait_task
 
 
 async def start(tmp_path, **kw):
@@ -32,13 +32,12 @@ def rows(cfg, sql):
 
 
 async def test_delete_of_a_hung_build_ends_deleted_not_error(tmp_path):
-    cfg, c, tok, img = await start(tmp_path, build_timeout=0.6)
+    cfg, c, tok, img = await start(tmp_path, build_timeout=2.0)
     try:
         for h in ("fake-1", "fake-2", "fake-3"):
             FakeDriver.behaviours[h] = FakeBehaviour(hang=True)
         s = (await c.create_server(tok, "vm", img, "m1.nano"))[0]
-        while (await c.get_server(tok, s["id"]))["task_state"] != "spawning":
-            await asyncio.sleep(0.01)
+        await wait_task(c, tok, s["id"], "spawning", timeout=1.5)
         await c.delete_server(tok, s["id"])
         await wait_gone(c, tok, s["id"], timeout=10)
         assert rows(cfg, "SELECT vm_state FROM instances") == [("deleted",)]
@@ -155,8 +154,12 @@ async def test_guests_deleted_while_their_host_was_down_are_reaped(cloud, admin,
     s = await wait_for(cloud, admin, s["id"], "ACTIVE")
     driver = cloud.rt.computes[s["host"]].driver
     FakeDriver.behaviours[s["host"]].unreachable = True
-    while next(h for h in await cloud.list_hypervisors(admin) if h["name"] == s["host"])["state"] != "down":
+    for _ in range(200):
+        if next(h for h in await cloud.list_hypervisors(admin) if h["name"] == s["host"])["state"] == "down":
+            break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the host never went down")
     await cloud.delete_server(admin, s["id"])  # a local delete: the host cannot be told
     await wait_gone(cloud, admin, s["id"])
     assert s["id"] in driver.guests

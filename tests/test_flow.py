@@ -9,7 +9,7 @@ import pytest
 from backend import power_state
 from backend.errors import Conflict
 from backend.virt.fake import FakeBehaviour, FakeDriver
-from cloudhelp import wait_for, wait_gone
+from cloudhelp import wait_for, wait_gone, wait_task
 
 
 def count(config, sql, params=()):
@@ -140,10 +140,9 @@ async def test_stop_start_reboot_delete(cloud, admin, image, config):
 
 async def test_delete_during_build_releases_everything(cloud, admin, image, config):
     for h in ("fake-1", "fake-2", "fake-3"):
-        FakeDriver.behaviours[h] = FakeBehaviour(spawn_latency=0.3)
+        FakeDriver.behaviours[h] = FakeBehaviour(spawn_latency=1.0)
     s = (await cloud.create_server(admin, "vm", image, "m1.nano", boot_volume_size=1))[0]
-    while (await cloud.get_server(admin, s["id"]))["task_state"] != "spawning":
-        await asyncio.sleep(0.01)
+    await wait_task(cloud, admin, s["id"], "spawning")
     await cloud.delete_server(admin, s["id"])
     await wait_gone(cloud, admin, s["id"])
     await asyncio.sleep(0.2)
