@@ -187,10 +187,14 @@ class DetailScreen(Screen):
         try:
             text = await self.app.adapter.call("get_console_output", self.sid)
         except Exception as e:
+            if not self.is_attached:  # the screen went away while we waited
+                return
             if self.console_text is None:
                 self.query_one("#console-body", Log).write_line(
                     f"(console unavailable: {getattr(e, 'message', e)})")
                 self.console_text = ""
+            return
+        if not self.is_attached:  # the screen went away while the host answered
             return
         log = self.query_one("#console-body", Log)
         old = self.console_text or ""
