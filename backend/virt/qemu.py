@@ -14,6 +14,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import tenacity
+
 from backend import power_state
 from backend.hostlink import CommandError, HostLink
 from backend.virt import configdrive, qemu_remote as R
@@ -106,12 +108,22 @@ class QemuDriver(QemuVolumes, ComputeDriver):
             return
         part = f"{final}.part.{id(img):x}"
         try:
-            self.link.put(img.path, part)
+            self._put_with_retry(img.path, part)
             self.image_bytes_sent += img.size or Path(img.path).stat().st_size
             self.link.sh(R.VERIFY_BASE, part, img.sha256, final, timeout=300)
         except (CommandError, OSError) as e:
             self.link.run(["rm", "-f", part], check=False)
             raise DriverError(f"host {self.host.name}: cannot cache image {img.id}: {e}") from None
+
+    def _put_with_retry(self, local: str, remote: str) -> None:
+        """The upload goes to a .part file renamed only after its checksum: a transfer cut by
+        a dropped connection (a busy host, a hiccup on another channel) is simply sent again
+        on a fresh connection, a few times, before the spawn fails."""
+        for attempt in tenacity.Retrying(stop=tenacity.stop_after_attempt(3), reraise=True,
+                                         wait=tenacity.wait_exponential(multiplier=0.5, max=4),
+                                         retry=tenacity.retry_if_exception_type(HostUnreachable)):
+            with attempt:
+                self.link.put(local, remote)
 
     async def _ensure_base(self, img: ImageFile) -> str:
         """Once per image per host; concurrent first boots wait for the one transfer."""

@@ -180,7 +180,9 @@ class DetailScreen(Screen):
 
     async def follow_console(self) -> None:
         """No console event exists, so the open Console tab polls it (only while shown)."""
-        if self.app.screen is not self or is_gone(self.server):
+        # a timer tick can land while the app is closing: no screen stack, no widgets
+        if not self.is_attached or not self.app.screen_stack or self.app.screen is not self \
+                or is_gone(self.server):
             return
         if self.query_one(TabbedContent).active != "console":
             return  # read only while shown: each read is a round trip to the host
