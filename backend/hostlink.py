@@ -363,7 +363,10 @@ class HostLink:
             self.run(["true"], timeout=timeout)
             return True
         except CommandTimeout:
-            self.drop()  # `true` that does not answer: the connection is dead, not the command
+            # not answered in time: down for this beat. The connection is not dropped here:
+            # on a busy host `true` can be slow while an image upload is in flight on the same
+            # connection, and dropping it cut that upload (EOFError). A dead connection shows
+            # up as EOF on its channels, and those paths reconnect.
             return False
         except DriverError:
             return False
