@@ -28,16 +28,6 @@ class RequestContext:
         # reader may look, never change (keystone's default roles: reader < member < admin)
         return "admin" in self.roles or "member" in self.roles
 
-    def to_dict(self) -> dict:
-        return {"user_id": self.user_id, "user_name": self.user_name, "project_id": self.project_id,
-                "project_name": self.project_name, "roles": list(self.roles),
-                "request_id": self.request_id}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RequestContext":
-        return cls(d["user_id"], d["user_name"], d["project_id"], d["project_name"],
-                   tuple(d["roles"]), d["request_id"])
-
     @classmethod
     def system(cls, request_id: str | None = None) -> "RequestContext":
         """For the services' own periodic work (build timeouts, power sync)."""
