@@ -2,9 +2,14 @@
 
 Control side, <home>/lab/:    hosts.yaml (what the server reads), known_hosts, id_ed25519
                               (the client key), lab.json, lab-N/{sshd_config, host key, pid, log}
-Host side (the lab user's):   /var/lib/pocketstack-lab/<labid>/lab-N/{authorized_keys, state/}
+Host side:                    /var/lib/pocketstack-lab/<labid>/lab-N/{authorized_keys, state/}
                               (sshd reads authorized_keys as that user, and the temporary
                               POCKETSTACK_HOME of a test is not readable by it)
+
+Root writes host-side only into directories root owns (0755): every directory down to lab-N
+and authorized_keys are root's; the lab user owns state/ and nothing above it, so it can
+plant no link where root writes. Paths are walked with O_NOFOLLOW from a directory fd, and a
+lab made by an earlier version (lab user's directories) is taken back, links removed unfollowed.
 
 Each host gets its own network namespace (veth on a bridge, own address, sshd on port 22)
 when that works, else its own loopback port. Logins are as the dedicated user `pocketstack`
@@ -12,6 +17,7 @@ with shell /bin/sh: root's shell start-up files cost ~90 ms per command here.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -27,6 +33,7 @@ from backend.config import default_home
 LAB_USER = "pocketstack"
 LAB_ROOT = Path("/var/lib/pocketstack-lab")
 SSHD = "/usr/sbin/sshd"
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class LabError(RuntimeError):
@@ -74,26 +81,90 @@ def ensure_user() -> pwd.struct_passwd:
         # let the accelerator probe try /dev/kvm; it falls back to TCG anyway
         _sh(["usermod", "-aG", "kvm", LAB_USER], check=False)
         pw = pwd.getpwnam(LAB_USER)
-    LAB_ROOT.mkdir(parents=True, exist_ok=True)
-    os.chown(LAB_ROOT, pw.pw_uid, pw.pw_gid)
+    os.close(_root_dir(LAB_ROOT))  # root's: the lab user's home, but not theirs to change
     return pw
 
 
-def _chown_tree(path: Path, pw) -> None:
-    for p in [path, *path.parents]:
-        if p == LAB_ROOT.parent:
-            break
-        os.chown(p, pw.pw_uid, pw.pw_gid)
+def _open_dir(parent_fd: int, name: str, owner: tuple[int, int], mode: int) -> int:
+    """The directory `name` under parent_fd, never through a link: made if missing, a link or
+    file in its place removed (not followed), then owned by `owner` with `mode`. Only ever
+    called with a root-owned parent (0755), so nobody else can swap the entry meanwhile."""
+    flags = _DIR_FLAGS | os.O_NOFOLLOW
+    try:
+        fd = os.open(name, flags, dir_fd=parent_fd)
+    except FileNotFoundError:
+        try:
+            os.mkdir(name, mode, dir_fd=parent_fd)
+        except FileExistsError:  # a concurrent `lab up` of another lab made it first
+            pass
+        fd = os.open(name, flags, dir_fd=parent_fd)
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        os.unlink(name, dir_fd=parent_fd)  # a symlink or a file: the entry goes, not its target
+        os.mkdir(name, mode, dir_fd=parent_fd)
+        fd = os.open(name, flags, dir_fd=parent_fd)
+    os.fchown(fd, *owner)
+    os.fchmod(fd, mode)
+    return fd
 
 
-def _alive(pidfile: Path, needle: str) -> int | None:
+def _root_dir(path: Path) -> int:
+    """An fd of `path` (under LAB_ROOT), every directory from LAB_ROOT down made root-owned
+    0755 on the way (a lab of an earlier version had them the lab user's)."""
+    if path != LAB_ROOT and LAB_ROOT not in path.parents:
+        raise LabError(f"{path} is not under {LAB_ROOT}")
+    fd = os.open("/", _DIR_FLAGS)
+    try:
+        here = Path("/")
+        for part in path.parts[1:]:
+            here = here / part
+            if here in LAB_ROOT.parents:  # /var, /var/lib: the system's, only walked
+                nfd = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            else:
+                nfd = _open_dir(fd, part, (0, 0), 0o755)
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _host_side(side: Path, pw, pub: str) -> None:
+    """lab-N/ (root's) with authorized_keys (root's, 0644: written to a temporary name and
+    renamed, O_NOFOLLOW|O_EXCL) and state/ (the lab user's: their guests write there)."""
+    fd = _root_dir(side)
+    try:
+        os.close(_open_dir(fd, "state", (pw.pw_uid, pw.pw_gid), 0o755))
+        tmp = f".authorized_keys.{os.getpid()}"
+        try:
+            os.unlink(tmp, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        kfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o644, dir_fd=fd)
+        with os.fdopen(kfd, "w") as f:
+            f.write(pub)
+        os.rename(tmp, "authorized_keys", src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _alive(pidfile: Path, needle: str, uid: int | None = None) -> int | None:
+    """The pid in pidfile when that process runs with needle in its command line (and as
+    uid, when given: a pidfile the lab user wrote must never make root signal another
+    user's process)."""
     try:
         pid = int(pidfile.read_text().split()[0])
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ").decode()
         stat = Path(f"/proc/{pid}/stat").read_text()
+        owner = os.stat(f"/proc/{pid}").st_uid
     except (OSError, ValueError, IndexError):
         return None
     if needle not in cmd or stat.rsplit(")", 1)[1].split()[0] == "Z":
+        return None
+    if uid is not None and owner != uid:
         return None
     return pid
 
@@ -161,10 +232,7 @@ def up(home: Path | None = None, hosts: int = 2, log=print) -> list[dict]:
         name, n = f"lab-{i}", _names(labid, i)
         hdir, side = d / name, LAB_ROOT / labid / name
         hdir.mkdir(exist_ok=True)
-        (side / "state").mkdir(parents=True, exist_ok=True)
-        (side / "authorized_keys").write_text(pub)
-        _chown_tree(side / "state", pw)
-        os.chown(side / "authorized_keys", pw.pw_uid, pw.pw_gid)
+        _host_side(side, pw, pub)
         hk = hdir / "ssh_host_ed25519_key"
         if not hk.exists():
             _sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(hk)])
@@ -290,8 +358,13 @@ def _kill_sshd(hdir: Path) -> int | None:
 def _stop_host(d: Path, h: dict, log) -> None:
     """Kill the host's guests (by their qemu pidfiles), its sshd, and its namespace."""
     state = Path(h["state_dir"])
+    try:
+        uid = pwd.getpwnam(h.get("user") or LAB_USER).pw_uid
+    except KeyError:
+        uid = None
     for pf in list(state.glob("instances/*/qemu.pid")) + list(state.glob("probe/*.pid")):
-        pid = _alive(pf, "qemu")
+        # the lab user's files: only that user's qemu is stopped through them
+        pid = _alive(pf, "qemu", uid) if uid is not None else None
         if pid:
             _kill(pid)
             log(f"{h['name']}: stopped guest {pf.parent.name} (pid {pid})")

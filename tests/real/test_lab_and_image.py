@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import stat
 import subprocess
 import time
 import uuid
@@ -11,6 +14,7 @@ import pytest
 
 from backend import lab
 from backend.guestimage import INIT, MARKER, build_tiny, write_newc
+from backend.hostlink import HostLink
 from backend.hosts import load_hosts
 from backend.virt import configdrive
 from backend.virt.driver import GuestSpec
@@ -82,3 +86,59 @@ def test_config_drive_layout(tmp_path):
     assert (net["ip_address"], net["netmask"], net["link"]) == ("10.1.2.3", "255.255.255.0",
                                                                  nd["links"][0]["id"])
     assert net["routes"][0]["gateway"] == "10.1.2.1"
+
+
+def _as_lab_user(script: str) -> subprocess.CompletedProcess:
+    pw = pwd.getpwnam(lab.LAB_USER)
+    return subprocess.run(["sh", "-c", script], user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                          capture_output=True, text=True, cwd="/")
+
+
+def test_lab_user_links_never_make_root_write_or_signal_elsewhere(lab_home, tmp_path):
+    """The lab user plants links where an earlier `lab up` wrote as root (authorized_keys,
+    state/ in a lab-N directory that user owned) and a pidfile naming a root process:
+    `lab up` touches neither target, `lab up` with fewer hosts signals nobody else."""
+    pw = pwd.getpwnam(lab.LAB_USER)
+    target = tmp_path / "precious"
+    target.write_text("root's own\n")
+    target.chmod(0o600)
+    target_dir = tmp_path / "precious-dir"
+    target_dir.mkdir(mode=0o700)
+    before = (target.stat(), target_dir.stat())
+    side = lab.LAB_ROOT / lab.lab_id(lab_home) / "lab-3"
+    side.mkdir(parents=True, exist_ok=True)
+    os.chown(side, pw.pw_uid, pw.pw_gid)  # lab-3 as an earlier version left it
+    planted = _as_lab_user(f"cd {side} && rm -rf state authorized_keys && "
+                           f"ln -s {target} authorized_keys && ln -s {target_dir} state")
+    assert planted.returncode == 0, planted.stderr
+    victim = subprocess.Popen(["python3", "-c", "import time; time.sleep(600)", "qemu"])
+    try:
+        lab.up(lab_home, hosts=3, log=lambda m: None)
+        after = (target.stat(), target_dir.stat())
+        assert target.read_text() == "root's own\n"
+        assert [(s.st_uid, s.st_gid, s.st_mode) for s in after] == \
+               [(s.st_uid, s.st_gid, s.st_mode) for s in before]
+        for d in (lab.LAB_ROOT, side.parent, side):
+            st = d.lstat()
+            assert stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o755, d
+        keys = (side / "authorized_keys").lstat()
+        assert stat.S_ISREG(keys.st_mode) and keys.st_uid == 0
+        assert (side / "authorized_keys").read_text() == (lab.lab_dir(lab_home) / "id_ed25519.pub").read_text()
+        st = (side / "state").lstat()
+        assert stat.S_ISDIR(st.st_mode) and st.st_uid == pw.pw_uid
+        # the lab user can no longer plant anything where root writes
+        again = _as_lab_user(f"ln -sfn {target} {side}/authorized_keys || exit 3; "
+                             f"touch {side}/x || exit 4")
+        assert again.returncode == 3, again
+        h = {x.name: x for x in load_hosts(lab.hosts_file(lab_home))}["lab-3"]
+        assert HostLink(h, connect_attempts=1).run(["true"])[0] == 0  # sshd reads the keys
+        # a pidfile in the lab user's state naming root's process "qemu"
+        pf = _as_lab_user(f"mkdir -p {side}/state/instances/x && echo {victim.pid} > "
+                          f"{side}/state/instances/x/qemu.pid")
+        assert pf.returncode == 0, pf.stderr
+        lab.up(lab_home, hosts=2, log=lambda m: None)  # stops lab-3 and its guests
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
+        lab.up(lab_home, hosts=2, log=lambda m: None)
