@@ -7,6 +7,7 @@ import pytest
 from backend.facade import Cloud
 from backend.virt.fake import FakeDriver
 from cloudhelp import make_config
+from realguard import pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401 (hooks)
 
 
 @pytest.fixture(autouse=True)

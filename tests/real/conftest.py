@@ -13,6 +13,7 @@ from backend.guestimage import build_tiny, file_sha256
 from backend.hosts import load_hosts
 from backend.virt.driver import ImageFile
 from backend.virt.qemu import QemuDriver
+from realguard import require_real
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -22,13 +23,18 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def lab_home():
+    # a skip here fails the run when POCKETSTACK_REQUIRE_REAL=1 (tests/realguard.py)
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces, useradd, sshd)")
-    for tool in ("qemu-system-x86_64", "qemu-img", "genisoimage"):
+    for tool in ("qemu-system-x86_64", "qemu-img", "genisoimage", lab.SSHD):
         assert shutil.which(tool), f"{tool} missing: run scripts/setup.sh"
     home = Path(tempfile.mkdtemp(prefix="pocketstack-real-"))
     try:
-        lab.up(home, hosts=2, log=lambda m: None)
+        said = []
+        lab.up(home, hosts=2, log=said.append)
+        if require_real() and any(h.get("netns") is None for h in lab.status(home)):
+            pytest.fail("the lab fell back to loopback ports (no network namespaces): "
+                        + "; ".join(said))
         yield home
     finally:
         lab.down(home, purge=True, log=lambda m: None)

@@ -211,7 +211,7 @@ def test_changed_or_unknown_host_key_is_refused(hosts, tmp_path):
     changed = tmp_path / "known_hosts_changed"
     changed.write_text(line.split()[0] + " " + " ".join(other_key.split()[1:]) + "\n")
     link = HostLink(h.model_copy(update={"known_hosts": str(changed)}), connect_attempts=1)
-    with pytest.raises(HostUnreachable, match="lab-1"):
+    with pytest.raises(HostUnreachable, match=r"^host lab-1: host key CHANGED for "):
         link.run(["true"])
     assert not link.ping()
     unknown = tmp_path / "known_hosts_empty"
