@@ -34,6 +34,8 @@ class Config:
     quota_instances: int = 10
     quota_cores: int = 20
     quota_ram: int = 51200
+    # the largest virtual size an uploaded image may have (glance's image_size_cap default)
+    image_max_virtual_size: int = 1 << 40
 
     @property
     def db_path(self) -> Path:

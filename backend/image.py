@@ -1,14 +1,21 @@
 """Image (glance): image records and their data, stored under the state directory.
 Upload computes size, md5 (glance's `checksum`) and sha256 (`os_hash_value`); the
-drivers verify the sha256 again after copying an image to a host."""
+drivers verify the sha256 again after copying an image to a host.
+
+Image data is untrusted (OSSA-2024-001): it is inspected as it streams in (backend.image_inspect)
+and refused with 400 before the image becomes active when its real format is not the declared
+one, it names a backing file, a data file or vmdk extent files, or it is too large a disk."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
 import uuid
 from pathlib import Path
 
 from backend import db as dbm
+from backend import image_inspect
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
 from backend.identity import check_name
 
@@ -19,6 +26,7 @@ PROPERTY_KEYS_RESERVED = {"id", "name", "status", "size", "checksum", "owner", "
                           "container_format", "min_ram", "min_disk", "created_at", "updated_at",
                           "os_hash_algo", "os_hash_value", "file", "self", "schema", "locations", "direct_url"}
 MAX_IMAGE_BYTES = 20 * 1024 ** 3
+log = logging.getLogger(__name__)
 
 
 class ImageService:
@@ -144,6 +152,7 @@ class ImageService:
         final = self.config.images_dir / r["id"]
         tmp = final.with_suffix(".part")
         sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+        inspector = image_inspect.StreamInspector()
         try:
             with open(tmp, "wb") as f:
                 os.chmod(tmp, 0o600)
@@ -153,15 +162,26 @@ class ImageService:
                         raise RequestTooLarge(f"image data is larger than {MAX_IMAGE_BYTES} bytes")
                     sha.update(chunk)
                     md5.update(chunk)
+                    inspector.feed(chunk)
                     f.write(chunk)
+            limit = self.config.image_max_virtual_size
+            try:  # the header inspector first; qemu-img only on data that passed it
+                image_inspect.check(inspector, r["disk_format"], limit)
+                await asyncio.to_thread(image_inspect.qemu_img_check, tmp, r["disk_format"], limit)
+            except image_inspect.UnsafeImage as e:
+                raise BadRequest(f"image {r['id']} refused: {e}") from None
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
-            self.db["images"].update(r["id"], {"status": "queued"})
+            self.db.conn.execute("UPDATE images SET status='queued' WHERE id=? AND status='saving'", (r["id"],))
             raise
-        self.db["images"].update(r["id"], {"status": "active", "size": size, "checksum": md5.hexdigest(),
-                                           "sha256": sha.hexdigest(), "path": str(final),
-                                           "updated_at": dbm.now_iso()})
+        done = self.db.conn.execute(
+            "UPDATE images SET status='active', size=?, checksum=?, sha256=?, path=?, updated_at=?"
+            " WHERE id=? AND status='saving'",
+            (size, md5.hexdigest(), sha.hexdigest(), str(final), dbm.now_iso(), r["id"])).rowcount
+        if not done:  # the row went away under the upload (an admin's direct change): keep nothing
+            final.unlink(missing_ok=True)
+            raise Conflict(f"image {r['id']} was deleted during the upload")
         return self.get(ctx, r["id"])
 
     def download(self, ctx, ref):
@@ -172,12 +192,27 @@ class ImageService:
 
     def delete(self, ctx, ref):
         r = self._owned(ctx, ref)
+        if r["status"] == "saving":  # the upload owns the file until it ends
+            raise Conflict(f"image {r['name']!r} is being uploaded (status saving); delete it after "
+                           "the upload ends")
         used = dbm.row(self.db, "SELECT count(*) c FROM instances WHERE image_id=? AND deleted=0", (r["id"],))["c"]
         if used:
             raise Conflict(f"image {r['name']!r} is in use by {used} instance(s)")
         self.db.conn.execute("DELETE FROM images WHERE id=?", (r["id"],))
         if r["path"]:
             Path(r["path"]).unlink(missing_ok=True)
+
+    def reconcile(self) -> None:
+        """After a restart: an upload cut by the stop leaves its image 'queued' (no data, as
+        glance) and no partial file."""
+        cut = self.db.conn.execute("UPDATE images SET status='queued', updated_at=? WHERE status='saving'",
+                                   (dbm.now_iso(),)).rowcount
+        parts = list(self.config.images_dir.glob("*.part"))
+        for p in parts:
+            p.unlink(missing_ok=True)
+        if cut or parts:
+            log.warning("%d image upload(s) cut by a restart: back to queued, %d partial file(s) removed",
+                        cut, len(parts))
 
     # ---- queue endpoint: compute fetches image files during 'spawning' -------------------
     async def get_image_file(self, ctx, image_id, instance_uuid=None):

@@ -160,6 +160,7 @@ class Runtime:
         """After a restart: builds that were in flight are resumed from scheduling (their
         partial resources released first); interrupted deletes are finished; power actions
         interrupted mid-way are cleared and the power sync re-reads the guests."""
+        self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
         ctx = RequestContext.system()
         for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND (vm_state='building'"
                                    " OR task_state IS NOT NULL)"):
