@@ -1,6 +1,9 @@
 """The fake hypervisor driver (as nova/virt/fake.py): guests live in memory. It can be
-told, per host, to be slow, to fail spawns (N times or always), to hang, or to be
-unreachable — for fast tests and benchmarks. A full implementation of ComputeDriver."""
+told, per host, to be slow, to fail spawns (N times or always), to hang, to be
+unreachable, or to be cut off the network (a partition: calls hang for partition_detect, as
+the qemu driver's do until its link is found dead, then fail; a spawn the cut interrupts
+leaves its half-made guest behind) — for fast tests and benchmarks. A full implementation of
+ComputeDriver."""
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +22,8 @@ class FakeBehaviour:
     hang: bool = False            # spawns never return (until destroyed or cancelled)
     unreachable: bool = False
     fail_message: str = "fake spawn failure"
+    partitioned: asyncio.Event = field(default_factory=asyncio.Event)  # set = the link is cut
+    partition_detect: float = 0.5  # seconds a call hangs before the dead link is noticed
 
 
 @dataclass
@@ -46,9 +51,16 @@ class FakeDriver(ComputeDriver):
             self.behaviours[self.host.name] = b
         return b
 
-    def _reach(self):
-        if self.behaviour.unreachable:
+    async def _reach(self):
+        b = self.behaviour
+        if b.unreachable:
             raise HostUnreachable(f"host {self.host.name} cannot be reached (fake)")
+        if b.partitioned.is_set():
+            await self._link_dies()
+
+    async def _link_dies(self):
+        await asyncio.sleep(self.behaviour.partition_detect)
+        raise HostUnreachable(f"host {self.host.name}: link dead, nothing acknowledged (fake partition)")
 
     async def init_host(self, known: list[GuestSpec]) -> None:
         # the hypervisor outlives the control plane: guests the database knows are still there
@@ -56,7 +68,7 @@ class FakeDriver(ComputeDriver):
             self.guests.setdefault(spec.uuid, FakeGuest(spec))
 
     async def get_host_capabilities(self) -> HostCapabilities:
-        self._reach()
+        await self._reach()
         h = self.host
         # large by default, as nova's fake driver reports
         return HostCapabilities(vcpus=h.vcpus or 1000, memory_mb=h.memory_mb or 800000,
@@ -64,13 +76,24 @@ class FakeDriver(ComputeDriver):
                                 hypervisor_version="1.0", accelerator="none")
 
     async def is_alive(self) -> bool:
-        return not self.behaviour.unreachable
+        try:
+            await self._reach()
+        except HostUnreachable:
+            return False
+        return True
 
     async def spawn(self, guest: GuestSpec) -> None:
         b = self.behaviour
-        self._reach()
+        await self._reach()
         if b.spawn_latency:
-            await asyncio.sleep(b.spawn_latency)
+            cut = asyncio.ensure_future(b.partitioned.wait())
+            try:
+                await asyncio.wait([cut], timeout=b.spawn_latency)
+            finally:
+                cut.cancel()
+            if b.partitioned.is_set():  # cut mid-spawn: the guest stays half-made on the host
+                self.guests[guest.uuid] = FakeGuest(guest, state=power_state.SHUTDOWN)
+                await self._link_dies()
         if b.hang:
             await asyncio.Event().wait()
         if b.fail_always or b.fail_spawns > 0:
@@ -81,62 +104,62 @@ class FakeDriver(ComputeDriver):
         self.guests[guest.uuid] = FakeGuest(guest, console=[
             f"fake guest {guest.uuid} starting", f"pocketstack guest booted: {guest.hostname} {ip}"])
 
-    def _guest(self, uuid) -> FakeGuest:
-        self._reach()
+    async def _guest(self, uuid) -> FakeGuest:
+        await self._reach()
         g = self.guests.get(uuid)
         if g is None:
             raise InstanceNotFound(uuid)
         return g
 
     async def destroy(self, uuid: str) -> None:
-        self._reach()
+        await self._reach()
         self.guests.pop(uuid, None)
 
     async def power_off(self, uuid: str, timeout: float = 10.0) -> None:
-        g = self._guest(uuid)
+        g = await self._guest(uuid)
         g.state = power_state.SHUTDOWN
         g.console.append("reboot: Power down")
 
     async def power_on(self, uuid: str) -> None:
-        g = self._guest(uuid)
+        g = await self._guest(uuid)
         g.state = power_state.RUNNING
         g.console.append(f"pocketstack guest booted: {g.spec.hostname}")
 
     async def reboot(self, uuid: str, reboot_type: str) -> None:
-        g = self._guest(uuid)
+        g = await self._guest(uuid)
         g.state = power_state.RUNNING
         g.console.append(f"reboot ({reboot_type.lower()})")
 
     async def get_power_state(self, uuid: str) -> int:
-        self._reach()
+        await self._reach()
         g = self.guests.get(uuid)
         return g.state if g else power_state.NOSTATE
 
     async def list_instances(self) -> dict[str, int]:
-        self._reach()
+        await self._reach()
         return {u: g.state for u, g in self.guests.items()}
 
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
-        lines = self._guest(uuid).console
+        lines = (await self._guest(uuid)).console
         return "\n".join(lines[-tail:] if tail else lines) + "\n"
 
     async def create_volume(self, volume_id, size_gb, image=None) -> None:
-        self._reach()
+        await self._reach()
         self.volumes[volume_id] = size_gb
 
     async def attach_volume(self, uuid, volume_id, device) -> None:
-        g = self._guest(uuid)
+        g = await self._guest(uuid)
         if volume_id not in self.volumes:
             raise DriverError(f"volume {volume_id} has no file on {self.host.name}", reschedulable=False)
         g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id] + [
             {"volume_id": volume_id, "size_gb": self.volumes[volume_id], "device": device}]
 
     async def detach_volume(self, uuid, volume_id) -> None:
-        g = self._guest(uuid)
+        g = await self._guest(uuid)
         g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id]
 
     async def delete_volume(self, volume_id) -> None:
-        self._reach()
+        await self._reach()
         self.volumes.pop(volume_id, None)
 
     # test helper: a guest dying behind our back
