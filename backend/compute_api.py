@@ -12,6 +12,7 @@ from backend import db as dbm
 from backend import power_state, states
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, OverLimit
 from backend.identity import check_name
+from backend.inputs import parse_int
 from backend.instances import sanitize_hostname
 from backend.compute_views import ComputeViews
 
@@ -19,14 +20,7 @@ MAX_COUNT = 100
 
 
 def _int(name, v, lo, hi):
-    if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, str) and v.strip().isdigit():
-            v = int(v)
-        else:
-            raise BadRequest(f"{name} must be an integer, not {v!r}")
-    if not lo <= v <= hi:
-        raise BadRequest(f"{name} must be between {lo} and {hi}, not {v}")
-    return v
+    return parse_int(v, name, lo, hi)
 
 
 class ComputeAPI(ComputeViews):
@@ -172,8 +166,7 @@ class ComputeAPI(ComputeViews):
 
     def _validate_networks(self, ctx, networks, max_count):
         if networks in (None, "auto"):
-            if not self.network.list_networks(ctx, {}):
-                raise BadRequest("no network is available to the project; create one or pass networks 'none'")
+            self.network.auto_network(ctx, ctx.project_id)  # 400 now rather than a failed build
             return "auto"
         if networks == "none":
             return "none"
@@ -291,6 +284,8 @@ class ComputeAPI(ComputeViews):
 
     async def console_output(self, ctx, server_id, length):
         r = self._instance(ctx, server_id)
+        if not ctx.can_write:  # nova's os-console-output policy: project member or admin
+            raise Forbidden("the reader role cannot read console output (it needs member)")
         if length is not None:
             length = _int("length", length, -1, 100000)
             if length == -1:

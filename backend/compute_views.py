@@ -35,6 +35,8 @@ class ComputeViews:
                 raise BadRequest(f"unknown status {filters['status']!r}")
             where.append("vm_state=?")
             params.append(STATUS_TO_VM[st])
+        if not ctx.is_admin:  # nova ignores it: host names are for admins
+            filters = {k: v for k, v in filters.items() if k != "host"}
         for key, col in (("host", "host"), ("image", "image_id"), ("flavor", "flavor_id"),
                          ("reservation_id", "reservation_id")):
             if filters.get(key):

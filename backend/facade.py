@@ -321,8 +321,10 @@ class Cloud:
     async def get_network(self, token: str, network: str) -> dict:
         return self.rt.network.get_network(await self.ctx(token), network)
 
-    async def create_network(self, token: str, name: str, shared: bool = False) -> dict:
-        return self.rt.network.create_network(await self.ctx(token), name, shared)
+    async def create_network(self, token: str, name: str, shared: bool = False,
+                             project_id: str | None = None) -> dict:
+        """project_id: another owner than the token's project (admins only)."""
+        return self.rt.network.create_network(await self.ctx(token), name, shared, project_id)
 
     async def delete_network(self, token: str, network: str) -> None:
         self.rt.network.delete_network(await self.ctx(token), network)

@@ -17,12 +17,20 @@ import bcrypt
 from backend import db as dbm
 from backend.context import RequestContext, new_request_id
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.inputs import refused_char
 
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
 ROLE_NAMES = ("admin", "member", "reader")
 # keystone's default implied roles: admin => member => reader
 IMPLIES = {"admin": ("admin", "member", "reader"), "member": ("member", "reader"), "reader": ("reader",)}
 MAX_PASSWORD = 72  # bcrypt only reads 72 bytes; refuse longer rather than truncate silently
+
+
+def _pw_bytes(password: str) -> bytes:
+    try:
+        return password.encode()
+    except UnicodeEncodeError:
+        raise BadRequest("password must be valid text (it holds a lone surrogate)") from None
 
 
 def _hash_token(token: str) -> str:
@@ -33,14 +41,22 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
 
 
-def check_name(kind: str, name, max_len: int = 255) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise BadRequest(f"{kind} name must be a non-empty string")
-    if len(name) > max_len:
-        raise BadRequest(f"{kind} name is longer than {max_len} characters")
-    if any(ord(c) < 32 for c in name):
-        raise BadRequest(f"{kind} name contains control characters")
-    return name
+def check_text(what: str, text, max_len: int = 255, empty: bool = True) -> str:
+    """A user-facing string (name, description): one line of printable text, so no
+    terminal escape or bidi override reaches a table, a log or another user's screen."""
+    if not isinstance(text, str) or (not empty and not text.strip()):
+        raise BadRequest(f"{what} must be a non-empty string" if not empty else f"{what} must be a string")
+    if len(text) > max_len:
+        raise BadRequest(f"{what} is longer than {max_len} characters")
+    bad = refused_char(text)
+    if bad:
+        raise BadRequest(f"{what} contains the character {bad}: control, line-separator and "
+                         "bidi-control characters are not allowed")
+    return text
+
+
+def check_name(kind: str, name, max_len: int = 255, empty: bool = False) -> str:
+    return check_text(f"{kind} name", name, max_len, empty)
 
 
 class IdentityService:
@@ -55,8 +71,8 @@ class IdentityService:
     def hash_password(self, password: str) -> str:
         if not isinstance(password, str) or not password:
             raise BadRequest("password must be a non-empty string")
-        if len(password.encode()) > MAX_PASSWORD:
-            raise BadRequest(f"password is longer than {MAX_PASSWORD} bytes")
+        if len(_pw_bytes(password)) > MAX_PASSWORD:
+            raise BadRequest(f"password is longer than {MAX_PASSWORD} bytes (UTF-8), bcrypt's limit")
         rounds = self.config.password_hash_rounds
         return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
@@ -119,8 +135,11 @@ class IdentityService:
         user = self._find_user(username, domain)
         # always spend one bcrypt check so timing does not reveal which users exist
         stored = user["password_hash"] if user else self._dummy
-        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode()[:MAX_PASSWORD], stored.encode())
-        if not user or not ok:
+        raw = _pw_bytes(password)
+        ok = await asyncio.to_thread(bcrypt.checkpw, raw[:MAX_PASSWORD], stored.encode())
+        # no stored password is longer (set time refuses it): a longer one never matches,
+        # though its first 72 bytes would
+        if not user or not ok or len(raw) > MAX_PASSWORD:
             raise Unauthorized("the request you have made requires authentication: wrong user name or password")
         if not user["enabled"]:
             raise Unauthorized(f"user {username!r} is disabled")
@@ -192,10 +211,23 @@ class IdentityService:
             self._cache[h] = (ctx, row["expires_at"])
         return ctx.with_request_id(new_request_id(), (time.perf_counter() - t0) * 1000)
 
+    def _subject(self, caller: RequestContext, token: str, subject: str | None):
+        """The subject token of a validate or revoke: 404 when it is not valid (keystone),
+        once the caller's own token has passed (401 otherwise)."""
+        if not subject or subject == token:
+            return self._validate(token)
+        try:
+            return self._validate(subject)
+        except Unauthorized as e:
+            raise NotFound(f"could not find the subject token: {e.message}") from None
+
     def validate(self, token: str, subject: str | None) -> dict:
-        self.context_for(token)
+        caller = self.context_for(token)
+        ctx, row = self._subject(caller, token, subject)
         subject = subject or token
-        ctx, row = self._validate(subject)
+        # keystone's identity:validate_token: admins, services and the token's owner
+        if ctx.user_id != caller.user_id and not caller.is_admin:
+            raise Forbidden("only an admin or the token's owner may validate a token")
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
         proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (ctx.project_id,)) if ctx.project_id else None
         roles = self._roles_on(user["id"], proj["id"]) if proj else []
@@ -204,8 +236,8 @@ class IdentityService:
 
     def revoke(self, token: str, subject: str | None) -> None:
         ctx = self.context_for(token)
+        sctx, _ = self._subject(ctx, token, subject)
         subject = subject or token
-        sctx, _ = self._validate(subject)
         if sctx.user_id != ctx.user_id and not ctx.is_admin:
             raise Forbidden("only an admin may revoke another user's token")
         self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE id_hash=?", (_hash_token(subject),))
@@ -268,9 +300,9 @@ class IdentityService:
             raise NotFound(f"user {user!r} not found")
         if not isinstance(original_password, str) or not original_password:
             raise BadRequest("changing your password needs your current password (original_password)")
-        ok = await asyncio.to_thread(bcrypt.checkpw, original_password.encode()[:MAX_PASSWORD],
-                                     u["password_hash"].encode())
-        if not ok:
+        raw = _pw_bytes(original_password)
+        ok = await asyncio.to_thread(bcrypt.checkpw, raw[:MAX_PASSWORD], u["password_hash"].encode())
+        if not ok or len(raw) > MAX_PASSWORD:
             raise Unauthorized("the current password (original_password) is wrong")
 
     def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None):
@@ -382,14 +414,31 @@ class IdentityService:
             raise NotFound(f"project {project!r} not found")
         if p["id"] == ctx.project_id:
             raise Conflict("you cannot delete the project your token is scoped to")
-        busy = dbm.row(self.db, "SELECT count(*) n FROM instances WHERE project_id=? AND deleted=0", (p["id"],))
-        if busy["n"]:
-            raise Conflict(f"project {p['name']!r} still has {busy['n']} instance(s)")
+        owned = self._owned_by(p["id"])
+        if owned:
+            # keystone leaves a deleted project's resources behind, owned by nobody
+            raise Conflict(f"project {p['name']!r} still owns {', '.join(owned)}: delete them first")
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE project_id=?", (p["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE project_id=?", (p["id"],))
             self.db.conn.execute("DELETE FROM projects WHERE id=?", (p["id"],))
         self._cache.clear()
+
+    # what a project owns, by table: (label, table, owner column, extra condition)
+    _OWNED = (("instance(s)", "instances", "project_id", " AND deleted=0"),
+              ("volume(s)", "volumes", "project_id", ""),
+              ("image(s)", "images", "owner", ""),
+              ("port(s)", "ports", "project_id", ""),
+              ("network(s)", "networks", "project_id", ""),
+              ("server group(s)", "server_groups", "project_id", ""))
+
+    def _owned_by(self, project_id: str) -> list[str]:
+        out = []
+        for label, table, col, extra in self._OWNED:
+            n = dbm.row(self.db, f"SELECT count(*) n FROM {table} WHERE {col}=?{extra}", (project_id,))["n"]
+            if n:
+                out.append(f"{n} {label}")
+        return out
 
     def list_roles(self, ctx):
         return dbm.rows(self.db, "SELECT id, name FROM roles ORDER BY name")

@@ -98,15 +98,26 @@ class NetworkService:
     def get_network(self, ctx, ref):
         return self._net_view(self.find_network(ctx, ref))
 
-    def create_network(self, ctx, name, shared=False):
+    def create_network(self, ctx, name, shared=False, project_id=None):
+        """project_id: the owner, when not the caller's project (admins only, as neutron)."""
         self._write(ctx)
         check_name("network", name)
         if shared and not ctx.is_admin:
             raise Forbidden("only an admin may create a shared network")
+        owner = self._owner(ctx, project_id)
         nid = str(uuid.uuid4())
-        self.db["networks"].insert({"id": nid, "name": name, "project_id": ctx.project_id,
+        self.db["networks"].insert({"id": nid, "name": name, "project_id": owner,
                                     "shared": int(bool(shared)), "status": "ACTIVE", "created_at": dbm.now_iso()})
         return self.get_network(ctx, nid)
+
+    def _owner(self, ctx, project_id):
+        if project_id in (None, "", ctx.project_id):
+            return ctx.project_id
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may create a resource in another project (project_id/tenant_id)")
+        if not dbm.row(self.db, "SELECT 1 x FROM projects WHERE id=?", (project_id,)):
+            raise BadRequest(f"project_id {project_id!r} is not a project")
+        return project_id
 
     def delete_network(self, ctx, ref):
         self._write(ctx)
@@ -197,6 +208,7 @@ class NetworkService:
     def create_port(self, ctx, network, name="", fixed_ip=None, device_id="", device_owner="",
                     host=None, project_id=None):
         self._write(ctx)
+        check_name("port", name or "", empty=True)
         n = self.find_network(ctx, network)
         subnets = dbm.rows(self.db, "SELECT * FROM subnets WHERE network_id=? ORDER BY created_at", (n["id"],))
         if not subnets:
@@ -293,11 +305,14 @@ class NetworkService:
             raise
 
     def auto_network(self, ctx, project_id):
-        n = (dbm.row(self.db, "SELECT * FROM networks WHERE project_id=? AND shared=0 ORDER BY created_at LIMIT 1",
-                     (project_id,)) or
-             dbm.row(self.db, "SELECT * FROM networks WHERE shared=1 ORDER BY created_at LIMIT 1"))
+        # only a network with a subnet can give the instance an address
+        has_subnet = " AND EXISTS (SELECT 1 FROM subnets s WHERE s.network_id=networks.id)"
+        n = (dbm.row(self.db, "SELECT * FROM networks WHERE project_id=? AND shared=0" + has_subnet +
+                     " ORDER BY created_at LIMIT 1", (project_id,)) or
+             dbm.row(self.db, "SELECT * FROM networks WHERE shared=1" + has_subnet + " ORDER BY created_at LIMIT 1"))
         if not n:
-            raise BadRequest("no network is available to the project; create one or pass networks 'none'")
+            raise BadRequest("no network with a subnet is available to the project; create one (with a "
+                             "subnet) or pass networks 'none'")
         return n
 
     def network_info(self, port_id):

@@ -8,6 +8,7 @@ import uuid
 
 from backend import db as dbm
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.identity import check_name
 
 MAX_VOLUME_GB = 1000
 
@@ -56,6 +57,7 @@ class VolumeService:
             raise BadRequest(f"volume size must be an integer from 1 to {MAX_VOLUME_GB} GB, not {size!r}")
         if not isinstance(name, str) or len(name) > 255:
             raise BadRequest("volume name must be a string of at most 255 characters")
+        check_name("volume", name, empty=True)
         if not isinstance(description, str) or len(description) > 255:
             raise BadRequest("volume description must be a string of at most 255 characters")
         vid = str(uuid.uuid4())

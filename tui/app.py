@@ -67,6 +67,12 @@ class PocketApp(App):
         if self._unsubscribe:
             self._unsubscribe()
 
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Toasts carry names and error texts from the API: never markup, whoever asks
+        (Widget.notify passes markup=True explicitly)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     @property
     def token(self) -> dict | None:
         return self.adapter.token

@@ -1,6 +1,7 @@
 """An in-memory adapter with fixed ids and times: the snapshot tests and the benchmark use
-it so that what is drawn is deterministic. It answers with the documented views
-(docs/facade.md); functional tests use the real facade instead."""
+it so that what is drawn is deterministic. It answers with the facade's views, key for key
+and type for type (tests/tui/test_fake_drift.py compares it with a real Cloud); functional
+tests use the real facade instead."""
 from __future__ import annotations
 
 import copy
@@ -28,15 +29,17 @@ PROJECTS = [{"id": "p-admin", "name": "admin", "domain_id": "default", "descript
 FLAVORS = [{"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 128, "disk": 1, "is_public": True},
            {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 256, "disk": 2, "is_public": True},
            {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 512, "disk": 4, "is_public": True}]
+_SHA = "0" * 64
 IMAGES = [{"id": "img-0001", "name": "tiny-linux", "status": "active", "disk_format": "raw",
-           "container_format": "bare", "size": 9_437_184, "min_ram": 96, "min_disk": 0,
-           "visibility": "public", "owner": "p-admin", "properties": {}, "created_at": iso(NOW),
-           "updated_at": iso(NOW)}]
-NETWORK = {"id": "net-0001", "name": "private", "project_id": "p-admin", "shared": True,
+           "container_format": "bare", "size": 9_437_184, "checksum": "0" * 32, "os_hash_algo": "sha256",
+           "os_hash_value": _SHA, "sha256": _SHA, "min_ram": 96, "min_disk": 0,
+           "visibility": "public", "owner": "p-admin", "properties": {}, "protected": False,
+           "created_at": iso(NOW), "updated_at": iso(NOW)}]
+NETWORK = {"id": "net-0001", "name": "private", "project_id": "p-admin", "tenant_id": "p-admin", "shared": True,
            "status": "ACTIVE", "admin_state_up": True, "subnets": ["sub-0001"], "created_at": iso(NOW)}
 SUBNET = {"id": "sub-0001", "name": "private-subnet", "network_id": "net-0001", "project_id": "p-admin",
-          "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
-          "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}]}
+          "tenant_id": "p-admin", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
+          "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}]}
 
 
 def hypervisor(name: str, state: str = "up", vcpus_used: int = 0, mem_used: int = 512,
@@ -45,9 +48,9 @@ def hypervisor(name: str, state: str = "up", vcpus_used: int = 0, mem_used: int 
             "address": "127.0.0.1", "availability_zone": az, "vcpus": 4, "memory_mb": 4096,
             "disk_gb": 40, "vcpus_used": vcpus_used, "memory_mb_used": mem_used, "disk_gb_used": vms,
             "running_vms": vms, "cpu_allocation_ratio": 4.0, "ram_allocation_ratio": 1.0,
-            "disk_allocation_ratio": 1.0, "hypervisor_type": "fake", "hypervisor_version": "1",
-            "accelerator": "none", "last_heartbeat": iso(NOW),
-            "down_reason": None if state == "up" else "no heartbeat for 42 s"}
+            "disk_allocation_ratio": 1.0, "reserved_host_memory_mb": 512, "hypervisor_type": "fake",
+            "hypervisor_version": "1.0", "accelerator": "none", "last_heartbeat": NOW.timestamp(),
+            "down_reason": None if state == "up" else "no heartbeat for 42 s", "failed_builds": 0}
 
 
 def server(n: int, status: str = "ACTIVE", host: str | None = "compute-1", age_s: int = 600,
@@ -62,11 +65,12 @@ def server(n: int, status: str = "ACTIVE", host: str | None = "compute-1", age_s
             "hostname": name or f"vm-{n:04d}", "project_id": project, "user_id": "u-admin",
             "status": status, "vm_state": vm, "task_state": task, "power_state": power[0],
             "power_state_name": power[1], "host": host, "availability_zone": "nova",
-            "flavor": dict(FLAVORS[0]), "image": {"id": "img-0001", "name": "tiny-linux"},
+            "flavor": {k: FLAVORS[0][k] for k in ("id", "name", "vcpus", "ram", "disk")},
+            "image": {"id": "img-0001", "name": "tiny-linux"},
             "addresses": addr, "created": iso(created), "updated": iso(created),
             "launched_at": iso(created + timedelta(seconds=3)) if status == "ACTIVE" else None,
             "terminated_at": None, "boot_volume_id": None, "volumes_attached": [], "fault": fault,
-            "reservation_id": f"r-{n:08d}", "metadata": {}}
+            "reservation_id": f"r-{n:08d}", "metadata": {}, "deleted": False}
 
 
 class FakeAdapter(Adapter):
@@ -77,7 +81,12 @@ class FakeAdapter(Adapter):
         super().__init__()
         self.where = "fake"
         self.password = "secret"
-        self.projects_list = list(PROJECTS)
+        self.projects_list = copy.deepcopy(PROJECTS)
+        self.user = copy.deepcopy(USER)
+        self.flavors = copy.deepcopy(FLAVORS)
+        self.images = copy.deepcopy(IMAGES)
+        self.networks = [copy.deepcopy(NETWORK)]
+        self.subnets = [copy.deepcopy(SUBNET)]
         self.servers: dict[str, dict] = {}
         self.hosts = {h["name"]: h for h in (hypervisor("compute-1", vcpus_used=2, mem_used=768, vms=2),
                                               hypervisor("compute-2"),
@@ -101,7 +110,7 @@ class FakeAdapter(Adapter):
 
     def _token(self, project: dict | None) -> dict:
         return {"token": f"tok-{project['id'] if project else 'unscoped'}", "issued_at": iso(NOW),
-                "expires_at": iso(NOW + timedelta(hours=1)), "methods": ["password"], "user": USER,
+                "expires_at": iso(NOW + timedelta(hours=1)), "methods": ["password"], "user": self.user,
                 "project": {"id": project["id"], "name": project["name"],
                             "domain": {"id": "default", "name": "Default"}} if project else None,
                 "roles": [{"id": "r-admin", "name": "admin"}, {"id": "r-member", "name": "member"}] if project else [],
@@ -192,22 +201,23 @@ class FakeAdapter(Adapter):
         return self.traces.get(sid, [])
 
     def f_list_flavors(self, tok):
-        return FLAVORS
+        return self.flavors
 
     def f_list_images(self, tok, filters=None):
-        return IMAGES
+        return self.images
 
     def f_list_networks(self, tok, filters=None):
-        return [NETWORK]
+        return self.networks
 
     def f_list_subnets(self, tok, filters=None):
-        return [SUBNET]
+        return self.subnets
 
     def f_list_ports(self, tok, filters=None):
         return [{"id": f"port-{s['id'][-4:]}", "name": "", "network_id": "net-0001", "project_id": s["project_id"],
-                 "mac_address": a["mac"], "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": a["addr"]}],
+                 "tenant_id": s["project_id"], "mac_address": a["mac"],
+                 "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": a["addr"]}],
                  "device_id": s["id"], "device_owner": "compute:nova", "binding_host_id": s["host"],
-                 "status": "ACTIVE"}
+                 "status": "ACTIVE", "admin_state_up": True}
                 for s in self.servers.values() for a in s["addresses"].get("private", [])]
 
     def f_list_volumes(self, tok, all_projects=False):
@@ -216,8 +226,8 @@ class FakeAdapter(Adapter):
     def f_create_volume(self, tok, size, name="", description=""):
         self.next_id += 1
         v = {"id": f"vol-{self.next_id}", "name": name, "description": description, "project_id": "p-admin",
-             "size": size, "status": "available", "host": None, "bootable": False, "attachments": [],
-             "created_at": iso(NOW)}
+             "size": size, "status": "available", "host": None, "bootable": False, "image_id": None,
+             "attachments": [], "created_at": iso(NOW), "updated_at": iso(NOW)}
         self.volumes.append(v)
         return v
 

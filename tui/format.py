@@ -1,4 +1,9 @@
-"""Pure formatting of views into cells: no widgets here, so it is easy to test and fast."""
+"""Pure formatting of views into cells: no widgets here, so it is easy to test and fast.
+
+Every string from the API (names, ids, faults, messages, host names, trace details, console
+output, error texts) reaches the screen as `plain()` Text: Textual and Rich parse a `str` as
+markup, so a name like `x[/]` would crash a view and `[@click=app.quit]ubuntu[/]` would be a
+button that quits."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,6 +21,18 @@ STATUS_STYLE = {
     "HARD_REBOOT": "cyan",
     "DELETED": "bright_black strike",
 }
+
+
+def plain(value: object, style: str = "") -> Text:
+    """Text shown exactly as given, never parsed as markup (None is empty)."""
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else str(value), style=style)
+
+
+def plain_row(cells: list) -> list[Text]:
+    """A table row (DataTable turns a `str` cell into markup): every cell as plain Text."""
+    return [plain(c) for c in cells]
 
 
 def age(ts: str | None, now: datetime) -> str:

@@ -19,12 +19,14 @@ from backend.api import compute, compute_extra, identity, image, network, volume
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.errors import CloudError
+from backend.inputs import shown
 from backend.facade import Cloud
 
 # (service type in the header, legacy header, the one version honoured)
 _MICROVERSIONS = {"/compute": ("compute", "x-openstack-nova-api-version", compute.MAX_VERSION),
                   "/volume": ("volume", None, volume.MAX_VERSION)}
-_VERSION_RE = re.compile(r"^\d+\.\d+$")
+# nova's APIVersionRequest format, ASCII digits only ("2.01", "٢.١" and "2.x" are malformed)
+_VERSION_RE = re.compile(r"(?:[1-9][0-9]{0,5})\.(?:[1-9][0-9]{0,5}|0)", re.ASCII)
 
 
 class Gate:
@@ -49,8 +51,8 @@ class Gate:
             if path == prefix or path.startswith(prefix + "/"):
                 asked = _asked_version(headers, stype, legacy)
                 if asked not in (None, "latest", honoured) and path not in (prefix, f"{prefix}/v2.1", f"{prefix}/v3"):
-                    code = 400 if not _VERSION_RE.match(asked) else 406
-                    msg = (f"Invalid API version request {asked!r}" if code == 400 else
+                    code = 400 if not _VERSION_RE.fullmatch(asked) else 406
+                    msg = (f"Invalid API version request {shown(asked)}" if code == 400 else
                            f"Version {asked} is not supported by the API. Minimum is {honoured} "
                            f"and maximum is {honoured}.")
                     body = json.dumps(error_body(prefix[1:], code, msg)).encode()
@@ -92,7 +94,9 @@ async def root(request: Request) -> Response:
         "auth_url": url_for(request, "identity", "v3")}})
 
 
-def create_app(cloud: Cloud, lifespan=None) -> Starlette:
+def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> Starlette:
+    """public_url: the root of every URL the API hands out (catalog, links); without it,
+    the address each connection reached."""
     routes = [Route("/", root, methods=["GET"])]
     for mod in (identity, compute, compute_extra, image, network, volume):
         routes += mod.routes()
@@ -101,6 +105,7 @@ def create_app(cloud: Cloud, lifespan=None) -> Starlette:
                                         HTTPException: http_error_handler,
                                         Exception: unexpected_error_handler})
     app.state.cloud = cloud
+    app.state.public_url = public_url.rstrip("/") if public_url else None
     # trailing slashes are normalised by Gate, so Starlette must not redirect them
     app.router.redirect_slashes = False
     return app

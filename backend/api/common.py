@@ -2,20 +2,23 @@
 with a size cap, unknown-field checks, pagination, and URL helpers."""
 from __future__ import annotations
 
-import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
+from backend.inputs import parse_int, shown
 
 import orjson  # ~5x faster than json for big lists (GET /servers/detail with 1,000 servers)
 
 MAX_BODY = 256 * 1024          # any JSON request body; image data goes through PUT /file
 MAX_LIMIT = 1000               # nova osapi_max_limit
+MAX_DEPTH = 32                 # JSON nesting; upstream bodies need fewer than 10 levels
 SERVICES = ("identity", "compute", "image", "network", "volume")
 
 # nova/cinder fault keys by code (nova/api/openstack/wsgi.py Fault._fault_names)
@@ -36,13 +39,14 @@ def service_of(path: str) -> str:
     return first if first in SERVICES else "compute"
 
 
-def error_body(service: str, code: int, message: str, title: str | None = None) -> dict:
+def error_body(service: str, code: int, message: str, title: str | None = None,
+               error_type: str | None = None) -> dict:
     title = title or _TITLES.get(code, "Error")
     if code == 401 or service == "identity":
         # keystonemiddleware answers 401 for every service in keystone's shape
         return {"error": {"code": code, "title": title, "message": message}}
     if service == "network":
-        return {"NeutronError": {"type": _NEUTRON_TYPES.get(code, "NeutronError"),
+        return {"NeutronError": {"type": error_type or _NEUTRON_TYPES.get(code, "NeutronError"),
                                  "message": message, "detail": ""}}
     if service == "image":
         return {"code": code, "title": title, "message": message}
@@ -50,19 +54,20 @@ def error_body(service: str, code: int, message: str, title: str | None = None) 
 
 
 def error_response(request: Request, code: int, message: str, title: str | None = None,
-                   headers: dict | None = None) -> JSONResponse:
+                   headers: dict | None = None, error_type: str | None = None) -> JSONResponse:
     service = service_of(request.url.path)
     hdrs = dict(headers or {})
     if code == 401:
         hdrs.setdefault("WWW-Authenticate", f'Keystone uri="{url_for(request, "identity")}"')
-    return JSONResponse(error_body(service, code, message, title), status_code=code, headers=hdrs)
+    return JSONResponse(error_body(service, code, message, title, error_type), status_code=code, headers=hdrs)
 
 
 async def cloud_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CloudError)
     code = exc.code if exc.code >= 400 else 500
     msg = exc.message if code < 500 else f"internal error: {exc.message}"
-    return error_response(request, code, msg, title=None)
+    # a specific upstream error type (neutron's OverQuota) where the error has one
+    return error_response(request, code, msg, title=None, error_type=getattr(exc, "error_type", None))
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
@@ -95,8 +100,8 @@ def token_of(request: Request) -> str:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "")
+    if re.fullmatch(r"[0-9]{1,18}", declared, re.ASCII) and int(declared) > limit:
         raise RequestTooLarge(f"request body of {declared} bytes is over the limit of {limit}")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -112,9 +117,25 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
     if not raw.strip():
         raise BadRequest("a JSON request body is required")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"request body is not valid JSON: {e}")
+        # orjson: no recursion (a body nested 50,000 deep is an error, not a RecursionError),
+        # and lone surrogates, NaN and invalid UTF-8 are refused
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if "depth" in str(e):
+            raise BadRequest(f"request body is nested too deeply (at most {MAX_DEPTH} levels)") from None
+        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    _check_depth(body)
+    return body
+
+
+def _check_depth(body: Any) -> None:
+    level = [body]
+    for _ in range(MAX_DEPTH):
+        level = [x for v in level for x in (v.values() if isinstance(v, dict) else v)
+                 if isinstance(x, (dict, list))]
+        if not level:
+            return
+    raise BadRequest(f"request body is nested too deeply (at most {MAX_DEPTH} levels)")
 
 
 async def read_object(request: Request, key: str, allowed: Iterable[str],
@@ -161,21 +182,8 @@ def want_str(obj: dict, field: str, where: str, *, max_len: int = 255, empty: bo
 
 def want_int(value: Any, name: str, *, minimum: int | None = None,
              maximum: int | None = None) -> int:
-    """An integer from JSON or a query string; bools and fractions refused."""
-    if isinstance(value, bool):
-        raise BadRequest(f"'{name}' must be an integer, not {json.dumps(value)}")
-    if isinstance(value, str):
-        s = value.strip()
-        if not (s.lstrip("-").isdigit()):
-            raise BadRequest(f"'{name}' must be an integer, not {value!r}")
-        value = int(s)
-    if not isinstance(value, int):
-        raise BadRequest(f"'{name}' must be an integer, not {json.dumps(value)}")
-    if minimum is not None and value < minimum:
-        raise BadRequest(f"'{name}' must be at least {minimum}, not {value}")
-    if maximum is not None and value > maximum:
-        raise BadRequest(f"'{name}' must be at most {maximum}, not {value}")
-    return value
+    """An integer from JSON or a query string (one parser for every API: backend.inputs)."""
+    return parse_int(value, name, minimum, maximum)
 
 
 def want_bool(value: Any, name: str) -> bool:
@@ -183,7 +191,7 @@ def want_bool(value: Any, name: str) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.lower() in ("true", "1", "yes")
-    raise BadRequest(f"'{name}' must be a boolean, not {json.dumps(value)}")
+    raise BadRequest(f"'{name}' must be a boolean, not {shown(value)}")
 
 
 def limit_marker(request: Request) -> tuple[int, str | None]:
@@ -207,14 +215,27 @@ def page(items: list, limit: int, marker: str | None, key: str = "id") -> tuple[
 def next_href(request: Request, marker: str, limit: int) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "limit")]
     params += [("limit", str(limit)), ("marker", marker)]
-    from urllib.parse import urlencode
-    return f"{str(request.url).split('?', 1)[0]}?{urlencode(params)}"
+    return f"{base(request)}{request.url.path}?{urlencode(params)}"
 
 
 # ---- URLs -----------------------------------------------------------------------------
 def base(request: Request) -> str:
-    """The absolute root this client reached us at (Host header and scheme)."""
-    return str(request.base_url).rstrip("/")
+    """The absolute root of every URL we hand out: the configured public URL, else the
+    address the connection reached. Never the Host header, which the client writes."""
+    public = getattr(request.app.state, "public_url", None)
+    if public:
+        return public
+    host, port = (request.scope.get("server") or ("127.0.0.1", None))[:2]
+    scheme = request.scope.get("scheme", "http")
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+def this_url(request: Request) -> str:
+    """The URL of this request, rooted at base() (for collection 'self' links)."""
+    q = request.url.query
+    return f"{base(request)}{request.url.path}" + (f"?{q}" if q else "")
 
 
 def url_for(request: Request, service: str, *parts: str) -> str:

@@ -155,6 +155,9 @@ async def _list(request: Request, detail: bool) -> Response:
     if "status" in filters:
         filters["status"] = filters["status"].upper()
     admin = await is_admin(request, token)
+    if not admin:
+        # nova ignores a non-admin's host filter (it would tell which hosts exist)
+        filters.pop("host", None)
     if all_tenants and not admin:
         # nova's policy os_compute_api:servers:index:get_all_tenants is admin-only
         raise Forbidden("only an admin may list the servers of all projects (all_tenants)")

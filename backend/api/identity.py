@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (base, check_fields, iso, no_content, read_json, read_object,
+from backend.api.common import (base, check_fields, iso, no_content, read_json, read_object, this_url,
                                 token_of, url_for, want_bool, want_str)
 from backend.errors import BadRequest, NotFound, Unauthorized
 
@@ -164,7 +164,7 @@ async def auth_catalog(request: Request) -> Response:
     if not t.get("project"):
         raise Unauthorized("an unscoped token has no catalog: scope it to a project first")
     return JSONResponse({"catalog": catalog(request, t["project"]["id"]),
-                         "links": {"self": str(request.url)}})
+                         "links": {"self": this_url(request)}})
 
 
 # ---- views ----------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _collection(request: Request, key: str, items: list[dict]) -> JSONResponse:
             items = [i for i in items if str(i.get(k)) == v]
         elif k == "enabled":
             items = [i for i in items if i.get("enabled") == want_bool(v, "enabled")]
-    return JSONResponse({key: items, "links": {"self": str(request.url), "previous": None,
+    return JSONResponse({key: items, "links": {"self": this_url(request), "previous": None,
                                                "next": None}})
 
 
@@ -367,7 +367,7 @@ async def role_assignments(request: Request) -> Response:
                                                     a["project_id"], "users", a["user_id"],
                                                     "roles", a["role_id"])}})
     return JSONResponse({"role_assignments": out,
-                         "links": {"self": str(request.url), "previous": None, "next": None}})
+                         "links": {"self": this_url(request), "previous": None, "next": None}})
 
 
 async def domains(request: Request) -> Response:
@@ -379,7 +379,7 @@ async def domains(request: Request) -> Response:
             raise NotFound(f"could not find domain: {request.path_params['id']}")
         return JSONResponse({"domain": d})
     items = [d] if request.query_params.get("name") in (None, "Default") else []
-    return JSONResponse({"domains": items, "links": {"self": str(request.url), "previous": None,
+    return JSONResponse({"domains": items, "links": {"self": this_url(request), "previous": None,
                                                      "next": None}})
 
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from backend.api.common import (iso_us, limit_marker, next_href, page, read_object, token_of,
                                 url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, NotFound
+from backend.errors import BadRequest, Forbidden, NotFound
 
 
 async def versions(request: Request) -> Response:
@@ -133,11 +133,20 @@ async def _show_or_delete(request: Request, kind: str) -> Response:
     return JSONResponse({kind: item})
 
 
-def _project_ok(obj: dict, where: str) -> None:
-    # a project may only be named if it is the caller's own; the service checks that
-    for k in ("tenant_id", "project_id"):
-        if obj.get(k) is not None:
-            want_str(obj, k, where, empty=False)
+async def _project_ok(request: Request, obj: dict, where: str) -> str | None:
+    """The project a body names (project_id or its old name tenant_id). Only an admin may
+    name another project than the token's (neutron: 403 for others)."""
+    named = {k: want_str(obj, k, where, empty=False) for k in ("tenant_id", "project_id")
+             if obj.get(k) is not None}
+    if len(set(named.values())) > 1:
+        raise BadRequest(f"'{where}.project_id' and '{where}.tenant_id' name different projects")
+    if not named:
+        return None
+    (key, pid), = list(named.items())[-1:]
+    t = await request.app.state.cloud.validate_token(token_of(request))
+    if not t.get("is_admin") and pid != (t.get("project") or {}).get("id"):
+        raise Forbidden(f"only an admin may give '{where}.{key}' another project than the token's")
+    return pid
 
 
 async def networks(request: Request) -> Response:
@@ -157,8 +166,8 @@ async def networks(request: Request) -> Response:
         raise BadRequest("'network.availability_zone_hints' is not supported by pocketstack")
     if n.get("mtu") not in (None, 1500):
         raise BadRequest("'network.mtu' must be 1500")
-    _project_ok(n, "network")
-    created = await request.app.state.cloud.create_network(token_of(request), name, shared)
+    project = await _project_ok(request, n, "network")
+    created = await request.app.state.cloud.create_network(token_of(request), name, shared, project)
     return JSONResponse({"network": network_view(created)}, status_code=201)
 
 
@@ -196,7 +205,7 @@ async def subnets(request: Request) -> Response:
             raise BadRequest(f"'subnet.{k}' is not supported by pocketstack (give a cidr)")
     if "enable_dhcp" in s and not want_bool(s["enable_dhcp"], "subnet.enable_dhcp"):
         raise BadRequest("'subnet.enable_dhcp' false is not supported by pocketstack")
-    _project_ok(s, "subnet")
+    await _project_ok(request, s, "subnet")
     created = await request.app.state.cloud.create_subnet(
         token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools)
     return JSONResponse({"subnet": subnet_view(created)}, status_code=201)
@@ -228,7 +237,7 @@ async def ports(request: Request) -> Response:
                     raise BadRequest(f"invalid IPv4 address {fixed_ip!r} in 'port.fixed_ips'")
     if "admin_state_up" in p and not want_bool(p["admin_state_up"], "port.admin_state_up"):
         raise BadRequest("'port.admin_state_up' false is not supported by pocketstack")
-    _project_ok(p, "port")
+    await _project_ok(request, p, "port")
     created = await request.app.state.cloud.create_port(
         token_of(request), net, want_str(p, "name", "port") or "", fixed_ip)
     return JSONResponse({"port": port_view(created)}, status_code=201)

@@ -159,7 +159,7 @@ async def test_hosts_list_their_instances_and_a_host_going_down(real):
         await settle(pilot)
         listed = hs.query_one("#host-servers")
         assert listed.keys() == [srv["id"]]
-        assert table.get_row(host)[8] == "1"            # running VMs
+        assert table.get_row(host)[8].plain == "1"      # running VMs
         assert "1/16" in table.get_row(host)[5].plain   # vCPU used / 4 cores x ratio 4.0
         assert table.get_row("fake-2")[1].plain == "up"
         FakeDriver.behaviours.setdefault("fake-2", FakeBehaviour()).unreachable = True
@@ -233,8 +233,8 @@ async def test_volumes_create_and_delete_and_networks_count_addresses(real):
         await settle(pilot)
         assert isinstance(app.screen, NetworksScreen)
         row = app.screen.query_one(DataTable).get_row_at(0)
-        assert row[0] == "private" and row[3] == "10.0.0.0/24"
-        assert row[4].startswith("1 ")          # the holder's port
+        assert row[0].plain == "private" and row[3].plain == "10.0.0.0/24"
+        assert row[4].plain.startswith("1 ")    # the holder's port
         assert str(row[5]) == str(253 - 1)     # .2-.254 pool less that port
 
 

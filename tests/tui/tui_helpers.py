@@ -41,7 +41,7 @@ async def login(pilot, user: str = "admin", password: str = "secret", project: s
     await settle(pilot)
     if isinstance(app.screen, ProjectScreen) and project:
         ol = app.screen.query_one("OptionList")
-        idx = next(i for i in range(ol.option_count) if ol.get_option_at_index(i).prompt.split()[0] == project)
+        idx = next(i for i in range(ol.option_count) if str(ol.get_option_at_index(i).prompt).split()[0] == project)
         ol.highlighted = idx
         await pilot.press("enter")
         await settle(pilot)

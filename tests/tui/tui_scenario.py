@@ -11,94 +11,122 @@ BUILDING = "00000000-0000-4000-8000-000000000002"
 FAILED = "00000000-0000-4000-8000-000000000003"
 STOPPED = "00000000-0000-4000-8000-000000000004"
 
-FAULT = {"code": 500, "message": "No valid host was found. There are not enough hosts available.",
-         "details": "RamFilter removed compute-1 (768 MB free < 4096 MB); ComputeFilter removed "
-                    "compute-3 (service down)", "host": None, "created": iso(NOW - timedelta(seconds=30))}
+DOWN = "service down: no heartbeat for 42 s"
+RAM_1 = "RAM: 2816 MB free of 4096 MB × 1.0 − 512 reserved − 768 used, 4096 MB requested"
+RAM_2 = "RAM: 3072 MB free of 4096 MB × 1.0 − 512 reserved − 512 used, 4096 MB requested"
+NO_HOST = (f"No valid host was found: 3 hosts considered; ComputeFilter removed 1 (compute-3: {DOWN}); "
+           f"RamFilter removed 2 (compute-1: {RAM_1}; compute-2: {RAM_2})")
+FAULT = {"code": 500, "message": NO_HOST,
+         "details": f"ComputeFilter removed compute-3: {DOWN}\nRamFilter removed compute-1: {RAM_1}\n"
+                    f"RamFilter removed compute-2: {RAM_2}",
+         "host": None, "created": iso(NOW - timedelta(seconds=30))}
 
 
-def _t(i: int, ms: int, service: str, kind: str = "step", step: str | None = None,
+def _t(i: int, ms: float, service: str, kind: str = "step", step: str | None = None,
        phase: str | None = None, dur: float | None = None, topic=None, method=None, sid=ACTIVE,
-       detail=None, ago_ms: int = 60_000) -> dict:
-    return {"id": i, "ts": (NOW - timedelta(milliseconds=ago_ms) + timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z"),
-            "request_id": "req-0001", "instance_uuid": sid, "service": service, "kind": kind,
-            "topic": topic, "method": method, "step": step, "phase": phase, "duration_ms": dur,
-            "detail": detail}
+       detail: str | None = None, ago_ms: int = 60_000) -> dict:
+    """A trace record as the facade gives it: epoch seconds, string details."""
+    ts = (NOW - timedelta(milliseconds=ago_ms) + timedelta(milliseconds=ms)).timestamp()
+    return {"id": i, "ts": ts, "request_id": "req-0001", "instance_uuid": sid, "service": service,
+            "kind": kind, "topic": topic, "method": method, "step": step, "phase": phase,
+            "duration_ms": dur, "detail": detail}
 
 
 def launch_trace(sid: str = ACTIVE, running: bool = False) -> list[dict]:
-    """The running one started 200 ms before the fixed clock, so the spawn is mid-way."""
+    """The launch's steps as the backend names them (the conductor's event and instance
+    updates left out). The running one started 200 ms before the fixed clock, so the spawn is
+    mid-way."""
     ago = 200 if running else 60_000
+    t = lambda i, ms, *a, **k: _t(i, ms, *a, sid=sid, ago_ms=ago, **k)  # noqa: E731
+    q = lambda i, ms, kind, topic, method, dur=None: t(i, ms, "queue", kind=kind, topic=topic,  # noqa: E731
+                                                       method=method, dur=dur)
     recs = [
-        _t(1, 0, "identity", step="validate token", phase="start", sid=sid, ago_ms=ago),
-        _t(2, 4, "identity", step="validate token", phase="end", dur=4, sid=sid, ago_ms=ago),
-        _t(3, 5, "compute-api", step="create", phase="start", sid=sid, ago_ms=ago),
-        _t(4, 30, "compute-api", step="create", phase="end", dur=25, sid=sid, ago_ms=ago),
-        _t(5, 31, "queue", kind="cast", topic="conductor", method="build_instances", sid=sid, ago_ms=ago),
-        _t(6, 33, "conductor", step="schedule_and_build", phase="start", sid=sid, ago_ms=ago),
-        _t(7, 34, "queue", kind="call", topic="scheduler", method="select_destinations", sid=sid, ago_ms=ago),
-        _t(8, 35, "scheduler", step="select_destinations", phase="start", sid=sid, ago_ms=ago),
-        _t(9, 47, "scheduler", step="select_destinations", phase="end", dur=12, sid=sid, ago_ms=ago,
-           detail={"host": "compute-1"}),
-        _t(24, 47, "queue", kind="reply", topic="scheduler", method="select_destinations", sid=sid,
-           ago_ms=ago, dur=13),
-        _t(10, 48, "queue", kind="cast", topic="compute.compute-1", method="build_and_run_instance", sid=sid, ago_ms=ago),
-        _t(11, 49, "conductor", step="schedule_and_build", phase="end", dur=16, sid=sid, ago_ms=ago),
-        _t(12, 50, "compute", step="networking", phase="start", sid=sid, ago_ms=ago),
-        _t(13, 52, "network", step="allocate port", phase="start", sid=sid, ago_ms=ago),
-        _t(14, 70, "network", step="allocate port", phase="end", dur=18, sid=sid, ago_ms=ago,
-           detail={"ip": "10.0.0.3"}),
-        _t(15, 71, "compute", step="networking", phase="end", dur=21, sid=sid, ago_ms=ago),
-        _t(16, 72, "compute", step="block_device_mapping", phase="start", sid=sid, ago_ms=ago),
-        _t(17, 80, "compute", step="block_device_mapping", phase="end", dur=8, sid=sid, ago_ms=ago),
-        _t(18, 81, "compute", step="spawning", phase="start", sid=sid, ago_ms=ago),
-        _t(19, 82, "image", step="fetch image", phase="start", sid=sid, ago_ms=ago),
-        _t(20, 140, "image", step="fetch image", phase="end", dur=58, sid=sid, ago_ms=ago),
-        _t(21, 141, "hypervisor", step="spawn", phase="start", sid=sid, ago_ms=ago),
+        t(1, 4, "identity", step="token validated", phase="end", dur=4, detail="admin in admin (admin,member)"),
+        t(2, 20, "compute-api", step="request checked", phase="end", dur=15,
+          detail="policy, quota, image, flavor, network"),
+        t(3, 30, "compute-api", step="instance recorded", phase="end", detail="building/scheduling/NOSTATE"),
+        q(4, 31, "cast", "conductor", "build_instances"),
+        t(5, 33, "conductor", step="schedule", phase="start"),
+        q(6, 34, "call", "scheduler", "select_destinations"),
+        t(7, 35, "scheduler", step="filter and weigh", phase="start"),
+        t(8, 47, "scheduler", step="filter and weigh", phase="end", dur=12),
+        q(9, 47, "reply", "scheduler", "select_destinations", dur=13),
+        t(10, 48, "conductor", step="schedule", phase="end", dur=15),
+        q(11, 49, "cast", "compute.compute-1", "build_and_run_instance"),
+        t(12, 50, "compute", step="build", phase="start", detail="compute-1"),
+        t(13, 51, "compute", step="claim", phase="start", detail="compute-1"),
+        q(14, 52, "call", "conductor", "instance_claim"),
+        q(15, 56, "reply", "conductor", "instance_claim", dur=4),
+        t(16, 57, "compute", step="claim", phase="end", dur=6, detail="compute-1"),
+        t(17, 58, "network", step="allocate ports", phase="start"),
+        q(18, 59, "call", "network", "allocate_for_instance"),
+        q(19, 70, "reply", "network", "allocate_for_instance", dur=11),
+        t(20, 71, "network", step="allocate ports", phase="end", dur=13),
+        t(21, 72, "image", step="fetch image", phase="start"),
+        q(22, 73, "call", "image", "get_image_file"),
+        q(23, 130, "reply", "image", "get_image_file", dur=57),
+        t(24, 131, "image", step="fetch image", phase="end", dur=59),
+        t(25, 132, "volume", step="block device mapping", phase="start"),
+        t(26, 140, "volume", step="block device mapping", phase="end", dur=8),
+        t(27, 141, "hypervisor", step="spawn", phase="start", detail="compute-1"),
     ]
     if not running:
-        recs += [_t(22, 260, "hypervisor", step="spawn", phase="end", dur=119, sid=sid, ago_ms=ago),
-                 _t(23, 262, "compute", step="spawning", phase="end", dur=181, sid=sid, ago_ms=ago)]
+        recs += [t(28, 260, "hypervisor", step="spawn", phase="end", dur=119, detail="compute-1"),
+                 t(29, 262, "compute", step="build", phase="end", dur=212, detail="compute-1")]
     return recs
 
 
-def placed_decision() -> list[dict]:
-    return [{"attempt": 1, "created": iso(NOW - timedelta(seconds=60)),
-             "requested": {"vcpus": 1, "memory_mb": 128, "disk_gb": 1, "availability_zone": None},
-             "hosts_considered": ["compute-1", "compute-2", "compute-3"],
-             "filters": [
-                 {"name": "ComputeFilter", "removed": [{"host": "compute-3", "reason": "service is down"}],
-                  "remaining": ["compute-1", "compute-2"]},
-                 {"name": "AvailabilityZoneFilter", "removed": [], "remaining": ["compute-1", "compute-2"]},
-                 {"name": "RamFilter", "removed": [], "remaining": ["compute-1", "compute-2"]}],
-             "weights": [{"host": "compute-1", "total": 1.5, "by_weigher": {"RAMWeigher": 1.0, "CPUWeigher": 0.5}},
-                         {"host": "compute-2", "total": 0.25, "by_weigher": {"RAMWeigher": 0.0, "CPUWeigher": 0.25}}],
-             "selected": "compute-1", "alternates": ["compute-2"], "message": None}]
+FILTERS = ["IgnoreHosts", "ComputeFilter", "AvailabilityZoneFilter", "RamFilter", "CoreFilter", "DiskFilter",
+           "ImagePropertiesFilter", "ServerGroupAntiAffinityFilter", "ServerGroupAffinityFilter"]
+WEIGHERS = ["BuildFailureWeigher", "CPUWeigher", "DiskWeigher", "NumInstancesWeigher", "RAMWeigher"]
 
 
-def no_host_decision() -> list[dict]:
-    return [{"attempt": 1, "created": iso(NOW - timedelta(seconds=30)),
-             "requested": {"vcpus": 2, "memory_mb": 4096, "disk_gb": 4, "availability_zone": None},
-             "hosts_considered": ["compute-1", "compute-2", "compute-3"],
-             "filters": [
-                 {"name": "ComputeFilter", "removed": [{"host": "compute-3", "reason": "service is down"}],
-                  "remaining": ["compute-1", "compute-2"]},
-                 {"name": "RamFilter", "removed": [
-                     {"host": "compute-1", "reason": "768 MB free < 4096 MB requested"},
-                     {"host": "compute-2", "reason": "3584 MB free < 4096 MB requested"}],
-                  "remaining": []}],
-             "weights": [], "selected": None, "alternates": [],
-             "message": "No valid host: ComputeFilter removed 1 (service is down); RamFilter removed 2 (not enough RAM)"}]
+def _filters(removed: dict[str, list[tuple[str, str]]], considered: int = 3) -> list[dict]:
+    out, left = [], considered
+    for name in FILTERS:
+        gone = removed.get(name, [])
+        left -= len(gone)
+        out.append({"name": name, "removed": [{"host": h, "reason": r} for h, r in gone], "remaining": left})
+    return out
+
+
+def _weights(host: str, values: list[float]) -> dict:
+    return {"host": host, "total": sum(values), "by_weigher": dict(zip(WEIGHERS, values))}
+
+
+def placed_decision(sid: str = ACTIVE) -> list[dict]:
+    return [{"alternates": ["compute-2"], "attempt": 1, "created": iso(NOW - timedelta(seconds=60)),
+             "filters": _filters({"ComputeFilter": [("compute-3", DOWN)]}),
+             "hosts_considered": 3, "instance_uuid": sid, "message": None,
+             "requested": {"availability_zone": None, "disk_gb": 1, "memory_mb": 128, "vcpus": 1},
+             "selected": "compute-1",
+             "weights": [_weights("compute-1", [0.0, 1.0, 1.0, 0.0, 1.0]),
+                         _weights("compute-2", [0.0, 0.25, 0.5, 1.0, 0.0])],
+             "build_attempts": []}]
+
+
+def no_host_decision(sid: str = FAILED) -> list[dict]:
+    return [{"alternates": [], "attempt": 1, "created": iso(NOW - timedelta(seconds=30)),
+             "filters": _filters({"ComputeFilter": [("compute-3", DOWN)],
+                                  "RamFilter": [("compute-1", RAM_1), ("compute-2", RAM_2)]}),
+             "hosts_considered": 3, "instance_uuid": sid, "message": NO_HOST,
+             "requested": {"availability_zone": None, "disk_gb": 4, "memory_mb": 4096, "vcpus": 2},
+             "selected": None, "weights": [], "build_attempts": []}]
 
 
 def actions(sid: str = ACTIVE) -> list[dict]:
     t = lambda s: iso(NOW - timedelta(seconds=s))  # noqa: E731
+    ev = lambda name, host=None: {"event": name, "start_time": t(60), "finish_time": t(59),  # noqa: E731
+                                  "result": "Success", "host": host, "details": None}
     return [{"action": "create", "instance_uuid": sid, "request_id": "req-0001", "user_id": "u-admin",
              "project_id": "p-admin", "start_time": t(60), "finish_time": t(59), "message": None,
-             "events": [
-                 {"event": "schedule_and_build", "start_time": t(60), "finish_time": t(60), "result": "Success",
-                  "host": None, "details": None},
-                 {"event": "compute_build_and_run_instance", "start_time": t(60), "finish_time": t(59),
-                  "result": "Success", "host": "compute-1", "details": None}]}]
+             "events": [ev("conductor_schedule_and_build_instances"),
+                        ev("compute__do_build_and_run_instance", "compute-1"),
+                        ev("compute_claim_resources", "compute-1"),
+                        ev("compute_allocate_network", "compute-1"),
+                        ev("compute_fetch_image", "compute-1"),
+                        ev("compute_block_device_mapping", "compute-1"),
+                        ev("compute_spawn", "compute-1")]}]
 
 
 def build() -> FakeAdapter:

@@ -48,7 +48,7 @@ def render_overview(s: dict) -> Group:
         elif isinstance(v, (dict, list)):
             v = json.dumps(v) if v else "-"
         style = fmt.STATUS_STYLE.get(str(v), "") if k == "status" else ""
-        t.add_row(k, Text(fmt.dash(v), style=style))
+        t.add_row(fmt.plain(k), fmt.plain(fmt.dash(v), style=style))
     parts = [t]
     fault = s.get("fault")
     if fault:
@@ -69,15 +69,16 @@ def render_actions(actions: list[dict]) -> Table | Text:
     t = Table(box=None, padding=(0, 1), show_edge=False)
     for c in ("action / event", "request / host", "start", "finish", "result / message"):
         t.add_column(c, no_wrap=c != "result / message")
+    p = fmt.plain
     for a in actions:
-        t.add_row(Text(a["action"], style="bold"), a.get("request_id") or "",
-                  a.get("start_time") or "", a.get("finish_time") or "", a.get("message") or "")
+        t.add_row(p(a["action"], style="bold"), p(a.get("request_id")),
+                  p(a.get("start_time")), p(a.get("finish_time")), p(a.get("message")))
         for e in a.get("events") or []:
             res = e.get("result") or "running"
             style = {"Success": "green", "Error": "red"}.get(res, "yellow")
-            t.add_row(f"  {e['event']}", e.get("host") or "", e.get("start_time") or "",
-                      e.get("finish_time") or "", Text(res + (f"  {e['details']}" if e.get("details") else ""),
-                                                       style=style))
+            t.add_row(p(f"  {e['event']}"), p(e.get("host")), p(e.get("start_time")),
+                      p(e.get("finish_time")), p(res + (f"  {e['details']}" if e.get("details") else ""),
+                                                 style=style))
     return t
 
 

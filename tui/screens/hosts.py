@@ -2,7 +2,6 @@
 count; the selected host's instances below. Host rows follow pushed host events."""
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,20 +20,20 @@ HOST_COLUMNS = [("name", "Host"), ("state", "State"), ("status", "Status"), ("az
 
 def host_cells(h: dict) -> list:
     up = h.get("state") == "up"
-    state = Text(h.get("state") or "?", style="green" if up else "bold red")
+    state = fmt.plain(h.get("state") or "?", style="green" if up else "bold red")
     if not up and h.get("down_reason"):
         state.append(f" ({h['down_reason']})", style="red")
     return [
-        Text(h["name"], style="bold" if up else "red"),
+        fmt.plain(h["name"], style="bold" if up else "red"),
         state,
-        Text(h.get("status") or "", style="" if h.get("status") == "enabled" else "yellow"),
-        h.get("availability_zone") or "",
-        h.get("accelerator") or "",
+        fmt.plain(h.get("status"), style="" if h.get("status") == "enabled" else "yellow"),
+        fmt.plain(h.get("availability_zone")),
+        fmt.plain(h.get("accelerator")),
         fmt.bar(h.get("vcpus_used", 0), h.get("vcpus", 0) * (h.get("cpu_allocation_ratio") or 1)),
         fmt.bar(h.get("memory_mb_used", 0), h.get("memory_mb", 0) * (h.get("ram_allocation_ratio") or 1)),
         fmt.bar(h.get("disk_gb_used", 0), h.get("disk_gb", 0) * (h.get("disk_allocation_ratio") or 1)),
-        str(h.get("running_vms", 0)),
-        h.get("driver") or h.get("hypervisor_type") or "",
+        fmt.plain(h.get("running_vms", 0)),
+        fmt.plain(h.get("driver") or h.get("hypervisor_type")),
     ]
 
 
@@ -113,7 +112,7 @@ class HostsScreen(Screen):
         if got is FAILED:
             return
         self.query_one("#host-servers", ServerTable).load(got)
-        self.query_one("#host-instances-title", Static).update(f"Instances on {name}: {len(got)}")
+        self.query_one("#host-instances-title", Static).update(fmt.plain(f"Instances on {name}: {len(got)}"))
 
     def action_back(self) -> None:
         self.app.pop_screen()

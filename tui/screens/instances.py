@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from tui import format as fmt
 from tui.events import Batch
 from tui.widgets.server_table import ServerTable
 from tui.widgets.session_bar import SessionBar
@@ -77,7 +78,8 @@ class InstancesScreen(Screen):
             parts.append(f"filter '{t.filter_text}': {t.row_count} shown")
         if t.sort_column:
             parts.append(f"sorted by {t.sort_column}{' ↓' if t.sort_reverse else ' ↑'}")
-        self.query_one("#status-line", Static).update(" · ".join(parts))
+        # statuses come from the API and the filter from the keyboard: plain text
+        self.query_one("#status-line", Static).update(fmt.plain(" · ".join(parts)))
 
     # ---- filter and sort ----------------------------------------------------------------
     def action_filter(self) -> None:

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tui.format import plain
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
 
 
@@ -105,12 +107,12 @@ class LaunchScreen(ModalScreen[list]):
                       and i.get("disk_format") not in ("aki", "ari")]
             self.images = {i["id"]: i for i in usable}
             sel = self.query_one("#image", Select)
-            sel.set_options([(i["name"], i["id"]) for i in sorted(usable, key=lambda i: i["name"])])
+            sel.set_options([(plain(i["name"]), i["id"]) for i in sorted(usable, key=lambda i: i["name"])])
             sel.prompt = "choose an image"
         if flavors is not FAILED:
             self.flavors = {f["id"]: f for f in flavors}
             sel = self.query_one("#flavor", Select)
-            sel.set_options([(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram']} MB, {f['disk']} GB)", f["id"])
+            sel.set_options([(plain(f"{f['name']}  ({f['vcpus']} vCPU, {f['ram']} MB, {f['disk']} GB)"), f["id"])
                              for f in sorted(flavors, key=lambda f: (f["vcpus"], f["ram"], f["name"]))])
             sel.prompt = "choose a flavor"
         try:  # only admins may list hypervisors; others get the zone checked on submit
@@ -120,7 +122,7 @@ class LaunchScreen(ModalScreen[list]):
         if nets is not FAILED:
             self.query_one("#network", Select).set_options(
                 [("auto (the project's or the shared network)", "auto"), ("none", "none")]
-                + [(f"{n['name']}{' (shared)' if n.get('shared') else ''}", n["id"]) for n in nets])
+                + [(plain(f"{n['name']}{' (shared)' if n.get('shared') else ''}"), n["id"]) for n in nets])
         self.revalidate()
 
     def values(self) -> dict:
@@ -144,7 +146,7 @@ class LaunchScreen(ModalScreen[list]):
         for f in ("name", "image", "flavor", "volume_size", "az", "count"):
             msg = errors.get(f, "") if f in self.touched else ""
             w = self.query_one(f"#{f}-err", Static)
-            w.update(msg)
+            w.update(plain(msg))  # messages quote zone names from the API
             w.display = bool(msg)
         self.query_one("#launch", Button).disabled = bool(errors)
         return errors

@@ -10,6 +10,7 @@ from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from backend.errors import CloudError
+from tui.format import plain
 from tui.widgets.session_bar import SessionBar
 
 
@@ -63,12 +64,12 @@ class LoginScreen(Screen):
             await adapter.login(user, pw)
             projects = await adapter.projects()
         except CloudError as e:
-            err.update(f"{e.message}")
+            err.update(plain(e.message))
             self.query_one("#password", Input).value = ""
             self.query_one("#password", Input).focus()
             return
         except Exception as e:  # the server is down or unreachable
-            err.update(f"cannot reach the cloud: {e or type(e).__name__}")
+            err.update(plain(f"cannot reach the cloud: {e or type(e).__name__}"))
             return
         err.update("")
         if not projects:
@@ -113,7 +114,7 @@ class ProjectScreen(Screen):
         current = self.app.adapter.project_id
         for p in sorted(self.projects, key=lambda p: p["name"]):
             mark = "  (current)" if p["id"] == current else ""
-            ol.add_option(Option(f"{p['name']}{mark}", id=p["id"]))
+            ol.add_option(Option(plain(f"{p['name']}{mark}"), id=p["id"]))
         ol.highlighted = 0 if self.projects else None
         ol.focus()
 

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
+from tui.format import plain
+
 
 class ConfirmModal(ModalScreen[bool]):
     BINDINGS = [
@@ -23,9 +25,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog modal"):
-            yield Static(self.question, classes="dialog-title")
+            # the question names what is deleted, as the API spells it: plain text
+            yield Static(plain(self.question), classes="dialog-title")
             if self.detail:
-                yield Static(self.detail, classes="dim")
+                yield Static(plain(self.detail), classes="dim")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 
+from tui import format as fmt
 from tui.widgets.session_bar import SessionBar
 
 
@@ -81,7 +82,7 @@ class ResourceScreen(Screen):
         t = self.query_one(DataTable)
         t.clear()
         for key, cells in rows:
-            t.add_row(*cells, key=key)
+            t.add_row(*fmt.plain_row(cells), key=key)
         self.query_one("#resource-title", Static).update(f"{self.KIND.capitalize()}: {len(rows)}")
 
     def action_reload(self) -> None:
@@ -113,7 +114,7 @@ class ResourceScreen(Screen):
             self.notify("nothing to delete here", severity="warning")
             return
         key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
-        label = str(t.get_row(key)[0])
+        label = t.get_row(key)[0].plain
 
         async def go() -> None:
             from tui.app import FAILED

@@ -6,6 +6,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from tui.format import plain
+
 
 def render_explain(decisions: list[dict]) -> Group | Text:
     if not decisions:
@@ -31,11 +33,11 @@ def render_explain(decisions: list[dict]) -> Group | Text:
         for f in d.get("filters") or []:
             removed = f.get("removed") or []
             if not removed:
-                ft.add_row(f["name"], Text("none", style="dim"), "", str(_count(f.get("remaining"))))
+                ft.add_row(plain(f["name"]), Text("none", style="dim"), "", plain(_count(f.get("remaining"))))
             for i, r in enumerate(removed):
-                ft.add_row(f["name"] if i == 0 else "", Text(r["host"], style="red"),
-                           r.get("reason") or "",
-                           str(_count(f.get("remaining"))) if i == len(removed) - 1 else "")
+                ft.add_row(plain(f["name"] if i == 0 else ""), plain(r["host"], style="red"),
+                           plain(r.get("reason")),
+                           plain(_count(f.get("remaining")) if i == len(removed) - 1 else ""))
         parts.append(ft)
 
         weights = d.get("weights") or []
@@ -46,10 +48,10 @@ def render_explain(decisions: list[dict]) -> Group | Text:
             wt.add_column("host", style="bold", no_wrap=True)
             wt.add_column("total", justify="right")
             for n in names:
-                wt.add_column(n, justify="right")
+                wt.add_column(plain(n), justify="right")
             for w in sorted(weights, key=lambda w: -(w.get("total") or 0)):
                 style = "green" if w["host"] == d.get("selected") else ""
-                wt.add_row(Text(w["host"], style=style), f"{w.get('total', 0):.3f}",
+                wt.add_row(plain(w["host"], style=style), f"{w.get('total', 0):.3f}",
                            *[f"{(w.get('by_weigher') or {}).get(n, 0):.3f}" for n in names])
             parts.append(wt)
 

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tui.adapter import parse_ts
+from tui.format import plain
 
 LANES = ["identity", "compute API", "queue", "scheduler", "conductor", "compute", "network",
          "volume", "image", "hypervisor"]
@@ -115,7 +116,7 @@ def render_trace(records: list[dict], now: datetime, width: int = 36) -> Table |
     for lane in lanes:
         items = by_lane.get(lane)
         if not items:
-            table.add_row(Text(lane, style="dim"), Text("—", style="dim"), "", "", "", "")
+            table.add_row(plain(lane, style="dim"), Text("—", style="dim"), "", "", "", "")
             continue
         for i, s in enumerate(items):
             start = (s["start"] - t0).total_seconds()
@@ -129,11 +130,11 @@ def render_trace(records: list[dict], now: datetime, width: int = 36) -> Table |
             else:
                 bar.append("·", style="cyan")
             bar.append(" " * max(0, width - len(bar.plain)))
-            label = Text(s["label"])
+            label = plain(s["label"])
             took = Text(_ms(dur)) if s["kind"] in ("step", "call") else Text("")
             if s["running"]:
                 label = Text(f"▶ {s['label']}", style="bold yellow")
                 took = Text(_ms(dur) + "…", style="yellow")
-            table.add_row(lane if i == 0 else "", label, "+" + _ms(start), took, bar,
-                          _detail(s.get("detail")))
+            table.add_row(plain(lane if i == 0 else ""), label, "+" + _ms(start), took, bar,
+                          plain(_detail(s.get("detail"))))
     return table
