@@ -375,4 +375,3 @@ async def test_networks_auto_skips_a_network_without_subnet(env):
     assert r.status_code == 202, r.text
     s = await env.wait_status(r.json()["server"]["id"], "ACTIVE", who="lonelyuser")
     assert list(s["addresses"]) == ["private"]
-
