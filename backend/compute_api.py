@@ -9,8 +9,8 @@ import time
 import uuid as uuidlib
 
 from backend import db as dbm
-from backend import power_state, states
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, OverLimit
+from backend import power_state, quota, states
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 from backend.inputs import parse_int
 from backend.instances import sanitize_hostname
@@ -61,12 +61,13 @@ class ComputeAPI(ComputeViews):
         req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
                                     min_count, max_count, scheduler_hints, metadata)
         validate_ms = (time.perf_counter() - t0) * 1000
-        count = self._check_quota(ctx, req["flavor"], req["min_count"], req["max_count"])
         now = dbm.now_iso()
         reservation = "r-" + uuidlib.uuid4().hex[:8]
-        uuids = [str(uuidlib.uuid4()) for _ in range(count)]
         f, img = req["flavor"], req["image"]
         with dbm.transaction(self.db):
+            # counted and inserted under one write lock: concurrent creates cannot overshoot
+            count = self._check_quota(ctx, req, metadata, boot_volume_size)
+            uuids = [str(uuidlib.uuid4()) for _ in range(count)]
             for i, u in enumerate(uuids):
                 nm = name if count == 1 else f"{name}-{i + 1}"
                 self.db["instances"].insert({
@@ -188,6 +189,10 @@ class ComputeAPI(ComputeViews):
                 if not net["subnets"]:
                     raise BadRequest(f"network {net['name']!r} has no subnet")
                 item = {"uuid": net["id"]}
+                if n.get("fixed_ip") and net["project_id"] != ctx.project_id and not ctx.is_admin:
+                    # neutron's create_port:fixed_ips:ip_address is for the network's owner
+                    raise Forbidden(f"only an admin may choose a fixed IP on network {net['name']!r}, "
+                                    "which belongs to another project")
                 if n.get("fixed_ip"):
                     if max_count > 1:
                         raise BadRequest("a fixed IP cannot be given to more than one instance")
@@ -197,25 +202,26 @@ class ComputeAPI(ComputeViews):
                 raise BadRequest(f"bad network request {n!r}: a uuid or a port is needed")
         return out
 
-    def _check_quota(self, ctx, flavor, min_count, max_count) -> int:
-        used = dbm.row(self.db, "SELECT count(*) n, coalesce(sum(vcpus),0) c, coalesce(sum(memory_mb),0) m"
-                                " FROM instances WHERE project_id=? AND deleted=0", (ctx.project_id,))
-        c = self.config
-        room = min((c.quota_instances - used["n"]),
-                   (c.quota_cores - used["c"]) // max(flavor["vcpus"], 1),
-                   (c.quota_ram - used["m"]) // max(flavor["ram"], 1))
-        if room < min_count:
-            parts = []
-            if used["n"] + min_count > c.quota_instances:
-                parts.append(f"instances (limit {c.quota_instances}, used {used['n']}, requested {min_count})")
-            if used["c"] + min_count * flavor["vcpus"] > c.quota_cores:
-                parts.append(f"cores (limit {c.quota_cores}, used {used['c']}, "
-                             f"requested {min_count * flavor['vcpus']})")
-            if used["m"] + min_count * flavor["ram"] > c.quota_ram:
-                parts.append(f"ram (limit {c.quota_ram} MB, used {used['m']}, "
-                             f"requested {min_count * flavor['ram']})")
-            raise OverLimit("Quota exceeded for " + ", ".join(parts))
-        return min(room, max_count)
+    def _check_quota(self, ctx, req, metadata, boot_volume_size) -> int:
+        """How many of min..max_count instances fit the project's quotas: nova's, the ports
+        they will need (as nova's validate_networks) and boot volumes. Too few: 403 naming
+        each resource with its limit, usage and the amount requested."""
+        pid = ctx.project_id
+        if metadata:  # per instance, so nothing is used before
+            quota.check(self.db, self.config, pid, {"metadata_items": len(metadata)}, "compute",
+                        used={"metadata_items": 0})
+        f, nets = req["flavor"], req["networks"]
+        per = {"instances": 1, "cores": f["vcpus"], "ram": f["ram"],
+               "port": 0 if nets == "none" else 1 if nets == "auto" else sum(1 for n in nets if "port" not in n)}
+        used = {}
+        if req["group_id"]:
+            per["server_group_members"] = 1
+            used["server_group_members"] = dbm.row(
+                self.db, "SELECT count(*) n FROM instances WHERE server_group_id=? AND deleted=0",
+                (req["group_id"],))["n"]
+        if boot_volume_size:
+            per.update(volumes=1, gigabytes=boot_volume_size)
+        return quota.fit(self.db, self.config, pid, per, req["min_count"], req["max_count"], "compute", used)
 
     # ---- actions ---------------------------------------------------------------------------
     def _act(self, ctx, server_id, action, allowed_vm, task_state, method, **kw):
@@ -375,8 +381,11 @@ class ComputeAPI(ComputeViews):
         if policy not in ("affinity", "anti-affinity"):
             raise BadRequest(f"policy must be 'affinity' or 'anti-affinity', not {policy!r}")
         gid = str(uuidlib.uuid4())
-        self.db["server_groups"].insert({"id": gid, "name": name, "project_id": ctx.project_id,
-                                         "user_id": ctx.user_id, "policy": policy, "created_at": dbm.now_iso()})
+        with dbm.transaction(self.db):
+            quota.check(self.db, self.config, ctx.project_id, {"server_groups": 1}, "compute")
+            self.db["server_groups"].insert({"id": gid, "name": name, "project_id": ctx.project_id,
+                                             "user_id": ctx.user_id, "policy": policy,
+                                             "created_at": dbm.now_iso()})
         return self.group_view(dbm.row(self.db, "SELECT * FROM server_groups WHERE id=?", (gid,)))
 
     def delete_server_group(self, ctx, group_id):

@@ -7,6 +7,7 @@ import time
 import regex
 
 from backend import db as dbm
+from backend import quota
 from backend.errors import BadRequest, NotFound
 from backend.states import api_status
 
@@ -200,10 +201,18 @@ class ComputeViews:
                                                               " ORDER BY created_at", (ctx.project_id,))]
 
     def limits(self, ctx):
+        """nova's absolute limits: the project's quotas and what it uses of them."""
         self._need_project(ctx)
-        used = dbm.row(self.db, "SELECT count(*) n, coalesce(sum(vcpus),0) c, coalesce(sum(memory_mb),0) m"
-                                " FROM instances WHERE project_id=? AND deleted=0", (ctx.project_id,))
-        c = self.config
-        return {"maxTotalInstances": c.quota_instances, "maxTotalCores": c.quota_cores,
-                "maxTotalRAMSize": c.quota_ram, "totalInstancesUsed": used["n"], "totalCoresUsed": used["c"],
-                "totalRAMUsed": used["m"]}
+        q = quota.QuotaService(self.db, self.config).show(ctx, ctx.project_id, "compute")
+        out = {}
+        for res, mx, used in (("instances", "maxTotalInstances", "totalInstancesUsed"),
+                              ("cores", "maxTotalCores", "totalCoresUsed"),
+                              ("ram", "maxTotalRAMSize", "totalRAMUsed"),
+                              ("server_groups", "maxServerGroups", "totalServerGroupsUsed"),
+                              ("server_group_members", "maxServerGroupMembers", None),
+                              ("metadata_items", "maxServerMeta", None),
+                              ("key_pairs", "maxTotalKeypairs", None)):
+            out[mx] = q[res]["limit"]
+            if used:
+                out[used] = q[res]["in_use"]
+        return out

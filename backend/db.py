@@ -97,6 +97,9 @@ CREATE TRIGGER IF NOT EXISTS claims_drop AFTER DELETE ON claims BEGIN
     disk_gb_used=disk_gb_used-OLD.disk_gb, running_vms=running_vms-1 WHERE host=OLD.host; END;
 CREATE TABLE IF NOT EXISTS server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
   user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
+-- per-project quota overrides (nova's/cinder's quotas table); absent rows mean the default
+CREATE TABLE IF NOT EXISTS quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL,
+  hard_limit INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (project_id, resource));
 CREATE TABLE IF NOT EXISTS trace (id INTEGER PRIMARY KEY, ts REAL NOT NULL, request_id TEXT,
   instance_uuid TEXT, service TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, method TEXT, step TEXT,
   phase TEXT, duration_ms REAL, detail TEXT);

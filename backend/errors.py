@@ -37,6 +37,12 @@ class OverLimit(CloudError):
     code, title = 403, "Forbidden"
 
 
+class OverQuota(CloudError):
+    # neutron answers quota exhaustion with 409 and the error type OverQuota
+    code, title = 409, "Conflict"
+    error_type = "OverQuota"
+
+
 class RequestTooLarge(CloudError):
     code, title = 413, "Request Entity Too Large"
 

@@ -282,7 +282,32 @@ class Cloud:
         self.rt.compute_api.delete_server_group(await self.ctx(token), group_id)
 
     async def get_limits(self, token: str) -> dict:
+        """nova's absolute limits of the token's project (maxTotalInstances, totalInstancesUsed, ...)."""
         return self.rt.compute_api.limits(await self.ctx(token))
+
+    # ---- quotas -----------------------------------------------------------------------
+    def _quota(self):
+        from backend.quota import QuotaService
+        return QuotaService(self.rt.db, self.config)
+
+    async def get_quotas(self, token: str, project_id: str, service: str) -> dict:
+        """One service's quotas of a project (service: compute, network, volume, image):
+        {resource: {"limit", "in_use"}}, -1 = unlimited. Members see their own project only."""
+        return self._quota().show(await self.ctx(token), project_id, service)
+
+    async def get_default_quotas(self, token: str, service: str) -> dict:
+        """{resource: default limit} of one service."""
+        return self._quota().show_defaults(await self.ctx(token), service)
+
+    async def update_quotas(self, token: str, project_id: str, service: str, values: dict,
+                            force: bool = True) -> dict:
+        """Admin only: set limits ({resource: int >= -1}); all or nothing. force=False
+        refuses a limit under current usage. Returns get_quotas' view."""
+        return self._quota().update(await self.ctx(token), project_id, service, values, force)
+
+    async def delete_quotas(self, token: str, project_id: str, service: str) -> None:
+        """Admin only: the project's limits of one service back to the defaults."""
+        self._quota().delete(await self.ctx(token), project_id, service)
 
     # ---- image ------------------------------------------------------------------------
     async def list_images(self, token: str, filters: dict | None = None) -> list[dict]:

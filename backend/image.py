@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from backend import db as dbm
+from backend import quota
 from backend import image_inspect
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
 from backend.identity import check_name
@@ -114,10 +115,12 @@ class ImageService:
                 raise Conflict(f"an image with id {image_id} already exists")
         iid = image_id or str(uuid.uuid4())
         now = dbm.now_iso()
-        self.db["images"].insert({"id": iid, "name": name, "owner": ctx.project_id, "status": "queued",
-                                  "disk_format": disk_format, "container_format": container_format,
-                                  "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk,
-                                  "properties": dbm.jdump(properties), "created_at": now, "updated_at": now})
+        with dbm.transaction(self.db):
+            quota.check(self.db, self.config, ctx.project_id, {"image_count_total": 1}, "image")
+            self.db["images"].insert({"id": iid, "name": name, "owner": ctx.project_id, "status": "queued",
+                                      "disk_format": disk_format, "container_format": container_format,
+                                      "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk,
+                                      "properties": dbm.jdump(properties), "created_at": now, "updated_at": now})
         return self.get(ctx, iid)
 
     def update(self, ctx, ref, changes: dict):
@@ -156,7 +159,7 @@ class ImageService:
         try:
             with open(tmp, "wb") as f:
                 os.chmod(tmp, 0o600)
-                async for chunk in _chunks(data):
+                async for chunk in quota.limit_upload(_chunks(data), self.db, self.config, r["owner"]):
                     size += len(chunk)
                     if size > MAX_IMAGE_BYTES:
                         raise RequestTooLarge(f"image data is larger than {MAX_IMAGE_BYTES} bytes")
@@ -170,6 +173,7 @@ class ImageService:
                 await asyncio.to_thread(image_inspect.qemu_img_check, tmp, r["disk_format"], limit)
             except image_inspect.UnsafeImage as e:
                 raise BadRequest(f"image {r['id']} refused: {e}") from None
+            quota.claim_image_size(self.db, self.config, r["id"], r["owner"], size)
             os.replace(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)

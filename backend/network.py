@@ -11,13 +11,15 @@ import sqlite3
 import uuid
 
 from backend import db as dbm
+from backend import quota
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 
 
 class NetworkService:
-    def __init__(self, db):
+    def __init__(self, db, config):
         self.db = db
+        self.config = config
         # used addresses per subnet, as ints: this service is the only writer of ports, so
         # the cache stays true; scanning the table per allocation was O(ports)
         self._used: dict[str, set[int]] = {}
@@ -106,8 +108,11 @@ class NetworkService:
             raise Forbidden("only an admin may create a shared network")
         owner = self._owner(ctx, project_id)
         nid = str(uuid.uuid4())
-        self.db["networks"].insert({"id": nid, "name": name, "project_id": owner,
-                                    "shared": int(bool(shared)), "status": "ACTIVE", "created_at": dbm.now_iso()})
+        with dbm.transaction(self.db):
+            quota.check(self.db, self.config, owner, {"network": 1}, "network")
+            self.db["networks"].insert({"id": nid, "name": name, "project_id": owner,
+                                        "shared": int(bool(shared)), "status": "ACTIVE",
+                                        "created_at": dbm.now_iso()})
         return self.get_network(ctx, nid)
 
     def _owner(self, ctx, project_id):
@@ -184,9 +189,12 @@ class NetworkService:
             if ipaddress.ip_network(s["cidr"]).overlaps(net):
                 raise Conflict(f"cidr {net} overlaps subnet {s['cidr']} of the same network")
         sid = str(uuid.uuid4())
-        self.db["subnets"].insert({"id": sid, "network_id": n["id"], "name": name or "", "project_id": n["project_id"],
-                                   "cidr": str(net), "gateway_ip": str(gw), "ip_version": 4,
-                                   "pool_start": str(start), "pool_end": str(end), "created_at": dbm.now_iso()})
+        with dbm.transaction(self.db):
+            quota.check(self.db, self.config, n["project_id"], {"subnet": 1}, "network")
+            self.db["subnets"].insert({"id": sid, "network_id": n["id"], "name": name or "",
+                                       "project_id": n["project_id"], "cidr": str(net), "gateway_ip": str(gw),
+                                       "ip_version": 4, "pool_start": str(start), "pool_end": str(end),
+                                       "created_at": dbm.now_iso()})
         return self.get_subnet(ctx, sid)
 
     def delete_subnet(self, ctx, ref):
@@ -213,7 +221,13 @@ class NetworkService:
         subnets = dbm.rows(self.db, "SELECT * FROM subnets WHERE network_id=? ORDER BY created_at", (n["id"],))
         if not subnets:
             raise Conflict(f"network {n['name']!r} has no subnet to take an address from")
+        if fixed_ip is not None and n["project_id"] != ctx.project_id and not ctx.is_admin:
+            # neutron's create_port:fixed_ips:ip_address: the network's owner or an admin only
+            # (a member would otherwise squat on chosen addresses of a shared network)
+            raise Forbidden(f"only an admin may choose a fixed IP on network {n['name']!r}, "
+                            "which belongs to another project")
         with dbm.transaction(self.db):
+            quota.check(self.db, self.config, project_id or ctx.project_id, {"port": 1}, "network")
             subnet, ip = self._pick_ip(subnets, fixed_ip)
             pid = str(uuid.uuid4())
             for _ in range(20):

@@ -97,7 +97,7 @@ class Runtime:
         self.bus = Bus(self.tracer)
         self.identity = IdentityService(self.db, c)
         self.image = ImageService(self.db, c)
-        self.network = NetworkService(self.db)
+        self.network = NetworkService(self.db, c)
         self.volume = VolumeService(self.db, self.bus, c)
         self.store = InstanceStore(self.db, self.events, self.network)
         self.scheduler = SchedulerManager(self.db, self.tracer, c)

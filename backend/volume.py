@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 from backend import db as dbm
+from backend import quota
 from backend.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 
@@ -62,11 +63,17 @@ class VolumeService:
             raise BadRequest("volume description must be a string of at most 255 characters")
         vid = str(uuid.uuid4())
         now = dbm.now_iso()
-        self.db["volumes"].insert({"id": vid, "name": name, "description": description,
-                                   "project_id": project_id or ctx.project_id, "size": size, "status": status,
-                                   "host": host, "bootable": int(bootable), "image_id": image_id,
-                                   "delete_on_termination": int(delete_on_termination),
-                                   "created_at": now, "updated_at": now})
+        pid = project_id or ctx.project_id
+        with dbm.transaction(self.db):
+            quota.check(self.db, self.config, pid, {"volumes": 1, "gigabytes": size}, "volume")
+            limit = quota.limits(self.db, self.config, pid, "volume")["per_volume_gigabytes"]
+            if limit != quota.UNLIMITED and size > limit:
+                raise quota.over_quota("volume", pid, [("per_volume_gigabytes", limit, 0, size)])
+            self.db["volumes"].insert({"id": vid, "name": name, "description": description,
+                                       "project_id": pid, "size": size, "status": status,
+                                       "host": host, "bootable": int(bootable), "image_id": image_id,
+                                       "delete_on_termination": int(delete_on_termination),
+                                       "created_at": now, "updated_at": now})
         return self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))
 
     def set(self, volume_id, **fields):

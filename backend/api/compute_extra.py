@@ -5,10 +5,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (base, limit_marker, next_href, page, read_object,
+from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, CloudError, Forbidden, NotFound
+from backend.errors import BadRequest, CloudError, NotFound
 
 V = "/compute/v2.1"
 
@@ -207,45 +207,46 @@ async def server_group_one(request: Request) -> Response:
     raise NotFound(f"Server group {gid} could not be found.")
 
 
-# ---- limits and availability zones ---------------------------------------------------
-_ABS = {"instances": ("maxTotalInstances", "totalInstancesUsed"),
-        "cores": ("maxTotalCores", "totalCoresUsed"),
-        "ram": ("maxTotalRAMSize", "totalRAMUsed")}
-
-
+# ---- limits, quota sets and availability zones ------------------------------------------
 async def limits(request: Request) -> Response:
-    got = await request.app.state.cloud.get_limits(token_of(request))
-    absolute = dict(got.get("absolute", {})) if isinstance(got.get("absolute"), dict) else {}
-    for key, (mx, used) in _ABS.items():
-        v = got.get(key)
-        if isinstance(v, dict):
-            absolute[mx], absolute[used] = v.get("limit"), v.get("used", v.get("in_use", 0))
-        for k in (mx, used):
-            if k in got:
-                absolute[k] = got[k]
-    absolute.update({"maxServerMeta": 128, "maxPersonality": 0, "maxPersonalitySize": 0,
-                     "maxTotalKeypairs": 0, "maxServerGroups": 10, "maxServerGroupMembers": 10})
+    absolute = await request.app.state.cloud.get_limits(token_of(request))
+    absolute.update({"maxPersonality": 0, "maxPersonalitySize": 0})  # no file injection
     return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
 
 
+def _no_user_quotas(request: Request) -> None:
+    if "user_id" in request.query_params:
+        raise BadRequest("per-user quotas are not supported by pocketstack: leave out 'user_id'")
+
+
 async def quota_set(request: Request) -> Response:
-    """os-quota-sets/{project}: the caller's own project (the limits the facade enforces)."""
-    token = token_of(request)
-    t = await request.app.state.cloud.validate_token(token)
-    pid = request.path_params["project"]
-    if pid != (t.get("project") or {}).get("id"):
-        raise Forbidden("quotas of another project are not shown: scope to that project")
-    got = await request.app.state.cloud.get_limits(token)
-    fixed = {"key_pairs": (0, 0), "metadata_items": (128, 0), "server_groups": (10, 0),
-             "server_group_members": (10, 0), "injected_files": (0, 0),
-             "injected_file_content_bytes": (0, 0), "injected_file_path_bytes": (0, 0)}
-    vals = {name: (got.get(mx), got.get(used, 0)) for name, (mx, used) in
-            (("instances", _ABS["instances"]), ("cores", _ABS["cores"]), ("ram", _ABS["ram"]))}
-    vals.update(fixed)
-    detail = request.url.path.endswith("/detail")
-    body = {k: ({"limit": lim, "in_use": used, "reserved": 0} if detail else lim)
-            for k, (lim, used) in vals.items()}
+    """os-quota-sets/{project}: GET (members their own project, admins any), PUT (admins; 'force'
+    allows a limit under current usage), DELETE (admins: back to the defaults, 202)."""
+    cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["project"]
+    _no_user_quotas(request)
+    if request.method == "DELETE":
+        await cloud.delete_quotas(token, pid, "compute")
+        return Response(status_code=202)
+    if request.method == "PUT":
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {"quota_set"} or not isinstance(body["quota_set"], dict):
+            raise BadRequest("request body must be a JSON object with the key 'quota_set' (an object)")
+        values = dict(body["quota_set"])
+        force = want_bool(values.pop("force", False), "quota_set.force")
+        got = await cloud.update_quotas(token, pid, "compute", values, force=force)
+        return JSONResponse({"quota_set": {k: v["limit"] for k, v in got.items()}})
+    got = await cloud.get_quotas(token, pid, "compute")
+    if request.url.path.endswith("/detail"):
+        body = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0} for k, v in got.items()}
+    else:
+        body = {k: v["limit"] for k, v in got.items()}
     return JSONResponse({"quota_set": {"id": pid, **body}})
+
+
+async def quota_set_defaults(request: Request) -> Response:
+    pid = request.path_params["project"]
+    got = await request.app.state.cloud.get_default_quotas(token_of(request), "compute")
+    return JSONResponse({"quota_set": {"id": pid, **got}})
 
 
 async def aggregates(request: Request) -> Response:
@@ -283,8 +284,9 @@ def routes() -> list[Route]:
         Route(f"{V}/os-server-groups/{{id}}", server_group_one, methods=["GET", "DELETE"]),
         Route(f"{V}/limits", limits, methods=["GET"]),
         Route(f"{V}/os-aggregates", aggregates, methods=["GET"]),
-        Route(f"{V}/os-quota-sets/{{project}}", quota_set, methods=["GET"]),
+        Route(f"{V}/os-quota-sets/{{project}}", quota_set, methods=["GET", "PUT", "DELETE"]),
         Route(f"{V}/os-quota-sets/{{project}}/detail", quota_set, methods=["GET"]),
+        Route(f"{V}/os-quota-sets/{{project}}/defaults", quota_set_defaults, methods=["GET"]),
         Route(f"{V}/os-availability-zone", availability_zones, methods=["GET"]),
         Route(f"{V}/os-availability-zone/detail", availability_zones, methods=["GET"]),
     ]

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (iso_us, limit_marker, next_href, page, read_object, token_of,
-                                url_for, want_bool, want_str)
+from backend.api.common import (iso_us, limit_marker, next_href, page, read_json, read_object,
+                                token_of, url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
 from backend.errors import BadRequest, Forbidden, NotFound
 
@@ -32,13 +32,28 @@ async def extensions(request: Request) -> Response:
 
 
 async def quotas(request: Request) -> Response:
-    """Neutron quotas: none enforced by pocketstack (-1); routers and floating IPs do not exist."""
-    token_of(request)
-    q = {"network": -1, "subnet": -1, "port": -1, "router": 0, "floatingip": 0,
-         "security_group": 0, "security_group_rule": 0, "rbac_policy": 0, "subnetpool": 0}
-    if request.url.path.endswith("/details.json") or request.url.path.endswith("/details"):
-        q = {k: {"limit": v, "used": 0, "reserved": 0} for k, v in q.items()}
-    return JSONResponse({"quota": q})
+    """/v2.0/quotas/{project} (and /details): GET (members their own project, admins any),
+    PUT and DELETE (admins), as neutron; -1 is unlimited."""
+    cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["project"]
+    if request.method == "DELETE":
+        await cloud.delete_quotas(token, pid, "network")
+        return Response(status_code=204)
+    if request.method == "PUT":
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {"quota"} or not isinstance(body["quota"], dict):
+            raise BadRequest("request body must be a JSON object with the key 'quota' (an object)")
+        got = await cloud.update_quotas(token, pid, "network", body["quota"])
+        return JSONResponse({"quota": {k: v["limit"] for k, v in got.items()}})
+    got = await cloud.get_quotas(token, pid, "network")
+    if request.url.path.endswith(("/details", "/details.json")):
+        return JSONResponse({"quota": {k: {"limit": v["limit"], "used": v["in_use"], "reserved": 0}
+                                       for k, v in got.items()}})
+    return JSONResponse({"quota": {k: v["limit"] for k, v in got.items()}})
+
+
+async def quota_defaults(request: Request) -> Response:
+    got = await request.app.state.cloud.get_default_quotas(token_of(request), "network")
+    return JSONResponse({"quota": got})
 
 
 def _common(x: dict) -> dict:
@@ -255,7 +270,8 @@ def routes() -> list[Route]:
         Route("/network", versions, methods=["GET"]),
         Route(v, version_v2, methods=["GET"]),
         Route(f"{v}/extensions", extensions, methods=["GET"]),
-        Route(f"{v}/quotas/{{project}}", quotas, methods=["GET"]),
+        Route(f"{v}/quotas/{{project}}", quotas, methods=["GET", "PUT", "DELETE"]),
+        Route(f"{v}/quotas/{{project}}/default", quota_defaults, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}/details.json", quotas, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}/details", quotas, methods=["GET"]),
         Route(f"{v}/networks", networks, methods=["GET", "POST"]),

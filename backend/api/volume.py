@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (base, iso_us, limit_marker, next_href, page, read_object,
-                                token_of, url_for, want_int, want_str)
+from backend.api.common import (base, iso_us, limit_marker, next_href, page, read_json, read_object,
+                                token_of, url_for, want_bool, want_int, want_str)
 from backend.api.compute import is_uuid
 from backend.errors import BadRequest, Forbidden, NotFound
 
@@ -147,32 +147,49 @@ async def volume_one(request: Request) -> Response:
 
 
 async def limits(request: Request) -> Response:
-    """Usage of this project's volumes; pocketstack sets no volume quota (-1, as unlimited)."""
+    """The project's volume quotas and what it uses of them (snapshots and backups do not exist)."""
     cloud, token = request.app.state.cloud, token_of(request)
     await _project_in_path(request, token)
-    vols = await cloud.list_volumes(token, False)
-    return JSONResponse({"limits": {"rate": [], "absolute": {
-        "maxTotalVolumes": -1, "maxTotalVolumeGigabytes": -1, "maxTotalSnapshots": 0,
-        "maxTotalBackups": 0, "maxTotalBackupGigabytes": 0,
-        "totalVolumesUsed": len(vols), "totalGigabytesUsed": sum(v["size"] for v in vols),
-        "totalSnapshotsUsed": 0, "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+    t = await cloud.validate_token(token)
+    q = await cloud.get_quotas(token, (t.get("project") or {}).get("id"), "volume")
+    absolute = {}
+    for res, mx, used in (("volumes", "maxTotalVolumes", "totalVolumesUsed"),
+                          ("gigabytes", "maxTotalVolumeGigabytes", "totalGigabytesUsed"),
+                          ("snapshots", "maxTotalSnapshots", "totalSnapshotsUsed"),
+                          ("backups", "maxTotalBackups", "totalBackupsUsed"),
+                          ("backup_gigabytes", "maxTotalBackupGigabytes", "totalBackupGigabytesUsed")):
+        absolute[mx], absolute[used] = q[res]["limit"], q[res]["in_use"]
+    return JSONResponse({"limits": {"rate": [], "absolute": absolute}})
 
 
 async def quota_set(request: Request) -> Response:
-    """os-quota-sets/{project}: no volume quota is enforced (-1), usage as counted."""
-    cloud, token = request.app.state.cloud, token_of(request)
-    t = await cloud.validate_token(token)
-    pid = request.path_params["target"]
-    if pid != (t.get("project") or {}).get("id"):
-        raise Forbidden("quotas of another project are not shown: scope to that project")
-    vols = await cloud.list_volumes(token, False)
-    vals = {"volumes": (-1, len(vols)), "gigabytes": (-1, sum(v["size"] for v in vols)),
-            "per_volume_gigabytes": (-1, 0), "snapshots": (0, 0), "backups": (0, 0),
-            "backup_gigabytes": (0, 0), "groups": (0, 0)}
-    usage = request.query_params.get("usage", "false").lower() == "true"
-    body = {k: ({"limit": lim, "in_use": used, "reserved": 0, "allocated": 0} if usage else lim)
-            for k, (lim, used) in vals.items()}
+    """os-quota-sets/{project}: GET (?usage=true for in_use), PUT and DELETE (admins), as cinder.
+    PUT with skip_validation false refuses a limit under current usage."""
+    cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["target"]
+    await _project_in_path(request, token)
+    if request.method == "DELETE":
+        await cloud.delete_quotas(token, pid, "volume")
+        return Response(status_code=200)
+    if request.method == "PUT":
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {"quota_set"} or not isinstance(body["quota_set"], dict):
+            raise BadRequest("request body must be a JSON object with the key 'quota_set' (an object)")
+        values = dict(body["quota_set"])
+        values.pop("tenant_id", None)  # cinderclient sends it; the path names the project
+        skip = want_bool(values.pop("skip_validation", True), "quota_set.skip_validation")
+        got = await cloud.update_quotas(token, pid, "volume", values, force=skip)
+        return JSONResponse({"quota_set": {k: v["limit"] for k, v in got.items()}})
+    got = await cloud.get_quotas(token, pid, "volume")
+    usage = want_bool(request.query_params.get("usage", "false"), "usage")
+    body = {k: ({"limit": v["limit"], "in_use": v["in_use"], "reserved": 0, "allocated": 0} if usage
+                else v["limit"]) for k, v in got.items()}
     return JSONResponse({"quota_set": {"id": pid, **body}})
+
+
+async def quota_set_defaults(request: Request) -> Response:
+    cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["target"]
+    await _project_in_path(request, token)
+    return JSONResponse({"quota_set": {"id": pid, **await cloud.get_default_quotas(token, "volume")}})
 
 
 def routes() -> list[Route]:
@@ -185,7 +202,8 @@ def routes() -> list[Route]:
                 Route(f"{prefix}/volumes/detail", volumes_detail, methods=["GET"]),
                 Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"]),
                 Route(f"{prefix}/limits", limits, methods=["GET"]),
-                Route(f"{prefix}/os-quota-sets/{{target}}", quota_set, methods=["GET"])]
+                Route(f"{prefix}/os-quota-sets/{{target}}", quota_set, methods=["GET", "PUT", "DELETE"]),
+                Route(f"{prefix}/os-quota-sets/{{target}}/defaults", quota_set_defaults, methods=["GET"])]
     # discovery may GET the catalog URL itself
     out.append(Route("/volume/v3/{project_id}", version_v3, methods=["GET"]))
     return out

@@ -135,6 +135,6 @@ async def test_quota_sets_of_own_project_only(env):
     assert q["instances"]["limit"] >= 1 and q["instances"]["in_use"] >= 0
     assert (await env.get(f"/compute/v2.1/os-quota-sets/{pid}", who="bob")).status_code == 403
     v = (await env.get(f"{env.vol('mia')}/os-quota-sets/{pid}?usage=true", who="mia")).json()["quota_set"]
-    assert v["volumes"]["limit"] == -1
+    assert v["volumes"]["limit"] == 10 and v["gigabytes"]["limit"] == 1000
     n = (await env.get(f"/network/v2.0/quotas/{pid}", who="mia")).json()["quota"]
-    assert n["network"] == -1 and n["router"] == 0
+    assert n["network"] == 100 and n["port"] == 500
