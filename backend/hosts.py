@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,6 +18,9 @@ class FakeOptions(BaseModel):
     """How a `driver: fake` host behaves (for tests and benchmarks of a separate process)."""
     model_config = ConfigDict(extra="forbid")
     spawn_latency: float = Field(default=0.0, ge=0, le=3600)
+    # a wait at the end of a build stage, its work done (to stop a build in a chosen stage)
+    stage_latency: dict[Literal["scheduling", "networking", "block_device_mapping"],
+                        Annotated[float, Field(ge=0, le=3600)]] = Field(default_factory=dict)
     fail_spawns: int = Field(default=0, ge=0)
     fail_always: bool = False
     hang: bool = False

@@ -150,12 +150,14 @@ class ComputeManager:
     async def _build(self, ctx, uuid):
         async with self._stage(ctx, uuid, "compute_claim_resources", "compute", "claim", self.host):
             inst = await self._c(ctx, "instance_claim", instance_uuid=uuid, host=self.host)
+        await self.driver.build_stage_done(uuid, states.SCHEDULING)
         await self._set(ctx, uuid, states.SCHEDULING, task_state=None)
         await self._set(ctx, uuid, None, task_state=states.NETWORKING)
         async with self._stage(ctx, uuid, "compute_allocate_network", "network", "allocate ports"):
             nw = await self.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=uuid,
                                      project_id=inst["project_id"], host=self.host,
                                      requested=inst["requested_networks"], zone=inst["availability_zone"])
+        await self.driver.build_stage_done(uuid, states.NETWORKING)
         await self._set(ctx, uuid, states.NETWORKING, task_state=states.BLOCK_DEVICE_MAPPING)
         image = kernel = ramdisk = None
         props = {}
@@ -186,6 +188,7 @@ class ComputeManager:
                 await self.bus.call(ctx, "volume", "mark_attached", volume_id=vid, instance_uuid=uuid,
                                     device="/dev/vda", host=self.host)
                 root_volume = {"volume_id": vid, "size_gb": inst["boot_volume_size"]}
+        await self.driver.build_stage_done(uuid, states.BLOCK_DEVICE_MAPPING)
         await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, task_state=states.SPAWNING)
         spec = GuestSpec(uuid=uuid, name=inst["name"], hostname=inst["hostname"], project_id=inst["project_id"],
                          availability_zone=inst["availability_zone"], vcpus=inst["vcpus"],

@@ -124,6 +124,11 @@ class ComputeDriver(abc.ABC):
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         ...
 
+    async def build_stage_done(self, uuid: str, task_state: str) -> None:
+        """The build of uuid has done the work of task_state here (its claim, ports or block
+        devices exist) and is about to leave that state. Nothing to do for a real hypervisor;
+        the fake one can wait here, so a test can stop a build in a chosen stage."""
+
     async def create_volume(self, volume_id: str, size_gb: int, image: ImageFile | None = None) -> None:
         """Make the backing file of a volume on this host; with image, the volume starts as a
         copy of it (boot from volume). Raise DriverError on failure, leaving nothing behind."""

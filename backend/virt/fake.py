@@ -17,6 +17,8 @@ from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapa
 @dataclass
 class FakeBehaviour:
     spawn_latency: float = 0.0
+    # seconds to wait at the end of a build stage (task_state -> s), after its work is done
+    stage_latency: dict[str, float] = field(default_factory=dict)
     fail_spawns: int = 0          # fail the next N spawns
     fail_always: bool = False
     hang: bool = False            # spawns never return (until destroyed or cancelled)
@@ -103,6 +105,11 @@ class FakeDriver(ComputeDriver):
         ip = guest.network_info[0]["fixed_ip"] if guest.network_info else "-"
         self.guests[guest.uuid] = FakeGuest(guest, console=[
             f"fake guest {guest.uuid} starting", f"pocketstack guest booted: {guest.hostname} {ip}"])
+
+    async def build_stage_done(self, uuid: str, task_state: str) -> None:
+        delay = self.behaviour.stage_latency.get(task_state)
+        if delay:
+            await asyncio.sleep(delay)
 
     async def _guest(self, uuid) -> FakeGuest:
         await self._reach()
