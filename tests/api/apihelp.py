@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -22,6 +25,42 @@ def make_config(tmp) -> Config:
 
 
 AUTH = "/identity/v3/auth/tokens"
+
+# What changes with no request at all, so a before/after comparison leaves it out: the
+# trace table (every bus message, the periodic heartbeats and power syncs among them, is
+# traced) and a host's last heartbeat time.
+UNREQUESTED = {"trace": None, "compute_nodes": {"last_heartbeat"}}
+# the database files themselves (their content is compared table by table; the WAL grows
+# with every heartbeat)
+DB_FILES = {"pocketstack.db", "pocketstack.db-wal", "pocketstack.db-shm"}
+
+
+def table_hashes(conn) -> dict[str, str]:
+    """sha256 of every table's rows, sorted (row order is not state)."""
+    out = {}
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+        skip = UNREQUESTED.get(table, set())
+        if skip is None:
+            continue
+        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[1] not in skip]
+        rows = sorted(repr(r) for r in conn.execute(f'SELECT {", ".join(cols)} FROM "{table}"'))
+        out[table] = hashlib.sha256("\n".join([repr(cols), *rows]).encode()).hexdigest()
+    return out
+
+
+def tree(root: Path) -> dict[str, tuple]:
+    """Every file and directory under root: its size and sha256 (directories: None)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = None
+        for f in filenames:
+            p = Path(dirpath, f)
+            rel = str(p.relative_to(root))
+            if rel in DB_FILES:
+                continue
+            out[rel] = (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
 
 
 def password_body(user: str, password: str, project: str | None = None) -> dict:
@@ -69,6 +108,17 @@ class Env:
                 "users": len(await c.list_users(t)), "projects": len(await c.list_projects(t)),
                 "flavors": len(await c.list_flavors(t)),
                 "groups": len(await c.list_server_groups(t))}
+
+    async def state(self) -> dict:
+        """Everything a request could write, after the casts it started have run: one sha256
+        per database table over its sorted rows, and the state directory's files (path, size,
+        sha256) and the fake hypervisors' guests and volumes (the host side)."""
+        rt = self.cloud.rt
+        await rt.bus.drain(10)
+        return {"db": table_hashes(rt.db.conn), "files": tree(self.cloud.config.home),
+                "hypervisors": {h: (sorted((u, g.state, repr(g.spec)) for u, g in cm.driver.guests.items()),
+                                    sorted(cm.driver.volumes.items()))
+                                for h, cm in sorted(rt.computes.items())}}
 
     async def wait_status(self, sid: str, status: str, who: str = "admin", timeout: float = 10):
         loop = asyncio.get_running_loop()
