@@ -42,7 +42,10 @@ async def quotas(request: Request) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or set(body) != {"quota"} or not isinstance(body["quota"], dict):
             raise BadRequest("request body must be a JSON object with the key 'quota' (an object)")
-        got = await cloud.update_quotas(token, pid, "network", body["quota"])
+        values = dict(body["quota"])
+        # neutron's quota-check-limit: true refuses a limit under current usage (clients send false)
+        check = want_bool(values.pop("check_limit", False), "quota.check_limit")
+        got = await cloud.update_quotas(token, pid, "network", values, force=not check)
         return JSONResponse({"quota": {k: v["limit"] for k, v in got.items()}})
     got = await cloud.get_quotas(token, pid, "network")
     if request.url.path.endswith(("/details", "/details.json")):

@@ -107,6 +107,11 @@ async def test_neutron_quotas_and_overquota_on_the_shared_network(env):
         d = (await env.get(f"/network/v2.0/quotas/{pid}/details.json", who="bob")).json()["quota"]
         assert d["port"] == {"limit": 3, "used": 3, "reserved": 0} and d["network"]["limit"] == -1
         assert (await env.get(f"/network/v2.0/quotas/{pid}/default", who="bob")).json()["quota"]["port"] == 500
+        # check_limit (neutron's quota-check-limit) refuses a limit under current usage
+        r = await put(env, f"/network/v2.0/quotas/{pid}", {"quota": {"port": 2, "check_limit": True}})
+        assert r.status_code == 400 and "port" in r.json()["NeutronError"]["message"]
+        r = await put(env, f"/network/v2.0/quotas/{pid}", {"quota": {"port": 3, "check_limit": False}})
+        assert r.status_code == 200
         # fixed IPs on a network that is not the member's: admins only (neutron's policy)
         r = await env.post("/network/v2.0/ports", {"port": {"network_id": env.ids["network"],
                                                             "fixed_ips": [{"ip_address": "10.0.0.200"}]}},
