@@ -236,6 +236,16 @@ async def schema_images(request: Request) -> Response:
         "first": {"type": "string"}, "next": {"type": "string"}}})
 
 
+async def usage(request: Request) -> Response:
+    """glance's GET /v2/info/usage: the token's project's image limits and what it uses (MiB)."""
+    cloud, token = request.app.state.cloud, token_of(request)
+    pid = ((await cloud.validate_token(token)).get("project") or {}).get("id")
+    if not pid:
+        raise Forbidden("the token is not scoped to a project")
+    q = await cloud.get_quotas(token, pid, "image")
+    return JSONResponse({"usage": {k: {"limit": v["limit"], "usage": v["in_use"]} for k, v in q.items()}})
+
+
 def routes() -> list[Route]:
     v = "/image/v2"
     return [
@@ -247,5 +257,6 @@ def routes() -> list[Route]:
         Route(f"{v}/images/{{id}}/file", image_download, methods=["GET"]),
         Route(f"{v}/schemas/image", schema_image, methods=["GET"]),
         Route(f"{v}/schemas/images", schema_images, methods=["GET"]),
+        Route(f"{v}/info/usage", usage, methods=["GET"]),
     ]
 

@@ -164,5 +164,8 @@ async def test_glance_image_count_is_413(env):
                            who="bob")
         assert r.status_code == 413
         assert "image_count_total is over limit of 0 due to current usage 0 and delta 1" in r.json()["message"]
+        u = (await env.get("/image/v2/info/usage", who="bob")).json()["usage"]
+        assert u["image_count_total"] == {"limit": 0, "usage": 0}
+        assert u["image_size_total"] == {"limit": 51200, "usage": 0}
     finally:
         await env.cloud.delete_quotas(env.tokens["admin"], pid, "image")
