@@ -106,6 +106,18 @@ if [ "$got" != "$2" ]; then rm -f "$1"; echo "checksum mismatch: got $got" >&2; 
 chmod 0444 "$1" && mv -f "$1" "$3"
 """
 
+# $1 = cached image, $2 = its expected sha256 ("" when just verified), $3 = bytes of its head.
+# Prints the head in base64 for the format inspector (which runs on the controller: nothing
+# here opens a file the image names); exit 3 when the checksum differs (tampered or stale).
+INSPECT_HEAD = r"""
+{ [ -f "$1" ] && [ ! -h "$1" ]; } || { echo "$1 is not a regular file" >&2; exit 2; }
+if [ -n "$2" ]; then
+  got=$(sha256sum < "$1" | cut -d' ' -f1)
+  [ "$got" = "$2" ] || { echo "checksum mismatch: got $got" >&2; exit 3; }
+fi
+head -c "$3" < "$1" | base64 -w0
+"""
+
 # QMP over the guest's unix socket, run with python3 on the host (cwd = instance dir):
 # argv: qmp.sock, command, timeout. Prints the reply as JSON.
 QMP_PY = r"""
