@@ -64,7 +64,7 @@ async def main(n_servers: int, runs: int) -> None:
         (tmp / "hosts.yaml").write_text(hosts)
         config = Config(home=tmp / "home", hosts_path=tmp / "hosts.yaml", password_hash_rounds=4,
                         quota_instances=n_servers, quota_cores=n_servers * 4,
-                        quota_ram=n_servers * 512)
+                        quota_ram=n_servers * 512, quota_defaults={"port": -1})
         Cloud.init(config, "secret")
         cloud = Cloud(config)
         await cloud.start()

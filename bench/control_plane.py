@@ -36,7 +36,8 @@ def hosts_yaml(n, vcpus=64, mem=262144, disk=4000):
 async def make_cloud(tmp: Path, nhosts: int) -> tuple[Cloud, str, str]:
     (tmp / "hosts.yaml").write_text(hosts_yaml(nhosts))
     cfg = Config(home=tmp / "home", hosts_path=tmp / "hosts.yaml", password_hash_rounds=4,
-                 quota_instances=100000, quota_cores=10 ** 7, quota_ram=10 ** 9, heartbeat_interval=30,
+                 quota_instances=100000, quota_cores=10 ** 7, quota_ram=10 ** 9, quota_defaults={"port": -1},
+                 heartbeat_interval=30,
                  power_sync_interval=30, service_down_time=300)
     Cloud.init(cfg, "bench")
     cloud = Cloud(cfg)
