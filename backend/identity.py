@@ -421,6 +421,7 @@ class IdentityService:
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE project_id=?", (p["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE project_id=?", (p["id"],))
+            self.db.conn.execute("DELETE FROM quotas WHERE project_id=?", (p["id"],))  # its overrides go too
             self.db.conn.execute("DELETE FROM projects WHERE id=?", (p["id"],))
         self._cache.clear()
 

@@ -330,3 +330,10 @@ def test_a_database_from_before_quotas_opens_and_gets_the_table(tmp_path):
     db = dbm.open_db(path)
     assert dbm.rows(db, "SELECT * FROM quotas") == []
     assert dbm.row(db, "SELECT id FROM projects")["id"] == "p"
+
+
+async def test_a_deleted_project_takes_its_quota_overrides_along(cloud, admin, member):
+    tok, pid = member
+    await cloud.update_quotas(admin, pid, "compute", {"instances": 40})
+    await cloud.delete_project(admin, pid)
+    assert dbm.rows(cloud.rt.db, "SELECT * FROM quotas WHERE project_id=?", (pid,)) == []
