@@ -172,7 +172,7 @@ class ImageService:
                 image_inspect.check(inspector, r["disk_format"], limit)
                 await asyncio.to_thread(image_inspect.qemu_img_check, tmp, r["disk_format"], limit)
             except image_inspect.UnsafeImage as e:
-                raise BadRequest(f"image {r['id']} refused: {e}") from None
+                raise BadRequest(f"image data refused: {e}") from None
             quota.claim_image_size(self.db, self.config, r["id"], r["owner"], size)
             os.replace(tmp, final)
         except BaseException:

@@ -60,10 +60,6 @@ _COUNT = {
 }
 
 
-def service_of(resource: str) -> str:
-    return DEFAULTS[resource][0]
-
-
 def defaults(config, service: str | None = None) -> dict[str, int]:
     """Upstream defaults, then the config's (quota_instances/cores/ram and quota_defaults)."""
     out = {r: d for r, (s, d) in DEFAULTS.items() if service in (None, s)}
