@@ -114,10 +114,10 @@ def check(stream: StreamInspector, disk_format: str, max_virtual_size: int,
         except fi.SafetyCheckFailed as e:
             why = "; ".join(f"{_CHECKS.get(n, n)}: {v}" if n in ("descriptor", "footer") else
                             _CHECKS.get(n, f"{n}: {v}") for n, v in sorted(e.failures.items()))
-            raise UnsafeImage(f"{disk_format} image refused: {why}") from None
+            raise UnsafeImage(f"{disk_format}: {why}") from None
         except fi.ImageFormatError as e:
             if not (partial and disk_format == "vmdk"):  # a streamOptimized footer is at the end
-                raise UnsafeImage(f"{disk_format} image refused: cannot be checked: {e}") from None
+                raise UnsafeImage(f"{disk_format}: cannot be checked: {e}") from None
         size = insp.virtual_size
     if size > max_virtual_size:
         raise UnsafeImage(f"virtual size {size} bytes is over the limit of {max_virtual_size} bytes")
@@ -146,9 +146,9 @@ def check_qemu_info(info: dict, disk_format: str, max_virtual_size: int) -> int:
     if info.get("format") != fmt:
         raise UnsafeImage(f"qemu-img reads it as {info.get('format')!r}, not {fmt}")
     if info.get("backing-filename") or info.get("full-backing-filename"):
-        raise UnsafeImage(f"{disk_format} image refused: {_CHECKS['backing_file']}")
+        raise UnsafeImage(f"{disk_format}: {_CHECKS['backing_file']}")
     if ((info.get("format-specific") or {}).get("data") or {}).get("data-file"):
-        raise UnsafeImage(f"{disk_format} image refused: {_CHECKS['data_file']}")
+        raise UnsafeImage(f"{disk_format}: {_CHECKS['data_file']}")
     size = int(info.get("virtual-size") or 0)
     if size > max_virtual_size:
         raise UnsafeImage(f"virtual size {size} bytes is over the limit of {max_virtual_size} bytes")
