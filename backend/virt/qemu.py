@@ -8,8 +8,6 @@ power-down and quit go through QMP with python3 on the host, or signals when it 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import ipaddress
 import json
 import re
@@ -18,16 +16,15 @@ from pathlib import Path
 
 import tenacity
 
-from backend import image_inspect, power_state
+from backend import power_state
 from backend.hostlink import CommandError, HostLink
-from backend.virt import configdrive, qemu_remote as R
+from backend.virt import configdrive, qemu_images, qemu_remote as R
 from backend.virt.qemu_volumes import QemuVolumes, _safe_id, _volume_args
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, ImageFile, InstanceNotFound)
 
 DEFAULT_STATE_DIR = ".pocketstack-host"  # relative to the remote user's home
 DEFAULT_CMDLINE = "console=ttyS0 quiet panic=-1"
-INSPECT_HEAD_BYTES = 1 << 20   # every header the inspector needs (vhdx regions, iso descriptors)
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _STATES = {"running": power_state.RUNNING, "shutdown": power_state.SHUTDOWN,
            "crashed": power_state.CRASHED}
@@ -124,41 +121,8 @@ class QemuDriver(QemuVolumes, ComputeDriver):
             raise DriverError(f"host {self.host.name}: image {img.id} changed on the host as it was cached")
 
     def _inspect_base(self, img: ImageFile, path: str, verify_sum: bool) -> bool:
-        """Before qemu or qemu-img use a cached image (overlay, boot volume, -kernel/-initrd):
-        its checksum is the image's (verify_sum), its head passes the format inspector for its
-        disk_format, and `qemu-img info` (limited, format forced) agrees. False when the file
-        is not the image it is named after; an unsafe image is a DriverError that no other
-        host can cure (not reschedulable), and its cached file is removed."""
-        rc, out, err = self.link.sh(R.INSPECT_HEAD, path, img.sha256 if verify_sum else "",
-                                    str(INSPECT_HEAD_BYTES), timeout=300, check=False)
-        if rc == 3:
-            return False
-        try:
-            if rc != 0:
-                raise binascii.Error(err.strip()[-300:] or f"exit {rc}")
-            head = base64.b64decode(out, validate=True)
-        except binascii.Error as e:
-            raise DriverError(f"host {self.host.name}: cannot inspect image {img.id}: {e}") from None
         limit = getattr(self.config, "image_max_virtual_size", 1 << 40)
-        # qemu gets qcow2 as qcow2 and every other format as raw bytes (see _spawn_sync)
-        used_as = "qcow2" if img.disk_format == "qcow2" else "raw"
-        try:
-            image_inspect.inspect_bytes(head, img.disk_format, limit, partial=True)
-            rc, out, err = self.link.run(image_inspect.qemu_img_argv(path, used_as),
-                                         timeout=image_inspect.QEMU_IMG_CPU_SECONDS * 2, check=False)
-            if rc != 0:
-                raise image_inspect.UnsafeImage(f"qemu-img cannot read it as {used_as}: "
-                                                f"{err.strip()[-300:] or f'exit {rc}'}")
-            try:
-                info = json.loads(out)
-            except ValueError:
-                raise image_inspect.UnsafeImage("qemu-img info gave no JSON") from None
-            image_inspect.check_qemu_info(info, used_as, limit)
-        except image_inspect.UnsafeImage as e:
-            self.link.run(["rm", "-f", path], check=False)
-            raise DriverError(f"image {img.id} is refused on host {self.host.name}: {e}",
-                              reschedulable=False) from None
-        return True
+        return qemu_images.inspect_cached(self.link, img, path, verify_sum, limit)
 
     def _put_with_retry(self, local: str, remote: str) -> None:
         """The upload goes to a .part file renamed only after its checksum: a transfer cut by
