@@ -4,6 +4,7 @@ naming extent files or a virtual size over the limit are refused with a message 
 from __future__ import annotations
 
 import pytest
+from inotify_simple import INotify, flags
 
 from backend import image_inspect as ii
 from imagehelp import make_images
@@ -17,7 +18,7 @@ def images(tmp_path_factory):
     canary = d / "canary" / "secret"
     canary.parent.mkdir()
     canary.write_bytes(b"CANARY " * 100)
-    return make_images(d / "img", canary)
+    return {**make_images(d / "img", canary), "canary": canary}
 
 
 REFUSED = [  # (image, declared disk_format, words of the message)
@@ -63,8 +64,15 @@ def test_streamed_in_odd_chunks_gives_the_same_verdict(images):
 
 
 def test_second_gate_alone_refuses_a_backing_file_and_a_size(images):
-    with pytest.raises(ii.UnsafeImage, match="backing file"):
-        ii.qemu_img_check(images["backing"], "qcow2", LIMIT)
+    canary = images["canary"]
+    ino = INotify()
+    ino.add_watch(str(canary), flags.OPEN | flags.ACCESS)
+    try:  # qemu-img info never follows the backing file (no --backing-chain)
+        with pytest.raises(ii.UnsafeImage, match="backing file"):
+            ii.qemu_img_check(images["backing"], "qcow2", LIMIT)
+        assert ino.read(timeout=0) == []
+    finally:
+        ino.close()
     with pytest.raises(ii.UnsafeImage, match="over the limit"):
         ii.qemu_img_check(images["huge"], "qcow2", LIMIT)
     with pytest.raises(ii.UnsafeImage, match="reads it as"):
