@@ -1,6 +1,6 @@
 """The qemu driver: real guests on a host reached over SSH (backend.hostlink).
 
-Every blocking SSH step runs in a thread (asyncio.to_thread); the scripts it runs on the host
+Every blocking SSH step runs in a thread of the host's own pool; the scripts it runs on the host
 are constants in qemu_remote (the host layout is described there). Power state comes from
 the pidfile and /proc (a clean qemu exit removes the pidfile, a killed one leaves it: CRASHED);
 power-down and quit go through QMP with python3 on the host, or signals when it has none.
@@ -8,10 +8,13 @@ power-down and quit go through QMP with python3 on the host, or signals when it 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import ipaddress
 import json
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tenacity
@@ -43,6 +46,7 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         self._base_locks: dict[str, asyncio.Lock] = {}
         self._soft_reboot_wait = 10.0
         self._unplug_wait = 20.0          # for the guest to release a hot-unplugged disk
+        self._pool: ThreadPoolExecutor | None = None
 
     # ---- host --------------------------------------------------------------------------
     def _state_dir(self) -> str:
@@ -87,16 +91,29 @@ class QemuDriver(QemuVolumes, ComputeDriver):
             cpu_arch=f.get("arch") or "x86_64", accelerator=self.accelerator.rstrip("?"))
 
     async def init_host(self, known: list[GuestSpec]) -> None:
-        await asyncio.to_thread(self._state_dir)
+        await self._thread(self._state_dir)
 
     async def get_host_capabilities(self) -> HostCapabilities:
-        return await asyncio.to_thread(self._capabilities)
+        return await self._thread(self._capabilities)
 
     async def is_alive(self) -> bool:
-        return await asyncio.to_thread(self.link.ping)
+        return await self._thread(self.link.ping)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.link.close)
+        await self._thread(self.link.close)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    async def _thread(self, fn, *args, **kw):
+        """fn in a thread of this host's own pool: calls hung on a host (its link cut, until
+        LinkDead) must never hold the threads other hosts' heartbeats and builds need (the
+        loop's default pool has cpu_count + 4)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=HostLink.MAX_CHANNELS + 4,
+                                            thread_name_prefix=f"host-{self.host.name}")
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kw)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     # ---- image cache -------------------------------------------------------------------
     def _base_path(self, img: ImageFile) -> str:
@@ -139,20 +156,20 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         lock = self._base_locks.setdefault(img.sha256, asyncio.Lock())
         async with lock:
             if img.sha256 not in self._have_base:
-                await asyncio.to_thread(self._ensure_base_sync, img)
+                await self._thread(self._ensure_base_sync, img)
                 self._have_base.add(img.sha256)
         return "../../_base/" + img.sha256
 
     # ---- spawn -------------------------------------------------------------------------
     async def spawn(self, guest: GuestSpec) -> None:
-        idir = await asyncio.to_thread(self._idir, guest.uuid)
+        idir = await self._thread(self._idir, guest.uuid)
         try:
             bases = {}
             for role in ("image", "kernel", "ramdisk"):
                 img = getattr(guest, role)
                 if img is not None:
                     bases[role] = await self._ensure_base(img)
-            await asyncio.to_thread(self._spawn_sync, guest, idir, bases)
+            await self._thread(self._spawn_sync, guest, idir, bases)
         except HostUnreachable:
             raise
         except DriverError as e:
@@ -160,10 +177,10 @@ class QemuDriver(QemuVolumes, ComputeDriver):
             for img in (guest.image, guest.kernel, guest.ramdisk):
                 if img is not None:
                     self._have_base.discard(img.sha256)
-            await asyncio.to_thread(self._cleanup, guest.uuid)
+            await self._thread(self._cleanup, guest.uuid)
             raise DriverError(str(e), reschedulable=e.reschedulable) from None
         except Exception as e:
-            await asyncio.to_thread(self._cleanup, guest.uuid)
+            await self._thread(self._cleanup, guest.uuid)
             raise DriverError(f"host {self.host.name}: spawn failed: {e}") from None
 
     def _cleanup(self, uuid: str) -> None:
@@ -308,17 +325,17 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         self._power_on_sync(uuid)
 
     async def power_off(self, uuid: str, timeout: float = 10.0) -> None:
-        await asyncio.to_thread(self._power_off_sync, uuid, timeout)
+        await self._thread(self._power_off_sync, uuid, timeout)
 
     async def power_on(self, uuid: str) -> None:
-        await asyncio.to_thread(self._power_on_sync, uuid)
+        await self._thread(self._power_on_sync, uuid)
 
     async def reboot(self, uuid: str, reboot_type: str) -> None:
-        await asyncio.to_thread(self._reboot_sync, uuid, reboot_type)
+        await self._thread(self._reboot_sync, uuid, reboot_type)
 
     async def destroy(self, uuid: str) -> None:
         _safe_id(uuid, "instance uuid")
-        await asyncio.to_thread(self.link.sh, R.STOP, await asyncio.to_thread(self._state_dir),
+        await self._thread(self.link.sh, R.STOP, await self._thread(self._state_dir),
                                 uuid, "KILL", "50", "rm")
 
     def _power_state_sync(self, uuid: str) -> int:
@@ -334,10 +351,10 @@ class QemuDriver(QemuVolumes, ComputeDriver):
 
     async def get_power_state(self, uuid: str) -> int:
         _safe_id(uuid, "instance uuid")
-        return await asyncio.to_thread(self._power_state_sync, uuid)
+        return await self._thread(self._power_state_sync, uuid)
 
     async def list_instances(self) -> dict[str, int]:
-        return await asyncio.to_thread(self._status, [])
+        return await self._thread(self._status, [])
 
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         def _read():
@@ -349,7 +366,7 @@ class QemuDriver(QemuVolumes, ComputeDriver):
                 self._require(uuid)
                 return b""
             return data
-        text = (await asyncio.to_thread(_read)).decode(errors="replace")
+        text = (await self._thread(_read)).decode(errors="replace")
         if tail is not None:
             text = "".join(text.splitlines(keepends=True)[-tail:]) if tail > 0 else ""
         return text

@@ -3,7 +3,6 @@ virtio disks, live through QMP hot-plug and kept in the instance's launch argume
 and hard reboot bring them back. A mixin of QemuDriver (it uses its link and helpers)."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -95,13 +94,13 @@ class QemuVolumes:
     async def create_volume(self, volume_id: str, size_gb: int, image: ImageFile | None = None) -> None:
         base = await self._ensure_base(image) if image else None
         fmt = "qcow2" if image and image.disk_format == "qcow2" else "raw"
-        await asyncio.to_thread(self._volume_sync, volume_id, size_gb, base, fmt)
+        await self._thread(self._volume_sync, volume_id, size_gb, base, fmt)
 
     async def delete_volume(self, volume_id: str) -> None:
         def _rm():
             vid = _safe_id(volume_id, "volume id")
             self.link.run(["rm", "-f", f"{self._state_dir()}/volumes/{vid}.qcow2"])
-        await asyncio.to_thread(_rm)
+        await self._thread(_rm)
 
     # ---- volume attach / detach ----------------------------------------------------------
     def _qmp_run(self, uuid: str, program: list[dict], timeout: float = 10.0) -> dict:
@@ -233,7 +232,7 @@ class QemuVolumes:
         # disks itself, in the order it finds them; the volume id is the disk's serial
         _safe_id(uuid, "instance uuid")
         try:
-            await asyncio.to_thread(self._attach_volume_sync, uuid, volume_id)
+            await self._thread(self._attach_volume_sync, uuid, volume_id)
         except ValueError as e:  # launch.json is not JSON
             raise DriverError(f"host {self.host.name}: bad launch arguments of {uuid}: {e}",
                               reschedulable=False) from None
@@ -241,7 +240,7 @@ class QemuVolumes:
     async def detach_volume(self, uuid: str, volume_id: str) -> None:
         _safe_id(uuid, "instance uuid")
         try:
-            await asyncio.to_thread(self._detach_volume_sync, uuid, volume_id)
+            await self._thread(self._detach_volume_sync, uuid, volume_id)
         except ValueError as e:
             raise DriverError(f"host {self.host.name}: bad launch arguments of {uuid}: {e}",
                               reschedulable=False) from None
