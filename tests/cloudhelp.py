@@ -64,3 +64,24 @@ async def wait_task(cloud, token, server_id, task_state, timeout=10.0):
             raise AssertionError(f"server {server_id} never reached task_state {task_state} "
                                  f"(now {s['status']}/{s['task_state']})")
         await asyncio.sleep(0.005)
+
+
+async def settle(cloud, timeout=10.0):
+    """Wait until no cast is in flight: every build, delete, reschedule and the casts they
+    started have run to their end (bounded), so what a test reads next is final."""
+    bus = cloud.rt.bus
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while bus._tasks:  # the bus's in-flight casts (drain waits for a snapshot of them)
+        if loop.time() > end:
+            raise AssertionError(f"{len(bus._tasks)} casts still in flight after {timeout:g} s")
+        await bus.drain(max(end - loop.time(), 0.01))
+
+
+async def run_power_syncs(cloud, times=2):
+    """Run every host's power-state sync now, to its end (what the periodic task runs), so a
+    test need not wait for the timer."""
+    from backend.context import RequestContext
+    for _ in range(times):
+        for cm in cloud.rt.computes.values():
+            await cm.sync_power_states(RequestContext.system())

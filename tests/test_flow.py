@@ -9,7 +9,7 @@ import pytest
 from backend import power_state
 from backend.errors import Conflict
 from backend.virt.fake import FakeBehaviour, FakeDriver
-from cloudhelp import wait_for, wait_gone, wait_task
+from cloudhelp import run_power_syncs, settle, wait_for, wait_gone, wait_task
 
 
 def count(config, sql, params=()):
@@ -104,8 +104,13 @@ async def test_no_capacity_explains_per_filter(cloud, admin, image, config):
 async def test_unreachable_host_is_skipped(cloud, admin, image):
     FakeDriver.behaviours["fake-1"] = FakeBehaviour(unreachable=True)
     FakeDriver.behaviours["fake-2"] = FakeBehaviour(unreachable=True)
-    await asyncio.sleep(0.5)  # two heartbeats
-    hv = {h["name"]: h["state"] for h in await cloud.list_hypervisors(admin)}
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while True:  # until the heartbeats have seen both hosts gone
+        hv = {h["name"]: h["state"] for h in await cloud.list_hypervisors(admin)}
+        if hv == {"fake-1": "down", "fake-2": "down", "fake-3": "up"} or loop.time() > end:
+            break
+        await asyncio.sleep(0.02)
     assert hv == {"fake-1": "down", "fake-2": "down", "fake-3": "up"}
     s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
     s = await wait_for(cloud, admin, s["id"], "ACTIVE")
@@ -145,7 +150,7 @@ async def test_delete_during_build_releases_everything(cloud, admin, image, conf
     await wait_task(cloud, admin, s["id"], "spawning")
     await cloud.delete_server(admin, s["id"])
     await wait_gone(cloud, admin, s["id"])
-    await asyncio.sleep(0.2)
+    await settle(cloud)  # the aborted build's cleanup has run to its end
     assert leftovers(config, s["id"]) == NOTHING
     assert count(config, "SELECT count(*) FROM volumes") == 0
 
@@ -232,7 +237,7 @@ async def test_restart_keeps_states_and_resumes(config, tmp_path):
     await c.start()
     try:
         tok = (await c.login("admin", "secret", "admin"))["token"]
-        await asyncio.sleep(0.6)  # a few power syncs
+        await run_power_syncs(c)  # the guests the driver found again agree with the database
         assert (await c.get_server(tok, a["id"]))["status"] == "ACTIVE"
         sb = await wait_for(c, tok, b["id"], "SHUTOFF")
         assert sb["power_state"] == power_state.SHUTDOWN

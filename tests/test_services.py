@@ -22,8 +22,8 @@ class Echo:
         self.seen.append((ctx.request_id, name))
         return f"hello {name}"
 
-    async def slow(self, ctx):
-        await asyncio.sleep(5)
+    async def slow(self, ctx):  # never answers: the call's timeout is the only way out
+        await asyncio.Event().wait()
 
 
 async def test_queue_cast_call_trace_and_timeout(tmp_path):
