@@ -44,7 +44,7 @@ async def test_other_project_sees_none_of_it(env, owned):
 
 
 async def test_other_project_cannot_touch_it(env, owned):
-    before = await env.counts()
+    before = await env.state()
     sid = owned["server"]
     for body in ({"os-stop": None}, {"reboot": {"type": "HARD"}}, {"os-getConsoleOutput": {}}):
         assert (await env.post(f"{V}/servers/{sid}/action", body, who="bob")).status_code == 404
@@ -58,12 +58,12 @@ async def test_other_project_cannot_touch_it(env, owned):
     r = await env.post(f"{V}/servers", {"server": {"name": "x", "imageRef": owned["image"], "flavorRef": "1"}},
                        who="bob")
     assert r.status_code in (400, 404)
-    assert await env.counts() == before
+    assert await env.state() == before
     assert (await env.wait_status(sid, "ACTIVE", who="mia"))["id"] == sid
 
 
 async def test_reader_sees_but_cannot_change(env, owned):
-    before = await env.counts()
+    before = await env.state()
     sid = owned["server"]
     assert (await env.get(f"{V}/servers/{sid}", who="rita")).status_code == 200
     assert (await env.get(f"/network/v2.0/networks/{owned['network']}", who="rita")).status_code == 200
@@ -83,6 +83,6 @@ async def test_reader_sees_but_cannot_change(env, owned):
         await env.post("/identity/v3/projects", {"project": {"name": "r"}}, who="rita"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
-    assert await env.counts() == before
+    assert await env.state() == before
     s = await env.wait_status(sid, "ACTIVE", who="mia")
     assert s["OS-EXT-STS:vm_state"] == "active"
