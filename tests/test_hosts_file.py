@@ -38,6 +38,10 @@ def test_good_file_with_defaults_and_relative_paths(tmp_path):
     ("hosts:\n  - name: a\n    address: x\n    memory_mb: lots\n", "field 'memory_mb'"),
     ("hosts:\n  - name: a\n    address: x\n    user: 'r;m'\n", "field 'user'"),
     ("hosts: [\n", "not valid YAML"),
+    ("hosts:\n  - name: a\n    address: x\n    driver: fake\n    fake: {stage_latency: {booting: 1}}\n",
+     "field 'fake.stage_latency.booting.[key]' (line 5): Input should be 'scheduling', 'networking'"),
+    ("hosts:\n  - name: a\n    address: x\n    driver: fake\n    fake: {stage_latency: {networking: -1}}\n",
+     "field 'fake.stage_latency.networking' (line 5)"),
 ])
 def test_bad_files_name_what_is_wrong(text, expect):
     with pytest.raises(HostsFileError) as e:
