@@ -440,20 +440,26 @@ class HostLink:
                         lambda s: s.get(remote_path, str(local_path), prefetch=False))
 
     def read_file(self, remote_path: str, tail_bytes: int | None = None) -> bytes:
-        """The file's content (its last tail_bytes only, when given). Plain sequential reads
-        in this thread, never prefetch() (see _sftp_call): the files read here are small
-        (launch.json, console tails), a 64 KiB tail is two 32 KiB requests."""
+        """The file's content (its last tail_bytes only, when given: never more, even of a
+        file growing meanwhile). Plain sequential reads in this thread, never prefetch() (see
+        _sftp_call): the files read here are small (launch.json, console tails), a 64 KiB
+        tail is two 32 KiB requests."""
         def _r(s):
             with s.open(remote_path, "rb") as f:
+                left = None
                 if tail_bytes is not None:
                     size = f.stat().st_size
                     f.seek(max(0, size - tail_bytes))
+                    left = tail_bytes
                 chunks = []
-                while True:  # to EOF: a growing file (a console log) is read as far as it is
-                    data = f.read(1 << 15)
+                while left is None or left > 0:  # to EOF, or tail_bytes
+                    data = f.read(1 << 15 if left is None else min(1 << 15, left))
                     if not data:
-                        return b"".join(chunks)
+                        break
                     chunks.append(data)
+                    if left is not None:
+                        left -= len(data)
+                return b"".join(chunks)
         return self._sftp_call(f"read {remote_path}", _r, lane="reads")
 
     def exists(self, remote_path: str) -> bool:

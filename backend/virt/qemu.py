@@ -28,6 +28,12 @@ from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapa
 
 DEFAULT_STATE_DIR = ".pocketstack-host"  # relative to the remote user's home
 DEFAULT_CMDLINE = "console=ttyS0 quiet panic=-1"
+# the serial log on the host: rotated at this size with one older part kept (virtlogd's
+# max_size is 2 MiB); the controller reads only the last MAX_CONSOLE_BYTES, as nova does
+CONSOLE_LOG_MAX = 2 << 20
+MAX_CONSOLE_BYTES = 100 << 10
+CONSOLE_CHARDEV = "pipe,id=console0,path=console"            # console.in / console.out
+_OLD_CHARDEV = "file,id=console0,path=console.log,append=on"  # launch.json of earlier versions
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _STATES = {"running": power_state.RUNNING, "shutdown": power_state.SHUTDOWN,
            "crashed": power_state.CRASHED}
@@ -47,6 +53,7 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         self._soft_reboot_wait = 10.0
         self._unplug_wait = 20.0          # for the guest to release a hot-unplugged disk
         self._pool: ThreadPoolExecutor | None = None
+        self.console_log_max = CONSOLE_LOG_MAX
 
     # ---- host --------------------------------------------------------------------------
     def _state_dir(self) -> str:
@@ -218,7 +225,7 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         argv = ["qemu-system-x86_64", "-name", f"guest={g.uuid}", "-M", "pc,hpet=off", "-accel", accel,
                 "-smp", str(max(1, g.vcpus)), "-m", str(max(96, g.memory_mb)),
                 "-nodefaults", "-no-user-config", "-display", "none",
-                "-chardev", "file,id=console0,path=console.log,append=on",
+                "-chardev", CONSOLE_CHARDEV,
                 "-serial", "chardev:console0",
                 "-qmp", "unix:qmp.sock,server=on,wait=off", "-pidfile", "qemu.pid", "-daemonize"]
         if accel == "kvm":
@@ -247,7 +254,9 @@ class QemuDriver(QemuVolumes, ComputeDriver):
         return argv
 
     def _launch(self, idir: str, argv: list[str]) -> None:
-        rc, _, err = self.link.sh(R.LAUNCH, idir, *argv, timeout=60, check=False)
+        argv = [CONSOLE_CHARDEV if a == _OLD_CHARDEV else a for a in argv]  # now capped too
+        rc, _, err = self.link.sh(R.LAUNCH, idir, R.CONSOLE_LOGGER, str(int(self.console_log_max)),
+                                  *argv, timeout=60, check=False)
         if rc != 0:
             raise DriverError(f"host {self.host.name}: qemu failed to start: "
                               f"{err.strip()[-400:] or f'exit {rc}'}")
@@ -359,12 +368,18 @@ class QemuDriver(QemuVolumes, ComputeDriver):
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         def _read():
             path = f"{self._idir(uuid)}/console.log"
+            # last N lines: a generous tail, then cut by lines; never more than nova reads
+            want = MAX_CONSOLE_BYTES if tail is None else min(MAX_CONSOLE_BYTES, max(4096, tail * 512))
             try:
-                # last N lines: read a generous tail, then cut by lines
-                data = self.link.read_file(path, None if tail is None else max(4096, tail * 512))
+                data = self.link.read_file(path, want)
             except FileNotFoundError:
                 self._require(uuid)
-                return b""
+                data = b""
+            if len(data) < want:  # rotated not long ago: the rest is in the older part
+                try:
+                    data = self.link.read_file(path + ".0", want - len(data)) + data
+                except FileNotFoundError:
+                    pass
             return data
         text = (await self._thread(_read)).decode(errors="replace")
         if tail is not None:

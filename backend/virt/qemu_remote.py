@@ -6,7 +6,10 @@ ever arrive as quoted positional arguments, never spliced into the script.
 Layout of a host's state directory:
   _base/<sha256>            image cache (kernel, ramdisk and disks alike), checksum-named
   instances/<uuid>/         disk.qcow2 (overlay), disk.config (config drive), launch.json,
-                            qemu.pid, qmp.sock, console.log -- qemu runs with this as its cwd,
+                            qemu.pid, qmp.sock, console.in/.out (the serial port's FIFOs),
+                            console.log + console.log.0 (the serial log and its one older
+                            part, written by CONSOLE_LOGGER), console.logger.pid
+                            -- qemu runs with this as its cwd,
                             so every path it sees is relative (short unix socket paths, no
                             commas from the state dir in -drive options)
   volumes/<volume_id>.qcow2
@@ -91,12 +94,45 @@ rm -f "$u/qemu.pid" "$u/qmp.sock"
 echo stopped
 """
 
-# $1 = instance dir, then the qemu argv. qemu -daemonize returns once the guest is set up.
+# $1 = instance dir, $2 = CONSOLE_LOGGER, $3 = the console log's cap in bytes, then the qemu
+# argv. qemu -daemonize returns once the guest is set up. The serial port writes into the FIFO
+# console.out, drained by the logger (started first: a guest's output is never lost at boot);
+# a logger left by an earlier qemu goes, and one whose qemu did not start.
 LAUNCH = r"""
 cd "$1" || exit 1
-shift
+logger=$2 max=$3
+shift 3
 rm -f qemu.pid qmp.sock
-exec "$@"
+if [ -f console.logger.pid ]; then
+  read old < console.logger.pid
+  grep -qa console-logger "/proc/$old/cmdline" 2>/dev/null && kill "$old" 2>/dev/null
+fi
+[ -p console.in ] && [ -p console.out ] || {
+  rm -f console.in console.out && mkfifo -m 0600 console.in console.out; } || exit 1
+sh -c "$logger" console-logger "$max" "$PWD" </dev/null >/dev/null 2>&1 &
+echo $! > console.logger.pid
+"$@"
+rc=$?
+[ $rc -eq 0 ] || kill $! 2>/dev/null
+exit $rc
+"""
+
+# $1 = cap in bytes, $2 = instance dir. The serial log with a cap, as virtlogd keeps nova's
+# (max_size, then the log moves to one backup): console.log grows to $1 bytes, then becomes
+# console.log.0 and a new console.log starts. `head -c` copies exactly what is left to the
+# cap (it never reads ahead), and stops short only at EOF: qemu closed the FIFO (it exited).
+# While the guest writes faster than this, the FIFO fills and the serial port waits.
+CONSOLE_LOGGER = r"""
+cd "$2" || exit 1
+exec < console.out || exit 1
+size=$(wc -c < console.log 2>/dev/null || echo 0)
+while :; do
+  if [ "$size" -ge "$1" ]; then mv -f console.log console.log.0; size=0; fi
+  head -c "$(($1 - size))" >> console.log || exit 0
+  now=$(wc -c < console.log)
+  [ "$now" -ge "$1" ] || exit 0
+  size=$now
+done
 """
 
 # $1 = image file to verify and move into the cache, $2 = expected sha256, $3 = final name.

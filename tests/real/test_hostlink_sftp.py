@@ -35,7 +35,8 @@ def test_put_while_console_tail_reads_loop(hosts, tmp_path, monkeypatch):
 
     h = hosts["lab-1"]
     link, writer = HostLink(h), HostLink(h)  # writer: the guest's side, its own connection
-    _, d, _ = link.sh('mkdir -p "$HOME/sftp-race" && cd "$HOME/sftp-race" && pwd')
+    # in the host's state dir: the lab user's home is root's, not writable
+    _, d, _ = link.sh('mkdir -p "$1/sftp-race" && cd "$1/sftp-race" && pwd', h.state_dir)
     d = d.strip()
     log = f"{d}/console.log"
     big = tmp_path / "image.raw"
@@ -92,12 +93,13 @@ def test_sftp_errors_are_never_empty(hosts, tmp_path):
 
     from backend.virt.driver import HostUnreachable
     link = HostLink(hosts["lab-1"])
+    part = f"{hosts['lab-1'].state_dir}/x.part"
     src = tmp_path / "x"
     src.write_bytes(b"x" * 100000)
 
     def dies(s):
         s.get_channel().close()  # the channel dies under the put
-        s.putfo(open(src, "rb"), "x.part")
+        s.putfo(open(src, "rb"), part)
 
     def raiser(exc):
         def fn(s):
@@ -115,7 +117,7 @@ def test_sftp_errors_are_never_empty(hosts, tmp_path):
             link.read_file("no-such-file")
         assert link.exists("/")
     finally:
-        link.run(["rm", "-f", "x.part"], check=False)
+        link.run(["rm", "-f", part], check=False)
         link.close()
 
 
@@ -123,6 +125,8 @@ def test_console_read_does_not_wait_for_an_upload(hosts, tmp_path):
     """Reads (console tails, exists) have an SFTP channel of their own: while an image upload
     is in progress -- held still here, halfway -- they answer at once instead of after it."""
     link = HostLink(hosts["lab-1"])
+    d = hosts["lab-1"].state_dir
+    part, log = f"{d}/upload.part", f"{d}/console.log"
     big = tmp_path / "image.raw"
     big.write_bytes(os.urandom(8 << 20))
     halfway, release = threading.Event(), threading.Event()
@@ -131,19 +135,20 @@ def test_console_read_does_not_wait_for_an_upload(hosts, tmp_path):
         if done >= total // 2 and not halfway.is_set():
             halfway.set()
             release.wait(30)
-    up = threading.Thread(target=link.put, args=(big, "upload.part"), kwargs={"callback": progress})
+    up = threading.Thread(target=link.put, args=(big, part), kwargs={"callback": progress})
     try:
-        link.write_file("console.log", b"x" * 100 + b"\nlast line\n")
+        link.write_file(log, b"x" * 100 + b"\nlast line\n")
         up.start()
         assert halfway.wait(30)
         got = []
-        reader = threading.Thread(target=lambda: got.append(link.read_file("console.log", 20)))
+        reader = threading.Thread(target=lambda: got.append(link.read_file(log, 20)))
         reader.start()
         reader.join(5)
         assert got == [b"x" * 9 + b"\nlast line\n"]  # while the put is still halfway
-        assert link.exists("console.log") and up.is_alive()
+        assert link.exists(log) and up.is_alive()
     finally:
         release.set()
-        up.join(60)
-        link.run(["rm", "-f", "upload.part", "console.log"], check=False)
+        if up.ident is not None:
+            up.join(60)
+        link.run(["rm", "-f", part, log], check=False)
         link.close()
