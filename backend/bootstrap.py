@@ -20,7 +20,7 @@ FLAVORS = [  # id, name, vcpus, ram MB, disk GB
 
 def init(config: Config, admin_password: str) -> dict:
     if not admin_password:
-        raise ValueError("an admin password is needed (--admin-password or OS_PASSWORD)")
+        raise ValueError("an admin password is needed (OS_PASSWORD, or the prompt of pocketstack init)")
     home = config.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(home, 0o700)

@@ -11,7 +11,7 @@ import uuid
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -94,6 +94,11 @@ async def root(request: Request) -> Response:
         "auth_url": url_for(request, "identity", "v3")}})
 
 
+async def disconnect_handler(request: Request, exc: Exception) -> Response:
+    # the client went away mid-body (or the server closed a stalled one): nobody reads this
+    return Response(status_code=400)
+
+
 def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> Starlette:
     """public_url: the root of every URL the API hands out (catalog, links); without it,
     the address each connection reached."""
@@ -102,6 +107,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,
+                                        ClientDisconnect: disconnect_handler,
                                         HTTPException: http_error_handler,
                                         Exception: unexpected_error_handler})
     app.state.cloud = cloud

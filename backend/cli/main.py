@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import math
 import os
 import sys
 
@@ -17,21 +19,48 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def admin_password() -> str:
+    """$OS_PASSWORD, else asked twice on the terminal. Never a command-line argument: argv
+    is readable by every user of the machine (ps, /proc/PID/cmdline)."""
+    pw = os.environ.get("OS_PASSWORD")
+    if pw:
+        return pw
+    if not sys.stdin.isatty():
+        raise CliError("no admin password: set OS_PASSWORD, or run init in a terminal to be asked")
+    pw = getpass.getpass("New admin password: ")
+    if not pw:
+        raise CliError("the admin password must not be empty")
+    if getpass.getpass("Repeat it: ") != pw:
+        raise CliError("the two passwords differ; nothing was changed")
+    return pw
+
+
 def cmd_init(args) -> int:
     from backend.config import Config
     from backend.facade import Cloud
-    pw = args.admin_password or os.environ.get("OS_PASSWORD")
-    if not pw:
-        raise CliError("no admin password: give --admin-password or set OS_PASSWORD")
-    summary = Cloud.init(Config(), pw)
+    summary = Cloud.init(Config(), admin_password())
     for k, v in (summary or {}).items():
         print(f"{k}: {v}")
     return 0
 
 
 def cmd_serve(args) -> int:
+    from backend.api.httpserver import HttpLimits
     from backend.cli import serve
-    return serve.run(args.host, args.port, args.hosts)
+    limits = HttpLimits(args.header_timeout, args.body_timeout, args.max_connections)
+    return serve.run(args.host, args.port, args.hosts, args.public_url, limits)
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+        return v
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("-f", "--format", choices=("table", "json"), default="table")
     parser = Parser(prog="pocketstack", description=__doc__.splitlines()[0])
     groups = parser.add_subparsers(dest="group", required=True, parser_class=Parser)
-    p = groups.add_parser("init", help="create the state directory, admin, flavors, network")
-    p.add_argument("--admin-password", help="default: $OS_PASSWORD")
+    p = groups.add_parser("init", help="create the state directory, admin, flavors, network "
+                                       "(admin password: $OS_PASSWORD, else asked)")
     p.set_defaults(local=cmd_init)
     p = groups.add_parser("serve", help="run the REST API (and the whole backend)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8774)
     p.add_argument("--hosts", help="hosts.yaml (default: $POCKETSTACK_HOSTS or ./hosts.yaml)")
+    p.add_argument("--public-url", help="root of the catalog and every link (default: http://HOST:PORT)")
+    p.add_argument("--header-timeout", type=_positive(float), default=10.0, metavar="S",
+                   help="close a connection whose request header is not whole after S seconds (10)")
+    p.add_argument("--body-timeout", type=_positive(float), default=30.0, metavar="S",
+                   help="close a connection whose request body stops for S seconds (30)")
+    p.add_argument("--max-connections", type=_positive(int), default=1024, metavar="N",
+                   help="past N open connections, the longest-idle one is closed (1024)")
     p.set_defaults(local=cmd_serve)
     cmd_compute.register(groups, fmt)
     images = cmd_other.register(groups, fmt)

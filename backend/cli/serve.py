@@ -8,9 +8,10 @@ import socket
 import sys
 from pathlib import Path
 
-import uvicorn
+from urllib.parse import urlsplit
 
 from backend.api import create_app
+from backend.api.httpserver import HttpLimits, server as http_server
 from backend.config import Config
 from backend.errors import CloudError
 from backend.facade import Cloud
@@ -30,12 +31,33 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(host: str, port: int, hosts: str | None) -> int:
+def public_url(url: str | None, host: str, port: int) -> str:
+    """The root of every URL the API hands out: --public-url, else the listen address."""
+    if not url:
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        u = urlsplit(url)
+        u.port  # noqa: B018 (raises on a bad port)
+    except ValueError as e:
+        raise CloudError(f"--public-url {url!r} is not a URL: {e}") from None
+    if u.scheme not in ("http", "https") or not u.hostname or u.query or u.fragment or u.username:
+        raise CloudError(f"--public-url {url!r} must be http(s)://host[:port][/path], without query, "
+                         "fragment or user")
+    return url.rstrip("/")
+
+
+async def _serve(host: str, port: int, hosts: str | None, public: str | None = None,
+                 limits: HttpLimits | None = None) -> int:
     config = Config()
     if hosts:
         config.hosts_path = Path(hosts)
+    try:
+        public = public_url(public, host, port)
+    except CloudError as e:
+        print(f"pocketstack: error: {e.message}", file=sys.stderr)
+        return 2
     sock = _bind(host, port)
-    url = f"http://{host}:{port}"
+    url = public_url(None, host, port)
     # uvicorn re-raises the signal it caught once serve() returns; with these handlers in
     # place that re-raise is harmless and the backend below still gets stopped cleanly
     stop_asked: list[int] = []
@@ -49,11 +71,10 @@ async def _serve(host: str, port: int, hosts: str | None) -> int:
         print(f"pocketstack: error: {e.message}", file=sys.stderr)
         return 1
     try:
-        app = create_app(cloud)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                               access_log=False))
-        print(f"pocketstack serving on {url}\n"
-              f"  export OS_AUTH_URL={url}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
+        server = http_server(create_app(cloud, public_url=public), limits)
+        shown = url if public == url else f"{url} (public URL {public})"
+        print(f"pocketstack serving on {shown}\n"
+              f"  export OS_AUTH_URL={public}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
               f"OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_PASSWORD=...\n"
               f"  then: pocketstack server list   or   openstack server list", flush=True)
         if not stop_asked:  # a signal during start-up: stop without serving
@@ -64,5 +85,6 @@ async def _serve(host: str, port: int, hosts: str | None) -> int:
     return 0
 
 
-def run(host: str, port: int, hosts: str | None) -> int:
-    return asyncio.run(_serve(host, port, hosts))
+def run(host: str, port: int, hosts: str | None, public: str | None = None,
+        limits: HttpLimits | None = None) -> int:
+    return asyncio.run(_serve(host, port, hosts, public, limits))

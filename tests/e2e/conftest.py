@@ -25,7 +25,7 @@ def server(tmp_path_factory):
                 "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
                 "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public",
                 "OS_REGION_NAME": "RegionOne", "HOME": str(tmp)})
-    subprocess.run([str(BIN / "pocketstack"), "init", "--admin-password", PASSWORD], env=env,
+    subprocess.run([str(BIN / "pocketstack"), "init"], env=env,  # OS_PASSWORD in env
                    check=True, capture_output=True)
     proc = start_serve(home, hosts, port, env)
     try:

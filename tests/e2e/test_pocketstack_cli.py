@@ -125,7 +125,7 @@ def test_sigterm_stops_cleanly_and_restart_keeps_state(tmp_path, server):
     hosts.write_text(HOSTS)
     port = free_port()
     env = dict(server.env, POCKETSTACK_HOME=str(home), OS_AUTH_URL=f"http://127.0.0.1:{port}/identity/v3")
-    subprocess.run([str(BIN / "pocketstack"), "init", "--admin-password", PASSWORD], env=env, check=True,
+    subprocess.run([str(BIN / "pocketstack"), "init"], env=env, check=True,  # OS_PASSWORD in env
                    capture_output=True)
     url = f"http://127.0.0.1:{port}"
     for round_ in range(2):

@@ -72,7 +72,7 @@ def cloud(tmp_path):
     home, hosts = tmp_path / "home", tmp_path / "hosts.yaml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"POCKETSTACK_HOME": str(home), "HOME": str(tmp_path)})
-    subprocess.run([str(BIN / "pocketstack"), "init", "--admin-password", PASSWORD], env=env, check=True,
+    subprocess.run([str(BIN / "pocketstack"), "init"], env=dict(env, OS_PASSWORD=PASSWORD), check=True,
                    capture_output=True)
     procs = []
     yield home, hosts, env, procs
