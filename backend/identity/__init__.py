@@ -1,0 +1,213 @@
+"""Identity (keystone): users, projects, roles, assignments, tokens.
+
+Passwords are bcrypt hashes. A token is 256 random bits; only its SHA-256 is stored, so a
+copy of the database yields no usable token. password -> unscoped token (names the user
+only); unscoped token + project -> scoped token carrying the roles on that project."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import bcrypt
+
+from backend import db as dbm
+from backend.context import RequestContext, new_request_id
+from backend.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from backend.identity.admin import IdentityAdmin
+from backend.identity.common import (DEFAULT_DOMAIN, IMPLIES, MAX_PASSWORD, ROLE_NAMES, _hash_token, _iso,
+                                     _pw_bytes, check_name, check_text)
+
+__all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityService", "check_name",
+           "check_text"]
+
+
+class IdentityService(IdentityAdmin):
+    def __init__(self, db, config):
+        self.db = db
+        self.config = config
+        self._cache: dict[str, tuple[RequestContext, float]] = {}
+        # checked against when the user does not exist, so timing does not tell
+        self._dummy = bcrypt.hashpw(b"-", bcrypt.gensalt(config.password_hash_rounds)).decode()
+
+    # ---- passwords and tokens -------------------------------------------------------
+    def hash_password(self, password: str) -> str:
+        if not isinstance(password, str) or not password:
+            raise BadRequest("password must be a non-empty string")
+        if len(_pw_bytes(password)) > MAX_PASSWORD:
+            raise BadRequest(f"password is longer than {MAX_PASSWORD} bytes (UTF-8), bcrypt's limit")
+        rounds = self.config.password_hash_rounds
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+    def _find_user(self, name_or_id: str, domain: str = "Default") -> dict | None:
+        dom = self._domain_id(domain)
+        return (dbm.row(self.db, "SELECT * FROM users WHERE id=?", (name_or_id,)) or
+                dbm.row(self.db, "SELECT * FROM users WHERE name=? AND domain_id=?", (name_or_id, dom)))
+
+    def _find_project(self, name_or_id: str, domain: str = "Default") -> dict | None:
+        dom = self._domain_id(domain)
+        return (dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (name_or_id,)) or
+                dbm.row(self.db, "SELECT * FROM projects WHERE name=? AND domain_id=?", (name_or_id, dom)))
+
+    @staticmethod
+    def _domain_id(domain: str | None) -> str:
+        if domain in (None, "", "default", "Default"):
+            return "default"
+        raise Unauthorized(f"domain {domain!r} not found (only 'Default' exists)")
+
+    def _roles_on(self, user_id: str, project_id: str) -> list[dict]:
+        names: set[str] = set()
+        for r in dbm.rows(self.db, "SELECT r.name FROM assignments a JOIN roles r ON r.id=a.role_id"
+                                   " WHERE a.user_id=? AND a.project_id=?", (user_id, project_id)):
+            names.update(IMPLIES.get(r["name"], (r["name"],)))
+        roles = dbm.rows(self.db, "SELECT id, name FROM roles")
+        return sorted((r for r in roles if r["name"] in names), key=lambda r: r["name"])
+
+    def _issue(self, user: dict, project: dict | None, methods: list[str],
+               expires_at: float | None = None) -> dict:
+        if project is not None:
+            if not project["enabled"]:
+                raise Unauthorized(f"project {project['name']!r} is disabled")
+            roles = self._roles_on(user["id"], project["id"])
+            if not roles:
+                raise Unauthorized(f"user {user['name']!r} has no role on project {project['name']!r}")
+        else:
+            roles = []
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        exp = min(expires_at or now + self.config.token_ttl, now + self.config.token_ttl)
+        self.db.conn.execute(
+            "INSERT INTO tokens (id_hash, user_id, project_id, methods, issued_at, expires_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (_hash_token(token), user["id"], project["id"] if project else None,
+             dbm.jdump(methods), now, exp))
+        return self._view(token, user, project, roles, methods, now, exp)
+
+    @staticmethod
+    def _view(token, user, project, roles, methods, issued, exp) -> dict:
+        return {"token": token, "issued_at": _iso(issued), "expires_at": _iso(exp), "methods": methods,
+                "user": {"id": user["id"], "name": user["name"], "domain": DEFAULT_DOMAIN},
+                "project": ({"id": project["id"], "name": project["name"], "domain": DEFAULT_DOMAIN}
+                            if project else None),
+                "roles": roles, "is_admin": any(r["name"] == "admin" for r in roles)}
+
+    async def authenticate_password(self, username: str, password: str, project: str | None,
+                                    domain: str = "Default") -> dict:
+        if not isinstance(username, str) or not username or not isinstance(password, str):
+            raise BadRequest("username and password are required")
+        user = self._find_user(username, domain)
+        # always spend one bcrypt check so timing does not reveal which users exist
+        stored = user["password_hash"] if user else self._dummy
+        raw = _pw_bytes(password)
+        ok = await asyncio.to_thread(bcrypt.checkpw, raw[:MAX_PASSWORD], stored.encode())
+        # no stored password is longer (set time refuses it): a longer one never matches,
+        # though its first 72 bytes would
+        if not user or not ok or len(raw) > MAX_PASSWORD:
+            raise Unauthorized("the request you have made requires authentication: wrong user name or password")
+        if not user["enabled"]:
+            raise Unauthorized(f"user {username!r} is disabled")
+        proj = None
+        if project is not None:
+            proj = self._find_project(project)
+            if not proj:
+                raise Unauthorized(f"project {project!r} not found")
+        return self._issue(user, proj, ["password"])
+
+    def operator_token(self) -> str:
+        user = dbm.row(self.db, "SELECT * FROM users WHERE name='admin' AND domain_id='default'")
+        proj = dbm.row(self.db, "SELECT * FROM projects WHERE name='admin' AND domain_id='default'")
+        if not user or not proj:
+            raise Unauthorized("no admin user or project: run `pocketstack init` first")
+        return self._issue(user, proj, ["local"])["token"]
+
+    def authenticate_token(self, token: str, project: str | None) -> dict:
+        ctx, row = self._validate(token)
+        user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
+        proj = None
+        if project is not None:
+            proj = self._find_project(project)
+            if not proj:
+                raise Unauthorized(f"project {project!r} not found")
+        elif row["project_id"]:
+            proj = self._find_project(row["project_id"])
+        # a token-method token never outlives the one it came from (keystone)
+        return self._issue(user, proj, ["token"], expires_at=row["expires_at"])
+
+    def _validate(self, token: str) -> tuple[RequestContext, dict]:
+        if not token or not isinstance(token, str):
+            raise Unauthorized("authentication required: no token given")
+        row = dbm.row(self.db, "SELECT * FROM tokens WHERE id_hash=?", (_hash_token(token),))
+        if row is None:
+            raise Unauthorized("the token is not valid")
+        if row["revoked"]:
+            raise Unauthorized("the token has been revoked")
+        if row["expires_at"] <= time.time():
+            raise Unauthorized("the token has expired")
+        user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (row["user_id"],))
+        if not user or not user["enabled"]:
+            raise Unauthorized("the token's user no longer exists or is disabled")
+        proj, roles = None, ()
+        if row["project_id"]:
+            proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (row["project_id"],))
+            if not proj or not proj["enabled"]:
+                raise Unauthorized("the token's project no longer exists or is disabled")
+            roles = tuple(r["name"] for r in self._roles_on(user["id"], proj["id"]))
+            if not roles:
+                raise Unauthorized("the token's user no longer has a role on its project")
+        ctx = RequestContext(user["id"], user["name"], proj["id"] if proj else None,
+                             proj["name"] if proj else None, roles)
+        return ctx, row
+
+    def context_for(self, token: str) -> RequestContext:
+        """The request context of a valid token (cached until the token's expiry or any
+        identity change)."""
+        t0 = time.perf_counter()
+        h = _hash_token(token) if isinstance(token, str) else ""
+        hit = self._cache.get(h)
+        now = time.time()
+        if hit and hit[1] > now:
+            ctx = hit[0]
+        else:
+            ctx, row = self._validate(token)
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[h] = (ctx, row["expires_at"])
+        return ctx.with_request_id(new_request_id(), (time.perf_counter() - t0) * 1000)
+
+    def _subject(self, caller: RequestContext, token: str, subject: str | None):
+        """The subject token of a validate or revoke: 404 when it is not valid (keystone),
+        once the caller's own token has passed (401 otherwise)."""
+        if not subject or subject == token:
+            return self._validate(token)
+        try:
+            return self._validate(subject)
+        except Unauthorized as e:
+            raise NotFound(f"could not find the subject token: {e.message}") from None
+
+    def validate(self, token: str, subject: str | None) -> dict:
+        caller = self.context_for(token)
+        ctx, row = self._subject(caller, token, subject)
+        subject = subject or token
+        # keystone's identity:validate_token: admins, services and the token's owner
+        if ctx.user_id != caller.user_id and not caller.is_admin:
+            raise Forbidden("only an admin or the token's owner may validate a token")
+        user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
+        proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (ctx.project_id,)) if ctx.project_id else None
+        roles = self._roles_on(user["id"], proj["id"]) if proj else []
+        return self._view(subject, user, proj, roles, dbm.jload(row["methods"]), row["issued_at"],
+                          row["expires_at"])
+
+    def revoke(self, token: str, subject: str | None) -> None:
+        ctx = self.context_for(token)
+        sctx, _ = self._subject(ctx, token, subject)
+        subject = subject or token
+        if sctx.user_id != ctx.user_id and not ctx.is_admin:
+            raise Forbidden("only an admin may revoke another user's token")
+        self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE id_hash=?", (_hash_token(subject),))
+        self._cache.clear()
+
+    def auth_projects(self, token: str) -> list[dict]:
+        ctx = self.context_for(token)
+        return [self._project_view(p) for p in dbm.rows(
+            self.db, "SELECT DISTINCT p.* FROM projects p JOIN assignments a ON a.project_id=p.id"
+                     " WHERE a.user_id=? AND p.enabled=1 ORDER BY p.name", (ctx.user_id,))]

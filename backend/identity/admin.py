@@ -1,0 +1,267 @@
+"""Identity administration (keystone's users, projects, roles and role assignments): admins
+change anything, users see themselves and their projects."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import bcrypt
+
+from backend import db as dbm
+from backend.context import RequestContext
+from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.identity.common import MAX_PASSWORD, _pw_bytes, check_name
+
+
+class IdentityAdmin:
+    """Mixed into IdentityService, which provides db, _cache, _find_user, _find_project
+    and hash_password."""
+
+    @staticmethod
+    def _admin(ctx: RequestContext):
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may do this")
+
+    @staticmethod
+    def _user_view(u):
+        return {"id": u["id"], "name": u["name"], "domain_id": u["domain_id"], "enabled": bool(u["enabled"]),
+                "default_project_id": u["default_project_id"]}
+
+    @staticmethod
+    def _project_view(p):
+        return {"id": p["id"], "name": p["name"], "domain_id": p["domain_id"],
+                "description": p["description"], "enabled": bool(p["enabled"])}
+
+    def list_users(self, ctx):
+        if not ctx.is_admin:
+            return [self._user_view(self._find_user(ctx.user_id))]
+        return [self._user_view(u) for u in dbm.rows(self.db, "SELECT * FROM users ORDER BY name")]
+
+    def get_user(self, ctx, user):
+        u = self._find_user(user)
+        if not u or (not ctx.is_admin and u["id"] != ctx.user_id):
+            raise NotFound(f"user {user!r} not found")
+        return self._user_view(u)
+
+    def create_user(self, ctx, name, password, default_project=None, enabled=True):
+        self._admin(ctx)
+        check_name("user", name)
+        if self._find_user(name):
+            raise Conflict(f"a user named {name!r} already exists")
+        proj = None
+        if default_project:
+            proj = self._find_project(default_project)
+            if not proj:
+                raise NotFound(f"project {default_project!r} not found")
+        uid = uuid.uuid4().hex
+        self.db["users"].insert({"id": uid, "name": name, "domain_id": "default",
+                                 "password_hash": self.hash_password(password), "enabled": int(bool(enabled)),
+                                 "default_project_id": proj["id"] if proj else None,
+                                 "created_at": dbm.now_iso()})
+        self._cache.clear()
+        return self._user_view(self._find_user(uid))
+
+    async def check_own_password(self, ctx, user, original_password):
+        u = self._find_user(user)
+        if not u or u["id"] != ctx.user_id:
+            raise NotFound(f"user {user!r} not found")
+        if not isinstance(original_password, str) or not original_password:
+            raise BadRequest("changing your password needs your current password (original_password)")
+        raw = _pw_bytes(original_password)
+        ok = await asyncio.to_thread(bcrypt.checkpw, raw[:MAX_PASSWORD], u["password_hash"].encode())
+        if not ok or len(raw) > MAX_PASSWORD:
+            raise Unauthorized("the current password (original_password) is wrong")
+
+    def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None):
+        """Admins change anyone; a user may change only their own password. A new password
+        or disabling revokes the user's tokens (keystone does the same)."""
+        u = self._find_user(user)
+        if not u or (not ctx.is_admin and u["id"] != ctx.user_id):
+            raise NotFound(f"user {user!r} not found")
+        if not ctx.is_admin and (name is not None or enabled is not None or default_project is not None):
+            raise Forbidden("only an admin may change a user's name, state or default project")
+        values = {}
+        if name is not None and name != u["name"]:
+            check_name("user", name)
+            if self._find_user(name):
+                raise Conflict(f"a user named {name!r} already exists")
+            values["name"] = name
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if enabled is not None:
+            if not isinstance(enabled, bool):
+                raise BadRequest("enabled must be true or false")
+            values["enabled"] = int(enabled)
+        if default_project is not None:
+            proj = self._find_project(default_project)
+            if not proj:
+                raise NotFound(f"project {default_project!r} not found")
+            values["default_project_id"] = proj["id"]
+        if values:
+            with dbm.transaction(self.db):
+                cols = ", ".join(f"{k}=?" for k in values)
+                self.db.conn.execute(f"UPDATE users SET {cols} WHERE id=?", (*values.values(), u["id"]))
+                if "password_hash" in values or values.get("enabled") == 0:
+                    self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
+            self._cache.clear()
+        return self._user_view(self._find_user(u["id"]))
+
+    def delete_user(self, ctx, user):
+        self._admin(ctx)
+        u = self._find_user(user)
+        if not u:
+            raise NotFound(f"user {user!r} not found")
+        if u["id"] == ctx.user_id:
+            raise Conflict("you cannot delete yourself")
+        with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM assignments WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM users WHERE id=?", (u["id"],))
+        self._cache.clear()
+
+    def list_projects(self, ctx):
+        if not ctx.is_admin:
+            return self.auth_projects_for(ctx.user_id)
+        return [self._project_view(p) for p in dbm.rows(self.db, "SELECT * FROM projects ORDER BY name")]
+
+    def auth_projects_for(self, user_id):
+        return [self._project_view(p) for p in dbm.rows(
+            self.db, "SELECT DISTINCT p.* FROM projects p JOIN assignments a ON a.project_id=p.id"
+                     " WHERE a.user_id=? ORDER BY p.name", (user_id,))]
+
+    def get_project(self, ctx, project):
+        p = self._find_project(project)
+        if not p or (not ctx.is_admin and p["id"] not in {x["id"] for x in self.auth_projects_for(ctx.user_id)}):
+            raise NotFound(f"project {project!r} not found")
+        return self._project_view(p)
+
+    def create_project(self, ctx, name, description=""):
+        self._admin(ctx)
+        check_name("project", name, 64)
+        if not isinstance(description, str):
+            raise BadRequest("project description must be a string")
+        if self._find_project(name):
+            raise Conflict(f"a project named {name!r} already exists")
+        pid = uuid.uuid4().hex
+        self.db["projects"].insert({"id": pid, "name": name, "domain_id": "default",
+                                    "description": description, "enabled": 1, "created_at": dbm.now_iso()})
+        return self._project_view(self._find_project(pid))
+
+    def update_project(self, ctx, project, name=None, description=None, enabled=None):
+        self._admin(ctx)
+        p = self._find_project(project)
+        if not p:
+            raise NotFound(f"project {project!r} not found")
+        values = {}
+        if name is not None and name != p["name"]:
+            check_name("project", name, 64)
+            if self._find_project(name):
+                raise Conflict(f"a project named {name!r} already exists")
+            values["name"] = name
+        if description is not None:
+            if not isinstance(description, str) or len(description) > 1024:
+                raise BadRequest("project description must be a string of at most 1024 characters")
+            values["description"] = description
+        if enabled is not None:
+            if not isinstance(enabled, bool):
+                raise BadRequest("enabled must be true or false")
+            if not enabled and p["id"] == ctx.project_id:
+                raise Conflict("you cannot disable the project your token is scoped to")
+            values["enabled"] = int(enabled)
+        if values:
+            cols = ", ".join(f"{k}=?" for k in values)
+            self.db.conn.execute(f"UPDATE projects SET {cols} WHERE id=?", (*values.values(), p["id"]))
+            self._cache.clear()
+        return self._project_view(self._find_project(p["id"]))
+
+    def delete_project(self, ctx, project):
+        self._admin(ctx)
+        p = self._find_project(project)
+        if not p:
+            raise NotFound(f"project {project!r} not found")
+        if p["id"] == ctx.project_id:
+            raise Conflict("you cannot delete the project your token is scoped to")
+        owned = self._owned_by(p["id"])
+        if owned:
+            # keystone leaves a deleted project's resources behind, owned by nobody
+            raise Conflict(f"project {p['name']!r} still owns {', '.join(owned)}: delete them first")
+        with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM assignments WHERE project_id=?", (p["id"],))
+            self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE project_id=?", (p["id"],))
+            self.db.conn.execute("DELETE FROM quotas WHERE project_id=?", (p["id"],))  # its overrides go too
+            self.db.conn.execute("DELETE FROM projects WHERE id=?", (p["id"],))
+        self._cache.clear()
+
+    # what a project owns, by table: (label, table, owner column, extra condition)
+    _OWNED = (("instance(s)", "instances", "project_id", " AND deleted=0"),
+              ("volume(s)", "volumes", "project_id", ""),
+              ("image(s)", "images", "owner", ""),
+              ("port(s)", "ports", "project_id", ""),
+              ("network(s)", "networks", "project_id", ""),
+              ("server group(s)", "server_groups", "project_id", ""))
+
+    def _owned_by(self, project_id: str) -> list[str]:
+        out = []
+        for label, table, col, extra in self._OWNED:
+            n = dbm.row(self.db, f"SELECT count(*) n FROM {table} WHERE {col}=?{extra}", (project_id,))["n"]
+            if n:
+                out.append(f"{n} {label}")
+        return out
+
+    def list_roles(self, ctx):
+        return dbm.rows(self.db, "SELECT id, name FROM roles ORDER BY name")
+
+    def get_role(self, ctx, role):
+        r = (dbm.row(self.db, "SELECT id, name FROM roles WHERE id=?", (role,)) or
+             dbm.row(self.db, "SELECT id, name FROM roles WHERE name=?", (role,)))
+        if not r:
+            raise NotFound(f"role {role!r} not found")
+        return r
+
+    def _assignment_parts(self, ctx, project, user, role):
+        self._admin(ctx)
+        p = self._find_project(project)
+        if not p:
+            raise NotFound(f"project {project!r} not found")
+        u = self._find_user(user)
+        if not u:
+            raise NotFound(f"user {user!r} not found")
+        return p, u, self.get_role(ctx, role)
+
+    def grant_role(self, ctx, project, user, role):
+        p, u, r = self._assignment_parts(ctx, project, user, role)
+        self.db.conn.execute("INSERT OR IGNORE INTO assignments VALUES (?,?,?)", (u["id"], p["id"], r["id"]))
+        self._cache.clear()
+
+    def revoke_role(self, ctx, project, user, role):
+        p, u, r = self._assignment_parts(ctx, project, user, role)
+        cur = self.db.conn.execute("DELETE FROM assignments WHERE user_id=? AND project_id=? AND role_id=?",
+                                   (u["id"], p["id"], r["id"]))
+        if not cur.rowcount:
+            raise NotFound(f"user {u['name']!r} has no role {r['name']!r} on project {p['name']!r}")
+        self._cache.clear()
+
+    def check_role(self, ctx, project, user, role):
+        p, u, r = self._assignment_parts(ctx, project, user, role)
+        return dbm.row(self.db, "SELECT 1 x FROM assignments WHERE user_id=? AND project_id=? AND role_id=?",
+                       (u["id"], p["id"], r["id"])) is not None
+
+    def list_role_assignments(self, ctx, project=None, user=None):
+        if not ctx.is_admin:
+            user = ctx.user_id
+        sql = ("SELECT a.user_id, a.project_id, a.role_id, r.name role_name FROM assignments a"
+               " JOIN roles r ON r.id=a.role_id WHERE 1=1")
+        params = []
+        if project:
+            p = self._find_project(project)
+            if not p:
+                raise NotFound(f"project {project!r} not found")
+            sql += " AND a.project_id=?"
+            params.append(p["id"])
+        if user:
+            u = self._find_user(user)
+            if not u:
+                raise NotFound(f"user {user!r} not found")
+            sql += " AND a.user_id=?"
+            params.append(u["id"])
+        return dbm.rows(self.db, sql + " ORDER BY a.project_id, a.user_id, r.name", params)
