@@ -97,6 +97,7 @@ class FakeAdapter(Adapter):
         self.console: dict[str, str] = {}
         self.volumes: list[dict] = []
         self.calls: list[tuple[str, tuple]] = []
+        self.fail: dict[str, Exception] = {}   # facade method -> the error it raises
         self.next_id = 9000
         self.subscribers: list[Callable[[Event], None]] = []
 
@@ -118,6 +119,8 @@ class FakeAdapter(Adapter):
 
     async def _invoke(self, method: str, *args, **kwargs) -> Any:
         self.calls.append((method, args))
+        if method in self.fail:
+            raise self.fail[method]
         fn = getattr(self, f"f_{method}", None)
         if fn is None:
             raise NotFound(f"the fake has no {method}")

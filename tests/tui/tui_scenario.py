@@ -143,3 +143,29 @@ def build() -> FakeAdapter:
     a.console = {ACTIVE: "SeaBIOS (version 1.16.2)\nBooting from ROM...\n[    0.000000] Linux version 6.1.0\n"
                          "pocketstack guest web-1 up: 10.0.0.3\nPOCKETSTACK-BOOT-OK\n"}
     return a
+
+
+def hostile(name: str) -> FakeAdapter:
+    """The scenario with every string the API gives replaced by `name` behind a short prefix
+    of its own ('srv' + name for the instance, 'img' + name for the image, ...), so that each
+    place can be found on screen."""
+    import json
+    a = build()
+    a.f_create_volume(None, 1, name="vol" + name)
+    a.user["name"] = "usr" + name
+    a.projects_list[0]["name"] = "prj" + name
+    a.projects_list[1]["name"] = "prz" + name  # sorted after the first
+    a.servers[FAILED]["fault"] = dict(FAULT, message="flt" + name, details="dtl" + name)
+    a.console = {sid: f"con{name}\n" for sid in a.servers}
+    a.hosts["compute-3"]["down_reason"] = "dwn" + name
+    swap = {"web-1": "srv", "tiny-linux": "img", "m1.tiny": "fl", "private": "net", "compute-1": "host",
+            "nova": "az", DOWN: "why", "policy, quota, image, flavor, network": "trc",
+            "filter and weigh": "stp", "compute_spawn": "evt", "req-0001": "req"}
+    for attr in ("servers", "hosts", "traces", "decisions", "actions", "images", "flavors", "networks"):
+        text = json.dumps(getattr(a, attr))
+        for old, prefix in swap.items():
+            text = text.replace(json.dumps(old), json.dumps(prefix + name))
+        setattr(a, attr, json.loads(text))
+    a.hosts = {h["name"]: h for h in a.hosts.values()}
+    a.actions[ACTIVE][0]["message"] = "msg" + name
+    return a
