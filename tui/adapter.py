@@ -1,6 +1,7 @@
-"""The app's one seam to the cloud. Screens talk to an Adapter, never to the facade directly,
-so the same app can run over an in-process Cloud (LocalAdapter, the default) or a remote
-`pocketstack serve` (tui.remote.RemoteAdapter).
+"""The app's one seam to the cloud. Screens talk to a CloudAdapter (the Protocol below),
+never to the facade directly, so the same app can run over an in-process Cloud (LocalAdapter,
+the default), a remote `pocketstack serve` (tui.remote.RemoteAdapter) or the scripted cloud of
+the snapshots (tui.fake_adapter.FakeAdapter). All three share the session logic of `Adapter`.
 
 An adapter holds the session (the token view) and injects the token into every call;
 `call("list_servers", ...)` takes the facade's method names and arguments minus the token.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from backend.errors import CloudError, Unauthorized
 from backend.facade import BackendThread, Cloud
@@ -29,6 +30,35 @@ def parse_ts(value: str | float | None) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@runtime_checkable
+class CloudAdapter(Protocol):
+    """What the app needs of a cloud: a session, facade calls as the logged-in user, and
+    pushed events (tests/tui/test_adapter_protocol.py checks every adapter against it)."""
+    token: dict | None        # the current token view (scoped after scope())
+    unscoped: dict | None
+    where: str                # shown in the header
+    pushes_details: bool      # trace and action events arrive pushed
+
+    @property
+    def project_id(self) -> str | None: ...
+
+    async def login(self, username: str, password: str) -> dict: ...
+
+    async def projects(self) -> list[dict]: ...
+
+    async def scope(self, project: str) -> dict: ...
+
+    async def renew(self) -> dict: ...
+
+    async def logout(self) -> None: ...
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+    async def close(self) -> None: ...
 
 
 class Adapter(abc.ABC):

@@ -12,7 +12,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from backend.errors import CloudError, Unauthorized
-from tui.adapter import Adapter, parse_ts
+from tui.adapter import CloudAdapter, parse_ts
 from tui.commands import ResourceCommands
 from tui.events import Batch, EventPump
 
@@ -34,7 +34,7 @@ class PocketApp(App):
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
-    def __init__(self, adapter: Adapter, *, clock: Callable[[], datetime] = utcnow,
+    def __init__(self, adapter: CloudAdapter, *, clock: Callable[[], datetime] = utcnow,
                  highlight_seconds: float = 1.5, tick: float = 0.05,
                  renew_margin: float = 300.0, console_follow: float = 1.0,
                  auto_login: tuple[str, str] | None = None, prefill_user: str | None = None) -> None:

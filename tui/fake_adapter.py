@@ -101,7 +101,7 @@ class FakeAdapter(Adapter):
         self.next_id = 9000
         self.subscribers: list[Callable[[Event], None]] = []
 
-    def subscribe(self, callback):
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         self.subscribers.append(callback)
         return lambda: self.subscribers.remove(callback)
 

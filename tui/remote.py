@@ -82,7 +82,7 @@ class RemoteAdapter(Adapter):
             pass
 
     # ---- events by polling --------------------------------------------------------------
-    def subscribe(self, callback):
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
         if self._poller is None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
