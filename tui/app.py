@@ -194,9 +194,10 @@ class PocketApp(App):
             self.push_screen(SCREENS[kind]())
 
 
-def run_app(argv: list[str] | None = None, asgi_factory=None) -> int:
+def run_app(argv: list[str] | None = None, asgi_factory=None, server_factory=None) -> int:
     """`pocketstack` with no arguments (options: see tui.main.parse). asgi_factory(cloud)
     -> ASGI app (backend.api.create_app) serves the REST API next to the app; without it
-    the app runs alone. Returns the exit status."""
+    the app runs alone. server_factory(app, log_level=) -> uvicorn.Server serves it (the
+    CLI passes the guarded one of `serve`). Returns the exit status."""
     from tui.main import main
-    return main(argv, asgi_factory=asgi_factory)
+    return main(argv, asgi_factory=asgi_factory, server_factory=server_factory)

@@ -32,7 +32,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def start_api(backend: BackendThread, factory: Callable[[Cloud], Any], listen: str) -> str:
+def start_api(backend: BackendThread, factory: Callable[[Cloud], Any], listen: str,
+              server_factory: Callable[..., Any] | None = None) -> str:
     """Serve factory(cloud) with uvicorn on the backend's own loop; returns its URL.
     Binds first, so a busy port is an error here rather than a log line later."""
     import uvicorn
@@ -47,8 +48,11 @@ def start_api(backend: BackendThread, factory: Callable[[Cloud], Any], listen: s
         raise CloudError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     sock.listen(128)
     sock.setblocking(False)
-    server = uvicorn.Server(uvicorn.Config(factory(backend.cloud), log_level="critical",
-                                           lifespan="off", access_log=False))
+    if server_factory is not None:  # with the read deadlines and connection limit of `serve`
+        server = server_factory(factory(backend.cloud), log_level="critical")
+    else:
+        server = uvicorn.Server(uvicorn.Config(factory(backend.cloud), log_level="critical",
+                                               lifespan="off", access_log=False))
     server.install_signal_handlers = lambda: None  # the app owns the terminal and its signals
     backend.api_server = server
     backend.api_done = asyncio.run_coroutine_threadsafe(server.serve(sockets=[sock]), backend.loop)
@@ -67,7 +71,8 @@ def run_remote(url: str, user: str | None) -> int:
 
 
 def main(argv: list[str] | None = None,
-         asgi_factory: Callable[[Cloud], Any] | None = None) -> int:
+         asgi_factory: Callable[[Cloud], Any] | None = None,
+         server_factory: Callable[..., Any] | None = None) -> int:
     from tui.adapter import LocalAdapter
     from tui.app import PocketApp
     args = parse(argv)
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None,
     try:
         if serve:
             try:
-                adapter.where = f"in-process, API {start_api(backend, asgi_factory, args.listen)}"
+                adapter.where = f"in-process, API {start_api(backend, asgi_factory, args.listen, server_factory)}"
             except CloudError as e:
                 print(f"pocketstack: {e.message}; the app runs without the REST API", file=sys.stderr)
         PocketApp(adapter, prefill_user=args.user).run()

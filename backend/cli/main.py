@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0].split("=")[0] in APP_OPTIONS:  # no command: the app
         from backend.api import create_app
+        from backend.api.httpserver import server
         from tui.app import run_app
-        return run_app(argv, asgi_factory=create_app)
+        return run_app(argv, asgi_factory=create_app, server_factory=server)
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "local", None):

@@ -198,3 +198,39 @@ def test_a_bad_public_url_is_refused(tmp_path, bad):
     p = subprocess.run([str(BIN / "pocketstack"), "serve", "--port", str(free_port()), "--public-url", bad],
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "--public-url" in p.stderr, p.stderr
+
+
+def test_the_apps_embedded_api_is_guarded_the_same_way(tmp_path):
+    """`pocketstack` (the app) serves the REST API beside it: stalled headers are closed there too
+    (after the default header timeout)."""
+    from backend.api import create_app
+    from backend.api.httpserver import HttpLimits, server
+    from backend.facade import BackendThread, Cloud
+    from cloudhelp import make_config
+    from tui.main import start_api
+
+    config = make_config(tmp_path)
+    Cloud.init(config, PASSWORD)
+    bt = BackendThread(Cloud(config))
+    bt.start()
+    try:
+        url = start_api(bt, create_app, f"127.0.0.1:{free_port()}", server)
+        end = time.monotonic() + 30
+        while True:
+            try:
+                _normal_request(url)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < end, "the app's API did not answer"
+                time.sleep(0.1)
+        with stalled(url, n=20) as socks:
+            _normal_request(url)
+            closed, answers = closed_by_server(socks, 20, within=HttpLimits().header_timeout + 60)
+            assert closed == 20 and len(answers) == 20
+            assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers)
+    finally:
+        srv = getattr(bt, "api_server", None)
+        if srv is not None:
+            srv.should_exit = True
+            bt.api_done.result(timeout=30)
+        bt.stop()
