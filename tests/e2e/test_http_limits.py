@@ -28,7 +28,7 @@ def serve(tmp_path):
     """serve(*flags) -> (url, proc): an initialised cloud served with these flags."""
     procs = []
 
-    def start(*flags):
+    def start(*flags, prlimit: str | None = None):
         home = tmp_path / f"home{len(procs)}"
         hosts = tmp_path / "hosts.yaml"
         hosts.write_text(HOSTS)
@@ -39,7 +39,9 @@ def serve(tmp_path):
         port = free_port()
         err = tmp_path / f"serve{len(procs)}.err"
         with open(err, "w") as e:
-            proc = subprocess.Popen([str(BIN / "pocketstack"), "serve", "--port", str(port), "--hosts",
+            # prlimit: the descriptor limit (soft and hard) the server starts with
+            limit = ["prlimit", f"--nofile={prlimit}:{prlimit}"] if prlimit else []
+            proc = subprocess.Popen([*limit, str(BIN / "pocketstack"), "serve", "--port", str(port), "--hosts",
                                      str(hosts), *flags], env=env, stdout=subprocess.DEVNULL, stderr=e)
         proc.log_path = err
         procs.append(proc)
@@ -234,3 +236,17 @@ def test_the_apps_embedded_api_is_guarded_the_same_way(tmp_path):
             srv.should_exit = True
             bt.api_done.result(timeout=30)
         bt.stop()
+
+
+def test_the_connection_limit_fits_the_descriptor_limit(serve):
+    """With only 400 file descriptors, 1,000 stalled connections would make accept() fail
+    (EMFILE) long before --max-connections 1024: serve lowers the limit to what fits, so the
+    eviction acts first and a normal request still answers."""
+    url, proc = serve("--header-timeout", "3600", prlimit="400")
+    with stalled(url) as socks:
+        _normal_request(url)
+        closed, _ = closed_by_server(socks, STALLED - 400)
+        assert closed >= STALLED - 400
+    _normal_request(url)
+    assert proc.poll() is None
+    assert "at most" in proc.log_path.read_text()
