@@ -13,7 +13,9 @@ so a few thousand such clients would pin the server.
   when every connection is being served, the newcomer is closed."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import resource
+import sys
 
 import h11
 import uvicorn
@@ -23,7 +25,7 @@ _TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\nco
                 b"connection: close\r\n\r\nrequest header timed out")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class HttpLimits:
     header_timeout: float = 10.0   # Apache's mod_reqtimeout allows 20-40 s; our clients are local
     body_timeout: float = 30.0     # between two reads of a body
@@ -42,7 +44,8 @@ class GuardedH11Protocol(H11Protocol):
         # a closed transport stays in the set until its connection_lost: count only live ones
         live = [c for c in self.connections if not c.transport.is_closing()]
         if len(live) > self.limits.max_connections:
-            waiting = [c for c in live if c is not self and isinstance(c, GuardedH11Protocol) and c.awaiting_head()]
+            waiting = [c for c in live
+                       if c is not self and isinstance(c, GuardedH11Protocol) and c.awaiting_head()]
             victim = min(waiting, key=lambda c: c._waiting_since) if waiting else self
             victim._close()
 
@@ -110,8 +113,33 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
 
+FD_RESERVE = 128  # descriptors besides client connections: the database, SSH links, logs
+
+
+def fit_connections(limits: HttpLimits) -> HttpLimits:
+    """Make room for max_connections open sockets: raise the soft descriptor limit toward
+    the hard one, and where that is not enough lower max_connections, so the limit (and
+    its eviction of stalled connections) acts before accept() fails with EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = limits.max_connections + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < want:
+        fit = max(soft - FD_RESERVE, 16)
+        print(f"pocketstack: only {soft} file descriptors: at most {fit} connections "
+              f"(--max-connections {limits.max_connections})", file=sys.stderr)
+        limits = dataclasses.replace(limits, max_connections=fit)
+    return limits
+
+
 def server(app, limits: HttpLimits | None = None, log_level: str = "warning") -> uvicorn.Server:
     """A uvicorn server for app with limits (serve it with .serve(sockets=[...]))."""
-    proto = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits or HttpLimits()})
+    limits = fit_connections(limits or HttpLimits())
+    proto = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
     return uvicorn.Server(uvicorn.Config(app, http=proto, ws="none", lifespan="off", access_log=False,
                                          log_level=log_level))

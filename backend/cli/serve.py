@@ -3,8 +3,6 @@ SIGTERM/SIGINT stop it cleanly (uvicorn's handlers end serve(), then the backend
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import resource
 import signal
 import socket
 import sys
@@ -48,30 +46,6 @@ def public_url(url: str | None, host: str, port: int) -> str:
     return url.rstrip("/")
 
 
-FD_RESERVE = 128  # descriptors besides client connections: the database, SSH links, logs
-
-
-def fit_connections(limits: HttpLimits) -> HttpLimits:
-    """Make room for max_connections open sockets: raise the soft descriptor limit toward
-    the hard one, and where that is not enough lower max_connections, so the limit (and
-    its eviction of stalled connections) acts before accept() fails with EMFILE."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = limits.max_connections + FD_RESERVE
-    if soft != resource.RLIM_INFINITY and soft < want:
-        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-            soft = new
-        except (ValueError, OSError):
-            pass
-    if soft != resource.RLIM_INFINITY and soft < want:
-        fit = max(soft - FD_RESERVE, 16)
-        print(f"pocketstack: only {soft} file descriptors: at most {fit} connections "
-              f"(--max-connections {limits.max_connections})", file=sys.stderr)
-        limits = dataclasses.replace(limits, max_connections=fit)
-    return limits
-
-
 async def _serve(host: str, port: int, hosts: str | None, public: str | None = None,
                  limits: HttpLimits | None = None) -> int:
     config = Config()
@@ -97,7 +71,7 @@ async def _serve(host: str, port: int, hosts: str | None, public: str | None = N
         print(f"pocketstack: error: {e.message}", file=sys.stderr)
         return 1
     try:
-        server = http_server(create_app(cloud, public_url=public), fit_connections(limits or HttpLimits()))
+        server = http_server(create_app(cloud, public_url=public), limits)
         shown = url if public == url else f"{url} (public URL {public})"
         print(f"pocketstack serving on {shown}\n"
               f"  export OS_AUTH_URL={public}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
