@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, Select
+from tui_helpers import login as admin_login
 from tui_helpers import make_app, settle
+from tui_real import wait_for
 from tui_scenario import ACTIVE, FAILED, hostile
 
 from backend.errors import BadRequest, Unauthorized
@@ -203,15 +205,15 @@ async def test_names_from_a_real_cloud(real):
     """On a real Cloud: a public image named `x[/]` (it crashed every user's Images list), an
     instance named to quit on click, a build fault quoting a name."""
     from backend.virt.fake import FakeBehaviour, FakeDriver
-    from tui_real import wait_for
     img = real.call("create_image", "x[/]", visibility="public")
     real.call("upload_image", img["id"], b"\0" * 4096)
     ok = real.call("create_server", "[@click=app.quit]ubuntu[/]", img["id"], "1")[0]
-    await_status = lambda app, sid, st: app.screen.table.servers.get(sid, {}).get("status") == st  # noqa: E731
     app = real.app()
+
+    def await_status(app, sid: str, status: str) -> bool:
+        return app.screen.table.servers.get(sid, {}).get("status") == status
     async with app.run_test(size=WIDE, notifications=True) as pilot:
-        from tui_helpers import login as login_as_admin
-        await login_as_admin(pilot)
+        await admin_login(pilot)
         await wait_for(pilot, lambda: await_status(app, ok["id"], "ACTIVE"), what="ACTIVE")
         await assert_shown(pilot, "[@click=app.quit]ubuntu[/]", "x[/]")
         for h in ("fake-1", "fake-2"):
