@@ -6,8 +6,8 @@ import ipaddress
 import os
 import uuid
 
-from backend import db as dbm
-from backend.config import Config
+from backend.core import db as dbm
+from backend.core.config import Config
 from backend.identity import ROLE_NAMES, IdentityService
 
 FLAVORS = [  # id, name, vcpus, ram MB, disk GB

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from backend.config import Config
-from backend.context import RequestContext
-from backend.errors import CloudError, Unauthorized
+from backend.core.config import Config
+from backend.core.context import RequestContext
+from backend.core.errors import CloudError, Unauthorized
 
 Event = dict[str, Any]
 
@@ -287,7 +287,7 @@ class Cloud:
 
     # ---- quotas -----------------------------------------------------------------------
     def _quota(self):
-        from backend.quota import QuotaService
+        from backend.core.quota import QuotaService
         return QuotaService(self.rt.db, self.config)
 
     async def get_quotas(self, token: str, project_id: str, service: str) -> dict:

@@ -11,23 +11,23 @@ import os
 import time
 from pathlib import Path
 
-from backend import db as dbm
-from backend import states
+from backend.core import db as dbm
+from backend.core import states
 from backend.compute.manager import ComputeManager
-from backend.compute_api import ComputeAPI
-from backend.conductor import ConductorManager
-from backend.context import RequestContext
-from backend.errors import AlreadyRunning, CloudError
-from backend.events import EventHub, Tracer
-from backend.hosts import HostsFileError, load_hosts
+from backend.compute.api import ComputeAPI
+from backend.conductor.manager import ConductorManager
+from backend.core.context import RequestContext
+from backend.core.errors import AlreadyRunning, CloudError
+from backend.messaging.events import EventHub, Tracer
+from backend.core.hosts import HostsFileError, load_hosts
 from backend.identity import IdentityService
-from backend.image import ImageService
-from backend.instances import InstanceStore
-from backend.network import NetworkService
-from backend.queue import Bus
+from backend.image.api import ImageService
+from backend.core.instances import InstanceStore
+from backend.network.api import NetworkService
+from backend.messaging.inproc import Bus
 from backend.scheduler.manager import SchedulerManager
 from backend.virt import load_driver
-from backend.volume import VolumeService
+from backend.volume.api import VolumeService
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.config import Config  # noqa: E402
+from backend.core.config import Config  # noqa: E402
 from backend.facade import Cloud  # noqa: E402
 
 

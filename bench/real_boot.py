@@ -16,12 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend import lab, power_state  # noqa: E402
-from backend.guestimage import MARKER, build_tiny, file_sha256  # noqa: E402
-from backend.hostlink import HostLink  # noqa: E402
-from backend.hosts import load_hosts  # noqa: E402
+from backend.lab import lab
+
+from backend.core import power_state  # noqa: E402
+from backend.lab.guestimage import MARKER, build_tiny, file_sha256  # noqa: E402
+from backend.virt.qemu.hostlink import HostLink  # noqa: E402
+from backend.core.hosts import load_hosts  # noqa: E402
 from backend.virt.driver import GuestSpec, ImageFile  # noqa: E402
-from backend.virt.qemu import QemuDriver  # noqa: E402
+from backend.virt.qemu.driver import QemuDriver  # noqa: E402
 
 
 def images(cache: str) -> dict:
@@ -85,7 +87,7 @@ def rtt(host, n: int = 30) -> tuple[float, float]:
 async def cloud_rows(home: Path, hosts, cache: str) -> list:
     """The same through the whole flow: facade create -> ACTIVE, and -> boot marker."""
     from backend.cli.tiny import register_with_cloud
-    from backend.config import Config
+    from backend.core.config import Config
     from backend.facade import Cloud
     for h in hosts:  # cold: empty every host's image cache
         link = HostLink(h)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.config import Config  # noqa: E402
-from backend.errors import BadRequest  # noqa: E402
+from backend.core.config import Config  # noqa: E402
+from backend.core.errors import BadRequest  # noqa: E402
 from backend.facade import Cloud  # noqa: E402
 
 EVIL = (r"(x+x+)+y", r"(x|x)*y", r"(x*)*y", r"x*x*x*x*x*x*x*x*y", r"(x|xx)+(?=z)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 
-from backend.config import Config
+from backend.core.config import Config
 
 FAKE_HOSTS = """
 hosts:
@@ -40,7 +40,7 @@ async def wait_for(cloud, token, server_id, status, timeout=10.0):
 
 
 async def wait_gone(cloud, token, server_id, timeout=10.0):
-    from backend.errors import NotFound
+    from backend.core.errors import NotFound
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
@@ -81,7 +81,7 @@ async def settle(cloud, timeout=10.0):
 async def run_power_syncs(cloud, times=2):
     """Run every host's power-state sync now, to its end (what the periodic task runs), so a
     test need not wait for the timer."""
-    from backend.context import RequestContext
+    from backend.core.context import RequestContext
     for _ in range(times):
         for cm in cloud.rt.computes.values():
             await cm.sync_power_states(RequestContext.system())

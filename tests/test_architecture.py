@@ -20,18 +20,18 @@ def test_import_contracts_are_kept():
 
 
 def test_a_direct_database_import_from_the_app_breaks_a_contract(tmp_path):
-    """The contract really bites: a copy of the tree where tui imports backend.db fails."""
+    """The contract really bites: a copy of the tree where tui imports backend.core.db fails."""
     import shutil
     for name in ("backend", "tui"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "tui" / "sneaky.py").write_text("from backend import db\n")
+    (tmp_path / "tui" / "sneaky.py").write_text("from backend.core import db\n")
     env_py = str(tmp_path)
     exe = pathlib.Path(sys.executable).with_name("lint-imports")
     r = subprocess.run([str(exe), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                        env={"PYTHONPATH": env_py, "PATH": "/usr/bin:/bin"})
     assert r.returncode != 0
-    assert "tui.sneaky -> backend.db" in r.stdout
+    assert "tui.sneaky -> backend.core.db" in r.stdout
 
 
 def test_no_test_imports_from_conftest():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 
-from backend import db as dbm
+from backend.core import db as dbm
 
 
 def test_new_database_is_private_and_wal(tmp_path):

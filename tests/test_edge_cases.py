@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from backend.errors import BadRequest, NotFound
+from backend.core.errors import BadRequest, NotFound
 from backend.facade import Cloud
 from backend.virt.fake import FakeBehaviour, FakeDriver
 from cloudhelp import make_config, settle, wait_for, wait_gone, wait_task
@@ -95,7 +95,7 @@ async def test_network_and_broadcast_addresses_are_refused(cloud, admin):
 
 
 async def test_name_filter_is_a_regex_that_cannot_freeze_the_loop(cloud, admin, image):
-    from backend.errors import BadRequest
+    from backend.core.errors import BadRequest
     for n in ("web-1", "web-2", "db-1", "x" * 40):
         await cloud.create_server(admin, n, image, "m1.nano", networks="none")
     names = lambda ss: sorted(s["name"] for s in ss)  # noqa: E731

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from backend import power_state
-from backend.errors import Conflict
+from backend.core import power_state
+from backend.core.errors import Conflict
 from backend.virt.fake import FakeBehaviour, FakeDriver
 from cloudhelp import run_power_syncs, settle, wait_for, wait_gone, wait_task
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.hosts import HostsFileError, load_hosts, parse_hosts
+from backend.core.hosts import HostsFileError, load_hosts, parse_hosts
 
 GOOD = """hosts:
   - name: lab-1
@@ -56,7 +56,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 async def test_backend_refuses_a_bad_hosts_file(tmp_path):
-    from backend.errors import CloudError
+    from backend.core.errors import CloudError
     from backend.facade import Cloud
     from cloudhelp import make_config
     cfg = make_config(tmp_path, "hosts:\n  - name: a\n    address: x\n    port: -1\n")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from cloudhelp import wait_for
 
 
@@ -182,7 +182,7 @@ async def test_init_is_idempotent(config):
 
 
 async def test_second_backend_on_same_home_is_refused(cloud, config):
-    from backend.errors import AlreadyRunning
+    from backend.core.errors import AlreadyRunning
     from backend.facade import Cloud
     with pytest.raises(AlreadyRunning, match="already running"):
         await Cloud(config).start()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.identity import check_name
-from backend.inputs import parse_int
+from backend.core.inputs import parse_int
 from cloudhelp import wait_for
 
 

@@ -1,4 +1,4 @@
-"""The image format inspector (backend.image_inspect) on images made with the real qemu-img:
+"""The image format inspector (backend.core.image_inspect) on images made with the real qemu-img:
 the declared format must be the real one, and a backing file, an external data file, a vmdk
 naming extent files or a virtual size over the limit are refused with a message naming it."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from inotify_simple import INotify, flags
 
-from backend import image_inspect as ii
+from backend.core import image_inspect as ii
 from imagehelp import make_images
 
 LIMIT = 1 << 40

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from backend import db as dbm
-from backend import quota
-from backend.errors import BadRequest, Forbidden, OverLimit, OverQuota, RequestTooLarge
+from backend.core import db as dbm
+from backend.core import quota
+from backend.core.errors import BadRequest, Forbidden, OverLimit, OverQuota, RequestTooLarge
 from cloudhelp import wait_for
 
 MIB = 1024 * 1024

@@ -368,7 +368,7 @@ def test_to_dict_shape_is_json():
 
 
 def test_config_from_project_settings():
-    from backend.config import Config
+    from backend.core.config import Config
     conf = SchedulerConfig.from_config(Config(cpu_allocation_ratio=2.0, max_attempts=5))
     assert conf.cpu_allocation_ratio == 2.0 and conf.max_attempts == 5
     assert conf.enabled_filters == DEFAULT_FILTERS

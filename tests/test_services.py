@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from backend.context import RequestContext
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound
-from backend.events import EventHub, Tracer
-from backend.queue import Bus, MessagingTimeout
+from backend.core.context import RequestContext
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.messaging.events import EventHub, Tracer
+from backend.messaging.inproc import Bus, MessagingTimeout
 from cloudhelp import wait_for
 
 
@@ -27,7 +27,7 @@ class Echo:
 
 
 async def test_queue_cast_call_trace_and_timeout(tmp_path):
-    from backend import db as dbm
+    from backend.core import db as dbm
     db = dbm.open_db(tmp_path / "q.db")
     hub = EventHub()
     traces = []
@@ -46,7 +46,7 @@ async def test_queue_cast_call_trace_and_timeout(tmp_path):
     assert traces[0]["instance_uuid"] == "i-1" and traces[1]["duration_ms"] >= 0
     with pytest.raises(MessagingTimeout, match="echo.slow"):
         await bus.call(ctx, "echo", "slow", timeout=0.05)
-    from backend.queue import NoSuchTopic
+    from backend.messaging.inproc import NoSuchTopic
     with pytest.raises(NoSuchTopic):
         bus.cast(ctx, "nobody", "x")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
-from backend.errors import CloudError, Unauthorized
+from backend.core.errors import CloudError, Unauthorized
 from backend.facade import BackendThread, Cloud
 
 Event = dict[str, Any]

@@ -11,7 +11,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 
-from backend.errors import CloudError, Unauthorized
+from backend.core.errors import CloudError, Unauthorized
 from tui.adapter import CloudAdapter, parse_ts
 from tui.commands import ResourceCommands
 from tui.events import Batch, EventPump

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from backend.errors import BadRequest, NotFound, Unauthorized
+from backend.core.errors import BadRequest, NotFound, Unauthorized
 from tui.adapter import Adapter, Event
 
 NOW = datetime(2026, 11, 26, 15, 0, 0, tzinfo=timezone.utc)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backend.config import Config
-from backend.errors import AlreadyRunning, CloudError
+from backend.core.config import Config
+from backend.core.errors import AlreadyRunning, CloudError
 from backend.facade import BackendThread, Cloud
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from backend import errors
-from backend.errors import BadRequest, CloudError
+from backend.core import errors
+from backend.core.errors import BadRequest, CloudError
 from tui.adapter import Adapter, Event
 
 POWER = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shutdown", 6: "Crashed", 7: "Suspended"}

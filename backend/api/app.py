@@ -18,8 +18,8 @@ from starlette.routing import Route
 from backend.api import compute, compute_extra, identity, image, network, volume
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
-from backend.errors import CloudError
-from backend.inputs import shown
+from backend.core.errors import CloudError
+from backend.core.inputs import shown
 from backend.facade import Cloud
 
 # (service type in the header, legacy header, the one version honoured)

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
-from backend.inputs import parse_int, shown
+from backend.core.errors import BadRequest, CloudError, RequestTooLarge, Unauthorized
+from backend.core.inputs import parse_int, shown
 
 import orjson  # ~5x faster than json for big lists (GET /servers/detail with 1,000 servers)
 
@@ -182,7 +182,7 @@ def want_str(obj: dict, field: str, where: str, *, max_len: int = 255, empty: bo
 
 def want_int(value: Any, name: str, *, minimum: int | None = None,
              maximum: int | None = None) -> int:
-    """An integer from JSON or a query string (one parser for every API: backend.inputs)."""
+    """An integer from JSON or a query string (one parser for every API: backend.core.inputs)."""
     return parse_int(value, name, minimum, maximum)
 
 

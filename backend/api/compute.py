@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from backend.api.common import (FastJSONResponse, base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
-from backend.errors import BadRequest, Forbidden, NotFound
+from backend.core.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "2.1"
 V21_UPDATED = "2013-07-23T11:33:21Z"

@@ -8,7 +8,7 @@ from starlette.routing import Route
 from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, CloudError, NotFound
+from backend.core.errors import BadRequest, CloudError, NotFound
 
 V = "/compute/v2.1"
 

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from backend.api.common import (base, check_fields, iso, no_content, read_json, read_object, this_url,
                                 token_of, url_for, want_bool, want_str)
-from backend.errors import BadRequest, NotFound, Unauthorized
+from backend.core.errors import BadRequest, NotFound, Unauthorized
 
 V3_UPDATED = "2024-04-03T00:00:00Z"
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from backend.api.common import (iso, limit_marker, page, read_json, token_of, url_for, want_int,
                                 want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, Forbidden, NotFound
+from backend.core.errors import BadRequest, Forbidden, NotFound
 
 CORE = ("name", "disk_format", "container_format", "visibility", "min_ram", "min_disk",
         "protected", "tags", "os_hidden")

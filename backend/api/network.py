@@ -11,7 +11,7 @@ from starlette.routing import Route
 from backend.api.common import (iso_us, limit_marker, next_href, page, read_json, read_object,
                                 token_of, url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
-from backend.errors import BadRequest, Forbidden, NotFound
+from backend.core.errors import BadRequest, Forbidden, NotFound
 
 
 async def versions(request: Request) -> Response:

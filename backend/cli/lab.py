@@ -1,10 +1,10 @@
-"""`pocketstack lab up [--hosts N] | down [--purge] | status`: the local lab (backend.lab)."""
+"""`pocketstack lab up [--hosts N] | down [--purge] | status`: the local lab (backend.lab.lab)."""
 from __future__ import annotations
 
 import sys
 
-from backend import lab
-from backend.config import default_home
+from backend.lab import lab
+from backend.core.config import default_home
 
 
 def _up(args) -> int:

@@ -36,7 +36,7 @@ def admin_password() -> str:
 
 
 def cmd_init(args) -> int:
-    from backend.config import Config
+    from backend.core.config import Config
     from backend.facade import Cloud
     summary = Cloud.init(Config(), admin_password())
     for k, v in (summary or {}).items():

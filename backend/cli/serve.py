@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from backend.api import create_app
 from backend.api.httpserver import HttpLimits, server as http_server
-from backend.config import Config
-from backend.errors import CloudError
+from backend.core.config import Config
+from backend.core.errors import CloudError
 from backend.facade import Cloud
 
 

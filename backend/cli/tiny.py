@@ -1,4 +1,4 @@
-"""`pocketstack image build-tiny`: build the tiny guest (backend.guestimage) and register it
+"""`pocketstack image build-tiny`: build the tiny guest (backend.lab.guestimage) and register it
 in the image service as three images: `tiny-kernel` (aki), `tiny-ramdisk` (ari) and `tiny`
 (raw disk; properties kernel_id, ramdisk_id, os_command_line). Idempotent: files are cached
 and images already registered with the same checksum are reused.
@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from backend.guestimage import TinyImage, build_tiny, file_sha256
+from backend.lab.guestimage import TinyImage, build_tiny, file_sha256
 
 PUBLIC = "public"
 
@@ -70,7 +70,7 @@ async def register_with_cloud(cloud, token: str, img: TinyImage, name: str = "ti
 
 
 async def _register_facade(img: TinyImage, name: str, password: str | None) -> dict:
-    from backend.config import Config
+    from backend.core.config import Config
     from backend.facade import Cloud
     cloud = Cloud(Config())
     await cloud.start()

@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import logging
 
-from backend import power_state, states
-from backend.context import RequestContext
-from backend.trace import Step
+from backend.core import power_state, states
+from backend.core.context import RequestContext
+from backend.messaging.trace import Step
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ import time
 
 import bcrypt
 
-from backend import db as dbm
-from backend.context import RequestContext, new_request_id
-from backend.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from backend.core import db as dbm
+from backend.core.context import RequestContext, new_request_id
+from backend.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from backend.identity.admin import IdentityAdmin
 from backend.identity.common import (DEFAULT_DOMAIN, IMPLIES, MAX_PASSWORD, ROLE_NAMES, _hash_token, _iso,
                                      _pw_bytes, check_name, check_text)

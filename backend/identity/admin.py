@@ -7,9 +7,9 @@ import uuid
 
 import bcrypt
 
-from backend import db as dbm
-from backend.context import RequestContext
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from backend.core import db as dbm
+from backend.core.context import RequestContext
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.identity.common import MAX_PASSWORD, _pw_bytes, check_name
 
 

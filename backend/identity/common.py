@@ -4,8 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from backend.errors import BadRequest
-from backend.inputs import refused_char
+from backend.core.errors import BadRequest
+from backend.core.inputs import refused_char
 
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
 ROLE_NAMES = ("admin", "member", "reader")

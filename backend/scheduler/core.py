@@ -92,7 +92,7 @@ class SchedulerConfig:
 
     @classmethod
     def from_config(cls, cfg) -> SchedulerConfig:
-        """Take every same-named attribute of an object such as backend.config.Config."""
+        """Take every same-named attribute of an object such as backend.core.config.Config."""
         names = cls.__dataclass_fields__
         return cls(**{k: getattr(cfg, k) for k in names if hasattr(cfg, k)})
 

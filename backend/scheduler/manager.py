@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from backend import db as dbm
-from backend.trace import Step
+from backend.core import db as dbm
+from backend.messaging.trace import Step
 
 from .core import HostState, RequestSpec, SchedulerConfig, select_destinations
 

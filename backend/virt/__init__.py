@@ -6,5 +6,5 @@ def load_driver(host, config):
     if host.driver == "fake":
         from backend.virt.fake import FakeDriver
         return FakeDriver(host, config)
-    from backend.virt.qemu import QemuDriver
+    from backend.virt.qemu.driver import QemuDriver
     return QemuDriver(host, config)

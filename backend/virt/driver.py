@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
-from backend import power_state
+from backend.core import power_state
 
 
 class DriverError(Exception):
@@ -76,7 +76,7 @@ class ComputeDriver(abc.ABC):
     """One instance per compute host."""
 
     def __init__(self, host):
-        self.host = host  # backend.hosts.HostConfig
+        self.host = host  # backend.core.hosts.HostConfig
 
     @abc.abstractmethod
     async def init_host(self, known: list[GuestSpec]) -> None:
@@ -114,7 +114,7 @@ class ComputeDriver(abc.ABC):
 
     @abc.abstractmethod
     async def get_power_state(self, uuid: str) -> int:
-        """One of backend.power_state; NOSTATE when unknown."""
+        """One of backend.core.power_state; NOSTATE when unknown."""
 
     @abc.abstractmethod
     async def list_instances(self) -> dict[str, int]:

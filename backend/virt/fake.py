@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from backend import power_state
+from backend.core import power_state
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, InstanceNotFound)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import Cloud
 
 FAKE_HOSTS = """hosts:

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import Cloud
 from e2ehelp import PASSWORD, free_port, start_serve, wait_up
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from backend import lab
-from backend.guestimage import build_tiny, file_sha256
-from backend.hosts import load_hosts
+from backend.lab import lab
+from backend.lab.guestimage import build_tiny, file_sha256
+from backend.core.hosts import load_hosts
 from backend.virt.driver import ImageFile
-from backend.virt.qemu import QemuDriver
+from backend.virt.qemu.driver import QemuDriver
 from realguard import require_real
 
 def pytest_collection_modifyitems(items):

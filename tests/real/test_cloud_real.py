@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from backend import lab
+from backend.lab import lab
 from backend.cli.tiny import register_with_cloud
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import Cloud
-from backend.guestimage import MARKER
-from backend.hosts import load_hosts
+from backend.lab.guestimage import MARKER
+from backend.core.hosts import load_hosts
 
 pytestmark = pytest.mark.real
 
@@ -130,7 +130,7 @@ async def _host_state(cloud, tok, name, state):
 
 
 async def _gone(cloud, tok, sid):
-    from backend.errors import NotFound
+    from backend.core.errors import NotFound
     try:
         await cloud.get_server(tok, sid)
         return False

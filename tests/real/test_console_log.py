@@ -6,9 +6,9 @@ import asyncio
 import uuid as uuidlib
 from pathlib import Path
 
-from backend.guestimage import file_sha256
+from backend.lab.guestimage import file_sha256
 from backend.virt.driver import GuestSpec, ImageFile
-from backend.virt.qemu import MAX_CONSOLE_BYTES
+from backend.virt.qemu.driver import MAX_CONSOLE_BYTES
 
 # a boot sector that writes "x\n" to COM1 (port 0x3f8) for ever, as fast as TCG runs it:
 #   mov dx,0x3f8 / l: mov al,'x' / out dx,al / mov al,10 / out dx,al / jmp l

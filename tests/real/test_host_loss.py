@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend import lab
+from backend.lab import lab
 from backend.cli.tiny import register_with_cloud
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import Cloud
-from backend.hostlink import HostLink, LinkDead
-from backend.hosts import load_hosts
-from backend.virt.qemu import QemuDriver
+from backend.virt.qemu.hostlink import HostLink, LinkDead
+from backend.core.hosts import load_hosts
+from backend.virt.qemu.driver import QemuDriver
 
 pytestmark = pytest.mark.real
 

@@ -9,7 +9,7 @@ import time
 import paramiko.sftp_file
 import pytest
 
-from backend.hostlink import HostLink
+from backend.virt.qemu.hostlink import HostLink
 
 pytestmark = pytest.mark.real
 

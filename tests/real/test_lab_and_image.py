@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from backend import lab
-from backend.guestimage import INIT, MARKER, build_tiny, write_newc
-from backend.hostlink import HostLink
-from backend.hosts import load_hosts
-from backend.virt import configdrive
+from backend.lab import lab
+from backend.lab.guestimage import INIT, MARKER, build_tiny, write_newc
+from backend.virt.qemu.hostlink import HostLink
+from backend.core.hosts import load_hosts
+from backend.virt.qemu import configdrive
 from backend.virt.driver import GuestSpec
 
 pytestmark = pytest.mark.real

@@ -11,12 +11,14 @@ import time
 
 import pytest
 
-from backend import lab, power_state
-from backend.hostlink import HostLink
-from backend.virt.driver import DriverError, GuestSpec, HostUnreachable, ImageFile
-from backend.virt.qemu import QemuDriver
+from backend.lab import lab
 
-from backend.guestimage import MARKER
+from backend.core import power_state
+from backend.virt.qemu.hostlink import HostLink
+from backend.virt.driver import DriverError, GuestSpec, HostUnreachable, ImageFile
+from backend.virt.qemu.driver import QemuDriver
+
+from backend.lab.guestimage import MARKER
 
 pytestmark = pytest.mark.real
 
@@ -134,7 +136,7 @@ async def test_concurrent_first_boots_share_one_transfer(drivers, tiny, tmp_path
     d = drivers("lab-2")
     disk = tmp_path / "disk.raw"
     disk.write_bytes(os.urandom(1 << 20))  # a never-seen image: a cold cache for it
-    from backend.guestimage import file_sha256
+    from backend.lab.guestimage import file_sha256
     img = ImageFile(id="cold", path=str(disk), sha256=file_sha256(disk), size=1 << 20)
     gs = [guest(tiny, image=img) for _ in range(3)]
     before = d.image_bytes_sent
@@ -173,7 +175,7 @@ async def test_spawn_failure_is_reschedulable_and_leaves_nothing(drivers, tiny, 
     d = drivers("lab-2")
     bad = tmp_path / "bad-kernel"
     bad.write_bytes(b"not a kernel" * 100)
-    from backend.guestimage import file_sha256
+    from backend.lab.guestimage import file_sha256
     kernel = ImageFile(id="bad", path=str(bad), sha256=file_sha256(bad), size=bad.stat().st_size)
     g = guest(tiny, kernel=kernel)
     with pytest.raises(DriverError) as e:
@@ -222,7 +224,7 @@ def test_changed_or_unknown_host_key_is_refused(hosts, tmp_path):
 
 
 async def test_host_with_sshd_stopped_is_not_alive(lab_home):
-    from backend.hosts import load_hosts
+    from backend.core.hosts import load_hosts
     lab.up(lab_home, hosts=3, log=lambda m: None)
     h = {x.name: x for x in load_hosts(lab.hosts_file(lab_home))}["lab-3"]
     d = QemuDriver(h, None, link=HostLink(h, connect_timeout=2, connect_attempts=1))
@@ -280,7 +282,7 @@ async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
     """Attach a volume to a running guest (QMP blockdev-add + device_add), keep it over a
     hard reboot (launch.json), detach it live (device_del + DEVICE_DELETED + blockdev-del),
     and edit only the launch arguments while the guest is stopped. Two boots."""
-    from backend.virt.qemu_volumes import _volume_args, _volume_ids
+    from backend.virt.qemu.volumes import _volume_args, _volume_ids
     d = drivers("lab-1")
     # the image's command line with the kernel's disk messages and ACPI PCI hotplug on
     # (the tiny image boots with quiet pci=noacpi: its guests never release a disk live)

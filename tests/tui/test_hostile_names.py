@@ -12,7 +12,7 @@ from tui_helpers import make_app, settle
 from tui_real import wait_for
 from tui_scenario import ACTIVE, FAILED, hostile
 
-from backend.errors import BadRequest, Unauthorized
+from backend.core.errors import BadRequest, Unauthorized
 
 WIDE = (240, 50)  # long names: every column in view
 NAMES = ["x[/]", "[@click=app.quit]ubuntu[/]", "[bold red]", "[link=file:///etc/passwd]z[/link]"]

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tui_helpers import SIZE, launch, login, settle, status_of
 from tui_real import text_of, wait_for
 
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import BackendThread, Cloud
 from tui.adapter import LocalAdapter
 from tui.app import PocketApp
@@ -29,9 +29,9 @@ def lab_cloud():
         pytest.skip("the lab needs root (network namespaces, useradd, sshd)")
     if not shutil.which("qemu-system-x86_64"):
         pytest.skip("qemu is not installed: run scripts/setup.sh")
-    from backend import lab
+    from backend.lab import lab
     from backend.cli.tiny import register_with_cloud
-    from backend.guestimage import build_tiny
+    from backend.lab.guestimage import build_tiny
     home = Path(tempfile.mkdtemp(prefix="pocketstack-tui-real-"))
     lab.up(home / "lab", hosts=1, log=lambda m: None)
     bt = None
@@ -54,7 +54,7 @@ def lab_cloud():
 
 
 async def test_launch_a_real_guest_from_the_app(lab_cloud):
-    from backend.guestimage import MARKER
+    from backend.lab.guestimage import MARKER
     app = PocketApp(LocalAdapter(lab_cloud), highlight_seconds=0.5, console_follow=0.5)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot)

@@ -8,7 +8,7 @@ from tui_helpers import SIZE, login, settle
 from tui_real import HOSTS, text_of, wait_for
 
 from backend.api import create_app
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import Cloud
 from tui.app import PocketApp
 from tui.remote import RemoteAdapter

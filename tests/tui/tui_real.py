@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from backend.config import Config
+from backend.core.config import Config
 from backend.facade import BackendThread, Cloud
 from tui.adapter import LocalAdapter
 from tui.app import PocketApp

@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from backend.errors import CloudError
+from backend.core.errors import CloudError
 from tui.format import plain
 from tui.widgets.session_bar import SessionBar
 

@@ -147,7 +147,7 @@ class ImagesScreen(ResourceScreen):
     async def create(self, v: dict) -> None:
         path = Path(v["path"]).expanduser()
         if not path.is_file():
-            from backend.errors import BadRequest
+            from backend.core.errors import BadRequest
             raise BadRequest(f"no such file: {path}")
         img = await self.app.adapter.call("create_image", v["name"], disk_format=v["disk_format"] or "raw")
         await self.app.adapter.call("upload_image", img["id"], path)
@@ -168,7 +168,7 @@ class FlavorsScreen(ResourceScreen):
                 for f in sorted(fl, key=lambda f: (f["vcpus"], f["ram"], f["name"]))]
 
     async def create(self, v: dict) -> None:
-        from backend.errors import BadRequest
+        from backend.core.errors import BadRequest
         try:
             vcpus, ram, disk = int(v["vcpus"]), int(v["ram"]), int(v["disk"] or 0)
         except ValueError:
@@ -236,7 +236,7 @@ class VolumesScreen(ResourceScreen):
                 for v in sorted(vols, key=lambda v: (v.get("name") or "", v["id"]))]
 
     async def create(self, v: dict) -> None:
-        from backend.errors import BadRequest
+        from backend.core.errors import BadRequest
         if not v.get("size", "").isdigit():
             raise BadRequest("size must be a whole number of GB")
         await self.app.adapter.call("create_volume", int(v["size"]), name=v.get("name") or "")

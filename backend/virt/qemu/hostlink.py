@@ -132,7 +132,7 @@ class HostLink:
     MAX_CHANNELS = 8
     def __init__(self, host, connect_timeout: float = 10.0, command_timeout: float = 60.0,
                  keepalive: float = 2.0, connect_attempts: int = 3, dead_after: float = 10.0):
-        self.host = host  # backend.hosts.HostConfig
+        self.host = host  # backend.core.hosts.HostConfig
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         # keepalive: so a silent connection has unacknowledged data when its host is gone;

@@ -10,9 +10,9 @@ import random
 import sqlite3
 import uuid
 
-from backend import db as dbm
-from backend import quota
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.core import db as dbm
+from backend.core import quota
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from backend import db as dbm
-from backend.errors import BadRequest, Forbidden, OverLimit, OverQuota, RequestTooLarge
+from backend.core import db as dbm
+from backend.core.errors import BadRequest, Forbidden, OverLimit, OverQuota, RequestTooLarge
 
 MIB = 1024 * 1024
 UNLIMITED = -1

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Any
 
-from backend.errors import BadRequest
+from backend.core.errors import BadRequest
 
 # int() also reads "٣" and "１" and fails on "²" (str.isdigit is true for all three); the
 # upstream APIs take ASCII digits only. 18 digits fit every field, and keep int() cheap.

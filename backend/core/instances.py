@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from backend import db as dbm
-from backend import power_state
-from backend.states import api_status
+from backend.core import db as dbm
+from backend.core import power_state
+from backend.core.states import api_status
 
 
 def sanitize_hostname(name: str, default: str = "server") -> str:

@@ -6,10 +6,10 @@ import time
 
 import regex
 
-from backend import db as dbm
-from backend import quota
-from backend.errors import BadRequest, NotFound
-from backend.states import api_status
+from backend.core import db as dbm
+from backend.core import quota
+from backend.core.errors import BadRequest, NotFound
+from backend.core.states import api_status
 
 STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped", "ERROR": "error",
                 "PAUSED": "paused", "SUSPENDED": "suspended", "DELETED": "deleted", "REBOOT": "active",
@@ -176,7 +176,7 @@ class ComputeViews:
     def list_hypervisors(self, ctx):
         self._need_project(ctx)
         if not ctx.is_admin:
-            from backend.errors import Forbidden
+            from backend.core.errors import Forbidden
             raise Forbidden("only an admin may list hypervisors")
         u = self._usage()
         return [self.hypervisor_view(n, u.get(n["host"], {}))

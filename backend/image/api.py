@@ -2,7 +2,7 @@
 Upload computes size, md5 (glance's `checksum`) and sha256 (`os_hash_value`); the
 drivers verify the sha256 again after copying an image to a host.
 
-Image data is untrusted (OSSA-2024-001): it is inspected as it streams in (backend.image_inspect)
+Image data is untrusted (OSSA-2024-001): it is inspected as it streams in (backend.core.image_inspect)
 and refused with 400 before the image becomes active when its real format is not the declared
 one, it names a backing file, a data file or vmdk extent files, or it is too large a disk."""
 from __future__ import annotations
@@ -14,10 +14,10 @@ import os
 import uuid
 from pathlib import Path
 
-from backend import db as dbm
-from backend import quota
-from backend import image_inspect
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
+from backend.core import db as dbm
+from backend.core import quota
+from backend.core import image_inspect
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
 from backend.identity import check_name
 
 DISK_FORMATS = ("raw", "qcow2", "aki", "ari", "ami", "iso", "vmdk", "vdi", "vhd", "vhdx")

@@ -9,8 +9,8 @@ import base64
 import binascii
 import json
 
-from backend import image_inspect
-from backend.virt import qemu_remote as R
+from backend.core import image_inspect
+from backend.virt.qemu import remote as R
 from backend.virt.driver import DriverError, ImageFile
 
 INSPECT_HEAD_BYTES = 1 << 20   # every header the inspector needs (vhdx regions, iso descriptors)

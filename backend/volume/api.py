@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from backend import db as dbm
-from backend import quota
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.core import db as dbm
+from backend.core import quota
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 
 MAX_VOLUME_GB = 1000

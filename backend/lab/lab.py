@@ -28,7 +28,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from backend.config import default_home
+from backend.core.config import default_home
 
 LAB_USER = "pocketstack"
 LAB_ROOT = Path("/var/lib/pocketstack-lab")

@@ -36,7 +36,7 @@ class Config:
     quota_ram: int = 51200
     # the largest virtual size an uploaded image may have (glance's image_size_cap default)
     image_max_virtual_size: int = 1 << 40
-    # other quota defaults over backend.quota.DEFAULTS, e.g. {"image_size_total": 10240}
+    # other quota defaults over backend.core.quota.DEFAULTS, e.g. {"image_size_total": 10240}
     quota_defaults: dict = field(default_factory=dict)
 
     @property

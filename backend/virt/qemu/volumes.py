@@ -7,9 +7,9 @@ import hashlib
 import json
 import re
 
-from backend import power_state
-from backend.hostlink import CommandError
-from backend.virt import qemu_remote as R
+from backend.core import power_state
+from backend.virt.qemu.hostlink import CommandError
+from backend.virt.qemu import remote as R
 from backend.virt.driver import DriverError, ImageFile
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

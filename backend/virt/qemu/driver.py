@@ -1,4 +1,4 @@
-"""The qemu driver: real guests on a host reached over SSH (backend.hostlink).
+"""The qemu driver: real guests on a host reached over SSH (backend.virt.qemu.hostlink).
 
 Every blocking SSH step runs in a thread of the host's own pool; the scripts it runs on the host
 are constants in qemu_remote (the host layout is described there). Power state comes from
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import tenacity
 
-from backend import power_state
-from backend.hostlink import CommandError, HostLink
-from backend.virt import configdrive, qemu_images, qemu_remote as R
-from backend.virt.qemu_volumes import QemuVolumes, _safe_id, _volume_args
+from backend.core import power_state
+from backend.virt.qemu.hostlink import CommandError, HostLink
+from backend.virt.qemu import configdrive, images as qemu_images, remote as R
+from backend.virt.qemu.volumes import QemuVolumes, _safe_id, _volume_args
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, ImageFile, InstanceNotFound)
 

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import time
 
-from backend.context import RequestContext
-from backend.events import Tracer
+from backend.core.context import RequestContext
+from backend.messaging.events import Tracer
 
 log = logging.getLogger(__name__)
 

@@ -223,7 +223,7 @@ def _atomic(path: Path, data: bytes) -> None:
 
 
 def default_cache_dir() -> Path:
-    from backend.config import default_home
+    from backend.core.config import default_home
     return default_home() / "cache" / "tiny"
 
 
@@ -269,6 +269,6 @@ def build_tiny(cache_dir: str | os.PathLike | None = None, log=lambda msg: None)
     return img
 
 
-if __name__ == "__main__":  # python -m backend.guestimage [cache_dir]
+if __name__ == "__main__":  # python -m backend.lab.guestimage [cache_dir]
     import sys
     print(asdict(build_tiny(sys.argv[1] if len(sys.argv) > 1 else None, log=print)))

@@ -8,13 +8,13 @@ import re
 import time
 import uuid as uuidlib
 
-from backend import db as dbm
-from backend import power_state, quota, states
-from backend.errors import BadRequest, Conflict, Forbidden, NotFound
+from backend.core import db as dbm
+from backend.core import power_state, quota, states
+from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
-from backend.inputs import parse_int
-from backend.instances import sanitize_hostname
-from backend.compute_views import ComputeViews
+from backend.core.inputs import parse_int
+from backend.core.instances import sanitize_hostname
+from backend.compute.views import ComputeViews
 
 MAX_COUNT = 100
 

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from backend import db as dbm
+from backend.core import db as dbm
 
 log = logging.getLogger(__name__)
 

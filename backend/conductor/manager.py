@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from backend import db as dbm
-from backend import power_state, states
-from backend.trace import Step
+from backend.core import db as dbm
+from backend.core import power_state, states
+from backend.messaging.trace import Step
 from backend.virt.driver import GuestSpec
 
 log = logging.getLogger(__name__)

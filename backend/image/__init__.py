@@ -1,0 +1,1 @@
+"""glance: images, their data and its inspection."""

@@ -1,0 +1,1 @@
+"""neutron: networks, subnets and ports."""

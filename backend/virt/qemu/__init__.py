@@ -1,0 +1,1 @@
+"""The qemu driver: real guests on hosts reached over SSH."""

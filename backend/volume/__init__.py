@@ -1,0 +1,1 @@
+"""cinder: volumes and their attachments."""
