@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from backend.core.errors import CloudError, Unauthorized
 from backend.facade import BackendThread, Cloud
+from tui.whathappened import ACTIONS, SERVER_ACTIONS, Call, Happening, Journal, Step, equivalent
 
 Event = dict[str, Any]
 
@@ -40,6 +41,7 @@ class CloudAdapter(Protocol):
     unscoped: dict | None
     where: str                # shown in the header
     pushes_details: bool      # trace and action events arrive pushed
+    journal: Journal          # what each action was as `openstack` and REST calls
 
     @property
     def project_id(self) -> str | None: ...
@@ -63,6 +65,9 @@ class CloudAdapter(Protocol):
 
 class Adapter(abc.ABC):
     """Session + calls + pushed events. All coroutines run on the app's loop."""
+    # the facade is called directly: the journal gets the REST calls each action is over the
+    # API; the remote adapter records the HTTP requests it really sends instead
+    in_process = True
 
     def __init__(self) -> None:
         self.token: dict | None = None       # the current token view (scoped after scope())
@@ -70,6 +75,7 @@ class Adapter(abc.ABC):
         self._credentials: tuple[str, str] | None = None
         self.where = "in-process"   # shown in the header
         self.pushes_details = True  # trace and action events arrive pushed (not over --url)
+        self.journal = Journal()
 
     # ---- transport, one per implementation ----------------------------------------------
     @abc.abstractmethod
@@ -85,7 +91,10 @@ class Adapter(abc.ABC):
 
     # ---- session ------------------------------------------------------------------------
     async def login(self, username: str, password: str) -> dict:
-        self.unscoped = await self._invoke("login", username, password)
+        self.journal.user, self.journal.project = username, None
+        h = self.journal.open_session(self, "log in")
+        # the step names the user only: the password never reaches the journal
+        self.unscoped = await self._step(h, Step("login", (username,)), username, password)
         # kept in memory only, as keystoneauth's password plugin does, to renew the token
         self._credentials = (username, password)
         self.token = None
@@ -94,13 +103,27 @@ class Adapter(abc.ABC):
     async def projects(self) -> list[dict]:
         if not self.unscoped:
             raise Unauthorized("log in first")
-        return await self._invoke("auth_projects", self.unscoped["token"])
+        h = self._login_happening()
+        if h is None:
+            return await self._invoke("auth_projects", self.unscoped["token"])
+        return await self._step(h, Step("auth_projects"), self.unscoped["token"])
 
     async def scope(self, project: str) -> dict:
         if not self.unscoped:
             raise Unauthorized("log in first")
-        self.token = await self._invoke("scope", self.unscoped["token"], project)
+        h = self._login_happening() or self.journal.open_session(self, "switch project")
+        self.token = await self._step(h, Step("scope", (project,)), self.unscoped["token"], project)
+        h.project = self.journal.project = (self.token.get("project") or {}).get("name")
+        h.freeze()
         return self.token
+
+    def _login_happening(self) -> Happening | None:
+        """The log in being done (no project chosen yet): listing and scoping belong to it."""
+        h = self.journal.last
+        if h and h.title == "log in" and not any(s.method == "scope" for s in h.steps) \
+                and not h.error:
+            return h
+        return None
 
     async def renew(self) -> dict:
         """A fresh token for the same project: Keystone never extends a token, so
@@ -130,7 +153,64 @@ class Adapter(abc.ABC):
         """Facade `method` as the logged-in user: call("get_server", server_id)."""
         if not self.token:
             raise Unauthorized("log in first")
-        return await self._invoke(method, self.token["token"], *args, **kwargs)
+        token = self.token["token"]
+        names = self.journal.names
+        if method not in ACTIONS:
+            result = await self._invoke(method, token, *args, **kwargs)
+            names.learn(method, result)
+            return result
+        if method in SERVER_ACTIONS and method != "create_server" and args \
+                and not names.knows("servers", args[0]):
+            try:  # the command line names the server as a user would
+                names.learn("get_server", await self._invoke("get_server", token, args[0]))
+            except Exception:
+                pass  # its id will do
+        h = self.journal.open(self, method, args, kwargs)
+        return await self._step(h, Step(method, args, dict(kwargs)), token, *args, **kwargs)
+
+    # ---- what just happened -------------------------------------------------------------
+    async def _step(self, h: Happening, step: Step, *args, **kwargs) -> Any:
+        """Run one facade call of an action and record it: over HTTP the requests land in the
+        journal as they are sent (the context variable); in-process the REST equivalent."""
+        h.steps.append(step)
+        entered = self.journal.enter(h)
+        try:
+            result = await self._invoke(step.method, *args, **kwargs)
+        except Exception as e:
+            step.error = getattr(e, "message", None) or str(e) or type(e).__name__
+            if self.in_process:
+                self._equivalent(h, step, getattr(e, "code", 500), None)
+            raise
+        finally:
+            self.journal.leave(entered)
+            h.freeze()
+        self.journal.names.learn(step.method, result)
+        first = result[0] if isinstance(result, list) and result else result
+        if isinstance(first, dict) and first.get("id") is not None:
+            step.result_id = str(first["id"])
+        if self.in_process:
+            self._equivalent(h, step, None, await self._action_request_id(step))
+        return result
+
+    def _equivalent(self, h: Happening, step: Step, status: int | None, rid: str | None) -> None:
+        eq = equivalent(step, self.project_id, h.user)
+        if eq:
+            verb, path, ok, body = eq
+            h.calls.append(Call(verb, path, status or ok, rid, body, step.error))
+
+    async def _action_request_id(self, step: Step) -> str | None:
+        """The request id the backend recorded for this instance action (what nova answers in
+        x-openstack-request-id), read back as the REST API does."""
+        action = SERVER_ACTIONS.get(step.method)
+        sid = step.result_id if step.method == "create_server" else (step.args or [None])[0]
+        if not action or not sid or not self.token:
+            return None
+        try:
+            acts = await self._invoke("list_instance_actions", self.token["token"], sid)
+        except Exception:
+            return None
+        mine = [a for a in acts if a.get("action") == action]
+        return max(mine, key=lambda a: str(a.get("start_time") or ""))["request_id"] if mine else None
 
 
 class LocalAdapter(Adapter):

@@ -31,6 +31,7 @@ class PocketApp(App):
     COMMAND_PALETTE_DISPLAY = ":"
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("w", "what_happened", "What happened", show=False),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -175,6 +176,12 @@ class PocketApp(App):
         from tui.screens.modals import HelpScreen
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+    def action_what_happened(self) -> None:
+        """The last action as `openstack` and REST calls (the selected instance's, if any)."""
+        from tui.screens.what_happened import WhatHappenedScreen, selected_server
+        if not isinstance(self.screen, WhatHappenedScreen):
+            self.push_screen(WhatHappenedScreen(selected_server(self.screen)))
 
     def open_list(self, kind: str) -> None:
         """Command palette target: servers, hosts, images, flavors, networks, volumes."""
