@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None,
     try:
         if serve:
             try:
-                adapter.where = f"in-process, API {start_api(backend, asgi_factory, args.listen, server_factory)}"
+                api = start_api(backend, asgi_factory, args.listen, server_factory)
+                adapter.where = f"in-process, API {api}"
+                adapter.journal.auth_url = f"{api}/identity/v3"  # for the `openstack` command lines
             except CloudError as e:
                 print(f"pocketstack: {e.message}; the app runs without the REST API", file=sys.stderr)
         PocketApp(adapter, prefill_user=args.user).run()

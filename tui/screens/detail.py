@@ -63,23 +63,32 @@ def render_overview(s: dict) -> Group:
     return Group(*parts)
 
 
-def render_actions(actions: list[dict]) -> Table | Text:
+def render_actions(actions: list[dict], event_show=None) -> Table | Group | Text:
+    """Every action on the instance, from any client, with its user and request id;
+    event_show(request_id) -> the `openstack server event show` line that shows it."""
     if not actions:
         return Text("no actions recorded", style="dim")
     t = Table(box=None, padding=(0, 1), show_edge=False)
-    for c in ("action / event", "request / host", "start", "finish", "result / message"):
+    for c in ("action / event", "request / host", "user", "start", "finish", "result / message"):
         t.add_column(c, no_wrap=c != "result / message")
     p = fmt.plain
     for a in actions:
-        t.add_row(p(a["action"], style="bold"), p(a.get("request_id")),
+        t.add_row(p(a["action"], style="bold"), p(a.get("request_id")), p(a.get("user_id")),
                   p(a.get("start_time")), p(a.get("finish_time")), p(a.get("message")))
         for e in a.get("events") or []:
             res = e.get("result") or "running"
             style = {"Success": "green", "Error": "red"}.get(res, "yellow")
-            t.add_row(p(f"  {e['event']}"), p(e.get("host")), p(e.get("start_time")),
+            t.add_row(p(f"  {e['event']}"), p(e.get("host")), "", p(e.get("start_time")),
                       p(e.get("finish_time")), p(res + (f"  {e['details']}" if e.get("details") else ""),
                                                  style=style))
-    return t
+    if not event_show:
+        return t
+    see = Text("\nwith the openstack CLI:\n", style="bold")
+    for a in actions:
+        if a.get("request_id"):
+            see.append(f"{a['action']:<14}", style="dim")
+            see.append(f"$ {event_show(a['request_id'])}\n", style="cyan")
+    return Group(t, see)
 
 
 class DetailScreen(Screen):
@@ -177,7 +186,9 @@ class DetailScreen(Screen):
         for act in actions:
             one = await app.guard(a.call("get_instance_action", self.sid, act["request_id"]), "action")
             full.append(act if one is FAILED else one)
-        self.query_one("#events-body", Static).update(render_actions(full))
+        from tui.whathappened import event_show
+        self.query_one("#events-body", Static).update(
+            render_actions(full, lambda rid: event_show(a.journal, self.sid, rid)))
 
     async def follow_console(self) -> None:
         """No console event exists, so the open Console tab polls it (only while shown)."""

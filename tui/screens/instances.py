@@ -177,7 +177,8 @@ def run_action(app, server: dict | None, action: str) -> None:
         if got is FAILED:
             app.pending.pop(server["id"], None)
         else:
-            app.notify(f"{doing} {name}", title=action.replace("_", " "), timeout=3)
+            app.notify(f"{doing} {name}\nw: the openstack command and REST calls",
+                       title=action.replace("_", " "), timeout=3)
 
     def answered(yes: bool | None) -> None:
         if yes:

@@ -177,5 +177,6 @@ class LaunchScreen(ModalScreen[list]):
         if got is FAILED:
             self.query_one("#launch", Button).disabled = False
             return
-        self.app.notify(f"launching {', '.join(s['name'] for s in got)}", title="launch", timeout=3)
+        self.app.notify(f"launching {', '.join(s['name'] for s in got)}\n"
+                        "w: the openstack command and REST calls", title="launch", timeout=3)
         self.dismiss(got)
