@@ -69,6 +69,29 @@ class Cloud:
         operator's raw feed."""
         if token is None:
             return self.rt.events.subscribe(callback)
+        return self.rt.events.subscribe(self._scoped(callback, token))
+
+    def stream(self, callback: Callable[[str, Event], None], token: str,
+               last_event_id: str | None = None):
+        """subscribe(token=...) with ids, for the REST API's event stream: callback(id, event).
+        With last_event_id (an id it gave), first the events after it that the token may see,
+        or, when those are no longer kept (or the id is from an earlier run), one
+        {"type": "reset", "reason"}: reload the lists. A malformed id is a BadRequest.
+        Returns a subscription: .close() ends it, .position is the newest event's id."""
+        current = [""]
+        scoped = self._scoped(lambda event: callback(current[0], event), token)
+
+        def with_id(event_id: str, event: Event) -> None:
+            if event.get("type") == "reset":
+                callback(event_id, event)
+            else:
+                current[0] = event_id
+                scoped(event)
+        return self.rt.events.subscribe_from(with_id, last_event_id)
+
+    def _scoped(self, callback: Callable[[Event], None],
+                token: str | Callable[[], str | None]) -> Callable[[Event], None]:
+        """callback, given only what token may see (the rules in subscribe's docstring)."""
         rt = self.rt
         owners: dict[str, str | None] = {}
 
@@ -98,7 +121,7 @@ class Cloud:
                 uuid = event.get("instance_uuid") or (event.get("trace") or {}).get("instance_uuid")
                 if uuid and owner(uuid) == ctx.project_id:
                     callback(rt.store.hide_hosts(event))
-        return self.rt.events.subscribe(scoped)
+        return scoped
 
     async def ctx(self, token: str) -> RequestContext:
         if not token:

@@ -92,7 +92,7 @@ class Runtime:
         ok = self.db.conn.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             raise CloudError(f"database {c.db_path} failed its integrity check: {ok}")
-        self.events = EventHub()
+        self.events = EventHub(keep=c.event_replay)
         self.tracer = Tracer(self.db, self.events)
         self.bus = Bus(self.tracer)
         self.identity = IdentityService(self.db, c)

@@ -1,7 +1,6 @@
 """RemoteAdapter: the app over a running `pocketstack serve`, through its OpenStack REST API
 (keystone v3, nova v2.1, glance v2, neutron v2.0, cinder v3), answering with the facade's
-views. The API has no event stream, so events are synthesised by polling: servers every
-second, hypervisors every five, each change pushed as the facade would push it."""
+views. Events come pushed on the API's event stream (tui/remote_stream.py), never polled."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +12,7 @@ import httpx
 from backend.core import errors
 from backend.core.errors import BadRequest, CloudError
 from tui.adapter import Adapter, Event
+from tui.remote_stream import EventStream
 
 POWER = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shutdown", 6: "Crashed", 7: "Suspended"}
 ERRORS = {400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
@@ -33,16 +33,36 @@ def _message(body: Any) -> str | None:
 
 class RemoteAdapter(Adapter):
     def __init__(self, url: str, transport: httpx.AsyncBaseTransport | None = None,
-                 server_poll: float = 1.0, host_poll: float = 5.0) -> None:
+                 backoff: tuple[float, float] = (0.25, 10.0)) -> None:
+        self._stream: EventStream | None = None
         super().__init__()
         self.url = url.rstrip("/")
         self.where = f"remote {self.url}"
-        self.pushes_details = False
+        self.pushes_details = True  # trace and action events come on the stream too
         self.http = httpx.AsyncClient(base_url=self.url, transport=transport, timeout=30)
-        self.server_poll, self.host_poll = server_poll, host_poll
         self._subscribers: list[Callable[[Event], None]] = []
-        self._poller: asyncio.Task | None = None
         self._names: dict[str, dict[str, dict]] = {"flavors": {}, "images": {}}
+        # id -> project of the instances seen, so a reload can say which are gone
+        self._known: dict[str, str | None] = {}
+        self._stream = EventStream(self.http, self._emit, self._reload, backoff)
+
+    @property
+    def token(self) -> dict | None:
+        return self._token
+
+    @token.setter
+    def token(self, view: dict | None) -> None:
+        before, self._token = getattr(self, "_token", None), view
+        if self._stream is not None:
+            # the same user and project (a renewed token) resumes where the stream was
+            same = bool(before and view and before.get("project") == view.get("project")
+                        and before["user"]["id"] == view["user"]["id"])
+            self._stream.set_token(view["token"] if view and view.get("project") else None, resume=same)
+
+    @property
+    def stream(self) -> EventStream:
+        assert self._stream is not None
+        return self._stream
 
     # ---- transport ----------------------------------------------------------------------
     async def _req(self, verb: str, path: str, token: str | None = None, **kw) -> httpx.Response:
@@ -71,8 +91,7 @@ class RemoteAdapter(Adapter):
         return await fn(*args, **kwargs)
 
     async def close(self) -> None:
-        if self._poller:
-            self._poller.cancel()
+        await self.stream.close()
         await self.http.aclose()
 
     def close_sync(self) -> None:
@@ -81,51 +100,41 @@ class RemoteAdapter(Adapter):
         except RuntimeError:
             pass
 
-    # ---- events by polling --------------------------------------------------------------
+    # ---- pushed events (tui/remote_stream.py) -------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
-        if self._poller is None:
-            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        self.stream.start()
         return lambda: self._subscribers.remove(callback)
 
     def _emit(self, event: Event) -> None:
+        if event.get("type") == "instance":
+            s = event["server"]
+            if s.get("vm_state") == "deleted" or s.get("status") == "DELETED":
+                self._known.pop(s["id"], None)
+            else:
+                self._known[s["id"]] = s.get("project_id")
         for cb in list(self._subscribers):
             cb(event)
 
-    async def _poll(self) -> None:
-        seen: dict[str, tuple] = {}
-        hosts: dict[str, tuple] = {}
-        n = 0
-        while True:
-            await asyncio.sleep(self.server_poll)
-            if not self.token:
-                seen.clear()
-                continue
-            try:
-                servers = await self.call("list_servers")
-                now = {s["id"]: s for s in servers}
-                for sid, s in now.items():
-                    sig = (s["status"], s["task_state"], s["power_state"], s["host"], s["updated"],
-                           str(s["addresses"]))
-                    if seen.get(sid) != sig:
-                        seen[sid] = sig
-                        self._emit({"type": "instance", "server": s})
-                for sid in [k for k in seen if k not in now]:
-                    del seen[sid]
-                    self._emit({"type": "instance", "server": {"id": sid, "vm_state": "deleted",
-                                                               "status": "DELETED",
-                                                               "project_id": self.project_id}})
-                n += 1
-                if n % max(1, round(self.host_poll / self.server_poll)) == 0:
-                    for h in await self.call("list_hypervisors"):
-                        sig = tuple(sorted((k, str(v)) for k, v in h.items() if k != "last_heartbeat"))
-                        if hosts.get(h["name"]) != sig:
-                            hosts[h["name"]] = sig
-                            self._emit({"type": "host", "host": h})
-            except CloudError:
-                continue  # a poll that fails is retried at the next tick
-            except asyncio.CancelledError:
-                raise
+    async def _reload(self) -> None:
+        """After a reset (the events missed are no longer kept): the lists again, pushed as
+        events, and the instances no longer listed pushed as deleted."""
+        if not self.token:
+            return
+        pid = self.project_id
+        try:
+            servers = await self.call("list_servers")
+            hosts = await self.call("list_hypervisors") if self.token.get("is_admin") else []
+        except CloudError:
+            return  # the stream breaks too, and the next reset asks again
+        listed = {s["id"] for s in servers}
+        for s in servers:
+            self._emit({"type": "instance", "server": s})
+        for sid in [k for k, p in self._known.items() if p == pid and k not in listed]:
+            self._emit({"type": "instance", "server": {"id": sid, "vm_state": "deleted",
+                                                       "status": "DELETED", "project_id": pid}})
+        for h in hosts:
+            self._emit({"type": "host", "host": h})
 
     # ---- identity -----------------------------------------------------------------------
     async def _auth(self, body: dict) -> dict:
@@ -189,8 +198,18 @@ class RemoteAdapter(Adapter):
         params = dict(filters or {})
         if all_projects:
             params["all_tenants"] = "1"
-        items = await self._get("/compute/v2.1/servers/detail", token, "servers", **params)
-        return [await self._server(token, s) for s in items]
+        if limit is not None:
+            params["limit"] = limit
+        if marker:
+            params["marker"] = marker
+        out: list[dict] = []
+        while True:  # nova pages at 1,000 (osapi_max_limit): follow the next links
+            body = (await self._req("GET", "/compute/v2.1/servers/detail", token, params=params)).json()
+            out += [await self._server(token, s) for s in body["servers"]]
+            more = any(link.get("rel") == "next" for link in body.get("servers_links") or [])
+            if limit is not None or not more or not body["servers"]:
+                return out
+            params["marker"] = body["servers"][-1]["id"]
 
     async def r_get_server(self, token, sid):
         return await self._server(token, await self._get(f"/compute/v2.1/servers/{sid}", token, "server"))
@@ -207,7 +226,7 @@ class RemoteAdapter(Adapter):
         if availability_zone:
             body["availability_zone"] = availability_zone
         r = await self._req("POST", "/compute/v2.1/servers", token, json={"server": body})
-        # nova answers with the first server only; the others arrive with the next poll
+        # nova answers with the first server only; the others arrive on the event stream
         return [await self.r_get_server(token, r.json()["server"]["id"])]
 
     async def _action(self, token, sid, body):

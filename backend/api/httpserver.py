@@ -35,6 +35,28 @@ class HttpLimits:
 class GuardedH11Protocol(H11Protocol):
     limits = HttpLimits()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        app = self.app
+
+        async def with_close(scope, receive, send):
+            # the event stream drops a client that stopped reading: the connection is cut at
+            # once (a close would wait to flush what that client does not read)
+            scope.setdefault("extensions", {})["pocketstack.close"] = self._abort
+            await app(scope, receive, send)
+        self.app = with_close
+
+    def shutdown(self) -> None:
+        # a response that never ends by itself (the event stream) must not hold the shutdown
+        if self.cycle is not None and not self.cycle.response_complete and self.cycle.scope.get("pocketstack.endless"):
+            self._abort()
+        else:
+            super().shutdown()
+
+    def _abort(self) -> None:
+        self._cancel()
+        self.transport.abort()
+
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._timer = None

@@ -38,6 +38,8 @@ class Config:
     image_max_virtual_size: int = 1 << 40
     # other quota defaults over backend.core.quota.DEFAULTS, e.g. {"image_size_total": 10240}
     quota_defaults: dict = field(default_factory=dict)
+    # events kept for event-stream clients that reconnect (Last-Event-ID); older: a reset
+    event_replay: int = 10_000
 
     @property
     def db_path(self) -> Path:

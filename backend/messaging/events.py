@@ -2,18 +2,53 @@
 trace: each queue message and each service step, stored so it can be read back later."""
 from __future__ import annotations
 
+import itertools
 import logging
+import re
+import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 
 from backend.core import db as dbm
+from backend.core.errors import BadRequest
+from backend.core.inputs import shown
 
 log = logging.getLogger(__name__)
+_EVENT_ID = re.compile(r"([0-9a-f]{8})-([0-9]{1,18})", re.ASCII)
+
+
+class Subscription:
+    """What EventHub.subscribe_from returns: close() (or calling it) ends it; position is
+    the id of the newest event published so far."""
+
+    def __init__(self, hub: EventHub, entry) -> None:
+        self._hub, self._entry = hub, entry
+
+    @property
+    def position(self) -> str:
+        return self._hub.last_id
+
+    def close(self) -> None:
+        if self._entry in self._hub._id_subs:
+            self._hub._id_subs.remove(self._entry)
+
+    __call__ = close
 
 
 class EventHub:
-    def __init__(self):
+    """Every event gets an id, `<epoch>-<n>`: n counts up from 1 and the epoch is new at each
+    start, so an id from an earlier run is never taken for one of this one. Once a stream
+    has subscribed with ids, the last `keep` events are kept, so a client that reconnects
+    with the last id it saw is given what it missed (Server-Sent Events' Last-Event-ID)."""
+
+    def __init__(self, keep: int = 10_000):
         self._subs: list[Callable[[dict], None]] = []
+        self._id_subs: list[Callable[[str, dict], None]] = []
+        self.epoch = secrets.token_hex(4)
+        self.seq = 0
+        self._kept: deque[dict] = deque(maxlen=keep)
+        self._keeping = False
 
     def subscribe(self, cb: Callable[[dict], None]) -> Callable[[], None]:
         self._subs.append(cb)
@@ -23,16 +58,57 @@ class EventHub:
                 self._subs.remove(cb)
         return unsubscribe
 
+    def subscribe_from(self, cb: Callable[[str, dict], None], last_event_id: str | None) -> Subscription:
+        """cb(id, event) for every event from now on. With last_event_id (an id this hub
+        gave): first the kept events after it; when some of those are no longer kept, or
+        the id is from an earlier run, one {"type": "reset"} instead (reload the lists).
+        A malformed id is a BadRequest."""
+        missed = self._since(last_event_id) if last_event_id is not None else []
+        self._keeping = True  # from the first stream on: whoever drops out may come back
+        if missed is None:
+            cb(self.last_id, {"type": "reset", "reason": f"the events after {last_event_id} are no longer "
+                              "kept: reload the lists"})
+        else:
+            for n, event in missed:
+                cb(f"{self.epoch}-{n}", event)
+        self._id_subs.append(cb)
+        return Subscription(self, cb)
+
+    def _since(self, last_event_id: str) -> list[tuple[int, dict]] | None:
+        m = _EVENT_ID.fullmatch(last_event_id.strip())
+        if not m:
+            raise BadRequest(f"Last-Event-ID {shown(last_event_id)} is not an event id of this stream "
+                             "(EPOCH-N, as sent in its id: lines)")
+        epoch, n = m.group(1), int(m.group(2))
+        first = self.seq - len(self._kept) + 1  # the id of the oldest event kept
+        if epoch != self.epoch or n > self.seq or n + 1 < first:
+            return None
+        return list(zip(range(n + 1, self.seq + 1), itertools.islice(self._kept, n + 1 - first, None)))
+
+    @property
+    def last_id(self) -> str:
+        return f"{self.epoch}-{self.seq}"
+
     @property
     def active(self) -> bool:
-        return bool(self._subs)
+        return bool(self._subs or self._id_subs) or self._keeping
 
     def publish(self, event: dict) -> None:
+        self.seq += 1
+        if self._keeping:
+            self._kept.append(event)
         for cb in list(self._subs):
             try:
                 cb(event)
             except Exception:  # a broken subscriber must never break a build
                 log.exception("event subscriber failed")
+        if self._id_subs:
+            event_id = f"{self.epoch}-{self.seq}"
+            for id_cb in list(self._id_subs):
+                try:
+                    id_cb(event_id, event)
+                except Exception:
+                    log.exception("event subscriber failed")
 
 
 class Tracer:
