@@ -186,8 +186,10 @@ async def server_show(request: Request) -> Response:
 
 
 async def server_delete(request: Request) -> Response:
-    await request.app.state.cloud.delete_server(token_of(request), _server_id(request))
-    return Response(status_code=204)
+    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    await cloud.delete_server(token, sid)
+    # the delete action's request id, as nova answers it (not a fresh one)
+    return Response(status_code=204, headers=await _action_request_id(cloud, token, sid, "delete"))
 
 
 # ---- create ---------------------------------------------------------------------------
@@ -352,7 +354,8 @@ async def server_action(request: Request) -> Response:
     return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))
 
 
-_ACTION_NAMES = {"create": "create", "os-stop": "stop", "os-start": "start", "reboot": "reboot"}
+_ACTION_NAMES = {"create": "create", "os-stop": "stop", "os-start": "start", "reboot": "reboot",
+                 "delete": "delete"}
 
 
 async def _action_request_id(cloud, token: str, sid: str, action: str) -> dict:
