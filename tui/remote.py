@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from backend.core import errors
 from backend.core.errors import BadRequest, CloudError
 from tui.adapter import Adapter, Event
 from tui.remote_stream import EventStream
+from tui.whathappened import Call, file_label, mask
 
 POWER = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shutdown", 6: "Crashed", 7: "Suspended"}
 ERRORS = {400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
@@ -32,12 +34,15 @@ def _message(body: Any) -> str | None:
 
 
 class RemoteAdapter(Adapter):
+    in_process = False  # the journal records the HTTP requests really sent
+
     def __init__(self, url: str, transport: httpx.AsyncBaseTransport | None = None,
                  backoff: tuple[float, float] = (0.25, 10.0)) -> None:
         self._stream: EventStream | None = None
         super().__init__()
         self.url = url.rstrip("/")
         self.where = f"remote {self.url}"
+        self.journal.auth_url = f"{self.url}/identity/v3"  # for the `openstack` command lines
         self.pushes_details = True  # trace and action events come on the stream too
         self.http = httpx.AsyncClient(base_url=self.url, transport=transport, timeout=30)
         self._subscribers: list[Callable[[Event], None]] = []
@@ -65,20 +70,29 @@ class RemoteAdapter(Adapter):
         return self._stream
 
     # ---- transport ----------------------------------------------------------------------
-    async def _req(self, verb: str, path: str, token: str | None = None, **kw) -> httpx.Response:
+    async def _req(self, verb: str, path: str, token: str | None = None, label: str | None = None,
+                   **kw) -> httpx.Response:
         headers = kw.pop("headers", {})
         if token:
             headers["X-Auth-Token"] = token
+        # what the journal shows of the body: JSON with secrets masked, a file by its name
+        body = mask(kw["json"]) if "json" in kw else (
+            f"<the bytes of {label or file_label(kw['content'])}>" if "content" in kw else None)
         try:
             r = await self.http.request(verb, path, headers=headers, **kw)
         except httpx.HTTPError as e:
+            self.journal.record(Call(verb, path, None, None, body, str(e)))
             raise CloudError(f"cannot reach {self.url}: {e}") from None
+        rid = r.headers.get("x-openstack-request-id")
         if r.status_code >= 400:
             try:
                 msg = _message(r.json())
             except ValueError:
                 msg = None
-            raise ERRORS.get(r.status_code, CloudError)(msg or f"HTTP {r.status_code} from {path}")
+            msg = msg or f"HTTP {r.status_code} from {path}"
+            self.journal.record(Call(verb, path, r.status_code, rid, body, msg))
+            raise ERRORS.get(r.status_code, CloudError)(msg)
+        self.journal.record(Call(verb, path, r.status_code, rid, body))
         return r
 
     async def _get(self, path: str, token: str, key: str, **params):
@@ -290,6 +304,32 @@ class RemoteAdapter(Adapter):
     async def r_list_images(self, token, filters=None):
         return await self._get("/image/v2/images", token, "images")
 
+    async def r_create_image(self, token, name, disk_format="raw", container_format="bare",
+                             visibility="private", min_ram=0, min_disk=0, properties=None, image_id=None):
+        r = await self._req("POST", "/image/v2/images", token, json={
+            "name": name, "disk_format": disk_format, "container_format": container_format,
+            "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk, **(properties or {})})
+        return r.json()
+
+    async def r_upload_image(self, token, image, data):
+        """PUT the file as glance takes it, streamed in 1 MiB chunks (a path or bytes)."""
+        if isinstance(data, (bytes, bytearray)):
+            content, label = bytes(data), None
+        else:
+            path = Path(data)
+
+            async def chunks():
+                with open(path, "rb") as f:
+                    while chunk := await asyncio.to_thread(f.read, 1 << 20):
+                        yield chunk
+            content, label = chunks(), str(path)
+        await self._req("PUT", f"/image/v2/images/{image}/file", token, content=content, label=label,
+                        headers={"Content-Type": "application/octet-stream"})
+        return await self._get_image(token, image)
+
+    async def _get_image(self, token, image):
+        return (await self._req("GET", f"/image/v2/images/{image}", token)).json()
+
     async def r_delete_image(self, token, image):
         await self._req("DELETE", f"/image/v2/images/{image}", token)
 
@@ -324,8 +364,9 @@ class RemoteAdapter(Adapter):
                  "attachments": v.get("attachments") or []} for v in items]
 
     async def r_create_volume(self, token, size, name="", description=""):
-        await self._req("POST", await self._vol(token), token,
-                        json={"volume": {"size": size, "name": name, "description": description}})
+        r = await self._req("POST", await self._vol(token), token,
+                            json={"volume": {"size": size, "name": name, "description": description}})
+        return r.json()["volume"]
 
     async def r_delete_volume(self, token, volume):
         await self._req("DELETE", f"{await self._vol(token)}/{volume}", token)
