@@ -304,6 +304,14 @@ class Cloud:
     async def delete_server_group(self, token: str, group_id: str) -> None:
         self.rt.compute_api.delete_server_group(await self.ctx(token), group_id)
 
+    async def glossary(self, token: str) -> list[dict]:
+        """What each state, fault kind, scheduler filter and weigher and each main term means:
+        [{kind, term, text}] (power states add their code, fault kinds the pattern of their
+        messages). Any valid token may read it."""
+        from backend.core import glossary
+        await self.ctx(token)
+        return glossary.entries()
+
     async def get_limits(self, token: str) -> dict:
         """nova's absolute limits of the token's project (maxTotalInstances, totalInstancesUsed, ...)."""
         return self.rt.compute_api.limits(await self.ctx(token))

@@ -12,6 +12,7 @@ COMMANDS = [
     ("flavors", "flavors (create, delete)"),
     ("networks", "networks with ports and free addresses (create, delete)"),
     ("volumes", "volumes (create, delete)"),
+    ("glossary", "what every state, fault kind, scheduler filter and weigher means"),
     ("switch project", "scope the session to another project"),
     ("log out", "revoke the token and return to the login screen"),
 ]
@@ -20,7 +21,10 @@ COMMANDS = [
 class ResourceCommands(Provider):
     def _run(self, name: str) -> None:
         app = self.app
-        if name == "switch project":
+        if name == "glossary":
+            from tui.screens.glossary import GlossaryScreen
+            app.push_screen(GlossaryScreen())
+        elif name == "switch project":
             app.switch_project()
         elif name == "log out":
             app.run_worker(app.logout(), exclusive=True, group="session")

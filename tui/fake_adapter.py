@@ -239,3 +239,7 @@ class FakeAdapter(Adapter):
 
     def f_list_hypervisors(self, tok):
         return list(self.hosts.values())
+
+    def f_glossary(self, tok):
+        from backend.core.glossary import entries  # the backend's own words: pure data
+        return entries()

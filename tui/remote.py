@@ -268,6 +268,9 @@ class RemoteAdapter(Adapter):
     async def r_get_instance_action(self, token, sid, rid):
         return await self._get(f"/compute/v2.1/servers/{sid}/os-instance-actions/{rid}", token, "instanceAction")
 
+    async def r_glossary(self, token):
+        return await self._get("/pocketstack/v1/glossary", token, "glossary")
+
     async def r_explain_server(self, token, sid):
         return await self._get(f"/compute/v2.1/servers/{sid}/os-pocketstack-explain", token, "decisions")
 
@@ -296,6 +299,7 @@ class RemoteAdapter(Adapter):
                  "running_vms": h["running_vms"],
                  "cpu_allocation_ratio": h.get("pocketstack:cpu_allocation_ratio") or 1,
                  "ram_allocation_ratio": h.get("pocketstack:ram_allocation_ratio") or 1,
+                 "reserved_host_memory_mb": h.get("pocketstack:reserved_host_memory_mb") or 0,
                  "disk_allocation_ratio": h.get("pocketstack:disk_allocation_ratio") or 1,
                  "hypervisor_type": h.get("hypervisor_type"), "accelerator": h.get("pocketstack:accelerator"),
                  "down_reason": (h.get("service") or {}).get("disabled_reason")} for h in items]

@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api import compute, compute_extra, events, identity, image, network, volume
+from backend.api import compute, compute_extra, events, glossary, identity, image, network, volume
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
@@ -104,7 +104,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
     """public_url: the root of every URL the API hands out (catalog, links); without it,
     the address each connection reached."""
     routes = [Route("/", root, methods=["GET"])]
-    for mod in (identity, compute, compute_extra, image, network, volume, events):
+    for mod in (identity, compute, compute_extra, image, network, volume, events, glossary):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,

@@ -123,6 +123,7 @@ def hypervisor_view(h: dict, detail: bool) -> dict:
         "pocketstack:driver": h.get("driver"), "pocketstack:accelerator": h.get("accelerator"),
         "pocketstack:cpu_allocation_ratio": h.get("cpu_allocation_ratio"),
         "pocketstack:ram_allocation_ratio": h.get("ram_allocation_ratio"),
+        "pocketstack:reserved_host_memory_mb": h.get("reserved_host_memory_mb"),
         "pocketstack:disk_allocation_ratio": h.get("disk_allocation_ratio"),
         "pocketstack:last_heartbeat": h.get("last_heartbeat"),
     })

@@ -10,6 +10,7 @@ import uuid as uuidlib
 
 from backend.core import db as dbm
 from backend.core import power_state, quota, states
+from backend.core import actions
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 from backend.core.inputs import parse_int
@@ -36,8 +37,9 @@ class ComputeAPI(ComputeViews):
 
     def _need_write(self, ctx):
         self._need_project(ctx)
-        if not ctx.can_write:
-            raise Forbidden("the reader role cannot change anything")
+        why = actions.role_refusal(ctx.roles)  # the words the app shows on a disabled action
+        if why:
+            raise Forbidden(why)
 
     def _instance(self, ctx, server_id) -> dict:
         self._need_project(ctx)
@@ -224,15 +226,14 @@ class ComputeAPI(ComputeViews):
         return quota.fit(self.db, self.config, pid, per, req["min_count"], req["max_count"], "compute", used)
 
     # ---- actions ---------------------------------------------------------------------------
-    def _act(self, ctx, server_id, action, allowed_vm, task_state, method, **kw):
+    def _act(self, ctx, server_id, action, rule, task_state, method, **kw):
         self._need_write(ctx)
         r = self._instance(ctx, server_id)
-        if r["task_state"] is not None:
-            raise Conflict(f"Cannot '{action}' instance {r['uuid']} while it is in task_state {r['task_state']}")
-        if r["vm_state"] not in allowed_vm:
-            raise Conflict(f"Cannot '{action}' instance {r['uuid']} while it is in vm_state {r['vm_state']}")
-        if not r["host"]:
-            raise Conflict(f"Cannot '{action}' instance {r['uuid']}: it has no host")
+        # nova's check_instance_state, in the one place the app reads it too
+        why = actions.state_refusal(rule, r["vm_state"], r["task_state"], bool(r["host"]))
+        if why:
+            raise Conflict(f"Cannot '{action}' instance {r['uuid']} while it is in vm_state {r['vm_state']}, "
+                           f"task_state {r['task_state']}: {why}")
         self._host_must_be_up(r["host"], action)
         self.store.action_start(ctx, r["uuid"], action)
         self.store.update(r["uuid"], task_state=task_state)
@@ -245,17 +246,17 @@ class ComputeAPI(ComputeViews):
             raise Conflict(f"Cannot '{action}': compute host {host} is down")
 
     async def stop(self, ctx, server_id):
-        self._act(ctx, server_id, "stop", (states.ACTIVE, states.ERROR), states.POWERING_OFF, "stop_instance")
+        self._act(ctx, server_id, "stop", "stop", states.POWERING_OFF, "stop_instance")
 
     async def start(self, ctx, server_id):
-        self._act(ctx, server_id, "start", (states.STOPPED,), states.POWERING_ON, "start_instance")
+        self._act(ctx, server_id, "start", "start", states.POWERING_ON, "start_instance")
 
     async def reboot(self, ctx, server_id, hard):
         if hard:
-            self._act(ctx, server_id, "reboot", (states.ACTIVE, states.STOPPED, states.ERROR),
-                      states.REBOOTING_HARD, "reboot_instance", reboot_type="HARD")
+            self._act(ctx, server_id, "reboot", "reboot_hard", states.REBOOTING_HARD, "reboot_instance",
+                      reboot_type="HARD")
         else:
-            self._act(ctx, server_id, "reboot", (states.ACTIVE,), states.REBOOTING, "reboot_instance",
+            self._act(ctx, server_id, "reboot", "reboot", states.REBOOTING, "reboot_instance",
                       reboot_type="SOFT")
 
     async def delete(self, ctx, server_id):

@@ -117,6 +117,10 @@ async def test_hard_reboot_asks_first_soft_reboot_does_not(fake):
         await settle(pilot)
         assert fake.calls[-1] == ("reboot_server", ("tok-p-admin", sid))
         assert fake.servers[sid]["task_state"] == "rebooting"
+        # the soft reboot ends (a hard one while it runs would be refused, as the API does)
+        fake.servers[sid]["task_state"] = None
+        fake.emit({"type": "instance", "server": dict(fake.servers[sid])})
+        await settle(pilot)
         n = len(fake.calls)
         await pilot.press("R")
         await settle(pilot)

@@ -105,6 +105,7 @@ class DetailScreen(Screen):
         Binding("R", "act('reboot_hard')", "Hard reboot", show=False),
         Binding("ctrl+d", "act('delete')", "Delete"),
         Binding("a", "trace_all", "Trace: launch/all", show=False),
+        Binding("question_mark", "explain", "Explain the states / help", key_display="?", show=False),
     ]
 
     def __init__(self, server: dict, tab: str = "overview"):
@@ -283,6 +284,14 @@ class DetailScreen(Screen):
         self.query_one(TabbedContent).active = tab
         if tab == "console":
             self.run_worker(self.follow_console(), group="console", exclusive=True)
+
+    def action_explain(self) -> None:
+        """`?` on the overview explains the instance's state values; elsewhere the key help."""
+        if self.query_one(TabbedContent).active == "overview":
+            from tui.screens.glossary import explain_server
+            explain_server(self.app, self.server)
+        else:
+            self.app.action_help()
 
     def action_act(self, action: str) -> None:
         from tui.screens.instances import run_action

@@ -29,6 +29,8 @@ class InstancesScreen(Screen):
         Binding("t", "detail('trace')", "Trace", show=False),
         Binding("l", "detail('console')", "Console", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("question_mark", "explain", "Explain the cell (← → pick one) / help", key_display="?",
+                show=False),
         *[Binding(k, f"sort('{col}')", f"Sort by {col}", show=False) for k, col in SORT_KEYS.items()],
     ]
 
@@ -116,6 +118,16 @@ class InstancesScreen(Screen):
             self.notify("no instance selected", severity="warning", timeout=2)
         return s
 
+    def action_explain(self) -> None:
+        """`?` over a cell explains its value; anywhere else it is the key help."""
+        t = self.table
+        column, key = t.current_column(), t.current_key()
+        if self.focused is t and column and key in t.servers:
+            from tui.screens.glossary import explain_cell
+            explain_cell(self.app, column, t.servers[key], dict(t.columns)[column])
+        else:
+            self.app.action_help()
+
     def action_launch(self) -> None:
         from tui.screens.launch import LaunchScreen
         self.app.push_screen(LaunchScreen(), self._launched)
@@ -161,12 +173,27 @@ ACTIONS = {
 }
 
 
+def refusal_for(app, server: dict, action: str) -> str | None:
+    """Why the backend would refuse this action now (its own rule), or None."""
+    from backend.core.actions import refusal
+    tok = app.token or {}
+    roles = [r["name"] for r in tok.get("roles") or []]
+    # the host is hidden from non-admins' views: unknown, not absent
+    has_host = bool(server.get("host")) if tok.get("is_admin") else None
+    return refusal(action, server.get("vm_state"), server.get("task_state"), roles, has_host)
+
+
 def run_action(app, server: dict | None, action: str) -> None:
     """Stop/start/reboot/delete one instance; delete and hard reboot ask first."""
     if not server:
         return
     method, kwargs, confirm, doing = ACTIONS[action]
     name = server.get("name") or server["id"]
+    why = refusal_for(app, server, action)
+    if why:  # the backend would refuse: say why instead of asking it
+        app.notify(f"{name}: {why}", title=f"cannot {action.replace('_', ' ')}", severity="warning",
+                   timeout=4)
+        return
 
     async def go() -> None:
         from tui.app import FAILED

@@ -57,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
 
     EXTRA = [  # keys the widgets themselves handle
         ("↑ ↓ PgUp PgDn Home End", "move in lists and tables"),
+        ("← →", "pick a cell of the instances table; ? then explains its value"),
         ("enter", "open the selected row / confirm"),
         ("tab, shift+tab", "next / previous field or tab"),
     ]
@@ -90,7 +91,7 @@ class HelpScreen(ModalScreen[None]):
                 t.add_row(label, b.description or b.action)
             if title == "everywhere":
                 t.add_row(":", "command palette: servers, hosts, images, flavors, networks, "
-                               "volumes, switch project, log out")
+                               "volumes, glossary, switch project, log out")
         t.add_row(Text("widgets", style="bold underline"), "")
         for k, d in self.EXTRA:
             t.add_row(k, d)

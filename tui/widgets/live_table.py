@@ -24,6 +24,7 @@ MAX_WIDTH = 48
 
 
 _STYLES: dict[str, Style] = {}
+_CELL_CURSOR = Style(reverse=True)
 
 
 def _style(style: str | Style) -> Style | None:
@@ -52,10 +53,12 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("home,g", "jump(0)", "Top", show=False),
         Binding("end,G", "jump(-1)", "Bottom", show=False),
         Binding("enter", "select", "Open", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
+        Binding("left", "column(-1)", "Column left", show=False),
+        Binding("right", "column(1)", "Column right", show=False),
     ]
     cursor_row: reactive[int] = reactive(0, always_update=False, init=False)
+    # a cell cursor inside the row cursor, once ← → or a click picks a column (for `?`)
+    cursor_column: reactive[int | None] = reactive(None, always_update=False, init=False)
 
     class RowHighlighted(Message):
         def __init__(self, table: LiveTable, key: str | None) -> None:
@@ -194,6 +197,27 @@ class LiveTable(ScrollView, can_focus=True):
             self.scroll_to(y=new - body + 1, animate=False)
         self.post_message(self.RowHighlighted(self, self.current_key()))
 
+    def current_column(self) -> str | None:
+        c = self.cursor_column
+        return self.columns[c][0] if c is not None and 0 <= c < len(self.columns) else None
+
+    def _column_x(self, c: int) -> int:
+        return sum(self.widths[:c]) + GAP * c
+
+    def action_column(self, delta: int) -> None:
+        c = 0 if self.cursor_column is None else self.cursor_column + delta
+        self.cursor_column = max(0, min(c, len(self.columns) - 1))
+
+    def watch_cursor_column(self, old: int | None, new: int | None) -> None:
+        if new is not None:  # keep the cell in view (the table scrolls sideways under it)
+            x0, x1 = self._column_x(new), self._column_x(new) + self.widths[new]
+            sx, width = int(self.scroll_x), self.size.width
+            if x0 < sx:
+                self.scroll_to(x=x0, animate=False)
+            elif x1 > sx + width:
+                self.scroll_to(x=x1 - width, animate=False)
+        self._refresh_index(self.cursor_row)
+
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor_row + delta)
 
@@ -210,6 +234,11 @@ class LiveTable(ScrollView, can_focus=True):
 
     def on_click(self, event) -> None:
         idx = int(self.scroll_y) + event.y - 1
+        x = int(self.scroll_x) + event.x
+        col = next((c for c in range(len(self.columns))
+                    if self._column_x(c) <= x < self._column_x(c) + self.widths[c] + GAP), None)
+        if col is not None and event.y >= 1:
+            self.cursor_column = col
         if event.y >= 1 and 0 <= idx < self.row_count:
             if idx == self.cursor_row or event.chain > 1:
                 self.action_select()
@@ -267,6 +296,14 @@ class LiveTable(ScrollView, can_focus=True):
             self.cursor_painted = (idx, time.perf_counter())
             cursor = self.get_component_rich_style("live-table--cursor")
             strip = Strip(Segment.apply_style(list(strip), post_style=cursor), width)
+            c = self.cursor_column
+            if c is not None and 0 <= c < len(self.widths):  # the cell cursor: reversed
+                x0 = self._column_x(c) - sx
+                x1 = x0 + self.widths[c]
+                if x1 > 0 and x0 < width:
+                    a, b = max(0, x0), min(width, x1)
+                    left, mid, right = strip.divide([a, b, width])
+                    strip = Strip.join([left, mid.apply_style(_CELL_CURSOR), right])
         return strip.apply_style(self.rich_style)
 
     def on_resize(self) -> None:
