@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api import compute, compute_extra, events, glossary, identity, image, network, volume
+from backend.api import compute, compute_extra, compute_hosts, events, glossary, identity, image, network, volume
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
@@ -47,6 +47,7 @@ class Gate:
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
                        for k, v in scope.get("headers", []))
         extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]
+        compute_path = path == "/compute" or path.startswith("/compute/")
         for prefix, (stype, legacy, honoured) in _MICROVERSIONS.items():
             if path == prefix or path.startswith(prefix + "/"):
                 asked = _asked_version(headers, stype, legacy)
@@ -58,7 +59,8 @@ class Gate:
                     body = json.dumps(error_body(prefix[1:], code, msg)).encode()
                     await send({"type": "http.response.start", "status": code,
                                 "headers": [(b"content-type", b"application/json"),
-                                            (b"content-length", str(len(body)).encode())] + extra})
+                                            (b"content-length", str(len(body)).encode())] + extra
+                                + [(b"x-compute-request-id", extra[0][1])] * compute_path})
                     await send({"type": "http.response.body", "body": body})
                     return
                 extra.append((b"openstack-api-version", f"{stype} {honoured}".encode()))
@@ -71,7 +73,12 @@ class Gate:
                 have = {k.lower() for k, _ in message.get("headers", [])}
                 # a handler that knows the backend's request id (an instance action's) wins
                 add = [(k, v) for k, v in extra if k not in have]
-                message = dict(message, headers=list(message.get("headers", [])) + add)
+                hdrs = list(message.get("headers", [])) + add
+                if compute_path:
+                    # nova sends its request id under both names (x-compute-request-id is older)
+                    rid = next(v for k, v in hdrs if k.lower() == b"x-openstack-request-id")
+                    hdrs.append((b"x-compute-request-id", rid))
+                message = dict(message, headers=hdrs)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -104,7 +111,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
     """public_url: the root of every URL the API hands out (catalog, links); without it,
     the address each connection reached."""
     routes = [Route("/", root, methods=["GET"])]
-    for mod in (identity, compute, compute_extra, image, network, volume, events, glossary):
+    for mod in (identity, compute, compute_extra, compute_hosts, image, network, volume, events, glossary):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,

@@ -65,7 +65,7 @@ def error_response(request: Request, code: int, message: str, title: str | None 
 async def cloud_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CloudError)
     code = exc.code if exc.code >= 400 else 500
-    msg = exc.message if code < 500 else f"internal error: {exc.message}"
+    msg = exc.message if code < 500 or code == 501 else f"internal error: {exc.message}"
     # a specific upstream error type (neutron's OverQuota) where the error has one
     return error_response(request, code, msg, title=None, error_type=getattr(exc, "error_type", None))
 

@@ -7,7 +7,8 @@ from starlette.routing import Route
 
 from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
-from backend.api.compute import is_uuid
+from backend.api.compute import _server_id, is_uuid
+from backend.api.compute_hosts import hypervisor_statistics
 from backend.core.errors import BadRequest, CloudError, NotFound
 
 V = "/compute/v2.1"
@@ -73,7 +74,10 @@ async def flavor_create(request: Request) -> Response:
         if f.get(k) not in (None, "", 0):
             raise BadRequest(f"'flavor.{k}' is not supported by pocketstack (must be 0)")
     fid = f.get("id")
-    if fid is not None:
+    if isinstance(fid, int) and not isinstance(fid, bool):
+        # nova takes an integer id and keeps it as its string
+        fid = str(want_int(fid, "flavor.id", minimum=0, maximum=2 ** 31 - 1))
+    elif fid is not None:
         fid = want_str(f, "id", "flavor", empty=False)
         if fid == "auto":
             fid = None
@@ -212,12 +216,31 @@ async def server_group_one(request: Request) -> Response:
 async def limits(request: Request) -> Response:
     absolute = await request.app.state.cloud.get_limits(token_of(request))
     absolute.update({"maxPersonality": 0, "maxPersonalitySize": 0})  # no file injection
+    # the 2.1 view's network proxies: nova does not limit these (neutron does), -1 as nova
+    # shows an unlimited resource; image metadata is bounded by the same metadata_items
+    absolute.setdefault("maxImageMeta", absolute.get("maxServerMeta", 128))
+    for k in ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps"):
+        absolute.setdefault(k, -1)
+    for k in ("totalFloatingIpsUsed", "totalSecurityGroupsUsed"):
+        absolute.setdefault(k, 0)
     return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
 
 
 def _no_user_quotas(request: Request) -> None:
     if "user_id" in request.query_params:
         raise BadRequest("per-user quotas are not supported by pocketstack: leave out 'user_id'")
+
+
+# the 2.1 quota-set keys for network resources (proxies nova dropped in 2.36): compute does
+# not limit them, so they show -1; a PUT naming them is refused (the network service's quota
+# is the one to change)
+_PROXY_QUOTAS = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
+
+
+def _with_proxies(qs: dict, detail: bool = False) -> dict:
+    for k in _PROXY_QUOTAS:
+        qs.setdefault(k, {"limit": -1, "in_use": 0, "reserved": 0} if detail else -1)
+    return qs
 
 
 async def quota_set(request: Request) -> Response:
@@ -235,19 +258,20 @@ async def quota_set(request: Request) -> Response:
         values = dict(body["quota_set"])
         force = want_bool(values.pop("force", False), "quota_set.force")
         got = await cloud.update_quotas(token, pid, "compute", values, force=force)
-        return JSONResponse({"quota_set": {k: v["limit"] for k, v in got.items()}})
+        return JSONResponse({"quota_set": _with_proxies({k: v["limit"] for k, v in got.items()})})
     got = await cloud.get_quotas(token, pid, "compute")
     if request.url.path.endswith("/detail"):
         body = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0} for k, v in got.items()}
     else:
         body = {k: v["limit"] for k, v in got.items()}
-    return JSONResponse({"quota_set": {"id": pid, **body}})
+    detail = request.url.path.endswith("/detail")
+    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(body, detail)}})
 
 
 async def quota_set_defaults(request: Request) -> Response:
     pid = request.path_params["project"]
     got = await request.app.state.cloud.get_default_quotas(token_of(request), "compute")
-    return JSONResponse({"quota_set": {"id": pid, **got}})
+    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(got)}})
 
 
 async def aggregates(request: Request) -> Response:
@@ -270,14 +294,24 @@ async def availability_zones(request: Request) -> Response:
         {"zoneName": z, "zoneState": {"available": True}, "hosts": None} for z in zones]})
 
 
+# ---- pocketstack's own: the launch as the seed's six steps ----------------------------------
+async def server_flow(request: Request) -> Response:
+    """Cloud.get_flow, with the token rules of os-pocketstack-trace."""
+    cloud, token = request.app.state.cloud, token_of(request)
+    return JSONResponse({"flow": await cloud.get_flow(token, _server_id(request))})
+
+
 def routes() -> list[Route]:
     return [
+        Route(f"{V}/servers/{{id}}/os-pocketstack-flow", server_flow, methods=["GET"]),
         Route(f"{V}/flavors", flavors, methods=["GET", "POST"]),
         Route(f"{V}/flavors/detail", flavors_detail, methods=["GET"]),
         Route(f"{V}/flavors/{{id}}", flavor_one, methods=["GET", "DELETE"]),
         Route(f"{V}/flavors/{{id}}/os-extra_specs", flavor_extra_specs, methods=["GET"]),
         Route(f"{V}/os-hypervisors", hypervisors, methods=["GET"]),
         Route(f"{V}/os-hypervisors/detail", hypervisors, methods=["GET"]),
+        # before os-hypervisors/{id}, which would take "statistics" for an id
+        Route(f"{V}/os-hypervisors/statistics", hypervisor_statistics, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{pattern}}/search", hypervisor_search, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{id}}", hypervisor_one, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{id}}/uptime", hypervisor_uptime, methods=["GET"]),

@@ -27,7 +27,8 @@ def _v3_doc(request: Request) -> dict:
 
 
 async def versions(request: Request) -> Response:
-    return JSONResponse({"versions": {"values": [_v3_doc(request)]}})
+    # keystone answers its root with 300 Multiple Choices (a list to choose from)
+    return JSONResponse({"versions": {"values": [_v3_doc(request)]}}, status_code=300)
 
 
 async def version_v3(request: Request) -> Response:

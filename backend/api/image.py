@@ -29,7 +29,8 @@ def _version(request: Request, vid: str, status: str) -> dict:
 async def versions(request: Request) -> Response:
     vals = [_version(request, "v2.9", "CURRENT")] + [
         _version(request, f"v2.{i}", "SUPPORTED") for i in range(8, -1, -1)]
-    return JSONResponse({"versions": vals})
+    # glance answers its root with 300 Multiple Choices, as a version list should
+    return JSONResponse({"versions": vals}, status_code=300 if request.url.path == "/image" else 200)
 
 
 def image_view(i: dict) -> dict:

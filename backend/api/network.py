@@ -26,9 +26,20 @@ async def version_v2(request: Request) -> Response:
         for n in ("network", "subnet", "port")]})
 
 
+# only what pocketstack has: clients (and tempest) skip what is not listed
+_EXTENSIONS = [
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    ("quota_details", "Quota details management support",
+     "Expose functions for quotas usage statistics per project"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+]
+
+
 async def extensions(request: Request) -> Response:
     token_of(request)
-    return JSONResponse({"extensions": []})
+    return JSONResponse({"extensions": [
+        {"alias": a, "name": n, "description": d, "updated": "2017-01-01T10:00:00-00:00", "links": []}
+        for a, n, d in _EXTENSIONS]})
 
 
 async def quotas(request: Request) -> Response:

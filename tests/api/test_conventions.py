@@ -13,7 +13,7 @@ async def test_trailing_slashes_are_tolerated(env):
     r = await env.post("/network/v2.0/networks/", {"network": {"name": "slash"}})
     assert r.status_code == 201
     assert (await env.delete(f"/network/v2.0/networks/{r.json()['network']['id']}/")).status_code == 204
-    assert (await env.http.get("/image/")).status_code == 200
+    assert (await env.http.get("/image/")).status_code == 300  # glance's version list
 
 
 @pytest.mark.parametrize("path,key", [
