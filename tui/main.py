@@ -64,7 +64,9 @@ def run_remote(url: str, user: str | None) -> int:
     from tui.remote import RemoteAdapter
     adapter = RemoteAdapter(url)
     try:
-        PocketApp(adapter, prefill_user=user).run()
+        app = PocketApp(adapter, prefill_user=user)
+        app.login_hint = f"admin password: the one set on the server at {url} (ask whoever runs it)"
+        app.run()
     finally:
         adapter.close_sync()
     return 0
@@ -102,7 +104,10 @@ def main(argv: list[str] | None = None,
                 adapter.journal.auth_url = f"{api}/identity/v3"  # for the `openstack` command lines
             except CloudError as e:
                 print(f"pocketstack: {e.message}; the app runs without the REST API", file=sys.stderr)
-        PocketApp(adapter, prefill_user=args.user).run()
+        from tui.screens.login import password_hint
+        app = PocketApp(adapter, prefill_user=args.user)
+        app.login_hint = password_hint(cfg.home, os.environ)
+        app.run()
     finally:
         server = getattr(backend, "api_server", None)
         if server is not None:

@@ -16,8 +16,41 @@ from tui.format import plain
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
 
 
+def free_capacity(hosts: list[dict]) -> list[tuple[dict, float, float, float]]:
+    """(host, free vCPUs, free RAM MB, free disk GB) of each host that is up and enabled, by the
+    scheduler's arithmetic (RamFilter, CoreFilter, DiskFilter): total × allocation ratio −
+    reserved − used, from the hypervisor views."""
+    out = []
+    for h in hosts:
+        if h.get("state") != "up" or h.get("status") != "enabled":
+            continue
+        out.append((h, h["vcpus"] * (h.get("cpu_allocation_ratio") or 1) - h["vcpus_used"],
+                    h["memory_mb"] * (h.get("ram_allocation_ratio") or 1)
+                    - (h.get("reserved_host_memory_mb") or 0) - h["memory_mb_used"],
+                    h["disk_gb"] * (h.get("disk_allocation_ratio") or 1) - h["disk_gb_used"]))
+    return out
+
+
+def fits_somewhere(flavor: dict, hosts: list[dict] | None, local_disk: bool = True) -> str | None:
+    """None if the flavor fits a host now (or nothing is known of the hosts), else why not.
+    A host never takes more than it has, whatever the ratio (no overcommit against itself)."""
+    if hosts is None:
+        return None
+    free = free_capacity(hosts)
+    disk = flavor["disk"] if local_disk else 0
+    for h, v, m, d in free:
+        if (v >= flavor["vcpus"] and m >= flavor["ram"] and d >= disk and h["vcpus"] >= flavor["vcpus"]
+                and h["memory_mb"] >= flavor["ram"] and h["disk_gb"] >= disk):
+            return None
+    if not free:
+        return "fits no host: no compute host is up"
+    num = lambda x: str(int(x)) if float(x).is_integer() else f"{x:.1f}"  # noqa: E731
+    v, m, d = (max(max(0, f[i]) for f in free) for i in (1, 2, 3))
+    return f"fits no host: largest free is {num(v)} vCPU / {num(m)} MB" + (f" / {num(d)} GB" if disk else "")
+
+
 def validate(values: dict, flavors: dict[str, dict], images: dict[str, dict],
-             zones: set[str] | None = None) -> dict[str, str]:
+             zones: set[str] | None = None, hosts: list[dict] | None = None) -> dict[str, str]:
     """field -> message for every invalid field (empty dict: good to go). Pure, for tests."""
     errors: dict[str, str] = {}
     name = values.get("name", "").strip()
@@ -31,9 +64,11 @@ def validate(values: dict, flavors: dict[str, dict], images: dict[str, dict],
     if not flavor:
         errors["flavor"] = "choose a flavor"
     image = images.get(values.get("image") or "")
+    size = values.get("volume_size", "").strip()
     if image and flavor and image.get("min_ram") and flavor["ram"] < image["min_ram"]:
         errors["flavor"] = f"image needs {image['min_ram']} MB RAM; flavor has {flavor['ram']}"
-    size = values.get("volume_size", "").strip()
+    elif flavor and (why := fits_somewhere(flavor, hosts, local_disk=not size)):
+        errors["flavor"] = why
     if size:
         if not size.isdigit() or int(size) < 1:
             errors["volume_size"] = "a whole number of GB, or empty for a local disk"
@@ -60,6 +95,7 @@ class LaunchScreen(ModalScreen[list]):
         self.images: dict[str, dict] = {}
         self.touched: set[str] = set()
         self.zones: set[str] | None = None     # known only to admins (hypervisor list)
+        self.hosts: list[dict] | None = None   # the same: what each host has free
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog modal launch"):
@@ -116,14 +152,30 @@ class LaunchScreen(ModalScreen[list]):
                              for f in sorted(flavors, key=lambda f: (f["vcpus"], f["ram"], f["name"]))])
             sel.prompt = "choose a flavor"
         try:  # only admins may list hypervisors; others get the zone checked on submit
-            self.zones = {h.get("availability_zone") or "nova" for h in await a.call("list_hypervisors")}
+            self.hosts = await a.call("list_hypervisors")
+            self.zones = {h.get("availability_zone") or "nova" for h in self.hosts}
         except Exception:
-            self.zones = None
+            self.zones = self.hosts = None
         if nets is not FAILED:
             self.query_one("#network", Select).set_options(
                 [("auto (the project's or the shared network)", "auto"), ("none", "none")]
                 + [(plain(f"{n['name']}{' (shared)' if n.get('shared') else ''}"), n["id"]) for n in nets])
+        self.preselect()
         self.revalidate()
+
+    def preselect(self) -> None:
+        """The only image, and the smallest flavor that fits it and a host, chosen already."""
+        img = self.query_one("#image", Select)
+        if len(self.images) == 1 and img.value is Select.NULL:
+            img.value = next(iter(self.images))
+        fl = self.query_one("#flavor", Select)
+        if fl.value is Select.NULL:
+            values = self.values()
+            for f in sorted(self.flavors.values(), key=lambda f: (f["vcpus"], f["ram"], f["disk"], f["name"])):
+                if "flavor" not in validate(dict(values, flavor=f["id"]), self.flavors, self.images, self.zones,
+                                            self.hosts):
+                    fl.value = f["id"]
+                    break
 
     def values(self) -> dict:
         out = {}
@@ -142,9 +194,11 @@ class LaunchScreen(ModalScreen[list]):
 
     def revalidate(self) -> dict[str, str]:
         """Messages show for the fields already touched; the button needs all valid."""
-        errors = validate(self.values(), self.flavors, self.images, self.zones)
+        errors = validate(self.values(), self.flavors, self.images, self.zones, self.hosts)
         for f in ("name", "image", "flavor", "volume_size", "az", "count"):
             msg = errors.get(f, "") if f in self.touched else ""
+            if f == "flavor" and errors.get(f, "").startswith("fits no host"):
+                msg = errors[f]  # a fact about the cloud, not a typing slip: shown at once
             w = self.query_one(f"#{f}-err", Static)
             w.update(plain(msg))  # messages quote zone names from the API
             w.display = bool(msg)

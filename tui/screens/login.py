@@ -1,6 +1,11 @@
 """Log in (password -> unscoped token), then pick a project (skipped when there is one)."""
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,6 +17,24 @@ from textual.widgets.option_list import Option
 from backend.core.errors import CloudError
 from tui.format import plain
 from tui.widgets.session_bar import SessionBar
+
+
+def password_hint(home: Path, env: Mapping[str, str]) -> str:
+    """Where the admin password is, never the password itself. `make run` (scripts/run.sh)
+    makes one into <home>/admin-password, readable by its owner only, when OS_PASSWORD is
+    unset; init keeps the password of its first run."""
+    pwfile = Path(home) / "admin-password"
+    try:
+        st = pwfile.stat()
+        private = stat.S_ISREG(st.st_mode) and st.st_size > 0 and not st.st_mode & 0o077 \
+            and st.st_uid == os.getuid()
+    except OSError:
+        private = False
+    if private:
+        return f"admin password: in {pwfile} (made by make run; only you can read it)"
+    if env.get("OS_PASSWORD"):
+        return "admin password: the value of $OS_PASSWORD when pocketstack init first ran"
+    return "admin password: the one given to pocketstack init ($OS_PASSWORD or its prompt)"
 
 
 class LoginScreen(Screen):
@@ -26,6 +49,9 @@ class LoginScreen(Screen):
             yield Label("Password")
             yield Input(placeholder="password", password=True, id="password")
             yield Static("", id="login-error", classes="error")
+            hint = getattr(self.app, "login_hint", None)
+            if hint:  # a path and where it came from: plain text
+                yield Static(plain(hint), id="login-hint", classes="dim")
             yield Button("Log in", variant="primary", id="login")
         yield Footer()
 
