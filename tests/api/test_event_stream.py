@@ -46,9 +46,11 @@ class Reader:
             headers["Last-Event-ID"] = self.last_id
         async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(10, read=30)) as c:
             async with aconnect_sse(c, "GET", PATH, headers=headers) as src:
-                self.status = src.response.status_code
-                if self.status != 200:
+                status = src.response.status_code
+                if status != 200:
                     self.body = await src.response.aread()
+                self.status = status  # after the body: a waiter reads both
+                if status != 200:
                     return
                 async for sse in src.aiter_sse():
                     self.frames.append(sse)
