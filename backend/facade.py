@@ -19,7 +19,7 @@ from typing import Any
 
 from backend.core.config import Config
 from backend.core.context import RequestContext
-from backend.core.errors import CloudError, Unauthorized
+from backend.core.errors import CloudError, NotFound, Unauthorized
 
 Event = dict[str, Any]
 
@@ -274,6 +274,26 @@ class Cloud:
     async def get_trace(self, token: str, server_id: str) -> list[dict]:
         """Every queue message and service step of this instance, oldest first."""
         return self.rt.compute_api.trace(await self.ctx(token), server_id)
+
+    async def get_flow(self, token: str, server_id: str) -> dict:
+        """The launch as the seed's six steps (docs/facade.md): each with its services,
+        queues, times, states, events and trace records; the running step, faults. Readable
+        after a delete, as the trace is; host names for admins only."""
+        trace = await self.get_trace(token, server_id)
+        actions = [await self.get_instance_action(token, server_id, a["request_id"])
+                   for a in await self.list_instance_actions(token, server_id) if a["action"] == "create"]
+        try:
+            server = await self.get_server(token, server_id)
+        except NotFound:  # deleted: its flow stays readable
+            server = None
+        return self.flow_of(server, trace, actions)
+
+    @staticmethod
+    def flow_of(server: dict | None, trace: list[dict], actions: list[dict], now: float | None = None) -> dict:
+        """get_flow's grouping over views a client already holds (get_server, get_trace,
+        get_instance_action); pure."""
+        from backend.messaging.flow import build_flow
+        return build_flow(server, trace, actions, now)
 
     async def list_flavors(self, token: str) -> list[dict]:
         return self.rt.compute_api.list_flavors(await self.ctx(token))

@@ -100,6 +100,7 @@ class Runtime:
         self.network = NetworkService(self.db, c)
         self.volume = VolumeService(self.db, self.bus, c)
         self.store = InstanceStore(self.db, self.events, self.network)
+        self.store.tracer = self.tracer
         self.scheduler = SchedulerManager(self.db, self.tracer, c)
         self.conductor = ConductorManager(self.db, self.bus, self.tracer, self.store, c, self.events)
         self.compute_api = ComputeAPI(self.db, self.bus, self.tracer, self.store, self.network, self.image,

@@ -16,6 +16,7 @@ from backend.identity import check_name
 from backend.core.inputs import parse_int
 from backend.core.instances import sanitize_hostname
 from backend.compute.views import ComputeViews
+from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
 
@@ -83,13 +84,11 @@ class ComputeAPI(ComputeViews):
                     "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
                     "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time()})
                 self.store.action_start(ctx, u, "create")
-        roles = ",".join(ctx.roles)
         for u in uuids:
             self.store.publish(u)
             # the steps before the instance existed, recorded against it for its timeline
             for service, step, ms, detail in (
-                    ("identity", "token validated", ctx.validate_ms, f"{ctx.user_name} in {ctx.project_name} "
-                                                                     f"({roles})"),
+                    ("identity", "token validated", ctx.validate_ms, token_detail(ctx)),
                     ("compute-api", "request checked", validate_ms, "policy, quota, image, flavor, network"),
                     ("compute-api", "instance recorded", None, "building/scheduling/NOSTATE")):
                 self.tracer.record(service=service, kind="step", request_id=ctx.request_id, instance_uuid=u,

@@ -18,6 +18,8 @@ class RequestContext:
     roles: tuple[str, ...] = ()
     request_id: str = field(default_factory=new_request_id)
     validate_ms: float | None = field(default=None, compare=False)  # how long identity took
+    # when the token was issued (scoped), as keystone shows it: the launch flow's step 1
+    token_issued_at: str | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -35,4 +37,4 @@ class RequestContext:
 
     def with_request_id(self, request_id: str, validate_ms: float | None = None) -> "RequestContext":
         return RequestContext(self.user_id, self.user_name, self.project_id, self.project_name,
-                              self.roles, request_id, validate_ms)
+                              self.roles, request_id, validate_ms, self.token_issued_at)

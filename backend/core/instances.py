@@ -20,6 +20,8 @@ def sanitize_hostname(name: str, default: str = "server") -> str:
 
 
 class InstanceStore:
+    tracer = None  # set by the runtime: each state change goes into the instance's trace
+
     def __init__(self, db, hub, network):
         self.db = db
         self.hub = hub
@@ -143,7 +145,18 @@ class InstanceStore:
         values["updated_at"] = dbm.now_iso()
         dbm.update(self.db, "instances", uuid, values)  # one statement: atomic on its own
         self.publish(uuid)
-        return self.get(uuid)
+        r = self.get(uuid)
+        if values.keys() & {"vm_state", "task_state", "power_state"}:
+            self._trace_state(r)
+        return r
+
+    def _trace_state(self, r: dict | None) -> None:
+        """A state record (vm_state/task_state/power_state, as backend.messaging.flow reads it):
+        the launch flow shows the instance's states at each step."""
+        if self.tracer is not None and r is not None:
+            p = r["power_state"]
+            self.tracer.record(service="db", kind="state", instance_uuid=r["uuid"],
+                               detail=f"{r['vm_state']}/{r['task_state']}/{power_state.NAMES.get(p, p)}")
 
     # ---- actions, events, faults -------------------------------------------------------
     def action_start(self, ctx, uuid: str, action: str, message: str | None = None) -> int:
@@ -223,3 +236,4 @@ class InstanceStore:
             dbm.update(self.db, "instances", uuid, {"vm_state": "error", "task_state": None,
                                                     "updated_at": dbm.now_iso()})
         self.publish(uuid)
+        self._trace_state(self.get(uuid))
