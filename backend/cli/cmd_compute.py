@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from backend.cli.client import ApiError, CliError, Client
 from backend.cli.output import show_list, show_one
@@ -219,6 +220,39 @@ def server_trace(c: Client, a) -> None:
                          ("Phase", "phase"), ("ms", "duration_ms")], items)
 
 
+def server_flow(c: Client, a) -> None:
+    """The launch as the six steps of the seed, as the app's Flow tab shows it."""
+    s = find_server(c, a.server)
+    flow = c.get(S, f"/servers/{s['id']}/os-pocketstack-flow")["flow"]
+    if a.format == "json":
+        print(json.dumps(flow, indent=2))
+        return
+    running = f", step {flow['current_step']} running" if flow.get("current_step") else ""
+    print(f"server {a.server}: launch {flow['status']}{running} (request {flow.get('request_id')})")
+    tok = flow.get("token") or {}
+    for st in flow["steps"]:
+        took = "" if st["duration_ms"] is None else f" at +{st['offset_ms']:.2f} ms, took {st['duration_ms']:.2f} ms"
+        print(f"{st['number']}. {st['title']}: {st['status']}{took}")
+        if st["number"] == 1 and tok.get("user"):
+            print(f"   token of {tok['user']} on project {tok['project']} with roles {', '.join(tok['roles'])}, "
+                  f"scoped at {tok['scoped_at']}, validated by {tok['validated_by']}")
+        for label, items in (("services", st["services"]), ("queues", st["queues"])):
+            if items:
+                print(f"   {label}: {', '.join(items)}")
+        if st["states"]:
+            print("   states: " + " -> ".join(f"{x['vm_state']}/{x['task_state']}/{x['power_state']}"
+                                             for x in st["states"]))
+        for r in st["runs"] if len(st["runs"]) > 1 else []:
+            print(f"   attempt {r['attempt']} on {r['host'] or '-'}: {r['status']}"
+                  + (f" ({r['fault']})" if r.get("fault") else ""))
+        if st["fault"]:
+            print(f"   fault: {st['fault']}")
+        for m in st["messages"] if a.messages else []:
+            what = (f"{m['topic']}.{m['method']}" if m["kind"] in ("cast", "call", "reply")
+                    else " ".join(x for x in (m["service"], m["step"], m["phase"]) if x))
+            print(f"     {m['kind']:<5} {what}" + (f"  {m['detail']}" if m.get("detail") else ""))
+
+
 def hypervisor_rows(c: Client) -> list[dict]:
     out = []
     for h in c.get(S, "/os-hypervisors/detail")["hypervisors"]:
@@ -304,6 +338,10 @@ def register(groups, fmt: argparse.ArgumentParser) -> None:
         p = srv.add_parser(name, parents=[fmt])
         p.add_argument("server")
         p.set_defaults(func=fn)
+    p = srv.add_parser("flow", parents=[fmt], help="the launch as the six steps, with states and queues")
+    p.add_argument("server")
+    p.add_argument("--messages", action="store_true", help="every bus message under its step")
+    p.set_defaults(func=server_flow)
     p = srv.add_parser("delete")
     p.add_argument("server", nargs="+")
     p.add_argument("--wait", action="store_true")
