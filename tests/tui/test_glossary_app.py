@@ -144,3 +144,21 @@ async def test_a_reader_is_told_their_role_cannot_change_anything(fake):
         await settle(pilot)
         assert any("your role 'reader' cannot change anything" in n.message for n in app._notifications)
         assert not [c for c in fake.calls if c[0] == "delete_server"]
+
+
+async def test_a_hostile_flavor_name_in_the_explained_cell_is_literal(fake):
+    evil = "[@click=app.quit]m1[/]"
+    for s in fake.servers.values():
+        s["flavor"] = dict(s["flavor"], name=evil)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await login(pilot)
+        await _to_cell(pilot, sc.ACTIVE, "flavor")
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, GlossaryEntryModal)
+        title = app.screen.query(Static).first()
+        assert text_of(title).strip().startswith(f"Flavor: {evil} (")
+        await pilot.click(title)  # a click on the name is no button
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, GlossaryEntryModal)
