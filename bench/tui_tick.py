@@ -111,6 +111,8 @@ async def main() -> list[tuple[str, str, str]]:
             t = time.perf_counter()
             handler(batch)
             flush_ms.append((time.perf_counter() - t) * 1000)
+            paint_timer(app, batch, local_ms)
+        local_ms: list[float] = []
         app.pump.handler = timed
         final: dict[str, dict] = {}
         sent_done = threading.Event()
@@ -122,6 +124,7 @@ async def main() -> list[tuple[str, str, str]]:
             for n in range(STREAM):
                 sid = ids[r.randrange(N)]
                 s = changed(adapter.servers[sid], n)
+                s["bench_ts"] = time.time()  # the state change, as part 3's server stamps it
                 final[sid] = s
                 adapter.emit({"type": "instance", "server": s})
                 # one event per millisecond, on schedule
@@ -161,6 +164,9 @@ async def main() -> list[tuple[str, str, str]]:
                      f"{statistics.median(flush_ms):.1f} ms, max {max(flush_ms):.1f} ms"))
         rows.append((f"{STREAM} events in 1 s: last event on screen after", f"{lag:.0f} ms",
                      f"kept up: {'yes' if lag <= 150 else 'NO'} (every final state shown)"))
+        rows.append((f"in-process: {STREAM} events/s, event on screen after", f"median {statistics.median(local_ms):.0f} ms",
+                     f"p95 {pct(local_ms, 95):.0f} ms, p99 {pct(local_ms, 99):.0f} ms, max {max(local_ms):.0f} ms "
+                     f"over {len(local_ms)} events (the baseline of part 3)"))
         rows.append(("key press to screen during the stream", f"median {statistics.median(key_ms):.1f} ms",
                      f"p95 {pct(key_ms, 95):.1f} ms, max {max(key_ms):.1f} ms over {len(key_ms)} presses; "
                      f"target <= 100 ms: {'PASS' if max(key_ms) <= 100 else 'p95 ' + ('PASS' if pct(key_ms, 95) <= 100 else 'FAIL')}"))
@@ -170,8 +176,43 @@ async def main() -> list[tuple[str, str, str]]:
         # ---- 3. the same stream over --url -------------------------------------------------
         app.pump.handler = handler
         rows += await over_url(app, adapter, table, pilot)
+        rows.append(wire_cost())
 
     return rows
+
+
+def wire_cost() -> tuple[str, str, str]:
+    """CPU per event of the remote path's own steps, apart from the app: the server's frame
+    (JSON + SSE), the client's SSE parse and JSON decode (httpx-sse, orjson)."""
+    import orjson
+    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+    from backend.api.events import frame
+    views = [server(i) for i in range(5000)]
+    t = time.process_time()
+    data = b"".join(frame(f"0123abcd-{i}", {"type": "instance", "server": v}) for i, v in enumerate(views))
+    t1 = time.process_time()
+    text, lines, sse, n = data.decode(), SSELineDecoder(), SSEDecoder(), 0
+    for k in range(0, len(text), 4096):
+        for line in lines.decode(text[k:k + 4096]):
+            e = sse.decode(line.rstrip("\n"))
+            if e is not None and e.data:
+                orjson.loads(e.data)
+                n += 1
+    t2 = time.process_time()
+    assert n == len(views)
+    per = lambda a, b: (b - a) / len(views) * 1e6  # noqa: E731
+    return ("over --url: CPU per event of the wire", f"{per(t, t1) + per(t1, t2):.0f} us",
+            f"server frame {per(t, t1):.1f} us, client parse + decode {per(t1, t2):.1f} us; "
+            f"{len(data) / len(views):.0f} bytes an event")
+
+
+def paint_timer(app, batch, sink: list[float]) -> None:
+    """After the screen is painted with batch: how long after its state change each event
+    of it was (the events carry the time of the change, `bench_ts`)."""
+    sent = [s["bench_ts"] for s in batch.servers.values() if "bench_ts" in s]
+    if sent:
+        app.call_after_refresh(lambda: sink.extend((time.time() - ts) * 1000 for ts in sent))
 
 
 async def over_url(app, adapter, table, pilot) -> list[tuple[str, str, str]]:
@@ -191,19 +232,17 @@ async def over_url(app, adapter, table, pilot) -> list[tuple[str, str, str]]:
 
                 def timed(batch):
                     handler(batch)
-                    sent = [s["bench_ts"] for s in batch.servers.values() if "bench_ts" in s]
-
-                    def painted():
-                        t = time.time()
-                        painted_ms.extend((t - ts) * 1000 for ts in sent)
-                    app.call_after_refresh(painted)
+                    paint_timer(app, batch, painted_ms)
                 app.pump.handler = timed
                 done = asyncio.Event()
+
+                received_ms: list[float] = []
 
                 def deliver(event):
                     if event.get("type") == "host" and event["host"].get("name") == "bench-done":
                         done.set()
                     else:
+                        received_ms.append((time.time() - event["server"]["bench_ts"]) * 1000)
                         adapter.emit(event)
 
                 async def no_reload():
@@ -236,6 +275,9 @@ async def over_url(app, adapter, table, pilot) -> list[tuple[str, str, str]]:
          f"median {statistics.median(painted_ms):.0f} ms",
          f"p95 {pct(painted_ms, 95):.0f} ms, p99 {pct(painted_ms, 99):.0f} ms, max {max(painted_ms):.0f} ms "
          f"over {n} events; target <= 150 ms: {'PASS' if pct(painted_ms, 95) <= 150 else 'FAIL'} (p95)"),
+        ("over --url: event received (parsed) after", f"median {statistics.median(received_ms):.0f} ms",
+         f"p95 {pct(received_ms, 95):.0f} ms, p99 {pct(received_ms, 99):.0f} ms, max {max(received_ms):.0f} ms: "
+         "the wire's part (server publish to the client's parse)"),
         ("over --url: key press to screen during the stream", f"median {statistics.median(key_ms):.1f} ms",
          f"p95 {pct(key_ms, 95):.1f} ms, p99 {pct(key_ms, 99):.1f} ms, max {max(key_ms):.1f} ms over "
          f"{len(key_ms)} presses; target <= 100 ms: {'PASS' if pct(key_ms, 95) <= 100 else 'FAIL'} (p95)"),
@@ -312,9 +354,8 @@ def serve(tmp: str, port: int) -> None:
             v = changed(views[rnd.randrange(N)], n)
             v["bench_ts"] = time.time()
             hub.publish({"type": "instance", "server": v})
-            delay = start + (n + 1) / STREAM - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # on schedule; behind it, still let the loop run (the stream writes between events)
+            await asyncio.sleep(max(0.0, start + (n + 1) / STREAM - loop.time()))
         hub.publish({"type": "host", "host": {"name": "bench-done"}})
         await asyncio.sleep(1)
         srv.should_exit = True
