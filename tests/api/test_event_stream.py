@@ -263,3 +263,16 @@ async def test_a_client_that_does_not_read_is_dropped_and_the_backend_goes_on(cl
         s.close()
         ids = [int(line.rsplit(b"-", 1)[1]) for line in got.split(b"\n") if line.startswith(b"id: ")]
         assert not ids or max(ids) < seq(last)  # it got a part, then the server closed
+
+
+async def test_an_expired_token_ends_the_stream(tmp_path):
+    cloud = await _cloud(tmp_path, token_ttl=2)
+    try:
+        async with served(cloud, token_check=0.05) as srv:
+            tok = (await cloud.login("admin", "secret", "admin"))["token"]
+            async with Reader(srv.url, tok) as r:
+                await r.until(lambda: r.done, "the end of the stream at the token's expiry")
+                end = json.loads(r.frames[-1].data)
+                assert r.frames[-1].event == "end" and "expired" in end["reason"], end
+    finally:
+        await cloud.stop()
