@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from backend.api.common import (FastJSONResponse, base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
+from backend.api import volume_attachments
 from backend.core.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "2.1"
@@ -355,7 +356,7 @@ async def server_action(request: Request) -> Response:
 
 
 _ACTION_NAMES = {"create": "create", "os-stop": "stop", "os-start": "start", "reboot": "reboot",
-                 "delete": "delete"}
+                 "delete": "delete", "attach_volume": "attach_volume", "detach_volume": "detach_volume"}
 
 
 async def _action_request_id(cloud, token: str, sid: str, action: str) -> dict:
@@ -427,4 +428,5 @@ def routes() -> list[Route]:
         Route(f"{v}/servers/{{id}}/os-instance-actions/{{req}}", action_show, methods=["GET"]),
         Route(f"{v}/servers/{{id}}/os-pocketstack-explain", explain, methods=["GET"]),
         Route(f"{v}/servers/{{id}}/os-pocketstack-trace", trace, methods=["GET"]),
+        *volume_attachments.routes(v),
     ]

@@ -96,6 +96,17 @@ def test_the_panels_command_lines_work(server, image_file, tmp_path):
             wait_status(server, "wh vm 1", status)
             events = show(server, "server", "event", "list", "wh vm 1")
             assert events[0]["Action"] == action
+        # a volume attached and detached with the panel's server add/remove volume
+        run(server, line("create_volume", 1, name="wh data"))
+        relist("list_volumes")
+        vid = show(server, "volume", "show", "wh data")["id"]
+        run(server, line("attach_volume", sid, vid))
+        vol = show(server, "volume", "show", "wh data")
+        assert vol["status"] == "in-use" and vol["attachments"][0]["server_id"] == sid
+        run(server, line("detach_volume", sid, vid))
+        assert show(server, "volume", "show", "wh data")["status"] == "available"
+        assert [e["Action"] for e in show(server, "server", "event", "list", "wh vm 1")][:2] == \
+            ["detach_volume", "attach_volume"]
         run(server, line("delete_server", sid))
         end = time.monotonic() + 30
         while "wh vm 1" in [r["Name"] for r in show(server, "server", "list")]:

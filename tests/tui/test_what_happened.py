@@ -101,17 +101,27 @@ async def server_actions(pilot, sid: str, status: str, actions, state) -> None:
         assert post.body == body
         # the instance's actions list (any client) shows it with its openstack equivalent
         assert f"openstack server event show 'web 1' {await rid(action)}" in text
+
+
+async def delete_server(pilot, sid: str, status: str, actions) -> None:
+    app = pilot.app
+    t = app.screen.table
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: sid in t.servers, what="listed")
+    t.move_cursor(row=t.get_row_index(sid))
     await pilot.press("ctrl+d")
     await settle(pilot)
     await pilot.press("y")
     await settle(pilot)
     text = await panel(pilot)
+    deleted = [a for a in await actions(sid) if a["action"] == "delete"]
     assert "$ openstack server delete 'web 1'\n" in text
-    assert f"DELETE {NOVA}/servers/{sid}  → 204  request id {await rid('delete')}" in text
+    assert f"DELETE {NOVA}/servers/{sid}  → 204  request id {deleted[0]['request_id']}" in text
     assert status in text
 
 
-async def volume_and_image(pilot, tmp_path) -> None:
+async def volume_and_image(pilot, tmp_path, sid: str, actions) -> None:
+    from textual.widgets import OptionList
     app = pilot.app
     pid = app.adapter.project_id
     app.open_list("volumes")
@@ -126,6 +136,26 @@ async def volume_and_image(pilot, tmp_path) -> None:
     text = await panel(pilot)
     assert "$ openstack volume create --size 1 'data 1'\n" in text
     assert f"POST /volume/v3/{pid}/volumes  → 202" in text
+    vid = app.adapter.journal.last.steps[0].result_id
+
+    # attach to the instance (picked from a list), then detach
+    await pilot.press("a")
+    await settle(pilot)
+    ol = app.screen.query_one(OptionList)
+    ol.highlighted = next(i for i in range(ol.option_count) if ol.get_option_at_index(i).id == sid)
+    await pilot.press("enter")
+    await settle(pilot, 0.1)
+    text = await panel(pilot)
+    rid = [a for a in await actions(sid) if a["action"] == "attach_volume"][0]["request_id"]
+    assert "$ openstack server add volume 'web 1' 'data 1'\n" in text, text
+    assert f"POST {NOVA}/servers/{sid}/os-volume_attachments  → 200  request id {rid}" in text
+    assert app.adapter.journal.last.calls[0].body == {"volumeAttachment": {"volumeId": vid}}
+    await pilot.press("x")
+    await settle(pilot, 0.1)
+    text = await panel(pilot)
+    rid = [a for a in await actions(sid) if a["action"] == "detach_volume"][0]["request_id"]
+    assert "$ openstack server remove volume 'web 1' 'data 1'\n" in text, text
+    assert f"DELETE {NOVA}/servers/{sid}/os-volume_attachments/{vid}  → 202  request id {rid}" in text
     await pilot.press("ctrl+d")
     await settle(pilot)
     await pilot.press("y")
@@ -194,7 +224,9 @@ async def test_in_process_every_action(real, tmp_path):
         async def state(s):
             return real.call("get_server", s)
         await server_actions(pilot, sid, "in-process", actions, state)
-        await volume_and_image(pilot, tmp_path)
+        await volume_and_image(pilot, tmp_path, sid, actions)
+        await pilot.press("escape")
+        await delete_server(pilot, sid, "in-process", actions)
 
 
 async def test_remote_every_action(tmp_path):
@@ -234,7 +266,9 @@ async def test_remote_every_action(tmp_path):
             async def state(s):
                 return await cloud.get_server(tok, s)
             await server_actions(pilot, sid, "over http://pocketstack.test", actions, state)
-            await volume_and_image(pilot, tmp_path)
+            await volume_and_image(pilot, tmp_path, sid, actions)
+            await pilot.press("escape")
+            await delete_server(pilot, sid, "over http://pocketstack.test", actions)
         await adapter.close()
     finally:
         await cloud.stop()

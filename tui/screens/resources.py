@@ -226,9 +226,12 @@ class VolumesScreen(ResourceScreen):
                ("attached", "Attached to"), ("host", "Host"), ("id", "ID")]
     DELETE = "delete_volume"
     CREATE_FIELDS = [("name", "Name", "data-1"), ("size", "Size (GB)", "1")]
+    BINDINGS = [Binding("a", "attach", "Attach"), Binding("x", "detach", "Detach")]
+    vols: dict[str, dict] = {}
 
     async def fetch(self):
         vols = await self.app.adapter.call("list_volumes")
+        self.vols = {v["id"]: v for v in vols}
         return [(v["id"], [v.get("name") or "", v["status"], str(v["size"]),
                            "yes" if v.get("bootable") else "no",
                            ", ".join(a["server_id"][:8] for a in v.get("attachments") or []) or "-",
@@ -240,6 +243,22 @@ class VolumesScreen(ResourceScreen):
         if not v.get("size", "").isdigit():
             raise BadRequest("size must be a whole number of GB")
         await self.app.adapter.call("create_volume", int(v["size"]), name=v.get("name") or "")
+
+    def _selected(self) -> dict | None:
+        t = self.query_one(DataTable)
+        if not t.row_count:
+            return None
+        return self.vols.get(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value)
+
+    def action_attach(self) -> None:
+        from tui.screens.volume_attach import attach
+        if v := self._selected():
+            self.run_worker(attach(self, v), exit_on_error=False)
+
+    def action_detach(self) -> None:
+        from tui.screens.volume_attach import detach
+        if v := self._selected():
+            self.run_worker(detach(self, v), exit_on_error=False)
 
 
 def _size(n) -> str:
