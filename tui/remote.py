@@ -374,3 +374,11 @@ class RemoteAdapter(Adapter):
 
     async def r_delete_volume(self, token, volume):
         await self._req("DELETE", f"{await self._vol(token)}/{volume}", token)
+
+    async def r_attach_volume(self, token, sid, volume):
+        r = await self._req("POST", f"/compute/v2.1/servers/{sid}/os-volume_attachments", token,
+                            json={"volumeAttachment": {"volumeId": volume}})
+        return r.json()["volumeAttachment"]
+
+    async def r_detach_volume(self, token, sid, volume):
+        await self._req("DELETE", f"/compute/v2.1/servers/{sid}/os-volume_attachments/{volume}", token)
