@@ -21,6 +21,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from backend.api.events import CLOSE_EXTENSION, ENDLESS
+
 _TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 24\r\n"
                 b"connection: close\r\n\r\nrequest header timed out")
 
@@ -42,13 +44,13 @@ class GuardedH11Protocol(H11Protocol):
         async def with_close(scope, receive, send):
             # the event stream drops a client that stopped reading: the connection is cut at
             # once (a close would wait to flush what that client does not read)
-            scope.setdefault("extensions", {})["pocketstack.close"] = self._abort
+            scope.setdefault("extensions", {})[CLOSE_EXTENSION] = self._abort
             await app(scope, receive, send)
         self.app = with_close
 
     def shutdown(self) -> None:
         # a response that never ends by itself (the event stream) must not hold the shutdown
-        if self.cycle is not None and not self.cycle.response_complete and self.cycle.scope.get("pocketstack.endless"):
+        if self.cycle is not None and not self.cycle.response_complete and self.cycle.scope.get(ENDLESS):
             self._abort()
         else:
             super().shutdown()
