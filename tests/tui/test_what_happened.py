@@ -332,3 +332,31 @@ async def test_events_tab_shows_actions_done_elsewhere(real):
         text = await panel(pilot)
         assert "What just happened: log in" in text
         assert f"openstack server event show 'cli made' {acts[0]['request_id']}" in text
+
+
+async def test_hostile_names_on_the_panel():
+    """Names from the API are literal on the panel and quoted on the command line; a click on
+    one does nothing (the app is still there)."""
+    import shlex
+    import tui_scenario as sc
+    from tui_helpers import make_app
+    name = "[@click=app.quit]x[/]"
+    app = make_app(sc.hostile(name))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, project=None)
+        await pilot.press("enter")   # the first project
+        await settle(pilot)
+        t = app.screen.table
+        t.move_cursor(row=t.get_row_index(sc.ACTIVE))
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot)
+        body = text_of(app.screen.query_one("#wh-body", Static), 300)
+        actions = text_of(app.screen.query_one("#wh-actions", Static), 300)
+        assert f"stop srv{name}" in body
+        assert f"$ openstack server stop {shlex.quote('srv' + name)}" in body
+        assert f"openstack server event show {shlex.quote('srv' + name)} {shlex.quote('req' + name)}" in actions
+        await pilot.click("#wh-body")
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, WhatHappenedScreen)
