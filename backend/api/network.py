@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import (iso_us, limit_marker, next_href, page, read_json, read_object,
+from backend.api.common import (iso_us, limit_marker, next_href, page, parse_object, read_json,
                                 token_of, url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
-from backend.core.errors import BadRequest, Forbidden, NotFound
+from backend.core.errors import BadRequest, CloudError, Forbidden, NotFound
 
 
 async def versions(request: Request) -> Response:
@@ -178,10 +178,8 @@ async def _project_ok(request: Request, obj: dict, where: str) -> str | None:
     return pid
 
 
-async def networks(request: Request) -> Response:
-    if request.method == "GET":
-        return await _list(request, "network")
-    n = await read_object(request, "network", (
+async def _create_network(request: Request, body) -> dict:
+    n = parse_object(body, "network", (
         "name", "admin_state_up", "shared", "description", "tenant_id", "project_id",
         "router:external", "port_security_enabled", "mtu", "availability_zone_hints",
         "dns_domain", "is_default"))
@@ -197,13 +195,11 @@ async def networks(request: Request) -> Response:
         raise BadRequest("'network.mtu' must be 1500")
     project = await _project_ok(request, n, "network")
     created = await request.app.state.cloud.create_network(token_of(request), name, shared, project)
-    return JSONResponse({"network": network_view(created)}, status_code=201)
+    return network_view(created)
 
 
-async def subnets(request: Request) -> Response:
-    if request.method == "GET":
-        return await _list(request, "subnet")
-    s = await read_object(request, "subnet", (
+async def _create_subnet(request: Request, body) -> dict:
+    s = parse_object(body, "subnet", (
         "network_id", "cidr", "ip_version", "name", "gateway_ip", "allocation_pools",
         "enable_dhcp", "dns_nameservers", "host_routes", "description", "tenant_id",
         "project_id", "dns_publish_fixed_ip", "service_types", "subnetpool_id", "prefixlen",
@@ -237,13 +233,11 @@ async def subnets(request: Request) -> Response:
     await _project_ok(request, s, "subnet")
     created = await request.app.state.cloud.create_subnet(
         token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools)
-    return JSONResponse({"subnet": subnet_view(created)}, status_code=201)
+    return subnet_view(created)
 
 
-async def ports(request: Request) -> Response:
-    if request.method == "GET":
-        return await _list(request, "port")
-    p = await read_object(request, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
+async def _create_port(request: Request, body) -> dict:
+    p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
                                             "description", "tenant_id", "project_id"),
                           required=("network_id",))
     net = want_str(p, "network_id", "port", empty=False)
@@ -269,7 +263,37 @@ async def ports(request: Request) -> Response:
     await _project_ok(request, p, "port")
     created = await request.app.state.cloud.create_port(
         token_of(request), net, want_str(p, "name", "port") or "", fixed_ip)
-    return JSONResponse({"port": port_view(created)}, status_code=201)
+    return port_view(created)
+
+
+def _collection(kind: str, create):
+    """GET lists; POST creates one ({kind: {...}}) or several ({kinds: [...]}, neutron's bulk
+    create: all or nothing, so what was made before a failure is deleted again)."""
+    plural = f"{kind}s"
+
+    async def handler(request: Request) -> Response:
+        if request.method == "GET":
+            return await _list(request, kind)
+        body = await read_json(request)
+        if not (isinstance(body, dict) and plural in body):
+            return JSONResponse({kind: await create(request, body)}, status_code=201)
+        items = body[plural]
+        if set(body) != {plural} or not isinstance(items, list) or not items:
+            raise BadRequest(f"request body must be {{'{plural}': [...]}} with at least one {kind}")
+        made: list[dict] = []
+        try:
+            for item in items:
+                made.append(await create(request, {kind: item}))
+        except Exception:
+            delete = getattr(request.app.state.cloud, f"delete_{kind}")
+            for m in reversed(made):
+                try:
+                    await delete(token_of(request), m["id"])
+                except CloudError:
+                    pass
+            raise
+        return JSONResponse({plural: made}, status_code=201)
+    return handler
 
 
 def routes() -> list[Route]:
@@ -288,10 +312,10 @@ def routes() -> list[Route]:
         Route(f"{v}/quotas/{{project}}/default", quota_defaults, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}/details.json", quotas, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}/details", quotas, methods=["GET"]),
-        Route(f"{v}/networks", networks, methods=["GET", "POST"]),
+        Route(f"{v}/networks", _collection("network", _create_network), methods=["GET", "POST"]),
         Route(f"{v}/networks/{{id}}", one("network"), methods=["GET", "DELETE"]),
-        Route(f"{v}/subnets", subnets, methods=["GET", "POST"]),
+        Route(f"{v}/subnets", _collection("subnet", _create_subnet), methods=["GET", "POST"]),
         Route(f"{v}/subnets/{{id}}", one("subnet"), methods=["GET", "DELETE"]),
-        Route(f"{v}/ports", ports, methods=["GET", "POST"]),
+        Route(f"{v}/ports", _collection("port", _create_port), methods=["GET", "POST"]),
         Route(f"{v}/ports/{{id}}", one("port"), methods=["GET", "DELETE"]),
     ]
