@@ -245,6 +245,9 @@ class Cloud:
     async def get_server(self, token: str, server_id: str) -> dict:
         return self.rt.compute_api.get(await self.ctx(token), server_id)
 
+    async def rename_server(self, token: str, server_id: str, name: str) -> dict:
+        return self.rt.compute_api.rename(await self.ctx(token), server_id, name)
+
     async def delete_server(self, token: str, server_id: str) -> None:
         await self.rt.compute_api.delete(await self.ctx(token), server_id)
 

@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
-from backend.api.compute import _server_id, is_uuid
+from backend.api.compute import ServerRenderer, _server_id, is_admin, is_uuid
 from backend.api.compute_hosts import hypervisor_statistics
 from backend.core.errors import BadRequest, CloudError, NotFound
 
@@ -105,6 +105,23 @@ async def flavor_extra_specs(request: Request) -> Response:
     return JSONResponse({"extra_specs": {}})
 
 
+# ---- PUT /servers/{id} -----------------------------------------------------------------
+async def server_update(request: Request) -> Response:
+    """nova's update: the name (accessIPv4/v6 and description are not kept by pocketstack).
+    A missing server is 404 before any look at the body, as nova."""
+    cloud, token, sid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    await cloud.get_server(token, sid)
+    s = await read_object(request, "server", ("name", "accessIPv4", "accessIPv6", "description"))
+    for k in ("accessIPv4", "accessIPv6", "description"):
+        if k in s:
+            raise BadRequest(f"'server.{k}' is not supported by pocketstack")
+    if "name" in s:
+        updated = await cloud.rename_server(token, sid, want_str(s, "name", "server", empty=False))
+    else:
+        updated = await cloud.get_server(token, sid)
+    return JSONResponse({"server": ServerRenderer(request, await is_admin(request, token)).full(updated)})
+
+
 # ---- hypervisors ----------------------------------------------------------------------
 def hypervisor_view(h: dict, detail: bool) -> dict:
     out = {"id": h["id"], "hypervisor_hostname": h["name"], "state": h["state"],
@@ -172,9 +189,9 @@ async def hypervisor_search(request: Request) -> Response:
 # ---- server groups --------------------------------------------------------------------
 def group_view(g: dict) -> dict:
     policy = g.get("policy") or (g.get("policies") or [None])[0]
+    # the 2.1 view: project_id and user_id arrive with 2.13, which pocketstack does not offer
     return {"id": g["id"], "name": g["name"], "policies": [policy] if policy else [],
-            "members": g.get("members", []), "metadata": {},
-            "project_id": g.get("project_id"), "user_id": g.get("user_id")}
+            "members": g.get("members", []), "metadata": {}}
 
 
 async def server_groups(request: Request) -> Response:
@@ -304,6 +321,7 @@ async def server_flow(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route(f"{V}/servers/{{id}}/os-pocketstack-flow", server_flow, methods=["GET"]),
+        Route(f"{V}/servers/{{id}}", server_update, methods=["PUT"]),
         Route(f"{V}/flavors", flavors, methods=["GET", "POST"]),
         Route(f"{V}/flavors/detail", flavors_detail, methods=["GET"]),
         Route(f"{V}/flavors/{{id}}", flavor_one, methods=["GET", "DELETE"]),

@@ -21,15 +21,16 @@ async def _hypervisors(request: Request) -> list[dict]:
     return await request.app.state.cloud.list_hypervisors(token_of(request))
 
 
-def _service(h: dict) -> dict:
-    return {"id": h["id"], "binary": "nova-compute", "host": h["name"],
+def _service(n: int, h: dict) -> dict:
+    # 2.1 service ids are integers (UUIDs arrive with 2.53): the host's place in the list
+    return {"id": n, "binary": "nova-compute", "host": h["name"],
             "zone": h.get("availability_zone") or "nova", "status": h["status"],
             "state": h["state"], "updated_at": iso(h.get("last_heartbeat")),
             "disabled_reason": h.get("down_reason") if h["status"] == "disabled" else None}
 
 
 async def services(request: Request) -> Response:
-    items = [_service(h) for h in await _hypervisors(request)]
+    items = [_service(n, h) for n, h in enumerate(await _hypervisors(request), 1)]
     q = request.query_params
     # nova filters on host and binary and ignores any other parameter
     for key in ("host", "binary"):

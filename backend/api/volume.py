@@ -42,7 +42,8 @@ async def _project_in_path(request: Request, token: str) -> None:
                          "match the token's project")
 
 
-def volume_view(request: Request, v: dict, admin: bool, detail: bool = True) -> dict:
+def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
+                created: bool = False) -> dict:
     vid = v["id"]
     root = base(request)
     links = [{"rel": "self", "href": f"{root}/volume/v3/{v.get('project_id')}/volumes/{vid}"},
@@ -58,14 +59,15 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True) -> 
         "multiattach": False, "volume_type": "__DEFAULT__", "snapshot_id": None,
         "source_volid": None, "metadata": {}, "user_id": v.get("user_id"),
         "replication_status": None, "consistencygroup_id": None,
-        "os-vol-tenant-attr:tenant_id": v.get("project_id"),
         "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
                          "volume_id": vid, "id": vid, "device": a.get("device"),
                          "host_name": v.get("host"), "attached_at": None}
                         for a in v.get("attachments") or []],
     })
-    if admin:
+    if admin and not created:
+        # cinder's admin-only attributes, absent from a create's answer
         out["os-vol-host-attr:host"] = v.get("host")
+        out["os-vol-tenant-attr:tenant_id"] = v.get("project_id")
     return out
 
 
@@ -130,7 +132,8 @@ async def volume_create(request: Request) -> Response:
     desc = (want_str(v, "description", "volume", max_len=255)
             or want_str(v, "display_description", "volume", max_len=255) or "")
     created = await cloud.create_volume(token, size, name, desc)
-    return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token))},
+    return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token),
+                                               created=True)},
                         status_code=202)
 
 

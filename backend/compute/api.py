@@ -258,6 +258,14 @@ class ComputeAPI(ComputeViews):
             self._act(ctx, server_id, "reboot", "reboot", states.REBOOTING, "reboot_instance",
                       reboot_type="SOFT")
 
+    def rename(self, ctx, server_id, name):
+        """nova's PUT /servers/{id}: the display name only (the guest's hostname stays)."""
+        self._need_write(ctx)
+        check_name("server", name)
+        r = self._instance(ctx, server_id)
+        self.store.update(r["uuid"], name=name)
+        return self.get(ctx, r["uuid"])
+
     async def delete(self, ctx, server_id):
         self._need_write(ctx)
         r = self._instance(ctx, server_id)
