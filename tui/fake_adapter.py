@@ -203,6 +203,12 @@ class FakeAdapter(Adapter):
     def f_get_trace(self, tok, sid):
         return self.traces.get(sid, [])
 
+    def f_get_flow(self, tok, sid):
+        # the backend's own grouping over the scripted views, on the fixed clock
+        from backend.facade import Cloud
+        return Cloud.flow_of(self.f_get_server(tok, sid), self.traces.get(sid, []), self.actions.get(sid, []),
+                             now=NOW.timestamp())
+
     def f_list_flavors(self, tok):
         return self.flavors
 

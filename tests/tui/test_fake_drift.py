@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import flow_scenario
 import tui_scenario
 
 # maps whose keys are data (network names, weigher names, metadata keys), not a schema
@@ -84,6 +85,7 @@ def real_views(real) -> dict:
     ids = [ok["id"], bad["id"], retried["id"]]
     v["get_server"] = [real.call("get_server", i) for i in ids]
     v["get_trace"] = [r for i in ids for r in real.call("get_trace", i)]
+    v["get_flow"] = [real.call("get_flow", i) for i in ids]
     v["explain_server"] = [d for i in ids for d in real.call("explain_server", i)]
     acts = [a for i in ids for a in real.call("list_instance_actions", i)]
     v["list_instance_actions"] = acts
@@ -102,14 +104,20 @@ def fake_views() -> dict:
     tok = a.f_scope(None, "p-admin")["token"]
     servers = a.f_list_servers(tok)
     acts = [x for s in servers for x in a.f_list_instance_actions(tok, s["id"])]
+    # the Flow tab's own scenario: a whole create and a failed schedule, record by record
+    flows = [flow_scenario.adapter("done"), flow_scenario.adapter("done", failed=True)]
     return {
+        "get_flow": [a.f_get_flow(tok, s["id"]) for s in servers] +
+                    [f.f_get_flow(tok, sid) for f in flows for sid in f.servers],
         "login": [a.f_login("admin", a.password)], "scope": [a.f_scope(None, "p-admin")],
         "auth_projects": a.f_auth_projects(tok), "list_servers": servers,
         "get_server": [a.f_get_server(tok, s["id"]) for s in servers],
-        "get_trace": [r for s in servers for r in a.f_get_trace(tok, s["id"])],
+        "get_trace": [r for s in servers for r in a.f_get_trace(tok, s["id"])] +
+                     [r for f in flows for t in f.traces.values() for r in t],
         "explain_server": [d for s in servers for d in a.f_explain_server(tok, s["id"])],
         "list_instance_actions": acts,
-        "get_instance_action": [a.f_get_instance_action(tok, x["instance_uuid"], x["request_id"]) for x in acts],
+        "get_instance_action": [a.f_get_instance_action(tok, x["instance_uuid"], x["request_id"]) for x in acts] +
+                               [x for f in flows for acts in f.actions.values() for x in acts],
         "get_console_output": [a.f_get_console_output(tok, s["id"]) for s in servers],
         "list_flavors": a.f_list_flavors(tok), "list_images": a.f_list_images(tok),
         "list_networks": a.f_list_networks(tok), "list_subnets": a.f_list_subnets(tok),

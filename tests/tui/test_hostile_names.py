@@ -79,6 +79,7 @@ async def test_project_picker_session_bar_and_instances_table(name):
 
 
 @pytest.mark.parametrize("tab,literals", [
+    ("flow", ["srv{}", "req{}"]),
     ("overview", ["srv{}", "host{}", "az{}", "img{}", "fl{}", "net{}"]),
     ("trace", ["trc{}", "stp{}", "host{}"]),
     ("scheduler", ["host{}", "why{}"]),
@@ -91,7 +92,8 @@ async def test_detail_tabs(name, tab, literals):
         await login(pilot, name)
         app.screen.action_detail()
         await settle(pilot)
-        await pilot.press(str(["overview", "trace", "scheduler", "events", "console"].index(tab) + 1))
+        await pilot.press("f" if tab == "flow" else
+                          str(["overview", "trace", "scheduler", "events", "console"].index(tab) + 1))
         if tab == "console":
             await app.screen.follow_console()
         await settle(pilot)
@@ -106,6 +108,9 @@ async def test_fault_of_an_instance_in_error(name):
         table = app.screen.table
         table.move_cursor(row=table.get_row_index(FAILED))
         app.screen.action_detail()
+        await settle(pilot)
+        await assert_shown(pilot, "flt" + name)  # the Flow tab
+        await pilot.press("1")
         await settle(pilot)
         await assert_shown(pilot, "flt" + name, "dtl" + name)
 

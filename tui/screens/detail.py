@@ -1,4 +1,5 @@
-"""Instance detail (enter): Overview, Trace, Scheduler, Events, Console tabs, kept live."""
+"""Instance detail (enter): Flow (the default), Overview, Trace, Scheduler, Events, Console
+tabs, kept live; `d` opens the states diagram."""
 from __future__ import annotations
 
 import json
@@ -18,11 +19,12 @@ from tui import format as fmt
 from tui.adapter import parse_ts
 from tui.events import Batch
 from tui.widgets.explain import render_explain
+from tui.widgets.flow import FlowTree
 from tui.widgets.server_table import is_gone
 from tui.widgets.session_bar import SessionBar
 from tui.widgets.trace import render_trace
 
-TABS = ["overview", "trace", "scheduler", "events", "console"]
+TABS = ["flow", "overview", "trace", "scheduler", "events", "console"]
 OVERVIEW_ORDER = ["id", "name", "status", "vm_state", "task_state", "power_state", "power_state_name",
                   "host", "availability_zone", "flavor", "image", "addresses", "boot_volume_id",
                   "volumes_attached", "project_id", "user_id", "hostname", "reservation_id",
@@ -94,6 +96,7 @@ def render_actions(actions: list[dict], event_show=None) -> Table | Group | Text
 class DetailScreen(Screen):
     BINDINGS = [
         Binding("escape,q", "back", "Back"),
+        Binding("f", "tab('flow')", "Flow"),
         Binding("1", "tab('overview')", "Overview"),
         Binding("2", "tab('trace')", "Trace"),
         Binding("3", "tab('scheduler')", "Scheduler"),
@@ -105,14 +108,15 @@ class DetailScreen(Screen):
         Binding("R", "act('reboot_hard')", "Hard reboot", show=False),
         Binding("ctrl+d", "act('delete')", "Delete"),
         Binding("a", "trace_all", "Trace: launch/all", show=False),
+        Binding("d", "states", "States diagram"),
         Binding("question_mark", "explain", "Explain the states / help", key_display="?", show=False),
     ]
 
-    def __init__(self, server: dict, tab: str = "overview"):
+    def __init__(self, server: dict, tab: str = "flow"):
         super().__init__()
         self.server = server
         self.sid = server["id"]
-        self.first_tab = tab if tab in TABS else "overview"
+        self.first_tab = tab if tab in TABS else "flow"
         self.traces: dict = {}          # trace id -> record (events and the listing overlap)
         self.console_text: str | None = None
         self.trace_all = False          # the Trace tab shows the launch request unless asked
@@ -122,6 +126,8 @@ class DetailScreen(Screen):
         yield SessionBar()
         yield Static(id="detail-title")
         with TabbedContent(initial=self.first_tab):
+            with TabPane("Flow", id="flow"):
+                yield FlowTree(id="flow-tree")
             with TabPane("Overview", id="overview"):
                 with VerticalScroll():
                     yield Static(id="overview-body")
@@ -153,6 +159,7 @@ class DetailScreen(Screen):
         if s is not FAILED:
             self.server = s
             self.show_server()
+        await self.load_flow()
         tr = await app.guard(a.call("get_trace", self.sid), "trace")
         if tr is not FAILED:
             for r in tr:
@@ -163,8 +170,15 @@ class DetailScreen(Screen):
         if self.first_tab == "console":
             await self.follow_console()
 
+    async def load_flow(self) -> None:
+        from tui.app import FAILED
+        got = await self.app.guard(self.app.adapter.call("get_flow", self.sid), "flow")
+        if got is not FAILED and self.is_attached:
+            self.query_one(FlowTree).show(got, self.app.clock())
+
     async def reload_details(self) -> None:
         from tui.app import FAILED
+        await self.load_flow()
         tr = await self.app.guard(self.app.adapter.call("get_trace", self.sid), "trace")
         if tr is not FAILED:
             self.traces = {r.get("id") or i: r for i, r in enumerate(tr)}
@@ -241,6 +255,9 @@ class DetailScreen(Screen):
             self.show_trace()
         if any(a.get("instance_uuid") == self.sid for a in batch.actions):
             self.run_worker(self.load_events(), group="detail-events", exclusive=True)
+        if self.app.adapter.pushes_details and (s is not None or mine or any(
+                a.get("instance_uuid") == self.sid for a in batch.actions)):
+            self.run_worker(self.load_flow(), group="detail-flow", exclusive=True)
 
     def show_server(self) -> None:
         s = self.server
@@ -268,6 +285,8 @@ class DetailScreen(Screen):
 
     def tick_trace(self) -> None:
         """While a step runs, its bar grows with the clock."""
+        if self.query_one(TabbedContent).active == "flow":
+            self.query_one(FlowTree).tick(self.app.clock())
         if self.query_one(TabbedContent).active == "trace" and self._running:
             self.show_trace()
 
@@ -286,12 +305,16 @@ class DetailScreen(Screen):
             self.run_worker(self.follow_console(), group="console", exclusive=True)
 
     def action_explain(self) -> None:
-        """`?` on the overview explains the instance's state values; elsewhere the key help."""
-        if self.query_one(TabbedContent).active == "overview":
+        """`?` on the flow or the overview explains the instance's state values; elsewhere the key help."""
+        if self.query_one(TabbedContent).active in ("flow", "overview"):
             from tui.screens.glossary import explain_server
             explain_server(self.app, self.server)
         else:
             self.app.action_help()
+
+    def action_states(self) -> None:
+        from tui.screens.states import StatesScreen
+        self.app.push_screen(StatesScreen(self.server))
 
     def action_act(self, action: str) -> None:
         from tui.screens.instances import run_action

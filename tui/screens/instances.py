@@ -122,7 +122,11 @@ class InstancesScreen(Screen):
         """`?` over a cell explains its value; anywhere else it is the key help."""
         t = self.table
         column, key = t.current_column(), t.current_key()
-        if self.focused is t and column and key in t.servers:
+        if self.focused is t and column in ("status", "vm_state", "task_state", "power_state") \
+                and key in t.servers:  # a state: the states diagram, that state marked and explained
+            from tui.screens.states import StatesScreen
+            self.app.push_screen(StatesScreen(t.servers[key], focus=column))
+        elif self.focused is t and column and key in t.servers:
             from tui.screens.glossary import explain_cell
             explain_cell(self.app, column, t.servers[key], dict(t.columns)[column])
         else:
@@ -138,7 +142,7 @@ class InstancesScreen(Screen):
             self.table.move_cursor(row=self.table.get_row_index(servers[0]["id"]))
             self.update_status()
 
-    def action_detail(self, tab: str = "overview") -> None:
+    def action_detail(self, tab: str = "flow") -> None:
         from tui.screens.detail import DetailScreen
         s = self.selected()
         if s:
