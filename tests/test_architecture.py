@@ -23,7 +23,7 @@ def lint_copy(tmp_path, extra: dict[str, str]):
     """lint-imports over a copy of the tree with the extra modules written into it."""
     import shutil
     for name in ("backend", "tui"):
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for rel, text in extra.items():
         (tmp_path / rel).write_text(text)

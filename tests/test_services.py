@@ -10,7 +10,8 @@ import pytest
 from backend.core.context import RequestContext
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.messaging.events import EventHub, Tracer
-from backend.messaging.inproc import Bus, MessagingTimeout
+from backend.messaging.bus import MessagingTimeout, NoSuchTopic
+from backend.messaging.inproc import InProcessBus
 from cloudhelp import wait_for
 
 
@@ -32,7 +33,7 @@ async def test_queue_cast_call_trace_and_timeout(tmp_path):
     hub = EventHub()
     traces = []
     hub.subscribe(lambda e: traces.append(e["trace"]))
-    bus = Bus(Tracer(db, hub))
+    bus = InProcessBus(Tracer(db, hub))
     ep = Echo()
     bus.register("echo", ep)
     ctx = RequestContext("u", "user", "p", "proj", ("member",))
@@ -46,7 +47,6 @@ async def test_queue_cast_call_trace_and_timeout(tmp_path):
     assert traces[0]["instance_uuid"] == "i-1" and traces[1]["duration_ms"] >= 0
     with pytest.raises(MessagingTimeout, match="echo.slow"):
         await bus.call(ctx, "echo", "slow", timeout=0.05)
-    from backend.messaging.inproc import NoSuchTopic
     with pytest.raises(NoSuchTopic):
         bus.cast(ctx, "nobody", "x")
 

@@ -8,6 +8,8 @@ import re
 import time
 import uuid as uuidlib
 
+from backend.compute import rpcapi as compute_rpcapi
+from backend.conductor.rpcapi import ConductorAPI
 from backend.core import db as dbm
 from backend.core import power_state, quota, states
 from backend.core import actions
@@ -28,6 +30,7 @@ def _int(name, v, lo, hi):
 class ComputeAPI(ComputeViews):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
+        self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)
         self.network, self.image, self.volume, self.config = network, image, volume, config
 
     # ---- helpers -------------------------------------------------------------------------
@@ -97,8 +100,7 @@ class ComputeAPI(ComputeViews):
                 "availability_zone": availability_zone,
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},
                 "group_id": req["group_id"], "group_policy": req["group_policy"]}
-        self.bus.cast(ctx, "conductor", "build_instances", instance_uuids=uuids, request_spec=spec,
-                      instance_uuid=uuids[0])
+        self.conductor_api.build_instances(ctx, instance_uuids=uuids, request_spec=spec, instance_uuid=uuids[0])
         return [self.store.view(self.store.get(u), ctx.is_admin) for u in uuids]
 
     def _validate_create(self, ctx, name, image, flavor, networks, bvs, az, min_count, max_count, hints, metadata):
@@ -236,7 +238,7 @@ class ComputeAPI(ComputeViews):
         self._host_must_be_up(r["host"], action)
         self.store.action_start(ctx, r["uuid"], action)
         self.store.update(r["uuid"], task_state=task_state)
-        self.bus.cast(ctx, f"compute.{r['host']}", method, instance_uuid=r["uuid"], **kw)
+        getattr(self.compute_rpcapi, method)(ctx, r["host"], instance_uuid=r["uuid"], **kw)
 
     def _host_must_be_up(self, host, action):
         n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
@@ -281,7 +283,7 @@ class ComputeAPI(ComputeViews):
             except Conflict:
                 pass
         if host_ok:
-            self.bus.cast(ctx, f"compute.{r['host']}", "terminate_instance", instance_uuid=r["uuid"])
+            self.compute_rpcapi.terminate_instance(ctx, r["host"], instance_uuid=r["uuid"])
         elif r["vm_state"] == states.BUILDING and r["host"]:
             pass  # the build sees 'deleting' at its next step and cleans up
         else:
@@ -307,8 +309,7 @@ class ComputeAPI(ComputeViews):
         if not r["host"] or r["vm_state"] in (states.BUILDING, states.ERROR):
             raise Conflict(f"instance {r['uuid']} has no console yet (vm_state {r['vm_state']})")
         self._host_must_be_up(r["host"], "console")
-        return await self.bus.call(ctx, f"compute.{r['host']}", "get_console_output", timeout=30, instance_uuid=r["uuid"],
-                                   length=length)
+        return await self.compute_rpcapi.get_console_output(ctx, r["host"], instance_uuid=r["uuid"], length=length)
 
     async def attach_volume(self, ctx, server_id, volume_ref):
         self._need_write(ctx)
@@ -330,8 +331,8 @@ class ComputeAPI(ComputeViews):
         self.store.action_start(ctx, r["uuid"], "attach_volume")
         self.volume.set(v["id"], status="attaching", attached_to=r["uuid"], device=device)
         try:
-            await self.bus.call(ctx, f"compute.{r['host']}", "attach_volume", timeout=120, instance_uuid=r["uuid"],
-                                volume_id=v["id"], size_gb=v["size"], device=device, create=not v["host"])
+            await self.compute_rpcapi.attach_volume(ctx, r["host"], instance_uuid=r["uuid"], volume_id=v["id"],
+                                                    size_gb=v["size"], device=device, create=not v["host"])
         except Exception as e:
             self.volume.set(v["id"], status="available", attached_to=None, device=None)
             raise Conflict(f"attaching volume {v['id']} failed on {r['host']}: {e}") from None
@@ -353,8 +354,7 @@ class ComputeAPI(ComputeViews):
         self.store.action_start(ctx, r["uuid"], "detach_volume")
         self.volume.set(v["id"], status="detaching")
         try:
-            await self.bus.call(ctx, f"compute.{r['host']}", "detach_volume", timeout=60, instance_uuid=r["uuid"],
-                                volume_id=v["id"])
+            await self.compute_rpcapi.detach_volume(ctx, r["host"], instance_uuid=r["uuid"], volume_id=v["id"])
         except Exception as e:
             self.db.conn.execute("UPDATE volumes SET status='in-use' WHERE id=? AND status='detaching'", (v["id"],))
             raise Conflict(f"detaching volume {v['id']} failed on {r['host']}: {e}") from None

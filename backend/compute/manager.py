@@ -1,6 +1,6 @@
 """The compute manager of one host: claims, the build states, power actions, delete,
 heartbeats and the power-state sync. Everything it stores goes through the conductor
-(topic 'conductor'); ports, volumes and images come from their services over the queue."""
+(its client, conductor_api); ports, volumes and images come from their services' clients."""
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +8,13 @@ import contextlib
 import logging
 
 from backend.core import power_state, states
+from backend.conductor.rpcapi import ConductorAPI
 from backend.core.context import RequestContext
+from backend.image.rpcapi import ImageAPI
 from backend.messaging.trace import Step
+from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
+from backend.volume.rpcapi import VolumeAPI
 
 log = logging.getLogger(__name__)
 BUILD_EVENT = "compute__do_build_and_run_instance"  # upstream's event name
@@ -25,7 +29,10 @@ class ComputeManager:
         self.host = host.name
         self.host_cfg = host
         self.driver = driver
-        self.bus = bus
+        self.conductor_api = ConductorAPI(bus)
+        self.network_api = NetworkAPI(bus)
+        self.image_api = ImageAPI(bus)
+        self.volume_api = VolumeAPI(bus)
         self.tracer = tracer
         self.config = config
         self.topic = f"compute.{self.host}"
@@ -36,9 +43,6 @@ class ComputeManager:
         self._building: dict[str, asyncio.Task] = {}
 
     # ---- plumbing -----------------------------------------------------------------------
-    async def _c(self, ctx, method, **kw):
-        return await self.bus.call(ctx, "conductor", method, **kw)
-
     def _lock(self, uuid) -> asyncio.Lock:
         return self._locks.setdefault(uuid, asyncio.Lock())
 
@@ -46,7 +50,7 @@ class ComputeManager:
         ctx = RequestContext.system()
         await self.heartbeat(ctx)
         if self.up:
-            known = await self._c(ctx, "guest_specs_for_host", host=self.host)
+            known = await self.conductor_api.guest_specs_for_host(ctx, host=self.host)
             try:
                 await self.driver.init_host([GuestSpec(**k) for k in known])
             except Exception as e:
@@ -83,8 +87,8 @@ class ComputeManager:
         except Exception as e:
             reason = f"host {self.host} unreachable: {e}"
         self.up = reason is None
-        await self._c(ctx, "service_heartbeat", host=self.host, up=self.up, reason=reason,
-                      caps=caps.__dict__ if caps else None)
+        await self.conductor_api.service_heartbeat(ctx, host=self.host, up=self.up, reason=reason,
+                                                   caps=caps.__dict__ if caps else None)
 
     # ---- build ----------------------------------------------------------------------------
     def abort_build(self, instance_uuid) -> bool:
@@ -104,32 +108,32 @@ class ComputeManager:
 
     async def _build_and_run(self, ctx, instance_uuid, alternates):
         async with self._lock(instance_uuid):
-            await self._c(ctx, "event_start", instance_uuid=instance_uuid, event=BUILD_EVENT, host=self.host)
+            await self.conductor_api.event_start(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT, host=self.host)
             try:
                 async with Step(self.tracer, ctx, "compute", "build", instance_uuid, detail=self.host):
                     await self._build(ctx, instance_uuid)
             except BuildAborted:
                 await self._cleanup(ctx, instance_uuid)
-                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT,
-                              result="Error", details="deleted during build")
-                await self._c(ctx, "build_aborted", instance_uuid=instance_uuid)
+                await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT,
+                                                      result="Error", details="deleted during build")
+                await self.conductor_api.build_aborted(ctx, instance_uuid=instance_uuid)
             except Exception as e:
                 reason = f"{type(e).__name__}: {e}" if not isinstance(e, DriverError) else str(e)
                 log.info("build of %s on %s failed: %s", instance_uuid, self.host, reason)
                 await self._cleanup(ctx, instance_uuid)
-                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT,
-                              result="Error", details=reason)
-                self.bus.cast(ctx, "conductor", "build_failed", instance_uuid=instance_uuid, host=self.host,
-                              reason=reason, reschedulable=getattr(e, "reschedulable", False),
-                              alternates=alternates)
+                await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT,
+                                                      result="Error", details=reason)
+                self.conductor_api.build_failed(ctx, instance_uuid=instance_uuid, host=self.host,
+                                                reason=reason, reschedulable=getattr(e, "reschedulable", False),
+                                                alternates=alternates)
             else:
-                await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event=BUILD_EVENT)
+                await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT)
 
     async def _set(self, ctx, uuid, expected, **values):
         """Save through the conductor; a mismatch of task_state means a delete came in."""
         try:
-            return await self._c(ctx, "instance_update", instance_uuid=uuid, expected_task_state=expected,
-                                 **values)
+            return await self.conductor_api.instance_update(ctx, instance_uuid=uuid, expected_task_state=expected,
+                                                            **values)
         except LookupError as e:
             raise BuildAborted(str(e)) from None
 
@@ -137,40 +141,40 @@ class ComputeManager:
     async def _stage(self, ctx, uuid, event, service, step, detail=None):
         """One build stage: an instance-action event (saved through the conductor) and a
         trace step for the live timeline."""
-        await self._c(ctx, "event_start", instance_uuid=uuid, event=event, host=self.host)
+        await self.conductor_api.event_start(ctx, instance_uuid=uuid, event=event, host=self.host)
         try:
             async with Step(self.tracer, ctx, service, step, uuid, detail=detail):
                 yield
         except BaseException as e:
-            await self._c(ctx, "event_finish", instance_uuid=uuid, event=event, result="Error",
-                          details=f"{type(e).__name__}: {e}")
+            await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event, result="Error",
+                                                  details=f"{type(e).__name__}: {e}")
             raise
-        await self._c(ctx, "event_finish", instance_uuid=uuid, event=event)
+        await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event)
 
     async def _build(self, ctx, uuid):
         async with self._stage(ctx, uuid, "compute_claim_resources", "compute", "claim", self.host):
-            inst = await self._c(ctx, "instance_claim", instance_uuid=uuid, host=self.host)
+            inst = await self.conductor_api.instance_claim(ctx, instance_uuid=uuid, host=self.host)
         await self.driver.build_stage_done(uuid, states.SCHEDULING)
         await self._set(ctx, uuid, states.SCHEDULING, task_state=None)
         await self._set(ctx, uuid, None, task_state=states.NETWORKING)
         async with self._stage(ctx, uuid, "compute_allocate_network", "network", "allocate ports"):
-            nw = await self.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=uuid,
-                                     project_id=inst["project_id"], host=self.host,
-                                     requested=inst["requested_networks"], zone=inst["availability_zone"])
+            nw = await self.network_api.allocate_for_instance(
+                ctx, instance_uuid=uuid, project_id=inst["project_id"], host=self.host,
+                requested=inst["requested_networks"], zone=inst["availability_zone"])
         await self.driver.build_stage_done(uuid, states.NETWORKING)
         await self._set(ctx, uuid, states.NETWORKING, task_state=states.BLOCK_DEVICE_MAPPING)
         image = kernel = ramdisk = None
         props = {}
         if inst["image_id"]:
             async with self._stage(ctx, uuid, "compute_fetch_image", "image", "fetch image"):
-                f = await self.bus.call(ctx, "image", "get_image_file", image_id=inst["image_id"],
-                                        instance_uuid=uuid)
+                f = await self.image_api.get_image_file(ctx, image_id=inst["image_id"],
+                                                        instance_uuid=uuid)
                 props = f.pop("properties")
                 image = ImageFile(**f)
                 for prop in ("kernel_id", "ramdisk_id"):
                     if props.get(prop):
-                        k = await self.bus.call(ctx, "image", "get_image_file", image_id=props[prop],
-                                                instance_uuid=uuid)
+                        k = await self.image_api.get_image_file(ctx, image_id=props[prop],
+                                                                instance_uuid=uuid)
                         k.pop("properties")
                         if prop == "kernel_id":
                             kernel = ImageFile(**k)
@@ -179,14 +183,14 @@ class ComputeManager:
         root_volume = None
         async with self._stage(ctx, uuid, "compute_block_device_mapping", "volume", "block device mapping"):
             if inst["boot_volume_size"]:
-                vid = await self.bus.call(ctx, "volume", "create_boot_volume", instance_uuid=uuid,
-                                          project_id=inst["project_id"], size=inst["boot_volume_size"],
-                                          image_id=inst["image_id"], host=self.host)
+                vid = await self.volume_api.create_boot_volume(
+                    ctx, instance_uuid=uuid, project_id=inst["project_id"], size=inst["boot_volume_size"],
+                    image_id=inst["image_id"], host=self.host)
                 await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, boot_volume_id=vid)
                 async with Step(self.tracer, ctx, "hypervisor", "create volume", uuid):
                     await self.driver.create_volume(vid, inst["boot_volume_size"], image)
-                await self.bus.call(ctx, "volume", "mark_attached", volume_id=vid, instance_uuid=uuid,
-                                    device="/dev/vda", host=self.host)
+                await self.volume_api.mark_attached(ctx, volume_id=vid, instance_uuid=uuid,
+                                                    device="/dev/vda", host=self.host)
                 root_volume = {"volume_id": vid, "size_gb": inst["boot_volume_size"]}
         await self.driver.build_stage_done(uuid, states.BLOCK_DEVICE_MAPPING)
         await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, task_state=states.SPAWNING)
@@ -204,56 +208,57 @@ class ComputeManager:
     async def _cleanup(self, ctx, uuid):
         """Remove everything a failed or aborted build made, best effort per piece."""
         for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
-                           ("ports", lambda: self.bus.call(ctx, "network", "deallocate_for_instance",
-                                                           instance_uuid=uuid))):
+                           ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid))):
             try:
                 await coro()
             except Exception as e:
                 log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
         try:
-            for vid in await self.bus.call(ctx, "volume", "release_for_instance", instance_uuid=uuid):
+            for vid in await self.volume_api.release_for_instance(ctx, instance_uuid=uuid):
                 await self.driver.delete_volume(vid)
         except Exception as e:
             log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
-        await self._c(ctx, "instance_release", instance_uuid=uuid)
+        await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
 
     # ---- delete and power actions ------------------------------------------------------------
     async def terminate_instance(self, ctx, instance_uuid):
         async with self._lock(instance_uuid):
-            await self._c(ctx, "event_start", instance_uuid=instance_uuid, event="compute_terminate_instance",
-                          host=self.host)
+            await self.conductor_api.event_start(ctx, instance_uuid=instance_uuid, event="compute_terminate_instance",
+                                                 host=self.host)
             try:
                 async with Step(self.tracer, ctx, "hypervisor", "destroy", instance_uuid):
                     await self.driver.destroy(instance_uuid)
             except Exception as e:
-                await self._c(ctx, "event_finish", instance_uuid=instance_uuid,
-                              event="compute_terminate_instance", result="Error", details=str(e))
-                await self._c(ctx, "instance_error", instance_uuid=instance_uuid, host=self.host,
-                              message=f"delete failed on {self.host}: {e}")
+                await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid,
+                                                      event="compute_terminate_instance", result="Error",
+                                                      details=str(e))
+                await self.conductor_api.instance_error(ctx, instance_uuid=instance_uuid, host=self.host,
+                                                        message=f"delete failed on {self.host}: {e}")
                 return
             await self._cleanup(ctx, instance_uuid)
-            await self._c(ctx, "event_finish", instance_uuid=instance_uuid, event="compute_terminate_instance")
-            await self._c(ctx, "instance_destroyed", instance_uuid=instance_uuid)
+            await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event="compute_terminate_instance")
+            await self.conductor_api.instance_destroyed(ctx, instance_uuid=instance_uuid)
         self._locks.pop(instance_uuid, None)
 
     async def _power_action(self, ctx, uuid, event, action, done: dict, steps=()):
         async with self._lock(uuid):
-            await self._c(ctx, "event_start", instance_uuid=uuid, event=event, host=self.host)
+            await self.conductor_api.event_start(ctx, instance_uuid=uuid, event=event, host=self.host)
             try:
                 for expected, nxt in steps:
-                    await self._c(ctx, "instance_update", instance_uuid=uuid, expected_task_state=expected,
-                                  task_state=nxt)
+                    await self.conductor_api.instance_update(ctx, instance_uuid=uuid, expected_task_state=expected,
+                                                             task_state=nxt)
                 await action()
                 state = await self.driver.get_power_state(uuid)
             except Exception as e:
-                await self._c(ctx, "event_finish", instance_uuid=uuid, event=event, result="Error", details=str(e))
+                await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event, result="Error",
+                                                      details=str(e))
                 # as upstream: a failed power action leaves the vm_state and clears the task
-                await self._c(ctx, "end_task", instance_uuid=uuid)
-                await self._c(ctx, "instance_fault", instance_uuid=uuid, host=self.host,
-                              message=f"{event} failed: {e}")
+                await self.conductor_api.end_task(ctx, instance_uuid=uuid)
+                await self.conductor_api.instance_fault(ctx, instance_uuid=uuid, host=self.host,
+                                                        message=f"{event} failed: {e}")
                 return
-            await self._c(ctx, "end_task", instance_uuid=uuid, power_state=state, **done)
-            await self._c(ctx, "event_finish", instance_uuid=uuid, event=event)
+            await self.conductor_api.end_task(ctx, instance_uuid=uuid, power_state=state, **done)
+            await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event)
 
     async def stop_instance(self, ctx, instance_uuid):
         await self._power_action(ctx, instance_uuid, "compute_stop_instance",
@@ -301,7 +306,7 @@ class ComputeManager:
         destroyed, as nova's running_deleted_instance_action=reap does."""
         if not actual:
             return
-        live = set(await self._c(ctx, "live_uuids_on_host", host=self.host))
+        live = set(await self.conductor_api.live_uuids_on_host(ctx, host=self.host))
         for uuid in actual:
             if uuid in live or uuid in self._building or self._lock(uuid).locked():
                 continue
@@ -322,12 +327,12 @@ class ComputeManager:
             log.warning("power sync on %s: %s", self.host, e)
             return
         await self._reap_deleted(ctx, actual)
-        for inst in await self._c(ctx, "instances_on_host", host=self.host):
+        for inst in await self.conductor_api.instances_on_host(ctx, host=self.host):
             uuid = inst["uuid"]
             if inst["task_state"] is not None or self._lock(uuid).locked():
                 continue  # something is acting on it; the next sync will look again
             now = actual.get(uuid, power_state.NOSTATE)
             if now == inst["power_state"]:
                 continue
-            await self._c(ctx, "power_state_changed", instance_uuid=uuid, host=self.host,
-                          old=inst["power_state"], new=now, vm_state=inst["vm_state"])
+            await self.conductor_api.power_state_changed(ctx, instance_uuid=uuid, host=self.host,
+                                                         old=inst["power_state"], new=now, vm_state=inst["vm_state"])

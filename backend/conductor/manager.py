@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import time
 
+from backend.compute import rpcapi as compute_rpcapi
+from backend.conductor.rpcapi import ANY
 from backend.core import db as dbm
 from backend.core import power_state, states
 from backend.messaging.trace import Step
+from backend.scheduler.rpcapi import SchedulerAPI
 from backend.virt.driver import GuestSpec
 
 log = logging.getLogger(__name__)
-ANY = "__any__"
 
 
 class ComputeResourcesUnavailable(Exception):
@@ -21,7 +23,8 @@ class ComputeResourcesUnavailable(Exception):
 class ConductorManager:
     def __init__(self, db, bus, tracer, store, config, hub):
         self.db = db
-        self.bus = bus
+        self.scheduler_api = SchedulerAPI(bus)
+        self.compute_rpcapi = compute_rpcapi.ComputeAPI(bus)
         self.tracer = tracer
         self.store = store
         self.config = config
@@ -39,9 +42,8 @@ class ConductorManager:
             self.store.event_start(ctx, u, ev)
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
             try:
-                decisions = await self.bus.call(ctx, "scheduler", "select_destinations",
-                                                instance_uuids=uuids, request_spec=request_spec,
-                                                instance_uuid=uuids[0])
+                decisions = await self.scheduler_api.select_destinations(
+                    ctx, instance_uuids=uuids, request_spec=request_spec, instance_uuid=uuids[0])
             except Exception as e:
                 decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}] * len(uuids)
         for u, d in zip(uuids, decisions):
@@ -65,8 +67,8 @@ class ConductorManager:
                              " VALUES (?,?,?,?)", (uuid, n + 1, dbm.jdump(d), d["created"]))
 
     def _cast_build(self, ctx, uuid, host, alternates, attempt):
-        self.bus.cast(ctx, f"compute.{host}", "build_and_run_instance", instance_uuid=uuid,
-                      alternates=alternates, attempt=attempt)
+        self.compute_rpcapi.build_and_run_instance(ctx, host, instance_uuid=uuid, alternates=alternates,
+                                                   attempt=attempt)
 
     def _fail(self, uuid, message, details, host=None):
         self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
@@ -117,6 +119,24 @@ class ConductorManager:
         self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
         self.store.update(uuid, vm_state=states.DELETED, task_state=None, deleted=1, power_state=power_state.NOSTATE,
                           terminated_at=dbm.now_iso())
+
+    # ---- the compute nodes ----------------------------------------------------------------------
+    def register_hosts(self, hosts):
+        """At start: the hosts of hosts.yaml, as compute_nodes; the others are marked unconfigured."""
+        names = {h.name for h in hosts}
+        with dbm.transaction(self.db):
+            self.db.conn.execute("UPDATE compute_nodes SET configured=0")
+            for h in hosts:
+                if dbm.row(self.db, "SELECT 1 x FROM compute_nodes WHERE host=?", (h.name,)):
+                    self.db["compute_nodes"].update(h.name, {"address": h.address, "driver": h.driver,
+                                                             "availability_zone": h.availability_zone,
+                                                             "configured": 1, "last_heartbeat": None})
+                else:
+                    self.db["compute_nodes"].insert({"host": h.name, "address": h.address, "driver": h.driver,
+                                                     "availability_zone": h.availability_zone, "configured": 1})
+        gone = [r["host"] for r in dbm.rows(self.db, "SELECT host FROM compute_nodes WHERE configured=0")]
+        if gone:
+            log.warning("hosts no longer in hosts.yaml: %s", ", ".join(sorted(set(gone) - names)))
 
     # ---- compute's database access ----------------------------------------------------------
     async def instance_get(self, ctx, instance_uuid):
@@ -226,7 +246,7 @@ class ConductorManager:
             self._sync_action(ctx, instance_uuid, host, "power state sync: guest found running while stopped",
                               "calling stop")
             self.store.update(instance_uuid, power_state=new, task_state=states.POWERING_OFF)
-            self.bus.cast(ctx, f"compute.{host}", "stop_instance", instance_uuid=instance_uuid)
+            self.compute_rpcapi.stop_instance(ctx, host, instance_uuid=instance_uuid)
         else:
             self.store.update(instance_uuid, power_state=new)
 

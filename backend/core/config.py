@@ -40,6 +40,8 @@ class Config:
     quota_defaults: dict = field(default_factory=dict)
     # events kept for event-stream clients that reconnect (Last-Event-ID); older: a reset
     event_replay: int = 10_000
+    # a test mode: every message on the in-process bus goes through JSON as over a broker
+    bus_serialize: bool = field(default_factory=lambda: os.environ.get("POCKETSTACK_BUS_SERIALIZE") == "1")
 
     @property
     def db_path(self) -> Path:

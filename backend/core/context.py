@@ -1,6 +1,7 @@
 """The request context every service call carries (as oslo.context does)."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ class RequestContext:
     validate_ms: float | None = field(default=None, compare=False)  # how long identity took
     # when the token was issued (scoped), as keystone shows it: the launch flow's step 1
     token_issued_at: str | None = field(default=None, compare=False)
+    token_expires_at: str | None = field(default=None, compare=False)  # the token's expiry (ISO 8601)
 
     @property
     def is_admin(self) -> bool:
@@ -30,11 +32,25 @@ class RequestContext:
         # reader may look, never change (keystone's default roles: reader < member < admin)
         return "admin" in self.roles or "member" in self.roles
 
+    def to_dict(self) -> dict:
+        """Plain JSON types only: what crosses a broker with every message."""
+        d = dataclasses.asdict(self)
+        d["roles"] = list(self.roles)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RequestContext":
+        """The context to_dict gave; a key that is not a field is refused by name."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"request context: unknown field(s) {', '.join(unknown)}")
+        return cls(**dict(d, roles=tuple(d.get("roles") or ())))
+
     @classmethod
     def system(cls, request_id: str | None = None) -> "RequestContext":
         """For the services' own periodic work (build timeouts, power sync)."""
         return cls("system", "system", None, None, ("admin",), request_id or new_request_id())
 
     def with_request_id(self, request_id: str, validate_ms: float | None = None) -> "RequestContext":
-        return RequestContext(self.user_id, self.user_name, self.project_id, self.project_name,
-                              self.roles, request_id, validate_ms, self.token_issued_at)
+        return dataclasses.replace(self, request_id=request_id, validate_ms=validate_ms)

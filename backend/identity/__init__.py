@@ -155,7 +155,8 @@ class IdentityService(IdentityAdmin):
             if not roles:
                 raise Unauthorized("the token's user no longer has a role on its project")
         ctx = RequestContext(user["id"], user["name"], proj["id"] if proj else None,
-                             proj["name"] if proj else None, roles, token_issued_at=_iso(row["issued_at"]))
+                             proj["name"] if proj else None, roles, token_issued_at=_iso(row["issued_at"]),
+                             token_expires_at=_iso(row["expires_at"]))
         return ctx, row
 
     def context_for(self, token: str) -> RequestContext:

@@ -1,35 +1,42 @@
-"""The message bus between services, as oslo.messaging shapes it: a topic per service
-(and per host for compute: 'compute.<host>'), cast = fire and forget, call = request and
-reply. Every message carries the request context (with its request id) and is recorded as
-a trace event.
+"""The in-process bus: the embedded default, on the asyncio loop of the one process. Every
+message is recorded as a trace event.
 
-The embedded default is in-process on the asyncio loop. The Bus interface (register /
-cast / call) is the seam for a real broker later."""
+serialize=True (a test mode) sends every context, argument and reply through JSON as a broker
+would, so nothing that cannot cross a process boundary gets in before a broker does."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 from backend.core.context import RequestContext
+from backend.messaging.bus import Bus, MessagingTimeout, NoSuchTopic
 from backend.messaging.events import Tracer
 
 log = logging.getLogger(__name__)
 
 
-class MessagingTimeout(Exception):
-    pass
+def _wire(value, what: str):
+    """value as the other end of a broker would see it; TypeError names what could not go."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{what} cannot cross the bus: {e}") from None
 
 
-class NoSuchTopic(Exception):
-    pass
-
-
-class Bus:
-    def __init__(self, tracer: Tracer):
+class InProcessBus(Bus):
+    def __init__(self, tracer: Tracer, serialize: bool = False):
         self.tracer = tracer
+        self.serialize = serialize
         self._endpoints: dict[str, object] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    def _send(self, ctx: RequestContext, topic: str, method: str, kwargs: dict):
+        if not self.serialize:
+            return ctx, kwargs
+        return (RequestContext.from_dict(_wire(ctx.to_dict(), f"the context of {topic}.{method}")),
+                {k: _wire(v, f"argument {k!r} of {topic}.{method}") for k, v in kwargs.items()})
 
     def register(self, topic: str, endpoint: object) -> None:
         self._endpoints[topic] = endpoint
@@ -55,6 +62,7 @@ class Bus:
     def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
         fn = self._method(topic, method)
         self._trace(ctx, "cast", topic, method, kwargs)
+        ctx, kwargs = self._send(ctx, topic, method, kwargs)
         task = asyncio.get_running_loop().create_task(self._run_cast(fn, ctx, topic, method, kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -72,13 +80,16 @@ class Bus:
         or fail by themselves. The context is immutable, so it is passed as it is."""
         fn = self._method(topic, method)
         self._trace(ctx, "call", topic, method, kwargs)
+        sctx, skw = self._send(ctx, topic, method, kwargs)
         t0 = time.perf_counter()
         try:
             if timeout is None:
-                return await fn(ctx, **kwargs)
-            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
-            async with asyncio.timeout(timeout):
-                return await fn(ctx, **kwargs)
+                reply = await fn(sctx, **skw)
+            else:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(timeout):
+                    reply = await fn(sctx, **skw)
+            return _wire(reply, f"the reply of {topic}.{method}") if self.serialize else reply
         except TimeoutError:
             raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
         finally:

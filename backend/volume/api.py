@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+from backend.compute import rpcapi as compute_rpcapi
 from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -17,7 +18,7 @@ MAX_VOLUME_GB = 1000
 class VolumeService:
     def __init__(self, db, bus, config):
         self.db = db
-        self.bus = bus
+        self.compute_rpcapi = compute_rpcapi.ComputeAPI(bus)
         self.config = config
 
     @staticmethod
@@ -93,10 +94,9 @@ class VolumeService:
     async def _destroy(self, ctx, v):
         if v["host"]:
             self.set(v["id"], status="deleting")
-            topic = f"compute.{v['host']}"
-            if self.bus.has_topic(topic):
+            if self.compute_rpcapi.has_host(v["host"]):
                 try:
-                    await self.bus.call(ctx, topic, "delete_volume_backing", timeout=60, volume_id=v["id"])
+                    await self.compute_rpcapi.delete_volume_backing(ctx, v["host"], volume_id=v["id"])
                 except Exception as e:  # as cinder: error_deleting, and a later delete may retry
                     self.set(v["id"], status="error_deleting")
                     raise Conflict(f"volume {v['id']} could not be deleted on host {v['host']}: {e}") from None

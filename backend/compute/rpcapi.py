@@ -1,0 +1,47 @@
+"""The compute hosts' client (nova's compute/rpcapi.py): every message goes to the topic of
+one host, compute.<host>. Casts for the long actions, calls where an answer is needed."""
+from __future__ import annotations
+
+from backend.messaging.bus import RPCClient
+
+
+def topic_of(host: str) -> str:
+    return f"compute.{host}"
+
+
+class ComputeAPI(RPCClient):
+    def has_host(self, host: str) -> bool:
+        """Whether a compute manager serves the host (it is in hosts.yaml)."""
+        return self.bus.has_topic(topic_of(host))
+
+    def build_and_run_instance(self, ctx, host, instance_uuid, alternates, attempt=1) -> None:
+        self.bus.cast(ctx, topic_of(host), "build_and_run_instance", instance_uuid=instance_uuid,
+                      alternates=alternates, attempt=attempt)
+
+    def terminate_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "terminate_instance", instance_uuid=instance_uuid)
+
+    def stop_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "stop_instance", instance_uuid=instance_uuid)
+
+    def start_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "start_instance", instance_uuid=instance_uuid)
+
+    def reboot_instance(self, ctx, host, instance_uuid, reboot_type) -> None:
+        self.bus.cast(ctx, topic_of(host), "reboot_instance", instance_uuid=instance_uuid,
+                      reboot_type=reboot_type)
+
+    async def get_console_output(self, ctx, host, instance_uuid, length=None) -> str:
+        return await self.bus.call(ctx, topic_of(host), "get_console_output", timeout=30,
+                                   instance_uuid=instance_uuid, length=length)
+
+    async def attach_volume(self, ctx, host, instance_uuid, volume_id, size_gb, device, create) -> None:
+        await self.bus.call(ctx, topic_of(host), "attach_volume", timeout=120, instance_uuid=instance_uuid,
+                            volume_id=volume_id, size_gb=size_gb, device=device, create=create)
+
+    async def detach_volume(self, ctx, host, instance_uuid, volume_id) -> None:
+        await self.bus.call(ctx, topic_of(host), "detach_volume", timeout=60, instance_uuid=instance_uuid,
+                            volume_id=volume_id)
+
+    async def delete_volume_backing(self, ctx, host, volume_id) -> None:
+        await self.bus.call(ctx, topic_of(host), "delete_volume_backing", timeout=60, volume_id=volume_id)

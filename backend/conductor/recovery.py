@@ -1,0 +1,115 @@
+"""Recovery, the conductor's side of a restart and of a hung build: reconcile() after a
+start (builds in flight resume from scheduling, interrupted deletes finish, interrupted power
+actions are cleared) and the build watchdog (nothing stays in BUILD past build_timeout)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from backend.core import db as dbm
+from backend.core import states
+from backend.core.context import RequestContext
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    """computes: the compute managers by host (their state is looked at, their cleanup run);
+    compute_api.local_delete, network and volume release what a host cannot."""
+
+    def __init__(self, db, store, tracer, config, *, computes, compute_api, network, volume, image,
+                 conductor_api, compute_rpcapi):
+        self.db, self.store, self.tracer, self.config = db, store, tracer, config
+        self.computes = computes
+        self.compute_api, self.network, self.volume, self.image = compute_api, network, volume, image
+        self.conductor_api, self.compute_rpcapi = conductor_api, compute_rpcapi
+
+    # ---- after a restart -------------------------------------------------------------------------
+    async def reconcile(self):
+        """After a restart: builds that were in flight are resumed from scheduling (their
+        partial resources released first); interrupted deletes are finished; power actions
+        interrupted mid-way are cleared and the power sync re-reads the guests."""
+        self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
+        ctx = RequestContext.system()
+        for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND (vm_state='building'"
+                                   " OR task_state IS NOT NULL)"):
+            u = r["uuid"]
+            if r["task_state"] == states.DELETING:
+                cm = self.computes.get(r["host"]) if r["host"] else None
+                if cm and cm.up:
+                    self.compute_rpcapi.terminate_instance(ctx, cm.host, instance_uuid=u)
+                else:
+                    await self.compute_api.local_delete(ctx, r)
+            elif r["vm_state"] == states.BUILDING:
+                await self._resume_build(ctx, r)
+            else:
+                self.store.update(u, task_state=None)
+        for cm in self.computes.values():
+            await cm.sync_power_states(ctx)
+
+    async def _resume_build(self, ctx, r):
+        u = r["uuid"]
+        cm = self.computes.get(r["host"]) if r["host"] else None
+        if cm is not None:
+            await cm._cleanup(ctx, u)
+        self.store.update(u, task_state=states.SCHEDULING, host=None)
+        # the resumed build belongs to the original create: its events land there
+        create = dbm.row(self.db, "SELECT id, request_id FROM instance_actions WHERE instance_uuid=?"
+                                  " AND action='create' ORDER BY id DESC LIMIT 1", (u,))
+        rctx = ctx.with_request_id(create["request_id"]) if create else ctx
+        if create:
+            self.db.conn.execute("UPDATE instance_action_events SET finish_time=?, result='Error',"
+                                 " details='interrupted by a restart of the backend'"
+                                 " WHERE action_id=? AND finish_time IS NULL", (dbm.now_iso(), create["id"]))
+        self.tracer.record(service="conductor", kind="step", request_id=rctx.request_id, instance_uuid=u,
+                           step="resume after restart", phase="start")
+        self.conductor_api.build_instances(rctx, instance_uuids=[u], request_spec=self._spec_of(r),
+                                           instance_uuid=u)
+
+    def _spec_of(self, r):
+        img = dbm.row(self.db, "SELECT properties FROM images WHERE id=?", (r["image_id"],)) if r["image_id"] else None
+        g = dbm.row(self.db, "SELECT policy FROM server_groups WHERE id=?", (r["server_group_id"],)) \
+            if r["server_group_id"] else None
+        return {"vcpus": r["vcpus"], "memory_mb": r["memory_mb"],
+                "disk_gb": 0 if r["boot_volume_size"] else r["root_gb"],
+                "availability_zone": r["requested_az"],
+                "image_properties": dbm.jload(img["properties"], {}) if img else {},
+                "group_id": r["server_group_id"], "group_policy": g["policy"] if g else None}
+
+    # ---- the build watchdog ------------------------------------------------------------------------
+    async def watchdog(self):
+        """Nothing stays in BUILD forever: past build_timeout it goes to ERROR, released."""
+        while True:
+            await asyncio.sleep(min(5.0, max(self.config.build_timeout / 4, 0.2)))
+            try:
+                await self.expire_builds()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("build watchdog failed")
+
+    async def expire_builds(self):
+        limit = time.time() - self.config.build_timeout
+        ctx = RequestContext.system()
+        for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND vm_state='building'"
+                                   " AND build_started < ?", (limit,)):
+            u = r["uuid"]
+            cm = self.computes.get(r["host"]) if r["host"] else None
+            for any_cm in self.computes.values():  # a hung build holds its lock: end it
+                any_cm.abort_build(u)
+            if cm is not None:
+                try:
+                    await asyncio.wait_for(cm._cleanup(ctx, u), 30)
+                except Exception as e:
+                    log.warning("cleanup of timed-out build %s: %s", u, e)
+            else:
+                await self.network.deallocate_for_instance(ctx, u)
+                await self.volume.release_for_instance(ctx, u)
+                self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
+            dbm.update(self.db, "instances", u, {"host": None})
+            if r["task_state"] == states.DELETING:  # the user asked for a delete: finish it
+                await self.compute_api.local_delete(ctx, self.store.get(u))
+                continue
+            self.store.set_error(u, f"Build of instance {u} timed out after {self.config.build_timeout:g} s "
+                                    f"(in task_state {r['task_state']})", None, r["host"])

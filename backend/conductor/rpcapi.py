@@ -1,0 +1,73 @@
+"""The conductor's client (nova's conductor/rpcapi.py): the build orchestration for the
+compute API and recovery, and compute's only path to the database. Casts return at once;
+calls wait for the reply."""
+from __future__ import annotations
+
+from backend.messaging.bus import RPCClient
+
+ANY = "__any__"  # instance_update without a task_state check
+
+
+class ConductorAPI(RPCClient):
+    topic = "conductor"
+
+    # ---- build orchestration (casts) --------------------------------------------------------
+    def build_instances(self, ctx, instance_uuids, request_spec, instance_uuid=None) -> None:
+        self.bus.cast(ctx, self.topic, "build_instances", instance_uuids=instance_uuids,
+                      request_spec=request_spec, instance_uuid=instance_uuid)
+
+    def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates) -> None:
+        self.bus.cast(ctx, self.topic, "build_failed", instance_uuid=instance_uuid, host=host, reason=reason,
+                      reschedulable=reschedulable, alternates=alternates)
+
+    async def build_aborted(self, ctx, instance_uuid) -> None:
+        await self.bus.call(ctx, self.topic, "build_aborted", instance_uuid=instance_uuid)
+
+    # ---- compute's database access (calls) --------------------------------------------------
+    async def instance_update(self, ctx, instance_uuid, expected_task_state=ANY, **values) -> dict:
+        """LookupError when the instance is gone or not in expected_task_state."""
+        return await self.bus.call(ctx, self.topic, "instance_update", instance_uuid=instance_uuid,
+                                   expected_task_state=expected_task_state, **values)
+
+    async def end_task(self, ctx, instance_uuid, **values) -> None:
+        await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
+
+    async def instance_claim(self, ctx, instance_uuid, host) -> dict:
+        return await self.bus.call(ctx, self.topic, "instance_claim", instance_uuid=instance_uuid, host=host)
+
+    async def instance_release(self, ctx, instance_uuid) -> None:
+        await self.bus.call(ctx, self.topic, "instance_release", instance_uuid=instance_uuid)
+
+    async def instance_destroyed(self, ctx, instance_uuid) -> None:
+        await self.bus.call(ctx, self.topic, "instance_destroyed", instance_uuid=instance_uuid)
+
+    async def instance_error(self, ctx, instance_uuid, host, message) -> None:
+        await self.bus.call(ctx, self.topic, "instance_error", instance_uuid=instance_uuid, host=host,
+                            message=message)
+
+    async def instance_fault(self, ctx, instance_uuid, host, message) -> None:
+        await self.bus.call(ctx, self.topic, "instance_fault", instance_uuid=instance_uuid, host=host,
+                            message=message)
+
+    async def event_start(self, ctx, instance_uuid, event, host=None) -> None:
+        await self.bus.call(ctx, self.topic, "event_start", instance_uuid=instance_uuid, event=event, host=host)
+
+    async def event_finish(self, ctx, instance_uuid, event, result="Success", details=None) -> None:
+        await self.bus.call(ctx, self.topic, "event_finish", instance_uuid=instance_uuid, event=event,
+                            result=result, details=details)
+
+    async def instances_on_host(self, ctx, host) -> list[dict]:
+        return await self.bus.call(ctx, self.topic, "instances_on_host", host=host)
+
+    async def live_uuids_on_host(self, ctx, host) -> list[str]:
+        return await self.bus.call(ctx, self.topic, "live_uuids_on_host", host=host)
+
+    async def guest_specs_for_host(self, ctx, host) -> list[dict]:
+        return await self.bus.call(ctx, self.topic, "guest_specs_for_host", host=host)
+
+    async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state) -> None:
+        await self.bus.call(ctx, self.topic, "power_state_changed", instance_uuid=instance_uuid, host=host,
+                            old=old, new=new, vm_state=vm_state)
+
+    async def service_heartbeat(self, ctx, host, up, reason=None, caps=None) -> None:
+        await self.bus.call(ctx, self.topic, "service_heartbeat", host=host, up=up, reason=reason, caps=caps)
