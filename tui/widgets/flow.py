@@ -69,6 +69,7 @@ def head_label(flow: dict) -> Text:
     if flow.get("request_id"):
         t.append("  request ", style="dim")
         t.append(plain(flow["request_id"]))
+    t.append("   (space or enter on a step's messages unfolds them)", style="dim")
     return t
 
 
