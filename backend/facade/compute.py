@@ -1,0 +1,132 @@
+"""The facade, compute (nova): servers, their actions, console, trace and flow,
+flavors, hypervisors, server groups, limits.
+A part of Cloud (backend/facade/__init__.py): self.rt and self.ctx are Cloud's."""
+from __future__ import annotations
+
+from typing import Any
+
+from backend.core.errors import NotFound
+
+
+class ComputeFacade:
+    async def create_server(self, token: str, name: str, image: str | None, flavor: str,
+                            networks: list[dict] | str | None = None,
+                            boot_volume_size: int | None = None,
+                            availability_zone: str | None = None,
+                            min_count: int = 1, max_count: int = 1,
+                            scheduler_hints: dict | None = None,
+                            metadata: dict | None = None) -> list[dict]:
+        """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
+        'create' action, cast the build, and return at once (server views).
+        networks: None or "auto" (the project's or the shared network), "none", or
+        [{"uuid": net_id} | {"port": port_id} | {"fixed_ip": ip, "uuid": net_id}]."""
+        return await self.rt.compute_api.create(await self.ctx(token), name=name, image=image,
+                                                flavor=flavor, networks=networks,
+                                                boot_volume_size=boot_volume_size,
+                                                availability_zone=availability_zone,
+                                                min_count=min_count, max_count=max_count,
+                                                scheduler_hints=scheduler_hints or {},
+                                                metadata=metadata or {})
+
+    async def list_servers(self, token: str, all_projects: bool = False,
+                           filters: dict | None = None, limit: int | None = None,
+                           marker: str | None = None) -> list[dict]:
+        """filters: name (regex, as nova), status, host, project_id, image, flavor."""
+        return self.rt.compute_api.list(await self.ctx(token), all_projects, filters or {}, limit, marker)
+
+    async def get_server(self, token: str, server_id: str) -> dict:
+        return self.rt.compute_api.get(await self.ctx(token), server_id)
+
+    async def rename_server(self, token: str, server_id: str, name: str) -> dict:
+        return self.rt.compute_api.rename(await self.ctx(token), server_id, name)
+
+    async def delete_server(self, token: str, server_id: str) -> None:
+        await self.rt.compute_api.delete(await self.ctx(token), server_id)
+
+    async def stop_server(self, token: str, server_id: str) -> None:
+        await self.rt.compute_api.stop(await self.ctx(token), server_id)
+
+    async def start_server(self, token: str, server_id: str) -> None:
+        await self.rt.compute_api.start(await self.ctx(token), server_id)
+
+    async def reboot_server(self, token: str, server_id: str, hard: bool = False) -> None:
+        await self.rt.compute_api.reboot(await self.ctx(token), server_id, hard)
+
+    async def list_instance_actions(self, token: str, server_id: str) -> list[dict]:
+        return self.rt.compute_api.list_actions(await self.ctx(token), server_id)
+
+    async def get_instance_action(self, token: str, server_id: str, request_id: str) -> dict:
+        """The action with its 'events' list."""
+        return self.rt.compute_api.get_action(await self.ctx(token), server_id, request_id)
+
+    async def get_console_output(self, token: str, server_id: str, length: int | None = None) -> str:
+        return await self.rt.compute_api.console_output(await self.ctx(token), server_id, length)
+
+    async def explain_server(self, token: str, server_id: str) -> list[dict]:
+        """The scheduler's decisions for this instance, one per attempt."""
+        return self.rt.compute_api.explain(await self.ctx(token), server_id)
+
+    async def get_trace(self, token: str, server_id: str) -> list[dict]:
+        """Every queue message and service step of this instance, oldest first."""
+        return self.rt.compute_api.trace(await self.ctx(token), server_id)
+
+    async def get_flow(self, token: str, server_id: str) -> dict:
+        """The launch as the seed's six steps (docs/facade.md): each with its services,
+        queues, times, states, events and trace records; the running step, faults. Readable
+        after a delete, as the trace is; host names for admins only."""
+        trace = await self.get_trace(token, server_id)
+        actions = [await self.get_instance_action(token, server_id, a["request_id"])
+                   for a in await self.list_instance_actions(token, server_id) if a["action"] == "create"]
+        try:
+            server = await self.get_server(token, server_id)
+        except NotFound:  # deleted: its flow stays readable
+            server = None
+        return self.flow_of(server, trace, actions)
+
+    @staticmethod
+    def flow_of(server: dict | None, trace: list[dict], actions: list[dict], now: float | None = None) -> dict:
+        """get_flow's grouping over views a client already holds (get_server, get_trace,
+        get_instance_action); pure."""
+        from backend.messaging.flow import build_flow
+        return build_flow(server, trace, actions, now)
+
+    async def list_flavors(self, token: str) -> list[dict]:
+        return self.rt.compute_api.list_flavors(await self.ctx(token))
+
+    async def get_flavor(self, token: str, flavor: str) -> dict:
+        return self.rt.compute_api.get_flavor(await self.ctx(token), flavor)
+
+    async def create_flavor(self, token: str, name: str, vcpus: int, ram: int, disk: int,
+                            flavor_id: str | None = None, is_public: bool = True) -> dict:
+        return self.rt.compute_api.create_flavor(await self.ctx(token), name, vcpus, ram, disk,
+                                                 flavor_id, is_public)
+
+    async def delete_flavor(self, token: str, flavor: str) -> None:
+        self.rt.compute_api.delete_flavor(await self.ctx(token), flavor)
+
+    async def list_hypervisors(self, token: str) -> list[dict]:
+        return self.rt.compute_api.list_hypervisors(await self.ctx(token))
+
+    async def get_hypervisor(self, token: str, host: str) -> dict:
+        return self.rt.compute_api.get_hypervisor(await self.ctx(token), host)
+
+    async def create_server_group(self, token: str, name: str, policy: str) -> dict:
+        return self.rt.compute_api.create_server_group(await self.ctx(token), name, policy)
+
+    async def list_server_groups(self, token: str) -> list[dict]:
+        return self.rt.compute_api.list_server_groups(await self.ctx(token))
+
+    async def delete_server_group(self, token: str, group_id: str) -> None:
+        self.rt.compute_api.delete_server_group(await self.ctx(token), group_id)
+
+    async def glossary(self, token: str) -> list[dict]:
+        """What each state, fault kind, scheduler filter and weigher and each main term means:
+        [{kind, term, text}] (power states add their code, fault kinds the pattern of their
+        messages). Any valid token may read it."""
+        from backend.core import glossary
+        await self.ctx(token)
+        return glossary.entries()
+
+    async def get_limits(self, token: str) -> dict:
+        """nova's absolute limits of the token's project (maxTotalInstances, totalInstancesUsed, ...)."""
+        return self.rt.compute_api.limits(await self.ctx(token))

@@ -1,0 +1,94 @@
+"""The facade, identity (keystone): tokens, users, projects, roles.
+A part of Cloud (backend/facade/__init__.py): self.rt and self.ctx are Cloud's."""
+from __future__ import annotations
+
+import asyncio
+
+
+class IdentityFacade:
+    async def login(self, username: str, password: str, project: str | None = None,
+                    domain: str = "Default", project_domain: str = "Default") -> dict:
+        """Password -> token (unscoped when project is None). Returns the token view:
+        {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods}."""
+        return await self.rt.identity.authenticate_password(username, password, project, domain)
+
+    async def operator_token(self) -> str:
+        """An admin token for tools run by the owner of the state directory on this machine
+        (as keystone-manage bootstrap trusts the operator): whoever can open the database
+        and take its lock owns the cloud already. Never reachable over the REST API."""
+        return self.rt.identity.operator_token()
+
+    async def scope(self, token: str, project: str) -> dict:
+        """Token (usually unscoped) + project name or id -> new project-scoped token."""
+        return self.rt.identity.authenticate_token(token, project)
+
+    async def validate_token(self, token: str, subject: str | None = None) -> dict:
+        """Validate subject (default: token itself) with token's authority."""
+        return self.rt.identity.validate(token, subject)
+
+    async def revoke_token(self, token: str, subject: str | None = None) -> None:
+        self.rt.identity.revoke(token, subject)
+
+    async def auth_projects(self, token: str) -> list[dict]:
+        return self.rt.identity.auth_projects(token)
+
+    async def list_users(self, token: str) -> list[dict]:
+        return self.rt.identity.list_users(await self.ctx(token))
+
+    async def get_user(self, token: str, user: str) -> dict:
+        return self.rt.identity.get_user(await self.ctx(token), user)
+
+    async def create_user(self, token: str, name: str, password: str,
+                          default_project: str | None = None, enabled: bool = True) -> dict:
+        return self.rt.identity.create_user(await self.ctx(token), name, password, default_project, enabled)
+
+    async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
+                          enabled: bool | None = None, default_project: str | None = None,
+                          original_password: str | None = None) -> dict:
+        """A new password or disabling revokes the user's tokens. A user changing their own
+        password must give the current one (keystone's POST /v3/users/{id}/password)."""
+        ctx = await self.ctx(token)
+        pw_hash = None
+        if password is not None:  # bcrypt is slow on purpose: off the loop
+            if not ctx.is_admin:
+                await self.rt.identity.check_own_password(ctx, user, original_password)
+            pw_hash = await asyncio.to_thread(self.rt.identity.hash_password, password)
+        return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project)
+
+    async def delete_user(self, token: str, user: str) -> None:
+        self.rt.identity.delete_user(await self.ctx(token), user)
+
+    async def list_projects(self, token: str) -> list[dict]:
+        return self.rt.identity.list_projects(await self.ctx(token))
+
+    async def get_project(self, token: str, project: str) -> dict:
+        return self.rt.identity.get_project(await self.ctx(token), project)
+
+    async def create_project(self, token: str, name: str, description: str = "") -> dict:
+        return self.rt.identity.create_project(await self.ctx(token), name, description)
+
+    async def update_project(self, token: str, project: str, name: str | None = None,
+                             description: str | None = None, enabled: bool | None = None) -> dict:
+        return self.rt.identity.update_project(await self.ctx(token), project, name, description, enabled)
+
+    async def delete_project(self, token: str, project: str) -> None:
+        self.rt.identity.delete_project(await self.ctx(token), project)
+
+    async def list_roles(self, token: str) -> list[dict]:
+        return self.rt.identity.list_roles(await self.ctx(token))
+
+    async def get_role(self, token: str, role: str) -> dict:
+        return self.rt.identity.get_role(await self.ctx(token), role)
+
+    async def grant_role(self, token: str, project: str, user: str, role: str) -> None:
+        self.rt.identity.grant_role(await self.ctx(token), project, user, role)
+
+    async def revoke_role(self, token: str, project: str, user: str, role: str) -> None:
+        self.rt.identity.revoke_role(await self.ctx(token), project, user, role)
+
+    async def check_role(self, token: str, project: str, user: str, role: str) -> bool:
+        return self.rt.identity.check_role(await self.ctx(token), project, user, role)
+
+    async def list_role_assignments(self, token: str, project: str | None = None,
+                                    user: str | None = None) -> list[dict]:
+        return self.rt.identity.list_role_assignments(await self.ctx(token), project, user)

@@ -1,0 +1,125 @@
+"""The facade, quotas, images (glance), networks, subnets, ports (neutron) and
+volumes (cinder).
+A part of Cloud (backend/facade/__init__.py): self.rt and self.ctx are Cloud's."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
+
+class ResourcesFacade:
+    def _quota(self):
+        from backend.core.quota import QuotaService
+        return QuotaService(self.rt.db, self.config)
+
+    async def get_quotas(self, token: str, project_id: str, service: str) -> dict:
+        """One service's quotas of a project (service: compute, network, volume, image):
+        {resource: {"limit", "in_use"}}, -1 = unlimited. Members see their own project only."""
+        return self._quota().show(await self.ctx(token), project_id, service)
+
+    async def get_default_quotas(self, token: str, service: str) -> dict:
+        """{resource: default limit} of one service."""
+        return self._quota().show_defaults(await self.ctx(token), service)
+
+    async def update_quotas(self, token: str, project_id: str, service: str, values: dict,
+                            force: bool = True) -> dict:
+        """Admin only: set limits ({resource: int >= -1}); all or nothing. force=False
+        refuses a limit under current usage. Returns get_quotas' view."""
+        return self._quota().update(await self.ctx(token), project_id, service, values, force)
+
+    async def delete_quotas(self, token: str, project_id: str, service: str) -> None:
+        """Admin only: the project's limits of one service back to the defaults."""
+        self._quota().delete(await self.ctx(token), project_id, service)
+
+    # ---- image ------------------------------------------------------------------------
+    async def list_images(self, token: str, filters: dict | None = None) -> list[dict]:
+        return self.rt.image.list(await self.ctx(token), filters or {})
+
+    async def get_image(self, token: str, image: str) -> dict:
+        return self.rt.image.get(await self.ctx(token), image)
+
+    async def create_image(self, token: str, name: str, disk_format: str = "raw",
+                           container_format: str = "bare", visibility: str = "private",
+                           min_ram: int = 0, min_disk: int = 0,
+                           properties: dict | None = None, image_id: str | None = None) -> dict:
+        return self.rt.image.create(await self.ctx(token), name, disk_format, container_format,
+                                    visibility, min_ram, min_disk, properties or {}, image_id)
+
+    async def upload_image(self, token: str, image: str,
+                           data: bytes | Iterable[bytes] | AsyncIterator[bytes] | Path) -> dict:
+        """Store the image data (bytes, a path, or a (async) iterator of chunks); computes
+        size and sha256; the image becomes 'active'."""
+        return await self.rt.image.upload(await self.ctx(token), image, data)
+
+    async def download_image(self, token: str, image: str) -> tuple[dict, Path]:
+        """The image view and the path of its stored file (checksum verified)."""
+        return self.rt.image.download(await self.ctx(token), image)
+
+    async def update_image(self, token: str, image: str, changes: dict) -> dict:
+        return self.rt.image.update(await self.ctx(token), image, changes)
+
+    async def delete_image(self, token: str, image: str) -> None:
+        self.rt.image.delete(await self.ctx(token), image)
+
+    # ---- network ----------------------------------------------------------------------
+    async def list_networks(self, token: str, filters: dict | None = None) -> list[dict]:
+        return self.rt.network.list_networks(await self.ctx(token), filters or {})
+
+    async def get_network(self, token: str, network: str) -> dict:
+        return self.rt.network.get_network(await self.ctx(token), network)
+
+    async def create_network(self, token: str, name: str, shared: bool = False,
+                             project_id: str | None = None) -> dict:
+        """project_id: another owner than the token's project (admins only)."""
+        return self.rt.network.create_network(await self.ctx(token), name, shared, project_id)
+
+    async def delete_network(self, token: str, network: str) -> None:
+        self.rt.network.delete_network(await self.ctx(token), network)
+
+    async def list_subnets(self, token: str, filters: dict | None = None) -> list[dict]:
+        return self.rt.network.list_subnets(await self.ctx(token), filters or {})
+
+    async def get_subnet(self, token: str, subnet: str) -> dict:
+        return self.rt.network.get_subnet(await self.ctx(token), subnet)
+
+    async def create_subnet(self, token: str, network: str, cidr: str, name: str = "",
+                            gateway_ip: str | None = None,
+                            allocation_pools: list[dict] | None = None) -> dict:
+        return self.rt.network.create_subnet(await self.ctx(token), network, cidr, name,
+                                             gateway_ip, allocation_pools)
+
+    async def delete_subnet(self, token: str, subnet: str) -> None:
+        self.rt.network.delete_subnet(await self.ctx(token), subnet)
+
+    async def list_ports(self, token: str, filters: dict | None = None) -> list[dict]:
+        return self.rt.network.list_ports(await self.ctx(token), filters or {})
+
+    async def get_port(self, token: str, port: str) -> dict:
+        return self.rt.network.get_port(await self.ctx(token), port)
+
+    async def create_port(self, token: str, network: str, name: str = "",
+                          fixed_ip: str | None = None) -> dict:
+        return self.rt.network.create_port(await self.ctx(token), network, name, fixed_ip)
+
+    async def delete_port(self, token: str, port: str) -> None:
+        self.rt.network.delete_port(await self.ctx(token), port)
+
+    # ---- volume -----------------------------------------------------------------------
+    async def list_volumes(self, token: str, all_projects: bool = False) -> list[dict]:
+        return self.rt.volume.list(await self.ctx(token), all_projects)
+
+    async def get_volume(self, token: str, volume: str) -> dict:
+        return self.rt.volume.get(await self.ctx(token), volume)
+
+    async def create_volume(self, token: str, size: int, name: str = "",
+                            description: str = "") -> dict:
+        return self.rt.volume.create(await self.ctx(token), size, name, description)
+
+    async def delete_volume(self, token: str, volume: str) -> None:
+        await self.rt.volume.delete(await self.ctx(token), volume)
+
+    async def attach_volume(self, token: str, server_id: str, volume: str) -> dict:
+        return await self.rt.compute_api.attach_volume(await self.ctx(token), server_id, volume)
+
+    async def detach_volume(self, token: str, server_id: str, volume: str) -> None:
+        await self.rt.compute_api.detach_volume(await self.ctx(token), server_id, volume)
