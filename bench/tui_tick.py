@@ -234,7 +234,7 @@ async def over_url(app, adapter, table, pilot) -> list[tuple[str, str, str]]:
                     handler(batch)
                     paint_timer(app, batch, painted_ms)
                 app.pump.handler = timed
-                done = asyncio.Event()
+                done = threading.Event()  # set on the stream's thread
 
                 received_ms: list[float] = []
 

@@ -49,7 +49,8 @@ class RemoteAdapter(Adapter):
         self._names: dict[str, dict[str, dict]] = {"flavors": {}, "images": {}}
         # id -> project of the instances seen, so a reload can say which are gone
         self._known: dict[str, str | None] = {}
-        self._stream = EventStream(self.http, self._emit, self._reload, backoff)
+        # read in a thread of its own, unless a custom transport (tests' in-process ASGI app)
+        self._stream = EventStream(self.http, self._emit, self._reload, backoff, threaded=transport is None)
 
     @property
     def token(self) -> dict | None:
@@ -109,6 +110,7 @@ class RemoteAdapter(Adapter):
         await self.http.aclose()
 
     def close_sync(self) -> None:
+        self.stream.stop()
         try:
             asyncio.run(self.http.aclose())
         except RuntimeError:
@@ -144,7 +146,8 @@ class RemoteAdapter(Adapter):
         listed = {s["id"] for s in servers}
         for s in servers:
             self._emit({"type": "instance", "server": s})
-        for sid in [k for k, p in self._known.items() if p == pid and k not in listed]:
+        # the stream's thread adds to _known meanwhile: list() copies it in one step
+        for sid in [k for k, p in list(self._known.items()) if p == pid and k not in listed]:
             self._emit({"type": "instance", "server": {"id": sid, "vm_state": "deleted",
                                                        "status": "DELETED", "project_id": pid}})
         for h in hosts:

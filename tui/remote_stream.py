@@ -4,11 +4,19 @@
 The stream carries the facade's events as an in-process subscription gets them. When it
 breaks, it is opened again with backoff and `Last-Event-ID`, so the server replays what was
 missed; when that is no longer kept the server says `reset` and the lists are reloaded.
-A new token (renewed, another project) reopens it at once; a 401 waits for a new token."""
+A new token (renewed, another project) reopens it at once; a 401 waits for a new token.
+
+It is read in a thread of its own (its own event loop and connection), as the in-process
+backend pushes from its own thread: parsing never waits for the app to paint a 20,000-row
+table, and the app's event pump (thread-safe) gets each event as it arrives. `deliver` is
+called on that thread; `reload` runs on the app's loop. With a custom httpx transport (an
+in-process ASGI app in tests) it is read on the app's loop instead, through that transport."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
+import threading
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -23,43 +31,107 @@ EVENTS_PATH = "/pocketstack/v1/events"
 class EventStream:
     def __init__(self, http: httpx.AsyncClient, deliver: Callable[[Event], None],
                  reload: Callable[[], Awaitable[None]], backoff: tuple[float, float] = (0.25, 10.0),
-                 read_timeout: float = 45.0) -> None:
-        self.http = http
+                 read_timeout: float = 45.0, threaded: bool = True) -> None:
+        self.app_http = http          # the adapter's client: its base URL, or its transport
         self.deliver = deliver        # each event, as the facade pushes it
-        self.reload = reload          # after a reset: fetch the lists again
+        self.reload = reload          # after a reset: fetch the lists again (on the app's loop)
         self.backoff = backoff        # first and longest wait between two attempts
         self.read_timeout = read_timeout  # the server sends a keep-alive every 15 s
+        self.threaded = threaded
         self.last_id: str | None = None
         self.connects = 0             # streams opened (answered 200)
         self._token: str | None = None
-        self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None      # where the stream is read
+        self._app_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._changed: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._conn: asyncio.Task | None = None
-        self._reloading: asyncio.Task | None = None
+        self._reloading: concurrent.futures.Future | None = None
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        """On the app's loop, once: start reading (when a token is set)."""
+        if self._loop is not None:
+            return
+        self._app_loop = asyncio.get_running_loop()
+        if not self.threaded:
+            self._begin(self._app_loop, self.app_http)
+            return
+        ready = threading.Event()
+
+        def main() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+
+            async def run() -> None:
+                async with httpx.AsyncClient(base_url=self.app_http.base_url, timeout=30) as http:
+                    self._begin(loop, http)
+                    ready.set()
+                    try:
+                        await self._task
+                    except asyncio.CancelledError:
+                        pass
+            try:
+                loop.run_until_complete(run())
+            finally:
+                loop.close()
+        self._thread = threading.Thread(target=main, name="pocketstack-events", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def _begin(self, loop: asyncio.AbstractEventLoop, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self._changed = asyncio.Event()
+        self._loop = loop
+        self._task = loop.create_task(self._run())
+
+    def stop(self) -> None:
+        """Stop reading (from any thread; the app's loop may be gone already)."""
+        loop, task = self._loop, self._task
+        if loop is None or task is None:
+            return
+        if self._reloading is not None:
+            self._reloading.cancel()
+        if loop is self._app_loop:
+            task.cancel()
+        elif not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:
+                pass  # the thread's loop is gone already
 
     async def close(self) -> None:
-        for t in (self._task, self._conn, self._reloading):
-            if t is not None:
-                t.cancel()
-        self._task = None
+        self.stop()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
 
     def set_token(self, token: str | None, resume: bool) -> None:
-        """A new token: reopen the stream with it. resume=False (another user or project)
-        forgets the last id: that session's screens load their lists afresh."""
+        """A new token (from the app's loop): reopen the stream with it. resume=False
+        (another user or project) forgets the last id: that session's screens load their
+        lists afresh."""
         if token == self._token:
             return
         self._token = token
+        if self._loop is None:
+            if not resume:
+                self.last_id = None
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._token_changed, resume)
+        except RuntimeError:
+            pass  # closed
+
+    def _token_changed(self, resume: bool) -> None:
+        # on the stream's loop: no read is under way while the last id is forgotten
         if not resume:
             self.last_id = None
+        assert self._changed is not None
         self._changed.set()
         if self._conn is not None:
             self._conn.cancel()
 
     async def _run(self) -> None:
+        assert self._changed is not None
         delay = self.backoff[0]
         try:
             while True:
@@ -92,6 +164,7 @@ class EventStream:
                 self._conn.cancel()
 
     async def _wait_for_change(self, token: str | None) -> None:
+        assert self._changed is not None
         while self._token == token:
             self._changed.clear()
             await self._changed.wait()
@@ -129,5 +202,6 @@ class EventStream:
             return "broken"
 
     def _start_reload(self) -> None:
-        if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self.reload())
+        if self._app_loop is None or (self._reloading is not None and not self._reloading.done()):
+            return
+        self._reloading = asyncio.run_coroutine_threadsafe(self.reload(), self._app_loop)
