@@ -17,7 +17,6 @@ with shell /bin/sh: root's shell start-up files cost ~90 ms per command here.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -29,11 +28,11 @@ import time
 from pathlib import Path
 
 from backend.core.config import default_home
+from backend.lab.labfs import open_dir, root_dir
 
 LAB_USER = "pocketstack"
 LAB_ROOT = Path("/var/lib/pocketstack-lab")
 SSHD = "/usr/sbin/sshd"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class LabError(RuntimeError):
@@ -81,62 +80,16 @@ def ensure_user() -> pwd.struct_passwd:
         # let the accelerator probe try /dev/kvm; it falls back to TCG anyway
         _sh(["usermod", "-aG", "kvm", LAB_USER], check=False)
         pw = pwd.getpwnam(LAB_USER)
-    os.close(_root_dir(LAB_ROOT))  # root's: the lab user's home, but not theirs to change
+    os.close(root_dir(LAB_ROOT, LAB_ROOT))  # root's: the lab user's home, but not theirs to change
     return pw
-
-
-def _open_dir(parent_fd: int, name: str, owner: tuple[int, int], mode: int) -> int:
-    """The directory `name` under parent_fd, never through a link: made if missing, a link or
-    file in its place removed (not followed), then owned by `owner` with `mode`. Only ever
-    called with a root-owned parent (0755), so nobody else can swap the entry meanwhile."""
-    flags = _DIR_FLAGS | os.O_NOFOLLOW
-    try:
-        fd = os.open(name, flags, dir_fd=parent_fd)
-    except FileNotFoundError:
-        try:
-            os.mkdir(name, mode, dir_fd=parent_fd)
-        except FileExistsError:  # a concurrent `lab up` of another lab made it first
-            pass
-        fd = os.open(name, flags, dir_fd=parent_fd)
-    except OSError as e:
-        if e.errno not in (errno.ELOOP, errno.ENOTDIR):
-            raise
-        os.unlink(name, dir_fd=parent_fd)  # a symlink or a file: the entry goes, not its target
-        os.mkdir(name, mode, dir_fd=parent_fd)
-        fd = os.open(name, flags, dir_fd=parent_fd)
-    os.fchown(fd, *owner)
-    os.fchmod(fd, mode)
-    return fd
-
-
-def _root_dir(path: Path) -> int:
-    """An fd of `path` (under LAB_ROOT), every directory from LAB_ROOT down made root-owned
-    0755 on the way (a lab of an earlier version had them the lab user's)."""
-    if path != LAB_ROOT and LAB_ROOT not in path.parents:
-        raise LabError(f"{path} is not under {LAB_ROOT}")
-    fd = os.open("/", _DIR_FLAGS)
-    try:
-        here = Path("/")
-        for part in path.parts[1:]:
-            here = here / part
-            if here in LAB_ROOT.parents:  # /var, /var/lib: the system's, only walked
-                nfd = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
-            else:
-                nfd = _open_dir(fd, part, (0, 0), 0o755)
-            os.close(fd)
-            fd = nfd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def _host_side(side: Path, pw, pub: str) -> None:
     """lab-N/ (root's) with authorized_keys (root's, 0644: written to a temporary name and
     renamed, O_NOFOLLOW|O_EXCL) and state/ (the lab user's: their guests write there)."""
-    fd = _root_dir(side)
+    fd = root_dir(side, LAB_ROOT)
     try:
-        os.close(_open_dir(fd, "state", (pw.pw_uid, pw.pw_gid), 0o755))
+        os.close(open_dir(fd, "state", (pw.pw_uid, pw.pw_gid), 0o755))
         tmp = f".authorized_keys.{os.getpid()}"
         try:
             os.unlink(tmp, dir_fd=fd)
@@ -180,6 +133,8 @@ def _netns_setup(n: dict) -> None:
         _sh(["ip", "link", "add", n["veth"], "type", "veth", "peer", "name", "eth0",
              "netns", n["netns"]])
         _sh(["ip", "-n", n["netns"], "addr", "add", f"{n['address']}/24", "dev", "eth0"])
+        # a host made again has a new MAC: an old neighbour entry would send to the old one
+        _sh(["ip", "neigh", "flush", "to", n["address"], "dev", n["bridge"]], check=False)
     _sh(["ip", "link", "set", n["veth"], "master", n["bridge"], "up"])
     _sh(["ip", "-n", n["netns"], "link", "set", "eth0", "up"])
     _sh(["ip", "-n", n["netns"], "link", "set", "lo", "up"])

@@ -26,7 +26,6 @@ import os
 import select
 import shlex
 import socket
-import stat as stat_mod
 import threading
 import time
 
@@ -34,6 +33,7 @@ import paramiko
 from tenacity import (RetryError, retry_if_exception, stop_after_attempt, wait_exponential,
                       Retrying)
 
+from backend.virt.qemu.hostlink_files import HostFiles
 from backend.virt.driver import DriverError, HostUnreachable
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,6 @@ def _gone(t: paramiko.Transport | None) -> bool:
                               or _unanswered(getattr(t.sock, "failed", None)))
 
 
-def _transport_of(s: paramiko.SFTPClient) -> paramiko.Transport | None:
-    ch = s.get_channel()
-    return ch.get_transport() if ch is not None else None
-
-
 def _describe(e: BaseException) -> str:
     """An exception as text that is never empty: paramiko raises socket.timeout() and
     EOFError() without a message."""
@@ -128,7 +123,7 @@ def quote_argv(argv: list[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
-class HostLink:
+class HostLink(HostFiles):
     MAX_CHANNELS = 8
     def __init__(self, host, connect_timeout: float = 10.0, command_timeout: float = 60.0,
                  keepalive: float = 2.0, connect_attempts: int = 3, dead_after: float = 10.0):
@@ -377,107 +372,6 @@ class HostLink:
         """Run a constant sh script with positional arguments ($1...): the script is ours,
         every value travels as a quoted argument, never spliced into the script text."""
         return self.run(["sh", "-c", script, "sh", *args], timeout=timeout, check=check, input=input)
-
-    # ---- files (SFTP over the same connection) --------------------------------------
-    def sftp(self, lane: str = "transfer") -> paramiko.SFTPClient:
-        t = self.transport()
-        s = self._sftp[lane]
-        if s is None or s.get_channel() is None or s.get_channel().closed:
-            try:
-                s = paramiko.SFTPClient.from_transport(t)
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                raise self._lost("cannot open SFTP", e) from None
-            s.get_channel().settimeout(self.command_timeout)
-            self._sftp[lane] = s
-        return s
-
-    def _sftp_call(self, what: str, fn, lane: str = "transfer"):
-        """One SFTP operation, alone on its lane's SFTP channel (_sftp_locks[lane]).
-
-        The lock only holds if nothing outlives the call: paramiko's SFTPFile.prefetch()
-        sends its read requests from a thread of its own, outside any lock, and that thread
-        can still be sending after the file was read and closed (its "done" flag is set
-        as soon as the responses so far are in, before it has sent them all; a thread
-        starved of the GIL on a busy machine lags by milliseconds). Its packets then land
-        in the middle of the next caller's multi-part SFTP write (a put), the server reads
-        garbage and drops the channel: "SFTP put ... failed". So reads here never prefetch
-        (get() neither: paramiko's getfo prefetches by default).
-        """
-        with self._sftp_locks[lane]:
-            s = self.sftp(lane)
-            try:
-                return fn(s)
-            except (EOFError, paramiko.SSHException, paramiko.SFTPError, socket.timeout) as e:
-                raise self._lost(f"SFTP {what} failed", e, _transport_of(s)) from None
-            except OSError as e:
-                ch = s.get_channel()
-                if ch is None or ch.closed or not self.connected:  # the channel died under us
-                    raise self._lost(f"SFTP {what} failed", e, _transport_of(s)) from None
-                raise  # a status from the server (no such file, permission denied...)
-
-    def put(self, local_path: str | os.PathLike, remote_path: str, callback=None) -> int:
-        size = os.path.getsize(local_path)
-
-        def _put(s):
-            with open(local_path, "rb") as f:
-                s.putfo(f, remote_path, file_size=size, callback=callback, confirm=True)
-        self._sftp_call(f"put {remote_path}", _put)
-        self.bytes_sent += size
-        return size
-
-    def write_file(self, remote_path: str, data: bytes, mode: int | None = None) -> None:
-        def _w(s):
-            with s.open(remote_path, "wb") as f:
-                f.write(data)
-            if mode is not None:
-                s.chmod(remote_path, mode)
-        self._sftp_call(f"write {remote_path}", _w)
-        self.bytes_sent += len(data)
-
-    def get(self, remote_path: str, local_path: str | os.PathLike) -> None:
-        # no prefetch: its thread would share the channel outside the lock (see _sftp_call)
-        self._sftp_call(f"get {remote_path}",
-                        lambda s: s.get(remote_path, str(local_path), prefetch=False))
-
-    def read_file(self, remote_path: str, tail_bytes: int | None = None) -> bytes:
-        """The file's content (its last tail_bytes only, when given: never more, even of a
-        file growing meanwhile). Plain sequential reads in this thread, never prefetch() (see
-        _sftp_call): the files read here are small (launch.json, console tails), a 64 KiB
-        tail is two 32 KiB requests."""
-        def _r(s):
-            with s.open(remote_path, "rb") as f:
-                left = None
-                if tail_bytes is not None:
-                    size = f.stat().st_size
-                    f.seek(max(0, size - tail_bytes))
-                    left = tail_bytes
-                chunks = []
-                while left is None or left > 0:  # to EOF, or tail_bytes
-                    data = f.read(1 << 15 if left is None else min(1 << 15, left))
-                    if not data:
-                        break
-                    chunks.append(data)
-                    if left is not None:
-                        left -= len(data)
-                return b"".join(chunks)
-        return self._sftp_call(f"read {remote_path}", _r, lane="reads")
-
-    def exists(self, remote_path: str) -> bool:
-        def _e(s):
-            try:
-                s.stat(remote_path)
-                return True
-            except FileNotFoundError:
-                return False
-        return self._sftp_call(f"stat {remote_path}", _e, lane="reads")
-
-    def is_dir(self, remote_path: str) -> bool:
-        def _d(s):
-            try:
-                return stat_mod.S_ISDIR(s.stat(remote_path).st_mode)
-            except FileNotFoundError:
-                return False
-        return self._sftp_call(f"stat {remote_path}", _d, lane="reads")
 
     def ping(self, timeout: float = 5.0) -> bool:
         """A cheap round trip over the kept connection (the heartbeat). One connection

@@ -120,15 +120,16 @@ exit $rc
 # $1 = cap in bytes, $2 = instance dir. The serial log with a cap, as virtlogd keeps nova's
 # (max_size, then the log moves to one backup): console.log grows to $1 bytes, then becomes
 # console.log.0 and a new console.log starts. `head -c` copies exactly what is left to the
-# cap (it never reads ahead), and stops short only at EOF: qemu closed the FIFO (it exited).
-# While the guest writes faster than this, the FIFO fills and the serial port waits.
+# cap (it never reads ahead) and stops short only at EOF: qemu closed the FIFO (it exited);
+# stdbuf -o0: each read is written at once, not held in stdio's buffer. While the guest
+# writes faster than this, the FIFO fills and the serial port waits.
 CONSOLE_LOGGER = r"""
 cd "$2" || exit 1
 exec < console.out || exit 1
 size=$(wc -c < console.log 2>/dev/null || echo 0)
 while :; do
   if [ "$size" -ge "$1" ]; then mv -f console.log console.log.0; size=0; fi
-  head -c "$(($1 - size))" >> console.log || exit 0
+  stdbuf -o0 head -c "$(($1 - size))" >> console.log || exit 0
   now=$(wc -c < console.log)
   [ "$now" -ge "$1" ] || exit 0
   size=$now
