@@ -115,7 +115,9 @@ async def test_hard_reboot_asks_first_soft_reboot_does_not(fake):
         sid = app.screen.table.current_key()
         await pilot.press("r")
         await settle(pilot)
-        assert fake.calls[-1] == ("reboot_server", ("tok-p-admin", sid))
+        # the action, then the read of its request id for what-just-happened
+        assert fake.calls[-2:] == [("reboot_server", ("tok-p-admin", sid)),
+                                   ("list_instance_actions", ("tok-p-admin", sid))]
         assert fake.servers[sid]["task_state"] == "rebooting"
         # the soft reboot ends (a hard one while it runs would be refused, as the API does)
         fake.servers[sid]["task_state"] = None
