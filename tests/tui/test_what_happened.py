@@ -360,3 +360,22 @@ async def test_hostile_names_on_the_panel():
         await pilot.click("#wh-body")
         await settle(pilot)
         assert app.is_running and isinstance(app.screen, WhatHappenedScreen)
+
+
+async def test_a_refused_action_shows_its_status_and_message():
+    from backend.core.errors import Conflict
+    import tui_scenario as sc
+    from tui_helpers import make_app
+    fake = sc.build()
+    fake.fail["stop_server"] = Conflict("Cannot 'stop' instance: it is in task_state powering-off")
+    app = make_app(fake)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot)
+        t = app.screen.table
+        t.move_cursor(row=t.get_row_index(sc.ACTIVE))
+        await pilot.press("s")
+        await settle(pilot)
+        text = await panel(pilot)
+        assert "stop web-1  failed: Cannot 'stop' instance" in text
+        assert f"POST {NOVA}/servers/{sc.ACTIVE}/action  → 409  request id -" in text
+        assert "$ openstack server stop web-1" in text
