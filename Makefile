@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench
+.PHONY: run test setup bench conformance
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -17,3 +17,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/control_plane.py
+
+# Tempest (pinned, in .venv-tempest) against a throwaway serve on fake hosts: the in-scope groups
+TEMPEST_STAMP := .venv-tempest/.installed
+
+$(TEMPEST_STAMP): conformance/requirements.txt conformance/install.sh
+	bash conformance/install.sh
+
+conformance: $(STAMP) $(TEMPEST_STAMP)
+	$(VENV)/bin/python -m conformance.run
