@@ -122,6 +122,20 @@ async def server_update(request: Request) -> Response:
     return JSONResponse({"server": ServerRenderer(request, await is_admin(request, token)).full(updated)})
 
 
+async def server_ips(request: Request) -> Response:
+    """/servers/{id}/ips (and /ips/{network}): the addresses as nova's ips view has them."""
+    cloud, token, sid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    s = await cloud.get_server(token, sid)
+    addresses = {net: [{"version": a.get("version", 4), "addr": a["addr"]} for a in addrs]
+                 for net, addrs in (s.get("addresses") or {}).items()}
+    net = request.path_params.get("network")
+    if net is None:
+        return JSONResponse({"addresses": addresses})
+    if net not in addresses:
+        raise NotFound("Instance is not a member of specified network")
+    return JSONResponse({net: addresses[net]})
+
+
 # ---- hypervisors ----------------------------------------------------------------------
 def hypervisor_view(h: dict, detail: bool) -> dict:
     out = {"id": h["id"], "hypervisor_hostname": h["name"], "state": h["state"],
@@ -322,6 +336,8 @@ def routes() -> list[Route]:
     return [
         Route(f"{V}/servers/{{id}}/os-pocketstack-flow", server_flow, methods=["GET"]),
         Route(f"{V}/servers/{{id}}", server_update, methods=["PUT"]),
+        Route(f"{V}/servers/{{id}}/ips", server_ips, methods=["GET"]),
+        Route(f"{V}/servers/{{id}}/ips/{{network}}", server_ips, methods=["GET"]),
         Route(f"{V}/flavors", flavors, methods=["GET", "POST"]),
         Route(f"{V}/flavors/detail", flavors_detail, methods=["GET"]),
         Route(f"{V}/flavors/{{id}}", flavor_one, methods=["GET", "DELETE"]),

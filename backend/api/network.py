@@ -35,11 +35,22 @@ _EXTENSIONS = [
 ]
 
 
+def _extension(a: str, n: str, d: str) -> dict:
+    return {"alias": a, "name": n, "description": d, "updated": "2017-01-01T10:00:00-00:00", "links": []}
+
+
 async def extensions(request: Request) -> Response:
     token_of(request)
-    return JSONResponse({"extensions": [
-        {"alias": a, "name": n, "description": d, "updated": "2017-01-01T10:00:00-00:00", "links": []}
-        for a, n, d in _EXTENSIONS]})
+    return JSONResponse({"extensions": [_extension(*e) for e in _EXTENSIONS]})
+
+
+async def extension_one(request: Request) -> Response:
+    token_of(request)
+    alias = request.path_params["alias"]
+    for e in _EXTENSIONS:
+        if e[0] == alias:
+            return JSONResponse({"extension": _extension(*e)})
+    raise NotFound(f"Extension with alias {alias} does not exist")
 
 
 async def quotas(request: Request) -> Response:
@@ -308,6 +319,7 @@ def routes() -> list[Route]:
         Route("/network", versions, methods=["GET"]),
         Route(v, version_v2, methods=["GET"]),
         Route(f"{v}/extensions", extensions, methods=["GET"]),
+        Route(f"{v}/extensions/{{alias}}", extension_one, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}", quotas, methods=["GET", "PUT", "DELETE"]),
         Route(f"{v}/quotas/{{project}}/default", quota_defaults, methods=["GET"]),
         Route(f"{v}/quotas/{{project}}/details.json", quotas, methods=["GET"]),

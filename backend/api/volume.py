@@ -23,7 +23,8 @@ def _v3(request: Request) -> dict:
 
 
 async def versions(request: Request) -> Response:
-    return JSONResponse({"versions": [_v3(request)]})
+    # cinder answers its root with 300 Multiple Choices, as a version list should
+    return JSONResponse({"versions": [_v3(request)]}, status_code=300)
 
 
 async def version_v3(request: Request) -> Response:

@@ -107,7 +107,8 @@ def _path(template: str, ids: dict) -> str:
                      "os-hypervisors": "fake-1", "subnets": "x", "ports": "x"}
     seg = template.split("/")
     values = {"project": ids["project_admin"], "target": ids["project_admin"], "project_id": ids["project_admin"],
-              "user": ids["user_mia"], "role": ids["role"], "req": "req-x", "pattern": "fake"}
+              "user": ids["user_mia"], "role": ids["role"], "req": "req-x", "pattern": "fake",
+              "network": "private", "alias": "quotas"}
     if "{id}" in seg:
         values["id"] = by_collection.get(seg[seg.index("{id}") - 1], "x")
     return template.format(**values)

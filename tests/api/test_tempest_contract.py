@@ -107,3 +107,20 @@ async def test_system_admin_grant_is_accepted_only_where_it_changes_nothing(env)
     assert (await env.get(mia_url)).status_code == 404
     # only an admin may grant
     assert (await env.http.put(admin_url, headers=env.h("mia"))).status_code == 403
+
+
+async def test_server_ips_and_one_network_s_ips(env):
+    sid = await _boot(env, "with-ips")
+    await env.wait_status(sid, "ACTIVE")
+    addresses = (await env.get(f"{V}/servers/{sid}/ips")).json()["addresses"]
+    (net, addrs), = addresses.items()
+    assert addrs and set(addrs[0]) == {"version", "addr"}
+    assert (await env.get(f"{V}/servers/{sid}/ips/{net}")).json() == {net: addrs}
+    assert (await env.get(f"{V}/servers/{sid}/ips/no-such-net")).status_code == 404
+
+
+async def test_network_extension_show_and_cinder_root(env):
+    r = await env.get("/network/v2.0/extensions/quotas")
+    assert r.status_code == 200 and r.json()["extension"]["alias"] == "quotas"
+    assert (await env.get("/network/v2.0/extensions/routers")).status_code == 404
+    assert (await env.http.get("/volume")).status_code == 300
