@@ -124,3 +124,14 @@ async def test_network_extension_show_and_cinder_root(env):
     assert r.status_code == 200 and r.json()["extension"]["alias"] == "quotas"
     assert (await env.get("/network/v2.0/extensions/routers")).status_code == 404
     assert (await env.http.get("/volume")).status_code == 300
+
+
+async def test_cinder_admin_attributes_only_for_admins_and_never_in_a_create(env):
+    r = await env.post(f"{env.vol('mia')}/volumes", {"volume": {"size": 1}}, who="mia")
+    assert r.status_code == 202, r.text
+    created = r.json()["volume"]
+    assert "os-vol-tenant-attr:tenant_id" not in created and "os-vol-host-attr:host" not in created
+    mine = (await env.get(f"{env.vol('mia')}/volumes/{created['id']}", who="mia")).json()["volume"]
+    assert "os-vol-tenant-attr:tenant_id" not in mine and "os-vol-host-attr:host" not in mine
+    seen = (await env.get(f"{env.vol()}/volumes/{created['id']}")).json()["volume"]
+    assert seen["os-vol-tenant-attr:tenant_id"] == env.ids["project_admin"]
