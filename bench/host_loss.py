@@ -25,6 +25,9 @@ from backend.lab import lab  # noqa: E402
 from backend.lab.guestimage import build_tiny  # noqa: E402
 from backend.virt.qemu.hostlink import HostLink  # noqa: E402
 from backend.core.hosts import load_hosts  # noqa: E402
+from backend.lab.guestimage import file_sha256  # noqa: E402
+from backend.virt.driver import ImageFile  # noqa: E402
+from backend.virt.qemu.driver import QemuDriver  # noqa: E402
 
 
 def cut(h, down: bool) -> None:
@@ -74,24 +77,35 @@ async def cloud_rows(home: Path, hosts) -> list[tuple[str, float]]:
     cloud = Cloud(config)
     await cloud.start()
     tok = (await cloud.login("admin", "bench", "admin"))["token"]
-    await register_with_cloud(cloud, tok, build_tiny(os.environ.get("POCKETSTACK_TINY_CACHE") or
-                                                      str(Path.home() / ".cache/pocketstack-tests/tiny")))
+    tiny = build_tiny(os.environ.get("POCKETSTACK_TINY_CACHE") or
+                      str(Path.home() / ".cache/pocketstack-tests/tiny"))
+    await register_with_cloud(cloud, tok, tiny)
+    warm = QemuDriver(x, None)  # x has the images cached: the cut comes during the spawn proper
+    for path, fmt in ((tiny.kernel, "aki"), (tiny.ramdisk, "ari"), (tiny.disk, "raw")):
+        await warm._ensure_base(ImageFile(Path(path).name, path, file_sha256(path),
+                                          os.path.getsize(path), fmt))
+    await warm.close()
     veth = lab._names(lab.lab_id(home), 2)["veth"]
     subprocess.run(["tc", "qdisc", "add", "dev", veth, "root", "tbf", "rate", "512kbit",
                     "burst", "16kb", "latency", "500ms"], check=True)
     try:
         made = await cloud.create_server(tok, "cut", "tiny", "m1.nano", min_count=4, max_count=4)
         ids = [s["id"] for s in made]
-        while True:
+        end = time.perf_counter() + 300
+        while time.perf_counter() < end:
             ss = [await cloud.get_server(tok, i) for i in ids]
             if all(s["task_state"] == "spawning" and s["host"] == x.name for s in ss) and all(
                     (Path(x.state_dir) / "instances" / i / "disk.qcow2").exists() for i in ids):
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("the four builds never were spawning on the host to cut")
         t0 = time.perf_counter()
         cut(x, True)
         moved, active = {}, {}
         while len(active) < len(ids):
+            if time.perf_counter() - t0 > 300:
+                raise RuntimeError(f"not all ACTIVE in 300 s: {len(active)} of {len(ids)}")
             for i in ids:
                 s = await cloud.get_server(tok, i)
                 if s["status"] == "ERROR":
