@@ -15,7 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from backend.core.errors import CloudError, Unauthorized
 from backend.facade import BackendThread, Cloud
-from tui.whathappened import ACTIONS, SERVER_ACTIONS, Call, Happening, Journal, Step, equivalent
+from tui.whathappened import ACTIONS, SERVER_ACTIONS, Call, Happening, Journal, Step
+from tui.whathappened_rest import equivalent
 
 Event = dict[str, Any]
 

@@ -4,8 +4,8 @@ type for it, and the REST calls it made, with secrets masked.
 The adapters record here (tui/adapter.py): over --url (tui/remote.py) the calls are the real
 HTTP requests the adapter sent, with the status and request id the server answered; in-process
 the app calls the facade directly, so the calls are the REST requests the same action is over
-the API (the bodies the remote adapter sends, the status the API answers) with the request id
-the backend recorded for the instance action, and the panel says "in-process".
+the API (tui/whathappened_rest.py) with the request id the backend recorded for the instance
+action, and the panel says "in-process".
 The panel is tui/screens/what_happened.py."""
 from __future__ import annotations
 
@@ -278,75 +278,10 @@ def notes_for(steps: list[Step], j: "Journal") -> str | None:
     return " ".join(notes) or None
 
 
-# ---- the REST request each facade call is over the API -----------------------------------
-NOVA = "/compute/v2.1"
+# the facade calls that act on one instance, and nova's name for the action they record
 SERVER_ACTIONS = {"create_server": "create", "delete_server": "delete", "stop_server": "stop",
                   "start_server": "start", "reboot_server": "reboot",
                   "attach_volume": "attach_volume", "detach_volume": "detach_volume"}
-
-
-def create_server_body(name, image, flavor, networks=None, boot_volume_size=None,
-                       availability_zone=None, min_count=1, max_count=1, **_) -> dict:
-    body: dict = {"name": name, "imageRef": image, "flavorRef": flavor,
-                  "networks": networks or "auto", "min_count": min_count, "max_count": max_count}
-    if boot_volume_size:
-        body["block_device_mapping_v2"] = [{"boot_index": 0, "uuid": image, "source_type": "image",
-                                            "destination_type": "volume",
-                                            "volume_size": boot_volume_size}]
-        body["imageRef"] = ""
-    if availability_zone:
-        body["availability_zone"] = availability_zone
-    return {"server": body}
-
-
-def equivalent(s: Step, project_id: str | None, user: str | None) -> tuple[str, str, int, Any] | None:
-    """(method, path, status the API answers, body) of the REST request for this facade call."""
-    a, kw = s.args, s.kwargs
-    vol = f"/volume/v3/{project_id}/volumes"
-    if s.method == "login":
-        return ("POST", "/identity/v3/auth/tokens", 201, {"auth": {"identity": {
-            "methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"name": "Default"}, "password": MASK}}}}})
-    if s.method == "scope":
-        return ("POST", "/identity/v3/auth/tokens", 201, {"auth": {
-            "identity": {"methods": ["token"], "token": {"id": MASK}}, "scope": {"project": {"id": a[0]}}}})
-    table = {
-        "auth_projects": ("GET", "/identity/v3/auth/projects", 200, None),
-        "create_server": ("POST", f"{NOVA}/servers", 202, lambda: create_server_body(*a, **kw)),
-        "delete_server": ("DELETE", f"{NOVA}/servers/{a[0] if a else ''}", 204, None),
-        "stop_server": ("POST", f"{NOVA}/servers/{a[0] if a else ''}/action", 202, {"os-stop": None}),
-        "start_server": ("POST", f"{NOVA}/servers/{a[0] if a else ''}/action", 202, {"os-start": None}),
-        "reboot_server": ("POST", f"{NOVA}/servers/{a[0] if a else ''}/action", 202,
-                          {"reboot": {"type": "HARD" if kw.get("hard") else "SOFT"}}),
-        "attach_volume": ("POST", f"{NOVA}/servers/{a[0] if a else ''}/os-volume_attachments", 200,
-                          lambda: {"volumeAttachment": {"volumeId": a[1]}}),
-        "detach_volume": ("DELETE", f"{NOVA}/servers/{a[0] if a else ''}/os-volume_attachments/"
-                          f"{a[1] if len(a) > 1 else ''}", 202, None),
-        "create_volume": ("POST", vol, 202, lambda: {"volume": {
-            "size": a[0], "name": kw.get("name", ""), "description": kw.get("description", "")}}),
-        "delete_volume": ("DELETE", f"{vol}/{a[0] if a else ''}", 202, None),
-        "create_image": ("POST", "/image/v2/images", 201, lambda: {
-            "name": a[0], "disk_format": kw.get("disk_format", "raw"),
-            "container_format": kw.get("container_format", "bare"),
-            "visibility": kw.get("visibility", "private"), "min_ram": kw.get("min_ram", 0),
-            "min_disk": kw.get("min_disk", 0), **(kw.get("properties") or {})}),
-        "upload_image": ("PUT", f"/image/v2/images/{a[0] if a else ''}/file", 204,
-                         lambda: f"<the bytes of {file_label(a[1])}>"),
-        "delete_image": ("DELETE", f"/image/v2/images/{a[0] if a else ''}", 204, None),
-        "create_flavor": ("POST", f"{NOVA}/flavors", 200, lambda: {"flavor": {
-            "name": a[0], "vcpus": a[1], "ram": a[2], "disk": a[3],
-            "os-flavor-access:is_public": kw.get("is_public", True)}}),
-        "delete_flavor": ("DELETE", f"{NOVA}/flavors/{a[0] if a else ''}", 202, None),
-        "create_network": ("POST", "/network/v2.0/networks", 201, lambda: {"network": {"name": a[0]}}),
-        "create_subnet": ("POST", "/network/v2.0/subnets", 201, lambda: {"subnet": {
-            "network_id": a[0], "cidr": a[1], "name": kw.get("name", ""), "ip_version": 4}}),
-        "delete_network": ("DELETE", f"/network/v2.0/networks/{a[0] if a else ''}", 204, None),
-    }
-    got = table.get(s.method)
-    if got is None:
-        return None
-    verb, path, status, body = got
-    return verb, path, status, mask(body() if callable(body) else body)
 
 
 # ---- the journal -------------------------------------------------------------------------

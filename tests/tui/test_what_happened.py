@@ -289,6 +289,13 @@ async def test_copy_and_walk_the_history():
         await settle(pilot)
         await pilot.press("c")
         assert app.clipboard == "openstack server stop web-1"
+        # the panel is text the mouse can select (Textual selects Text, not tables or groups)
+        from textual.selection import Selection
+        for wid in ("#wh-body", "#wh-actions"):
+            got = app.screen.query_one(wid, Static).get_selection(Selection(None, None))
+            assert got is not None, wid
+        body = app.screen.query_one("#wh-body", Static).get_selection(Selection(None, None))[0]
+        assert "$ openstack server stop web-1" in body and "POST /compute/v2.1/servers/" in body
         await pilot.press("left_square_bracket")
         await settle(pilot)
         body = text_of(app.screen.query_one("#wh-body", Static), 300)

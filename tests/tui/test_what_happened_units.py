@@ -16,7 +16,7 @@ from backend.core.config import Config
 from backend.facade import Cloud
 from tui.adapter import Adapter
 from tui.remote import RemoteAdapter
-from tui.whathappened import Happening, Journal, Step, commands_for, equivalent, mask
+from tui.whathappened import Happening, Journal, Step, commands_for, mask
 
 SRV = "00000000-0000-4000-8000-000000000001"
 

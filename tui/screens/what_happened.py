@@ -4,8 +4,6 @@ this app and its actions list from any client (each with `openstack server event
 Plain, selectable text; `c` copies the command line."""
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -33,7 +31,7 @@ def selected_server(screen: Screen) -> str | None:
     return None
 
 
-def render_happening(h: Happening | None, heading: str) -> Group | Text:
+def render_happening(h: Happening | None, heading: str) -> Text:
     if h is None:
         return Text("Nothing done from this app yet: launch, stop, start, reboot or delete an "
                     "instance, or create a volume, then press w.", style="dim")
@@ -71,24 +69,30 @@ def render_happening(h: Happening | None, heading: str) -> Group | Text:
             rest.append(f"    {c.error}\n", style="red")
     if not h.calls:
         rest.append("(none)\n", style="dim")
-    return Group(head, where, Text(""), cli, rest)
+    # one Text, not a Group: Textual selects text only in Text/Content
+    return Text("\n").join([head, where, Text(""), cli, rest])
 
 
-def render_instance_actions(actions: list[dict] | None, journal: Journal, sid: str) -> Group | Text:
-    """The instance's actions from any client (this app, the CLI, openstack, the SDK)."""
+def render_instance_actions(actions: list[dict] | None, journal: Journal, sid: str) -> Text:
+    """The instance's actions from any client (this app, the CLI, openstack, the SDK), as
+    plain aligned text (selectable, unlike a table)."""
     if actions is None:
         return Text("")
-    title = Text("This instance's actions, from any client (newest first)", style="bold underline")
+    out = Text("This instance's actions, from any client (newest first)\n", style="bold underline")
     if not actions:
-        return Group(title, Text("none recorded", style="dim"))
-    t = Table(box=None, padding=(0, 1), show_edge=False)
-    for col in ("action", "request id", "user", "start", "finish", "see it with"):
-        t.add_column(col, no_wrap=True)
-    for a in actions:
-        t.add_row(plain(a.get("action"), style="bold"), plain(a.get("request_id")),
-                  plain(a.get("user_id")), plain(a.get("start_time")), plain(a.get("finish_time") or "-"),
-                  plain(event_show(journal, sid, a.get("request_id") or ""), style="cyan"))
-    return Group(title, t)
+        out.append("none recorded", style="dim")
+        return out
+    cols = [("action", lambda a: a.get("action")), ("request id", lambda a: a.get("request_id")),
+            ("user", lambda a: a.get("user_id")), ("start", lambda a: a.get("start_time")),
+            ("finish", lambda a: a.get("finish_time") or "-")]
+    cells = [[str(get(a) or "") for _, get in cols] for a in actions]
+    widths = [max([len(title)] + [len(r[i]) for r in cells]) for i, (title, _) in enumerate(cols)]
+    out.append("  ".join(t.ljust(w) for (t, _), w in zip(cols, widths)) + "  see it with\n", style="bold")
+    for a, row in zip(actions, cells):
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  ")
+        out.append(event_show(journal, sid, a.get("request_id") or "") + "\n", style="cyan")
+    out.rstrip()
+    return out
 
 
 class WhatHappenedScreen(ModalScreen[None]):
