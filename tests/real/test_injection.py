@@ -143,3 +143,58 @@ async def test_hostile_values_through_the_driver_stay_data(hosts, tiny, tmp_path
         await d.close()
     assert not canary.exists()
     assert not list(Path(h.state_dir).glob("canary-*"))
+
+
+async def test_hostile_values_through_the_cloud_stay_data(lab_home, hosts, tiny_build, tmp_path):
+    """The same through the facade on the lab: a server name, metadata, an image's name and
+    properties (its kernel command line among them) and a volume name carry the attacks; the
+    guest boots with the volume attached, and the canary never appears on either host."""
+    from backend.cli.tiny import register_with_cloud
+    from backend.core.config import Config
+    from backend.facade import Cloud
+    from backend.lab import lab
+    canary = Path(hosts["lab-1"].state_dir) / f"canary-{uuidlib.uuid4().hex}"
+    evil = attacks(canary)
+    flat = [a.replace("\n", " ") for a in evil]  # names refuse control characters (400)
+    config = Config(home=tmp_path / "home", hosts_path=lab.hosts_file(lab_home),
+                    password_hash_rounds=4, heartbeat_interval=0.5, power_sync_interval=1.0,
+                    service_down_time=5.0)
+    Cloud.init(config, "secret")
+    cloud = Cloud(config)
+    await cloud.start()
+    tok = (await cloud.login("admin", "secret", "admin"))["token"]
+    try:
+        ids = await register_with_cloud(cloud, tok, tiny_build)
+        props = {"kernel_id": ids["kernel"], "ramdisk_id": ids["ramdisk"],
+                 "os_command_line": tiny_build.cmdline + " x=" + flat[2].replace(" ", "_") + " y=a,b=c",
+                 **{f"p{i}": v for i, v in enumerate(flat)}}
+        img = await cloud.create_image(tok, flat[0][:250], disk_format="raw", visibility="public",
+                                       properties=props)
+        await cloud.upload_image(tok, img["id"], Path(tiny_build.disk))
+        s = (await cloud.create_server(tok, flat[1][:250], img["id"], "m1.nano",
+                                       metadata={f"k{i}": v[:250] for i, v in enumerate(flat)}))[0]
+        for _ in range(600):
+            got = await cloud.get_server(tok, s["id"])
+            assert got["status"] != "ERROR", got.get("fault")
+            if got["status"] == "ACTIVE" and got["task_state"] is None:
+                break
+            await asyncio.sleep(0.2)
+        assert got["status"] == "ACTIVE"
+        vol = await cloud.create_volume(tok, 1, name=flat[3][:250], description=flat[4])
+        await cloud.attach_volume(tok, s["id"], vol["id"])
+        for _ in range(300):
+            if (await cloud.get_volume(tok, vol["id"]))["status"] == "in-use":
+                break
+            await asyncio.sleep(0.2)
+        assert (await cloud.get_volume(tok, vol["id"]))["status"] == "in-use"
+        for _ in range(300):
+            if MARKER in await cloud.get_console_output(tok, s["id"]):
+                break
+            await asyncio.sleep(0.2)
+        assert MARKER in await cloud.get_console_output(tok, s["id"])
+    finally:
+        for srv in await cloud.list_servers(tok, all_projects=True):
+            await cloud.delete_server(tok, srv["id"])
+        await cloud.stop()
+    for h in hosts.values():
+        assert not list(Path(h.state_dir).glob("canary-*"))
