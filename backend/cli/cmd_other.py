@@ -3,6 +3,8 @@ token."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from pathlib import Path
 
 from backend.cli.client import CliError, Client
@@ -132,8 +134,23 @@ def volume_delete(c: Client, a) -> None:
         c.delete("block-storage", f"/volumes/{v['id']}")
 
 
+def _new_password(a) -> str:
+    """--password (as openstack takes it), or --password-prompt: asked twice, no echo, so the
+    password never sits in argv where every user of the machine can read it."""
+    if a.password is not None:
+        return a.password
+    if not sys.stdin.isatty():
+        raise CliError("--password-prompt needs a terminal")
+    pw = getpass.getpass("User Password: ")
+    if not pw:
+        raise CliError("the password must not be empty")
+    if getpass.getpass("Repeat User Password: ") != pw:
+        raise CliError("the two passwords differ; nothing was created")
+    return pw
+
+
 def user_create(c: Client, a) -> None:
-    body = {"name": a.name, "password": a.password, "domain_id": "default", "enabled": True}
+    body = {"name": a.name, "password": _new_password(a), "domain_id": "default", "enabled": True}
     if a.project:
         body["default_project_id"] = c.find("identity", "/projects", "project", a.project)["id"]
     show_one(a.format, c.post("identity", "/users", {"user": body}, ok=(201,))["user"])
@@ -228,7 +245,9 @@ def register(groups, fmt: argparse.ArgumentParser) -> argparse._SubParsersAction
     usr.add_parser("list", parents=[fmt]).set_defaults(func=user_list)
     p = usr.add_parser("create", parents=[fmt])
     p.add_argument("name")
-    p.add_argument("--password", required=True)
+    pw = p.add_mutually_exclusive_group(required=True)
+    pw.add_argument("--password", help="seen by every local user in the process list: prefer --password-prompt")
+    pw.add_argument("--password-prompt", action="store_true", help="ask for the password (twice, no echo)")
     p.add_argument("--project", help="default project")
     p.set_defaults(func=user_create)
 

@@ -94,3 +94,17 @@ def test_init_refuses_a_mistyped_or_empty_password(tmp_path, answers):
     rc, shown = _converse([str(BIN / "pocketstack"), "init"], _env(tmp_path), answers)
     assert rc == 1, shown
     assert not (tmp_path / "home" / "pocketstack.db").exists()
+
+
+def test_user_create_asks_for_the_password_on_the_terminal(server):
+    """openstack's --password-prompt habit: the new user's password never sits in argv."""
+    argv = [str(BIN / "pocketstack"), "user", "create", "prompted-user", "--password-prompt", "-f", "json"]
+    rc, shown = _converse(argv, server.env, ["typed-pw-3", "typed-pw-3"])
+    assert rc == 0, shown
+    assert "password" in shown.lower() and "typed-pw-3" not in shown
+    db = sqlite3.connect(str(server.home / "pocketstack.db"))
+    (hashed,) = db.execute("SELECT password_hash FROM users WHERE name='prompted-user'").fetchone()
+    db.close()
+    assert bcrypt.checkpw(b"typed-pw-3", hashed.encode())
+    rc, shown = _converse(argv[:3] + ["other-user", "--password-prompt"], server.env, ["a", "b"])
+    assert rc != 0 and "differ" in shown
