@@ -27,7 +27,10 @@ async def test_pump_coalesces_per_instance_and_flushes_once_per_tick():
     t = threading.Thread(target=backend)
     t.start()
     t.join()
-    await asyncio.sleep(0.12)
+    async with asyncio.timeout(10):  # bounded wait for the first tick's flush
+        while not got:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.15)  # three more ticks: nothing is left to flush a second time
     assert len(got) == 1
     batch = got[0]
     assert batch.events == 6
