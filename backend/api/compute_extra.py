@@ -40,7 +40,7 @@ async def _flavors(request: Request, detail: bool) -> Response:
             m = want_int(q[key], key, minimum=0)
             items = [f for f in items if f[field] >= m]
     if "is_public" in q and q["is_public"].lower() != "none":
-        pub = want_bool(q["is_public"], "is_public")
+        pub = _flavor_bool(q["is_public"])
         items = [f for f in items if f.get("is_public", True) == pub]
     items = [{**f, "id": str(f["id"])} for f in items]
     items, more = page(items, limit, marker)
@@ -48,6 +48,16 @@ async def _flavors(request: Request, detail: bool) -> Response:
     if more and items:
         body["flavors_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
     return JSONResponse(body)
+
+
+# oslo's bool_from_string(strict=True), which nova's flavor list uses for is_public
+_TRUE, _FALSE = ("1", "t", "true", "on", "y", "yes"), ("0", "f", "false", "off", "n", "no")
+
+
+def _flavor_bool(v: str) -> bool:
+    if v.strip().lower() in _TRUE + _FALSE:
+        return v.strip().lower() in _TRUE
+    raise BadRequest(f"Invalid is_public filter [{v}]")
 
 
 async def flavors(request: Request) -> Response:
@@ -317,7 +327,8 @@ async def availability_zones(request: Request) -> Response:
     try:
         hosts = await request.app.state.cloud.list_hypervisors(token)
     except CloudError as e:
-        if e.code != 403:
+        # the detail view names hosts: admins only, as nova's policy
+        if e.code != 403 or request.url.path.endswith("/detail"):
             raise
         hosts = []
     zones = sorted({h.get("availability_zone") or "nova" for h in hosts}) or ["nova"]

@@ -42,7 +42,7 @@ async def services(request: Request) -> Response:
 async def hosts(request: Request) -> Response:
     items = [{"host_name": h["name"], "service": "compute",
               "zone": h.get("availability_zone") or "nova"} for h in await _hypervisors(request)]
-    if "zone" in request.query_params:
+    if request.query_params.get("zone"):  # a blank zone filters nothing, as nova
         items = [h for h in items if h["zone"] == request.query_params["zone"]]
     return JSONResponse({"hosts": items})
 

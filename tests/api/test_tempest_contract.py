@@ -135,3 +135,22 @@ async def test_cinder_admin_attributes_only_for_admins_and_never_in_a_create(env
     assert "os-vol-tenant-attr:tenant_id" not in mine and "os-vol-host-attr:host" not in mine
     seen = (await env.get(f"{env.vol()}/volumes/{created['id']}")).json()["volume"]
     assert seen["os-vol-tenant-attr:tenant_id"] == env.ids["project_admin"]
+
+
+async def test_availability_zone_detail_is_for_admins(env):
+    assert (await env.get(f"{V}/os-availability-zone", who="mia")).status_code == 200
+    assert (await env.get(f"{V}/os-availability-zone/detail", who="mia")).status_code == 403
+    assert (await env.get(f"{V}/os-availability-zone/detail")).status_code == 200
+
+
+async def test_list_filters_as_nova_2_1(env):
+    # an unknown status lists nothing (a 400 only from 2.38 on)
+    r = await env.get(f"{V}/servers/detail", params={"status": "INVALID_STATUS"})
+    assert r.status_code == 200 and r.json()["servers"] == []
+    # a blank zone filters nothing
+    assert (await env.get(f"{V}/os-hosts", params={"zone": ""})).json()["hosts"]
+    # is_public as oslo's bool_from_string reads it
+    for v, want in (("f", False), ("t", True), ("no", False), ("1", True)):
+        flavors = (await env.get(f"{V}/flavors/detail", params={"is_public": v})).json()["flavors"]
+        assert all(f["os-flavor-access:is_public"] == want for f in flavors)
+    assert (await env.get(f"{V}/flavors", params={"is_public": "maybe"})).status_code == 400
