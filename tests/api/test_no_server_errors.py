@@ -23,7 +23,11 @@ QUERY_KEYS = ["limit", "marker", "minRam", "minDisk", "is_public", "name", "stat
               "all_tenants", "usage", "sort_key", "sort_dir", "changes-since", "visibility", "member_status",
               "size_min", "tag", "enabled", "user.id", "scope.project.id", "include_names", "shared",
               "tenant_id", "project_id", "detailed", "network_id", "device_id"]
-ROUTES = [(r.path, m) for r in create_app(None).routes if r.methods
+# the event stream never ends (its odd input, Last-Event-ID, is in test_event_stream.py);
+# WebSocket routes have no methods (the console's own tests send them odd frames)
+STREAMS = {"/pocketstack/v1/events"}
+ROUTES = [(r.path, m) for r in create_app(None).routes
+          if getattr(r, "methods", None) and r.path not in STREAMS
           for m in sorted(r.methods - {"HEAD", "DELETE"})]
 
 
