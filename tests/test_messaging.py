@@ -89,3 +89,36 @@ def _bus_users():
 
 def test_only_the_typed_clients_send_on_the_bus():
     assert _bus_users() == []
+
+
+async def test_a_build_makes_seven_conductor_trips_and_records_every_stage(cloud, admin, image):
+    """One cast to the conductor, one claim, five stage transitions (it made 19 trips, 12 of
+    them bookkeeping); the create action still has each stage's event, in order, all Success."""
+    from cloudhelp import settle, wait_for
+    bus, sent = cloud.rt.bus, []
+    call, cast = bus.call, bus.cast
+
+    async def counting_call(ctx, topic, method, timeout=None, **kw):
+        sent.append((topic, method))
+        return await call(ctx, topic, method, timeout=timeout, **kw)
+
+    def counting_cast(ctx, topic, method, **kw):
+        sent.append((topic, method))
+        return cast(ctx, topic, method, **kw)
+
+    bus.call, bus.cast = counting_call, counting_cast
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    await settle(cloud)
+    assert [m for t, m in sent if t == "conductor"] == [
+        "build_instances", "instance_claim", "build_progress", "build_progress", "build_progress",
+        "build_progress", "build_progress"]
+    create = next(a for a in await cloud.list_instance_actions(admin, s["id"]) if a["action"] == "create")
+    events = (await cloud.get_instance_action(admin, s["id"], create["request_id"]))["events"]
+    assert [(e["event"], e["result"]) for e in events] == [
+        ("conductor_schedule_and_build_instances", "Success"),
+        ("compute__do_build_and_run_instance", "Success"),
+        ("compute_claim_resources", "Success"), ("compute_allocate_network", "Success"),
+        ("compute_fetch_image", "Success"), ("compute_block_device_mapping", "Success"),
+        ("compute_spawn", "Success")]
+    assert all(e["finish_time"] for e in events)

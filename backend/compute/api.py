@@ -11,6 +11,7 @@ import uuid as uuidlib
 from backend.compute import rpcapi as compute_rpcapi
 from backend.conductor.rpcapi import ConductorAPI
 from backend.core import db as dbm
+from backend.core import servicegroup
 from backend.core import power_state, quota, states
 from backend.core import actions
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -242,8 +243,7 @@ class ComputeAPI(ComputeViews):
 
     def _host_must_be_up(self, host, action):
         n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
-        if not n or n["down_reason"] or not n["last_heartbeat"] or \
-                time.time() - n["last_heartbeat"] > self.config.service_down_time:
+        if not n or not servicegroup.is_up(n, self.config):
             raise Conflict(f"Cannot '{action}': compute host {host} is down")
 
     async def stop(self, ctx, server_id):

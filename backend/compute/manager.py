@@ -4,7 +4,6 @@ heartbeats and the power-state sync. Everything it stores goes through the condu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from backend.core import power_state, states
@@ -14,6 +13,7 @@ from backend.image.rpcapi import ImageAPI
 from backend.messaging.trace import Step
 from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
+from backend.compute.serial_console import SerialConsoleManager
 from backend.volume.rpcapi import VolumeAPI
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,12 @@ class BuildAborted(Exception):
     """The instance was deleted while it was being built."""
 
 
-class ComputeManager:
+class _Stage:
+    """The build stage whose instance-action event is open at the conductor."""
+    event: str | None = None
+
+
+class ComputeManager(SerialConsoleManager):
     def __init__(self, host, driver, bus, tracer, config):
         self.host = host.name
         self.host_cfg = host
@@ -108,8 +113,7 @@ class ComputeManager:
 
     async def _build_and_run(self, ctx, instance_uuid, alternates):
         async with self._lock(instance_uuid):
-            await self.conductor_api.event_start(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT, host=self.host)
-            try:
+            try:  # the build's own event starts with the claim and ends with the last stage
                 async with Step(self.tracer, ctx, "compute", "build", instance_uuid, detail=self.host):
                     await self._build(ctx, instance_uuid)
             except BuildAborted:
@@ -126,8 +130,6 @@ class ComputeManager:
                 self.conductor_api.build_failed(ctx, instance_uuid=instance_uuid, host=self.host,
                                                 reason=reason, reschedulable=getattr(e, "reschedulable", False),
                                                 alternates=alternates)
-            else:
-                await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT)
 
     async def _set(self, ctx, uuid, expected, **values):
         """Save through the conductor; a mismatch of task_state means a delete came in."""
@@ -137,51 +139,65 @@ class ComputeManager:
         except LookupError as e:
             raise BuildAborted(str(e)) from None
 
-    @contextlib.asynccontextmanager
-    async def _stage(self, ctx, uuid, event, service, step, detail=None):
-        """One build stage: an instance-action event (saved through the conductor) and a
-        trace step for the live timeline."""
-        await self.conductor_api.event_start(ctx, instance_uuid=uuid, event=event, host=self.host)
-        try:
-            async with Step(self.tracer, ctx, service, step, uuid, detail=detail):
-                yield
-        except BaseException as e:
-            await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event, result="Error",
-                                                  details=f"{type(e).__name__}: {e}")
-            raise
-        await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event)
-
     async def _build(self, ctx, uuid):
-        async with self._stage(ctx, uuid, "compute_claim_resources", "compute", "claim", self.host):
-            inst = await self.conductor_api.instance_claim(ctx, instance_uuid=uuid, host=self.host)
+        """The build's stages, each an instance-action event at the conductor. A failure
+        inside a stage ends that stage's event as Error."""
+        stage = _Stage()
+        try:
+            await self._build_stages(ctx, uuid, stage)
+        except BaseException as e:
+            if stage.event:
+                await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=stage.event, result="Error",
+                                                      details=f"{type(e).__name__}: {e}")
+            raise
+
+    async def _progress(self, ctx, uuid, stage, *updates, start=None, finish_after=None):
+        """One conductor round trip between two stages: the open stage's event ends, the
+        state changes ((expected task_state, values), in order) are saved, the next
+        stage's event starts. A task_state mismatch means a delete came in."""
+        finish, stage.event = stage.event, None
+        try:
+            await self.conductor_api.build_progress(
+                ctx, uuid, finish=finish, start=start, host=self.host, finish_after=finish_after,
+                updates=[dict(values, expected_task_state=expected) for expected, values in updates])
+        except LookupError as e:
+            raise BuildAborted(str(e)) from None
+        stage.event = start
+
+    async def _build_stages(self, ctx, uuid, stage):
+        async with Step(self.tracer, ctx, "compute", "claim", uuid, detail=self.host):
+            inst = await self.conductor_api.instance_claim(ctx, instance_uuid=uuid, host=self.host,
+                                                           build_event=BUILD_EVENT,
+                                                           claim_event="compute_claim_resources")
         await self.driver.build_stage_done(uuid, states.SCHEDULING)
-        await self._set(ctx, uuid, states.SCHEDULING, task_state=None)
-        await self._set(ctx, uuid, None, task_state=states.NETWORKING)
-        async with self._stage(ctx, uuid, "compute_allocate_network", "network", "allocate ports"):
+        await self._progress(ctx, uuid, stage, (states.SCHEDULING, {"task_state": None}),
+                             (None, {"task_state": states.NETWORKING}), start="compute_allocate_network")
+        async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
             nw = await self.network_api.allocate_for_instance(
                 ctx, instance_uuid=uuid, project_id=inst["project_id"], host=self.host,
                 requested=inst["requested_networks"], zone=inst["availability_zone"])
         await self.driver.build_stage_done(uuid, states.NETWORKING)
-        await self._set(ctx, uuid, states.NETWORKING, task_state=states.BLOCK_DEVICE_MAPPING)
+        bdm_event = "compute_block_device_mapping"
+        await self._progress(ctx, uuid, stage, (states.NETWORKING, {"task_state": states.BLOCK_DEVICE_MAPPING}),
+                             start="compute_fetch_image" if inst["image_id"] else bdm_event)
         image = kernel = ramdisk = None
         props = {}
         if inst["image_id"]:
-            async with self._stage(ctx, uuid, "compute_fetch_image", "image", "fetch image"):
-                f = await self.image_api.get_image_file(ctx, image_id=inst["image_id"],
-                                                        instance_uuid=uuid)
+            async with Step(self.tracer, ctx, "image", "fetch image", uuid):
+                f = await self.image_api.get_image_file(ctx, image_id=inst["image_id"], instance_uuid=uuid)
                 props = f.pop("properties")
                 image = ImageFile(**f)
                 for prop in ("kernel_id", "ramdisk_id"):
                     if props.get(prop):
-                        k = await self.image_api.get_image_file(ctx, image_id=props[prop],
-                                                                instance_uuid=uuid)
+                        k = await self.image_api.get_image_file(ctx, image_id=props[prop], instance_uuid=uuid)
                         k.pop("properties")
                         if prop == "kernel_id":
                             kernel = ImageFile(**k)
                         else:
                             ramdisk = ImageFile(**k)
+            await self._progress(ctx, uuid, stage, start=bdm_event)
         root_volume = None
-        async with self._stage(ctx, uuid, "compute_block_device_mapping", "volume", "block device mapping"):
+        async with Step(self.tracer, ctx, "volume", "block device mapping", uuid):
             if inst["boot_volume_size"]:
                 vid = await self.volume_api.create_boot_volume(
                     ctx, instance_uuid=uuid, project_id=inst["project_id"], size=inst["boot_volume_size"],
@@ -189,21 +205,24 @@ class ComputeManager:
                 await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, boot_volume_id=vid)
                 async with Step(self.tracer, ctx, "hypervisor", "create volume", uuid):
                     await self.driver.create_volume(vid, inst["boot_volume_size"], image)
-                await self.volume_api.mark_attached(ctx, volume_id=vid, instance_uuid=uuid,
-                                                    device="/dev/vda", host=self.host)
+                await self.volume_api.mark_attached(ctx, volume_id=vid, instance_uuid=uuid, device="/dev/vda",
+                                                    host=self.host)
                 root_volume = {"volume_id": vid, "size_gb": inst["boot_volume_size"]}
         await self.driver.build_stage_done(uuid, states.BLOCK_DEVICE_MAPPING)
-        await self._set(ctx, uuid, states.BLOCK_DEVICE_MAPPING, task_state=states.SPAWNING)
+        await self._progress(ctx, uuid, stage, (states.BLOCK_DEVICE_MAPPING, {"task_state": states.SPAWNING}),
+                             start="compute_spawn")
         spec = GuestSpec(uuid=uuid, name=inst["name"], hostname=inst["hostname"], project_id=inst["project_id"],
                          availability_zone=inst["availability_zone"], vcpus=inst["vcpus"],
                          memory_mb=inst["memory_mb"], root_gb=inst["root_gb"],
                          image=None if root_volume else image, kernel=kernel, ramdisk=ramdisk,
                          kernel_cmdline=props.get("os_command_line"), network_info=nw,
                          root_volume=root_volume)
-        async with self._stage(ctx, uuid, "compute_spawn", "hypervisor", "spawn", self.host):
+        async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
             await self.driver.spawn(spec)
-        await self._set(ctx, uuid, states.SPAWNING, vm_state=states.ACTIVE, task_state=None,
-                        power_state=power_state.RUNNING, launched=True)
+        await self._progress(ctx, uuid, stage, (states.SPAWNING, {"vm_state": states.ACTIVE, "task_state": None,
+                                                                  "power_state": power_state.RUNNING,
+                                                                  "launched": True}),
+                             finish_after=BUILD_EVENT)
 
     async def _cleanup(self, ctx, uuid):
         """Remove everything a failed or aborted build made, best effort per piece."""

@@ -7,6 +7,7 @@ import time
 import regex
 
 from backend.core import db as dbm
+from backend.core import servicegroup
 from backend.core import quota
 from backend.core.errors import BadRequest, NotFound
 from backend.core.states import api_status
@@ -152,10 +153,9 @@ class ComputeViews:
 
     # ---- hypervisors ---------------------------------------------------------------------------
     def hypervisor_view(self, n, usage):
-        now = time.time()
-        fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
+        why = servicegroup.down_reason(n, self.config)
         c = self.config
-        return {"id": n["host"], "name": n["host"], "state": "up" if fresh and not n["down_reason"] else "down",
+        return {"id": n["host"], "name": n["host"], "state": "down" if why else "up",
                 "status": "disabled" if n["disabled"] else "enabled", "driver": n["driver"],
                 "address": n["address"], "availability_zone": n["availability_zone"],
                 "vcpus": n["vcpus"], "memory_mb": n["memory_mb"], "disk_gb": n["disk_gb"],
@@ -166,7 +166,7 @@ class ComputeViews:
                 "reserved_host_memory_mb": c.reserved_host_memory_mb,
                 "hypervisor_type": n["hypervisor_type"], "hypervisor_version": n["hypervisor_version"],
                 "accelerator": n["accelerator"], "last_heartbeat": n["last_heartbeat"],
-                "down_reason": n["down_reason"] or (None if fresh else "no recent heartbeat"),
+                "down_reason": why,
                 "failed_builds": n["failed_builds"]}
 
     def _usage(self):

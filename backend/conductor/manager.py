@@ -8,6 +8,7 @@ import time
 from backend.compute import rpcapi as compute_rpcapi
 from backend.conductor.rpcapi import ANY
 from backend.core import db as dbm
+from backend.core import servicegroup
 from backend.core import power_state, states
 from backend.messaging.trace import Step
 from backend.scheduler.rpcapi import SchedulerAPI
@@ -106,8 +107,7 @@ class ConductorManager:
 
     def _host_up(self, host) -> bool:
         n = dbm.row(self.db, "SELECT * FROM compute_nodes WHERE host=?", (host,))
-        return bool(n and not n["disabled"] and n["down_reason"] is None and n["last_heartbeat"]
-                    and time.time() - n["last_heartbeat"] < self.config.service_down_time)
+        return bool(n and not n["disabled"] and servicegroup.is_up(n, self.config))
 
     async def build_aborted(self, ctx, instance_uuid):
         r = self.store.get(instance_uuid)
@@ -164,9 +164,40 @@ class ConductorManager:
             return
         self.store.update(instance_uuid, task_state=None, **values)
 
-    async def instance_claim(self, ctx, instance_uuid, host):
-        """The resource claim: checked and written in one transaction, so usage never
-        passes capacity × ratio, however many builds race."""
+    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None):
+        """The resource claim, with the build's first events in the same round trip: the
+        build's event started, the claim's event started and finished with its result."""
+        for e in (build_event, claim_event):
+            if e:
+                self.store.event_start(ctx, instance_uuid, e, host)
+        try:
+            out = self._claim(instance_uuid, host)
+        except Exception as e:
+            if claim_event:
+                self.store.event_finish(ctx, instance_uuid, claim_event, "Error", f"{type(e).__name__}: {e}")
+            raise
+        if claim_event:
+            self.store.event_finish(ctx, instance_uuid, claim_event, "Success", None)
+        return out
+
+    async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
+                             finish_after=None):
+        """One step of a build in one round trip: the event of the stage that ended is
+        finished, the state changes are made in order (each {'expected_task_state': ...,
+        **values}; a mismatch is LookupError, as instance_update), the next stage's event
+        is started; finish_after (the build's own event) is finished last."""
+        if finish:
+            self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
+        for u in updates:
+            await self.instance_update(ctx, instance_uuid, **u)
+        if start:
+            self.store.event_start(ctx, instance_uuid, start, host)
+        if finish_after:
+            self.store.event_finish(ctx, instance_uuid, finish_after, "Success", None)
+
+    def _claim(self, instance_uuid, host):
+        """Checked and written in one transaction, so usage never passes capacity × ratio,
+        however many builds race."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] == states.DELETING or r["vm_state"] != states.BUILDING:
             raise LookupError(f"instance {instance_uuid} is gone or no longer building")

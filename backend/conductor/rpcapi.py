@@ -32,8 +32,17 @@ class ConductorAPI(RPCClient):
     async def end_task(self, ctx, instance_uuid, **values) -> None:
         await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
 
-    async def instance_claim(self, ctx, instance_uuid, host) -> dict:
-        return await self.bus.call(ctx, self.topic, "instance_claim", instance_uuid=instance_uuid, host=host)
+    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None) -> dict:
+        """The claim; build_event started and claim_event started and finished in the same trip."""
+        return await self.bus.call(ctx, self.topic, "instance_claim", instance_uuid=instance_uuid, host=host,
+                                   build_event=build_event, claim_event=claim_event)
+
+    async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
+                             finish_after=None) -> None:
+        """Between two build stages, one trip: finish's event ends, updates ({'expected_task_state':
+        ..., **values} each, LookupError on a mismatch) are made in order, start's event begins."""
+        await self.bus.call(ctx, self.topic, "build_progress", instance_uuid=instance_uuid, finish=finish,
+                            updates=list(updates), start=start, host=host, finish_after=finish_after)
 
     async def instance_release(self, ctx, instance_uuid) -> None:
         await self.bus.call(ctx, self.topic, "instance_release", instance_uuid=instance_uuid)

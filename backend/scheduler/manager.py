@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from backend.core import db as dbm
+from backend.core import servicegroup
 from backend.messaging.trace import Step
 
 from .core import HostState, RequestSpec, SchedulerConfig, select_destinations
@@ -24,13 +25,9 @@ class SchedulerManager:
                                    " disabled_reason, vcpus, memory_mb, disk_gb, vcpus_used, memory_mb_used,"
                                    " disk_gb_used, running_vms, failed_builds, hypervisor_type, cpu_arch"
                                    " FROM compute_nodes WHERE configured=1 ORDER BY host"):
-            fresh = n["last_heartbeat"] is not None and now - n["last_heartbeat"] < self.config.service_down_time
-            up = fresh and n["down_reason"] is None
-            reason = n["down_reason"] or (None if fresh else "no heartbeat for "
-                                          f"{self.config.service_down_time:g} s" if n["last_heartbeat"]
-                                          else "never reported")
+            reason = servicegroup.down_reason(n, self.config, now)
             out.append(HostState(
-                name=n["host"], availability_zone=n["availability_zone"], up=up, enabled=not n["disabled"],
+                name=n["host"], availability_zone=n["availability_zone"], up=reason is None, enabled=not n["disabled"],
                 down_reason=n["disabled_reason"] if n["disabled"] else reason,
                 vcpus=n["vcpus"], memory_mb=n["memory_mb"], disk_gb=n["disk_gb"],
                 vcpus_used=n["vcpus_used"], memory_mb_used=n["memory_mb_used"], disk_gb_used=n["disk_gb_used"],

@@ -35,16 +35,29 @@ class Script:
         self.ms += took
         self.rec("queue", "reply", topic=topic, method=method, dur=took)
 
-    def event(self, name, host="compute-1", result=None, details=None) -> None:
-        """event_start (result None) or event_finish of an instance-action event."""
+    def mark(self, name, host="compute-1", result=None, details=None) -> None:
+        """An action event started (result None) or finished, inside a conductor call."""
         if result is None:
-            self.call("conductor", "event_start")
             self.events.append({"event": name, "start_ms": self.ms, "finish_ms": None, "result": None,
                                 "host": host, "details": None})
         else:
-            self.call("conductor", "event_finish")
             e = next(e for e in reversed(self.events) if e["event"] == name)
             e.update(finish_ms=self.ms, result=result, details=details)
+
+    def progress(self, finish=None, states=(), start=None, finish_after=None, took=0.5) -> None:
+        """conductor.build_progress: the ended stage's event, the state changes, the next
+        stage's event, in one round trip."""
+        self.rec("queue", "call", topic="conductor", method="build_progress")
+        if finish:
+            self.mark(finish, result="Success")
+        for st in states:
+            self.rec("db", "state", detail=st)
+        if start:
+            self.mark(start)
+        if finish_after:
+            self.mark(finish_after, result="Success")
+        self.ms += took
+        self.rec("queue", "reply", topic="conductor", method="build_progress", dur=took)
 
     def cut(self, name: str) -> None:
         self.marks[name] = (len(self.rows), len(self.events), self.ms)
@@ -71,45 +84,40 @@ def create(sid: str = SID) -> Script:
                      "result": "Success", "host": None, "details": None})
     s.at(48).rec("conductor", step="schedule", phase="end", dur=15)
     s.at(49).rec("queue", "cast", topic="compute.compute-1", method="build_and_run_instance")
-    s.at(50).event("compute__do_build_and_run_instance")
-    s.rec("compute", step="build", phase="start", detail="compute-1")
-    s.event("compute_claim_resources")
+    s.at(50).rec("compute", step="build", phase="start", detail="compute-1")
     s.rec("compute", step="claim", phase="start", detail="compute-1")
     s.cut("claim")
-    s.call("conductor", "instance_claim", took=4)
+    s.rec("queue", "call", topic="conductor", method="instance_claim")
+    s.mark("compute__do_build_and_run_instance")
+    s.mark("compute_claim_resources")
+    s.ms += 4
+    s.mark("compute_claim_resources", result="Success")
+    s.rec("queue", "reply", topic="conductor", method="instance_claim", dur=4)
     s.rec("compute", step="claim", phase="end", dur=5, detail="compute-1")
-    s.event("compute_claim_resources", result="Success")
-    s.call("conductor", "instance_update", state="building/None/NOSTATE")
-    s.call("conductor", "instance_update", state="building/networking/NOSTATE")
-    s.event("compute_allocate_network")
+    s.progress(states=("building/None/NOSTATE", "building/networking/NOSTATE"), start="compute_allocate_network")
     s.rec("network", step="allocate ports", phase="start")
     s.cut("network")
     s.call("network", "allocate_for_instance", took=11)
     s.rec("network", step="allocate ports", phase="end", dur=12)
-    s.event("compute_allocate_network", result="Success")
-    s.call("conductor", "instance_update", state="building/block_device_mapping/NOSTATE")
-    s.event("compute_fetch_image")
+    s.progress(finish="compute_allocate_network", states=("building/block_device_mapping/NOSTATE",),
+               start="compute_fetch_image")
     s.rec("image", step="fetch image", phase="start")
     s.cut("image")
     s.call("image", "get_image_file", took=52)
     s.rec("image", step="fetch image", phase="end", dur=53)
-    s.event("compute_fetch_image", result="Success")
-    s.event("compute_block_device_mapping")
+    s.progress(finish="compute_fetch_image", start="compute_block_device_mapping")
     s.rec("volume", step="block device mapping", phase="start")
     s.cut("storage")
     s.ms += 8
     s.rec("volume", step="block device mapping", phase="end", dur=8)
-    s.event("compute_block_device_mapping", result="Success")
-    s.call("conductor", "instance_update", state="building/spawning/NOSTATE")
-    s.event("compute_spawn")
+    s.progress(finish="compute_block_device_mapping", states=("building/spawning/NOSTATE",), start="compute_spawn")
     s.rec("hypervisor", step="spawn", phase="start", detail="compute-1")
     s.cut("boot")
     s.ms += 117
     s.rec("hypervisor", step="spawn", phase="end", dur=117, detail="compute-1")
-    s.event("compute_spawn", result="Success")
-    s.call("conductor", "instance_update", state="active/None/Running")
+    s.progress(finish="compute_spawn", states=("active/None/Running",),
+               finish_after="compute__do_build_and_run_instance")
     s.rec("compute", step="build", phase="end", dur=211, detail="compute-1")
-    s.event("compute__do_build_and_run_instance", result="Success")
     s.cut("done")
     return s
 
