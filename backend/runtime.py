@@ -15,6 +15,7 @@ from backend.core import db as dbm
 from backend.compute import rpcapi as compute_rpcapi
 from backend.compute.manager import ComputeManager
 from backend.compute.api import ComputeAPI
+from backend.compute.console_auth import ConsoleAPI
 from backend.conductor.manager import ConductorManager
 from backend.conductor.recovery import Recovery
 from backend.conductor.rpcapi import ConductorAPI
@@ -116,6 +117,7 @@ class Runtime:
             self.computes[h.name] = cm
             self.bus.register(cm.topic, cm)
         await asyncio.gather(*(cm.start() for cm in self.computes.values()))
+        self.console_api = ConsoleAPI(self.compute_api, self.computes)
         self.recovery = Recovery(self.db, self.store, self.tracer, c, computes=self.computes,
                                  compute_api=self.compute_api, network=self.network, volume=self.volume,
                                  image=self.image, conductor_api=self.conductor_api,

@@ -61,6 +61,8 @@ class CloudAdapter(Protocol):
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
 
+    async def open_console(self, server_id: str) -> Any: ...
+
     async def close(self) -> None: ...
 
 
@@ -89,6 +91,16 @@ class Adapter(abc.ABC):
 
     async def close(self) -> None:
         pass
+
+    async def open_console(self, server_id: str) -> Any:
+        """Attach to the guest's serial console as the logged-in user: an object with async
+        read() -> bytes (b"" once it ended), write(bytes) and close() (detach)."""
+        if not self.token:
+            raise Unauthorized("log in first")
+        return await self._open_console(self.token["token"], server_id)
+
+    async def _open_console(self, token: str, server_id: str) -> Any:
+        return await self._invoke("attach_console", token, server_id)
 
     # ---- session ------------------------------------------------------------------------
     async def login(self, username: str, password: str) -> dict:
@@ -228,6 +240,10 @@ class LocalAdapter(Adapter):
     async def _invoke(self, method: str, *args, **kwargs) -> Any:
         fn = getattr(self.backend.cloud, method)
         return await self.backend.acall(fn, *args, **kwargs)
+
+    async def _open_console(self, token: str, server_id: str) -> Any:
+        from tui.console_link import LoopHop
+        return LoopHop(await self._invoke("attach_console", token, server_id), self.backend)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         # scoped to whoever is logged in: their project's events, hosts only for admins

@@ -265,6 +265,15 @@ class RemoteAdapter(Adapter):
         r = await self._action(token, sid, {"os-getConsoleOutput": {"length": length}})
         return r.json()["output"]
 
+    async def _open_console(self, token, server_id):
+        from tui.console_link import WsConsole
+        r = await self._req("POST", f"/compute/v2.1/servers/{server_id}/remote-consoles", token,
+                            json={"remote_console": {"protocol": "serial", "type": "serial"}})
+        try:
+            return await WsConsole.open(r.json()["remote_console"]["url"])
+        except OSError as e:
+            raise CloudError(f"cannot open the console: {e}") from None
+
     async def r_list_instance_actions(self, token, sid):
         return await self._get(f"/compute/v2.1/servers/{sid}/os-instance-actions", token, "instanceActions")
 

@@ -165,5 +165,6 @@ def server(app, limits: HttpLimits | None = None, log_level: str = "warning") ->
     """A uvicorn server for app with limits (serve it with .serve(sockets=[...]))."""
     limits = fit_connections(limits or HttpLimits())
     proto = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
-    return uvicorn.Server(uvicorn.Config(app, http=proto, ws="none", lifespan="off", access_log=False,
+    # ws: the serial console's WebSocket (backend.api.remote_consoles)
+    return uvicorn.Server(uvicorn.Config(app, http=proto, ws="websockets-sansio", lifespan="off", access_log=False,
                                          log_level=log_level))

@@ -176,6 +176,11 @@ def server_console(c: Client, a) -> None:
     print(out, end="" if out.endswith("\n") or not out else "\n")
 
 
+def _console_attach(c: Client, a) -> None:
+    from backend.cli.console import server_console_attach
+    server_console_attach(c, a)
+
+
 def server_explain(c: Client, a) -> None:
     import json
     s = find_server(c, a.server)
@@ -364,6 +369,9 @@ def register(groups, fmt: argparse.ArgumentParser) -> None:
     p.add_argument("server")
     p.add_argument("--lines", type=int, default=None)
     p.set_defaults(func=server_console)
+    p = con.add_parser("attach", help="the serial console in this terminal (ctrl-] detaches)")
+    p.add_argument("server")
+    p.set_defaults(func=_console_attach)
 
     hyp = groups.add_parser("hypervisor", help="compute hosts").add_subparsers(dest="cmd", required=True)
     hyp.add_parser("list", parents=[fmt]).set_defaults(func=hypervisor_list)

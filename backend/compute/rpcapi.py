@@ -35,6 +35,10 @@ class ComputeAPI(RPCClient):
         return await self.bus.call(ctx, topic_of(host), "get_console_output", timeout=30,
                                    instance_uuid=instance_uuid, length=length)
 
+    async def get_serial_console(self, ctx, host, instance_uuid) -> dict:
+        return await self.bus.call(ctx, topic_of(host), "get_serial_console", timeout=30,
+                                   instance_uuid=instance_uuid)
+
     async def attach_volume(self, ctx, host, instance_uuid, volume_id, size_gb, device, create) -> None:
         await self.bus.call(ctx, topic_of(host), "attach_volume", timeout=120, instance_uuid=instance_uuid,
                             volume_id=volume_id, size_gb=size_gb, device=device, create=create)

@@ -62,6 +62,23 @@ class ComputeFacade:
     async def get_console_output(self, token: str, server_id: str, length: int | None = None) -> str:
         return await self.rt.compute_api.console_output(await self.ctx(token), server_id, length)
 
+    async def create_remote_console(self, token: str, server_id: str, protocol: str = "serial",
+                                    type: str = "serial") -> dict:
+        """A short-lived single-use console token for the guest's serial port (nova's
+        remote-consoles): {"protocol", "type", "token", "instance_uuid", "expires_in"}.
+        Members and admins only; 409 when the guest is not running or its console is held."""
+        return await self.rt.console_api.create(await self.ctx(token), server_id, protocol, type)
+
+    async def connect_console(self, console_token: str):
+        """Consume a console token and attach: a session with async read() -> bytes (b"" at
+        the end), write(bytes) and close() (detach)."""
+        return await self.rt.console_api.connect(console_token)
+
+    async def attach_console(self, token: str, server_id: str):
+        """create_remote_console + connect_console in one step (the in-process app)."""
+        made = await self.create_remote_console(token, server_id)
+        return await self.connect_console(made["token"])
+
     async def explain_server(self, token: str, server_id: str) -> list[dict]:
         """The scheduler's decisions for this instance, one per attempt."""
         return self.rt.compute_api.explain(await self.ctx(token), server_id)

@@ -34,7 +34,7 @@ CMDLINE = ("console=ttyS0 quiet panic=-1 pci=noacpi mitigations=off lpj=4000000 
            "crypto_kdf108_init,tracer_init_tracefs,init_ima,init_encrypted,init_zswap")
 MARKER = "pocketstack guest booted:"
 DISK_BYTES = 1 << 20
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: a shell on the serial console after the marker
 
 INIT = r"""#!/bin/sh
 export PATH=/bin
@@ -79,7 +79,14 @@ for e in /sys/class/input/event*; do
     (head -c 1 "/dev/input/${e##*/}" >/dev/null && poweroff -f) &
   fi
 done
-while true; do sleep 3600; done
+# the serial console: a shell with ttyS0 as its controlling terminal (so ^C reaches it),
+# started again when it exits, as a getty would
+cd /
+export HOME=/ PS1='/ # '
+while true; do
+  setsid -c sh <$out >$out 2>&1
+  sleep 1
+done
 """.replace("$MARKER_TEXT", MARKER)
 
 

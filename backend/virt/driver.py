@@ -61,6 +61,24 @@ class GuestSpec:
     volumes: list[dict] = field(default_factory=list)
 
 
+class ConsoleSession(abc.ABC):
+    """One client attached to a guest's serial port (as `virsh console`): bytes typed go to
+    the guest, what the guest prints comes back. read() answers b"" once the session ended
+    (detached, or the guest stopped)."""
+
+    @abc.abstractmethod
+    async def read(self) -> bytes:
+        ...
+
+    @abc.abstractmethod
+    async def write(self, data: bytes) -> None:
+        ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Detach. Idempotent; the guest keeps running."""
+
+
 @dataclass
 class HostCapabilities:
     vcpus: int
@@ -123,6 +141,11 @@ class ComputeDriver(abc.ABC):
     @abc.abstractmethod
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         ...
+
+    async def attach_console(self, uuid: str) -> ConsoleSession:
+        """Attach to the running guest's serial port (the log keeps being written as before).
+        One session at a time is the compute manager's rule, not the driver's."""
+        raise DriverError(f"{type(self).__name__} has no serial console", reschedulable=False)
 
     async def build_stage_done(self, uuid: str, task_state: str) -> None:
         """The build of uuid has done the work of task_state here (its claim, ports or block

@@ -10,8 +10,9 @@ import asyncio
 from dataclasses import dataclass, field
 
 from backend.core import power_state
-from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
-                                 HostUnreachable, InstanceNotFound)
+from backend.virt.driver import (ComputeDriver, ConsoleSession, DriverError, GuestSpec,
+                                 HostCapabilities, HostUnreachable, InstanceNotFound)
+from backend.virt.fake_console import FakeConsole
 
 
 @dataclass
@@ -33,6 +34,12 @@ class FakeGuest:
     spec: GuestSpec
     state: int = power_state.RUNNING
     console: list[str] = field(default_factory=list)
+    sessions: list[FakeConsole] = field(default_factory=list)
+
+    def end_sessions(self) -> None:
+        for s in self.sessions:
+            s.guest_gone()
+        self.sessions.clear()
 
 
 class FakeDriver(ComputeDriver):
@@ -120,11 +127,14 @@ class FakeDriver(ComputeDriver):
 
     async def destroy(self, uuid: str) -> None:
         await self._reach()
-        self.guests.pop(uuid, None)
+        g = self.guests.pop(uuid, None)
+        if g is not None:
+            g.end_sessions()
 
     async def power_off(self, uuid: str, timeout: float = 10.0) -> None:
         g = await self._guest(uuid)
         g.state = power_state.SHUTDOWN
+        g.end_sessions()
         g.console.append("reboot: Power down")
 
     async def power_on(self, uuid: str) -> None:
@@ -135,6 +145,7 @@ class FakeDriver(ComputeDriver):
     async def reboot(self, uuid: str, reboot_type: str) -> None:
         g = await self._guest(uuid)
         g.state = power_state.RUNNING
+        g.end_sessions()
         g.console.append(f"reboot ({reboot_type.lower()})")
 
     async def get_power_state(self, uuid: str) -> int:
@@ -149,6 +160,15 @@ class FakeDriver(ComputeDriver):
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         lines = (await self._guest(uuid)).console
         return "\n".join(lines[-tail:] if tail else lines) + "\n"
+
+    async def attach_console(self, uuid: str) -> ConsoleSession:
+        g = await self._guest(uuid)
+        if g.state != power_state.RUNNING:
+            raise DriverError(f"guest {uuid} is not running: no serial console", reschedulable=False)
+        session = FakeConsole(g)
+        session._on_close = lambda: g.sessions.remove(session) if session in g.sessions else None
+        g.sessions.append(session)
+        return session
 
     async def create_volume(self, volume_id, size_gb, image=None) -> None:
         await self._reach()
@@ -172,3 +192,4 @@ class FakeDriver(ComputeDriver):
     # test helper: a guest dying behind our back
     def crash(self, uuid: str, state: int = power_state.SHUTDOWN) -> None:
         self.guests[uuid].state = state
+        self.guests[uuid].end_sessions()

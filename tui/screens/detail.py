@@ -109,6 +109,7 @@ class DetailScreen(Screen):
         Binding("ctrl+d", "act('delete')", "Delete"),
         Binding("a", "trace_all", "Trace: launch/all", show=False),
         Binding("d", "states", "States diagram"),
+        Binding("c", "attach_console", "Attach console", show=False),
         Binding("question_mark", "explain", "Explain the states / help", key_display="?", show=False),
     ]
 
@@ -311,6 +312,14 @@ class DetailScreen(Screen):
             explain_server(self.app, self.server)
         else:
             self.app.action_help()
+
+    def action_attach_console(self) -> None:
+        """On the Console tab: the serial console, attached (keys go to the guest)."""
+        if self.query_one(TabbedContent).active != "console":
+            self.notify("c attaches on the Console tab (5)", timeout=3)
+            return
+        from tui.screens.console import ConsoleScreen
+        self.app.push_screen(ConsoleScreen(self.server))
 
     def action_states(self) -> None:
         from tui.screens.states import StatesScreen

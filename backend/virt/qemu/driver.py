@@ -21,7 +21,7 @@ import tenacity
 
 from backend.core import power_state
 from backend.virt.qemu.hostlink import CommandError, HostLink
-from backend.virt.qemu import configdrive, images as qemu_images, remote as R
+from backend.virt.qemu import configdrive, console as qemu_console, images as qemu_images, remote as R
 from backend.virt.qemu.volumes import QemuVolumes, _safe_id, _volume_args
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, ImageFile, InstanceNotFound)
@@ -364,6 +364,13 @@ class QemuDriver(QemuVolumes, ComputeDriver):
 
     async def list_instances(self) -> dict[str, int]:
         return await self._thread(self._status, [])
+
+    async def attach_console(self, uuid: str):
+        def _open():
+            idir = self._idir(uuid)
+            return qemu_console.open_console(self.link, idir, uuid, loop, bool(self._facts.get("python3")))
+        loop = asyncio.get_running_loop()
+        return await self._thread(_open)
 
     async def get_console_output(self, uuid: str, tail: int | None = None) -> str:
         def _read():
