@@ -77,11 +77,20 @@ class GuardedH11Protocol(H11Protocol):
         self._cancel()
         super().connection_lost(exc)
 
+    def handle_websocket_upgrade(self, event) -> None:
+        # the connection is a WebSocket's from here (the serial console): no HTTP deadline
+        # may close it, and its protocol, not this one, reads what comes next
+        self._cancel()
+        self._upgraded = True
+        super().handle_websocket_upgrade(event)
+
     def awaiting_head(self) -> bool:
         """No request is being read or served: the next request header is awaited."""
         return self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete)
 
     def data_received(self, data: bytes) -> None:
+        if getattr(self, "_upgraded", False):
+            return super().data_received(data)
         if self.awaiting_head():
             if self._timer is None:  # the first bytes of a request on a kept-alive connection
                 self._waiting_since = self.loop.time()
@@ -95,6 +104,8 @@ class GuardedH11Protocol(H11Protocol):
         self._rearm()
 
     def _rearm(self) -> None:
+        if getattr(self, "_upgraded", False):
+            return self._cancel()
         if self.transport.is_closing():
             self._cancel()
         elif self.conn.their_state is h11.SEND_BODY:

@@ -107,3 +107,34 @@ async def test_a_stopped_server_has_no_console(env):
     await env.wait_status(sid, "SHUTOFF")
     r = await env.post(f"{V}/servers/{sid}/remote-consoles", SERIAL)
     assert r.status_code == 409 and "active" in r.json()["conflictingRequest"]["message"]
+
+
+async def test_an_attached_console_outlives_the_http_deadlines(env):
+    """The HTTP server's header and body deadlines close stalled requests; a WebSocket that
+    is quiet for longer than them is not a stalled request and stays open."""
+    import socket
+    from backend.api import create_app
+    from backend.api.httpserver import HttpLimits, server as http_server
+    sid = await active_server(env, "console-idle")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    limits = HttpLimits(header_timeout=0.2, body_timeout=0.2)
+    srv = http_server(create_app(env.cloud), limits, log_level="critical")
+    task = asyncio.get_running_loop().create_task(srv.serve(sockets=[sock]))
+    try:
+        while not srv.started:
+            assert not task.done()
+            await asyncio.sleep(0.01)
+        made = await env.cloud.create_remote_console(env.tokens["admin"], sid)
+        url = f"ws://127.0.0.1:{sock.getsockname()[1]}/pocketstack/v1/console?token={made['token']}"
+        async with connect(url) as ws:
+            await read_until(ws, b"/ # ")
+            await asyncio.sleep(5 * limits.header_timeout)  # quiet for longer than both deadlines
+            await ws.send(b"echo still open\r")
+            await read_until(ws, b"still open\r\n")
+    finally:
+        srv.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()
