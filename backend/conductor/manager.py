@@ -7,6 +7,7 @@ import time
 
 from backend.compute import rpcapi as compute_rpcapi
 from backend.conductor.rpcapi import ANY
+from backend.core import capacity
 from backend.core import db as dbm
 from backend.core import servicegroup
 from backend.core import power_state, states
@@ -210,9 +211,8 @@ class ConductorManager:
             if mine:  # the scheduler claimed already: check the rest of the host's usage
                 used = {"v": used["v"] - mine["vcpus"], "m": used["m"] - mine["memory_mb"],
                         "d": used["d"] - mine["disk_gb"]}
-            limits = (n["vcpus"] * c.cpu_allocation_ratio,
-                      n["memory_mb"] * c.ram_allocation_ratio - c.reserved_host_memory_mb,
-                      n["disk_gb"] * c.disk_allocation_ratio - c.reserved_host_disk_mb / 1024)
+            limits = (capacity.vcpu_limit(n["vcpus"], c), capacity.ram_limit_mb(n["memory_mb"], c),
+                      capacity.disk_limit_mb(n["disk_gb"], c) / 1024)
             want = (r["vcpus"], r["memory_mb"], disk)
             have = (used["v"], used["m"], used["d"])
             for name, lim, u, w in zip(("vCPU", "RAM MB", "disk GB"), limits, have, want):

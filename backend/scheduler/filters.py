@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from backend.core import capacity
+
 if TYPE_CHECKING:  # only for hints: core imports this module
     from .core import HostState, RequestSpec, SchedulerConfig
 
@@ -32,19 +34,17 @@ def ram_limit_mb(host: HostState, conf: SchedulerConfig) -> float:
     """RAM still usable: total × ratio − reserved − used (the legacy RamFilter sum, where the
     compute node's memory_mb_used already included reserved_host_memory_mb). Placement today
     computes (total − reserved) × ratio − used: the same at the default ratio of 1.0."""
-    return (host.memory_mb * conf.ram_allocation_ratio - conf.reserved_host_memory_mb
-            - host.memory_mb_used)
+    return capacity.ram_limit_mb(host.memory_mb, conf) - host.memory_mb_used
 
 
 def vcpu_limit(host: HostState, conf: SchedulerConfig) -> float:
     """vCPUs still usable: total × ratio − used (nova has no reserved vCPUs by default)."""
-    return host.vcpus * conf.cpu_allocation_ratio - host.vcpus_used
+    return capacity.vcpu_limit(host.vcpus, conf) - host.vcpus_used
 
 
 def disk_limit_mb(host: HostState, conf: SchedulerConfig) -> float:
     """Disk still usable, in MB: total × ratio − reserved − used."""
-    return (host.disk_gb * 1024 * conf.disk_allocation_ratio - conf.reserved_host_disk_mb
-            - host.disk_gb_used * 1024)
+    return capacity.disk_limit_mb(host.disk_gb, conf) - host.disk_gb_used * 1024
 
 
 class BaseFilter:
