@@ -64,3 +64,56 @@ async def _until_end(s) -> bytes:
         chunk = await s.read()
         if not chunk:
             return chunk
+
+
+async def test_attached_to_a_flooding_guest_the_log_cap_holds_and_rotation_is_followed(drivers, tmp_path):
+    """The attached client follows the log across the logger's rotations (the older part's end,
+    then the new file), while neither file grows past the cap; detaching ends the relay."""
+    from pathlib import Path
+
+    from backend.lab.guestimage import file_sha256
+    from backend.virt.driver import GuestSpec, ImageFile
+    from real.test_console_log import CAP, FLOOD_BOOT, processes_with
+    import uuid as uuidlib
+    d = drivers("lab-2")
+    d.console_log_max = CAP
+    disk = tmp_path / "flood.raw"
+    disk.write_bytes(FLOOD_BOOT.ljust(1 << 20, b"\0"))
+    img = ImageFile(id="flood", path=str(disk), sha256=file_sha256(disk), size=1 << 20, disk_format="raw")
+    g = GuestSpec(uuid=str(uuidlib.uuid4()), name="flood", hostname="flood", project_id="p1",
+                  availability_zone="nova", vcpus=1, memory_mb=96, root_gb=1, image=img, network_info=[])
+    await d.spawn(g)
+    idir = Path(d._idir(g.uuid))
+    try:
+        s = await d.attach_console(g.uuid)
+        got = 0
+        end = time.monotonic() + 120
+        while got <= 4 * CAP:  # more than a file can ever hold: the relay crossed rotations
+            assert time.monotonic() < end, f"only {got} bytes through the console"
+            chunk = await asyncio.wait_for(s.read(), 30)
+            assert chunk and set(chunk) <= {ord("x"), ord("\n")}, chunk[:80]
+            got += len(chunk)
+            for f in (idir / "console.log", idir / "console.log.0"):
+                try:
+                    assert f.stat().st_size <= CAP
+                except FileNotFoundError:
+                    pass  # between the logger's rename and its next write
+        assert (idir / "console.log.0").exists()
+        relays = [p for p in processes_with(g.uuid) if b"attached" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert relays, "no relay process on the host"
+        await s.close()
+        for _ in range(200):  # bounded: the relay ends on the channel's EOF
+            if not [p for p in relays if _alive(p)]:
+                break
+            await asyncio.sleep(0.05)
+        assert not [p for p in relays if _alive(p)], "the relay outlived the detach"
+    finally:
+        await d.destroy(g.uuid)
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
