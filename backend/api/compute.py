@@ -355,9 +355,17 @@ async def server_action(request: Request) -> Response:
             length = None if length == -1 else length
         out = await cloud.get_console_output(token, sid, length)
         return JSONResponse({"output": out})
+    elif action == "os-getSerialConsole":  # 2.1's form of remote-consoles (openstack console url show --serial)
+        from backend.api.remote_consoles import console_url
+        arg = arg or {}
+        if not isinstance(arg, dict):
+            raise BadRequest("'os-getSerialConsole' must be an object like {\"type\": \"serial\"}")
+        check_fields(arg, ("type",), "os-getSerialConsole")
+        made = await cloud.create_remote_console(token, sid, "serial", arg.get("type"))
+        return JSONResponse({"console": {"type": "serial", "url": console_url(request, made["token"])}})
     else:
         raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
-                         "os-stop, reboot, os-getConsoleOutput)")
+                         "os-stop, reboot, os-getConsoleOutput, os-getSerialConsole)")
     return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))
 
 

@@ -82,3 +82,25 @@ def test_attach_type_and_detach_with_ctrl_bracket(server):
             proc.kill()
         os.close(master)
         os.close(slave)
+
+
+def test_the_openstack_cli_gets_a_serial_console_url_that_attaches(server):
+    """`openstack console url show --serial` (nova 2.1's os-getSerialConsole action) answers a
+    URL whose token attaches once."""
+    import json
+    from websockets.sync.client import connect
+    server.run("pocketstack", "server", "show", "con-vm")  # made by the test above
+    got = json.loads(server.run("openstack", "console", "url", "show", "--serial", "con-vm",
+                                "-f", "json").stdout)
+    assert got["type"] == "serial" and got["url"].startswith(f"ws://127.0.0.1:{server.port}/pocketstack/v1/console?token=")
+    with connect(got["url"], open_timeout=10) as ws:
+        ws.send(b"hostname\r")
+        seen = b""
+        while b"con-vm\r\n" not in seen:
+            seen += ws.recv(timeout=10)
+    with connect(got["url"], open_timeout=10) as ws:  # used: closed 4401
+        try:
+            ws.recv(timeout=10)
+            raise AssertionError("a used token attached")
+        except Exception as e:  # ConnectionClosedError
+            assert getattr(getattr(e, "rcvd", None), "code", None) == 4401, e
