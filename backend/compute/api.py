@@ -19,6 +19,7 @@ from backend.identity import check_name
 from backend.core.inputs import parse_int
 from backend.core.instances import sanitize_hostname
 from backend.compute.views import ComputeViews
+from backend.compute.server_metadata import ServerMetadata
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
@@ -28,7 +29,7 @@ def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews):
+class ComputeAPI(ComputeViews, ServerMetadata):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)

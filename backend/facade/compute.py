@@ -147,3 +147,21 @@ class ComputeFacade:
     async def get_limits(self, token: str) -> dict:
         """nova's absolute limits of the token's project (maxTotalInstances, totalInstancesUsed, ...)."""
         return self.rt.compute_api.limits(await self.ctx(token))
+
+    async def get_server_metadata(self, token: str, server_id: str) -> dict:
+        return self.rt.compute_api.get_server_metadata(await self.ctx(token), server_id)
+
+    async def get_server_metadata_item(self, token: str, server_id: str, key: str) -> str:
+        return self.rt.compute_api.get_server_metadata_item(await self.ctx(token), server_id, key)
+
+    async def set_server_metadata(self, token: str, server_id: str, metadata: dict,
+                                  replace: bool = False) -> dict:
+        """Merge metadata into the server's (replace: it becomes exactly metadata); the whole
+        set is checked against metadata_items. Returns the server's metadata now."""
+        return self.rt.compute_api.set_server_metadata(await self.ctx(token), server_id, metadata, replace)
+
+    async def set_server_metadata_item(self, token: str, server_id: str, key: str, value: str) -> dict:
+        return self.rt.compute_api.set_server_metadata_item(await self.ctx(token), server_id, key, value)
+
+    async def delete_server_metadata_item(self, token: str, server_id: str, key: str) -> None:
+        self.rt.compute_api.delete_server_metadata_item(await self.ctx(token), server_id, key)
