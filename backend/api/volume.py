@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import volume_extra
 from backend.api.common import (base, iso_us, limit_marker, next_href, page, read_json, read_object,
                                 token_of, url_for, want_bool, want_int, want_str)
 from backend.api.compute import is_uuid
@@ -58,7 +59,7 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
         "updated_at": iso_us(v.get("updated_at") or v.get("created_at")),
         "bootable": "true" if v.get("bootable") else "false", "encrypted": False,
         "multiattach": False, "volume_type": "__DEFAULT__", "snapshot_id": None,
-        "source_volid": None, "metadata": {}, "user_id": v.get("user_id"),
+        "source_volid": None, "metadata": dict(v.get("metadata") or {}), "user_id": v.get("user_id"),
         "replication_status": None, "consistencygroup_id": None,
         "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
                          "volume_id": vid, "id": vid, "device": a.get("device"),
@@ -67,7 +68,8 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
     })
     if admin and not created:
         # cinder's admin-only attributes, absent from a create's answer
-        out["os-vol-host-attr:host"] = v.get("host")
+        # cinder names a volume's place host@backend#pool
+        out["os-vol-host-attr:host"] = f"{v['host']}@qcow2#qcow2" if v.get("host") else None
         out["os-vol-tenant-attr:tenant_id"] = v.get("project_id")
     return out
 
@@ -127,12 +129,13 @@ async def volume_create(request: Request) -> Response:
         raise BadRequest(f"unknown availability zone {v['availability_zone']!r} for volumes")
     if v.get("multiattach") not in (None, False):
         raise BadRequest("'volume.multiattach' is not supported by pocketstack")
-    if v.get("metadata") not in (None, {}):
-        raise BadRequest("volume metadata is not supported by pocketstack")
     name = want_str(v, "name", "volume") or want_str(v, "display_name", "volume") or ""
     desc = (want_str(v, "description", "volume", max_len=255)
             or want_str(v, "display_description", "volume", max_len=255) or "")
-    created = await cloud.create_volume(token, size, name, desc)
+    metadata = v.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadRequest("'volume.metadata' must be an object of string keys and values")
+    created = await cloud.create_volume(token, size, name, desc, metadata)
     return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token),
                                                created=True)},
                         status_code=202)
@@ -208,6 +211,7 @@ def routes() -> list[Route]:
                 Route(f"{prefix}/limits", limits, methods=["GET"]),
                 Route(f"{prefix}/os-quota-sets/{{target}}", quota_set, methods=["GET", "PUT", "DELETE"]),
                 Route(f"{prefix}/os-quota-sets/{{target}}/defaults", quota_set_defaults, methods=["GET"])]
+        out += volume_extra.routes(prefix)
     # discovery may GET the catalog URL itself
     out.append(Route("/volume/v3/{project_id}", version_v3, methods=["GET"]))
     return out

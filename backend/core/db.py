@@ -25,8 +25,10 @@ CREATE TABLE IF NOT EXISTS assignments (user_id TEXT NOT NULL REFERENCES users(i
   PRIMARY KEY (user_id, project_id, role_id));
 CREATE TABLE IF NOT EXISTS tokens (id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, project_id TEXT,
   methods TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL,
-  revoked INTEGER NOT NULL DEFAULT 0);
+  revoked INTEGER NOT NULL DEFAULT 0, system INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);
+CREATE TABLE IF NOT EXISTS system_assignments (user_id TEXT NOT NULL REFERENCES users(id),
+  role_id TEXT NOT NULL REFERENCES roles(id), PRIMARY KEY (user_id, role_id));
 CREATE TABLE IF NOT EXISTS flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vcpus INTEGER NOT NULL,
   ram INTEGER NOT NULL, disk INTEGER NOT NULL, is_public INTEGER NOT NULL DEFAULT 1,
   created_at TEXT NOT NULL);
@@ -34,12 +36,13 @@ CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT NOT NULL, owne
   status TEXT NOT NULL, disk_format TEXT, container_format TEXT, size INTEGER, checksum TEXT,
   sha256 TEXT, visibility TEXT NOT NULL, min_ram INTEGER NOT NULL DEFAULT 0,
   min_disk INTEGER NOT NULL DEFAULT 0, properties TEXT NOT NULL DEFAULT '{}', path TEXT,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
   shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
   name TEXT NOT NULL, project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, ip_version INTEGER NOT NULL,
-  pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL);
+  pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL,
+  dns_nameservers TEXT NOT NULL DEFAULT '[]', host_routes TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
   network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT NOT NULL REFERENCES subnets(id),
   project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT NOT NULL,
@@ -50,7 +53,8 @@ CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFA
   description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, size INTEGER NOT NULL,
   status TEXT NOT NULL, host TEXT, bootable INTEGER NOT NULL DEFAULT 0, image_id TEXT,
   attached_to TEXT, device TEXT, delete_on_termination INTEGER NOT NULL DEFAULT 0,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, user_id TEXT,
+  metadata TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS volumes_attached ON volumes(attached_to);
 CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
   project_id TEXT NOT NULL, user_id TEXT NOT NULL, image_id TEXT, flavor_id TEXT NOT NULL,

@@ -112,8 +112,16 @@ class ResourcesFacade:
         return self.rt.volume.get(await self.ctx(token), volume)
 
     async def create_volume(self, token: str, size: int, name: str = "",
-                            description: str = "") -> dict:
-        return self.rt.volume.create(await self.ctx(token), size, name, description)
+                            description: str = "", metadata: dict | None = None) -> dict:
+        """metadata: {key: value}, strings (cinder's volume metadata)."""
+        return self.rt.volume.create(await self.ctx(token), size, name, description,
+                                     metadata=metadata)
+
+    async def update_volume_metadata(self, token: str, volume: str, metadata: dict,
+                                     replace: bool = False) -> dict:
+        """Merge metadata into the volume's (replace=True: set it to exactly metadata); a
+        None value removes its key (404 when absent). Returns the whole metadata."""
+        return self.rt.volume.update_metadata(await self.ctx(token), volume, metadata, replace)
 
     async def delete_volume(self, token: str, volume: str) -> None:
         await self.rt.volume.delete(await self.ctx(token), volume)

@@ -13,6 +13,21 @@ from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 
 MAX_VOLUME_GB = 1000
+MAX_METADATA_ITEMS = 128
+
+
+def check_metadata(metadata) -> dict:
+    """cinder's rule: string keys of 1-255 characters, string values of at most 255."""
+    if not isinstance(metadata, dict):
+        raise BadRequest("volume metadata must be an object of string keys and values")
+    if len(metadata) > MAX_METADATA_ITEMS:
+        raise BadRequest(f"volume metadata has more than {MAX_METADATA_ITEMS} items")
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 255:
+            raise BadRequest(f"volume metadata key {k!r} must be a string of 1 to 255 characters")
+        if not isinstance(v, str) or len(v) > 255:
+            raise BadRequest(f"volume metadata value of {k!r} must be a string of at most 255 characters")
+    return dict(metadata)
 
 
 class VolumeService:
@@ -28,7 +43,8 @@ class VolumeService:
         return {"id": v["id"], "name": v["name"], "description": v["description"], "project_id": v["project_id"],
                 "size": v["size"], "status": v["status"], "host": v["host"], "bootable": bool(v["bootable"]),
                 "image_id": v["image_id"], "attachments": att, "created_at": v["created_at"],
-                "updated_at": v["updated_at"]}
+                "updated_at": v["updated_at"], "user_id": v["user_id"],
+                "metadata": dbm.jload(v["metadata"], {})}
 
     def find(self, ctx, ref) -> dict:
         v = dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (ref,))
@@ -52,7 +68,7 @@ class VolumeService:
         return self.view(self.find(ctx, ref))
 
     def create(self, ctx, size, name="", description="", *, project_id=None, status="available", host=None,
-               image_id=None, bootable=False, delete_on_termination=False):
+               image_id=None, bootable=False, delete_on_termination=False, metadata=None):
         if not ctx.can_write:
             raise Forbidden("the reader role cannot change anything")
         if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_VOLUME_GB:
@@ -62,6 +78,7 @@ class VolumeService:
         check_name("volume", name, empty=True)
         if not isinstance(description, str) or len(description) > 255:
             raise BadRequest("volume description must be a string of at most 255 characters")
+        metadata = check_metadata(metadata or {})
         vid = str(uuid.uuid4())
         now = dbm.now_iso()
         pid = project_id or ctx.project_id
@@ -74,8 +91,26 @@ class VolumeService:
                                        "project_id": pid, "size": size, "status": status,
                                        "host": host, "bootable": int(bootable), "image_id": image_id,
                                        "delete_on_termination": int(delete_on_termination),
+                                       "user_id": ctx.user_id, "metadata": dbm.jdump(metadata),
                                        "created_at": now, "updated_at": now})
         return self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))
+
+    def update_metadata(self, ctx, ref, metadata: dict, replace: bool = False) -> dict:
+        """Merge metadata into the volume's (replace: it becomes exactly metadata); a value
+        of None removes its key. Returns the volume's metadata."""
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        with dbm.transaction(self.db):
+            v = self.find(ctx, ref)
+            have = {} if replace else dbm.jload(v["metadata"], {})
+            drop = [k for k, x in metadata.items() if x is None]
+            have.update(check_metadata({k: x for k, x in metadata.items() if x is not None}))
+            for k in drop:
+                if k not in have:
+                    raise NotFound(f"Volume {v['id']} has no metadata with key {k}.")
+                del have[k]
+            self.set(v["id"], metadata=dbm.jdump(check_metadata(have)))
+        return have
 
     def set(self, volume_id, **fields):
         fields["updated_at"] = dbm.now_iso()

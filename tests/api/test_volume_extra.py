@@ -1,0 +1,77 @@
+"""Cinder v3: a volume's user, its metadata (create, merge, replace, one key), the
+availability zones and the default volume type."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def _volume(env, who="mia", **extra) -> dict:
+    r = await env.post(f"{env.vol(who)}/volumes", {"volume": {"size": 1, **extra}}, who=who)
+    assert r.status_code == 202, r.text
+    return r.json()["volume"]
+
+
+async def test_a_volume_records_the_user_who_made_it(env):
+    v = await _volume(env)
+    assert v["user_id"] == env.ids["user_mia"]
+    shown = (await env.get(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")).json()["volume"]
+    assert shown["user_id"] == env.ids["user_mia"]
+
+
+async def test_metadata_at_create_merge_replace_and_one_key(env):
+    v = await _volume(env, metadata={"a": "1", "b": "2"})
+    assert v["metadata"] == {"a": "1", "b": "2"}
+    url = f"{env.vol('mia')}/volumes/{v['id']}/metadata"
+    r = await env.post(url, {"metadata": {"b": "3", "c": "4"}}, who="mia")
+    assert r.status_code == 200 and r.json()["metadata"] == {"a": "1", "b": "3", "c": "4"}
+    r = await env.http.put(url, json={"metadata": {"z": "9"}}, headers=env.h("mia"))
+    assert r.status_code == 200 and r.json()["metadata"] == {"z": "9"}
+    r = await env.http.put(f"{url}/y", json={"meta": {"y": "8"}}, headers=env.h("mia"))
+    assert r.status_code == 200 and r.json() == {"meta": {"y": "8"}}
+    assert (await env.get(f"{url}/y", who="mia")).json() == {"meta": {"y": "8"}}
+    assert (await env.delete(f"{url}/z", who="mia")).status_code == 200
+    assert (await env.get(f"{url}/z", who="mia")).status_code == 404
+    assert (await env.delete(f"{url}/z", who="mia")).status_code == 404
+    shown = (await env.get(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")).json()["volume"]
+    assert shown["metadata"] == {"y": "8"}
+
+
+async def test_bad_metadata_is_refused_and_nothing_changes(env):
+    v = await _volume(env, metadata={"keep": "me"})
+    url = f"{env.vol('mia')}/volumes/{v['id']}/metadata"
+    r = await env.post(url, {"metadata": {"ok": "1", "bad": 5}}, who="mia")
+    assert r.status_code == 400 and "'bad'" in r.json()["badRequest"]["message"]
+    r = await env.http.put(f"{url}/k", json={"meta": {"other": "1"}}, headers=env.h("mia"))
+    assert r.status_code == 400 and "'k'" in r.json()["badRequest"]["message"]
+    r = await env.post(f"{env.vol('mia')}/volumes", {"volume": {"size": 1, "metadata": {"k": ["x"]}}},
+                       who="mia")
+    assert r.status_code == 400
+    assert (await env.get(url, who="mia")).json() == {"metadata": {"keep": "me"}}
+
+
+async def test_metadata_of_another_project_s_volume_is_not_found(env):
+    v = await _volume(env)
+    url = f"{env.vol('bob')}/volumes/{v['id']}/metadata"
+    assert (await env.get(url, who="bob")).status_code == 404
+    assert (await env.post(url, {"metadata": {"x": "1"}}, who="bob")).status_code == 404
+    r = await env.post(f"{env.vol('rita')}/volumes/{v['id']}/metadata", {"metadata": {"x": "1"}},
+                       who="rita")
+    assert r.status_code == 403
+
+
+async def test_availability_zones_and_the_default_type(env):
+    r = await env.get(f"{env.vol('mia')}/os-availability-zone", who="mia")
+    assert r.json() == {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}
+    types = (await env.get(f"{env.vol('mia')}/types", who="mia")).json()["volume_types"]
+    assert [t["name"] for t in types] == ["__DEFAULT__"] and "extra_specs" not in types[0]
+    admin_view = (await env.get(f"{env.vol()}/types/default")).json()["volume_type"]
+    assert admin_view["id"] == types[0]["id"] and admin_view["extra_specs"] == {}
+    assert (await env.get(f"{env.vol()}/types/{'0' * 8}-0000-0000-0000-{'0' * 12}")).status_code == 404
+
+
+async def test_admin_sees_the_host_as_cinder_names_it(env):
+    v = await _volume(env)
+    seen = (await env.get(f"{env.vol()}/volumes/{v['id']}")).json()["volume"]
+    assert seen["os-vol-host-attr:host"] is None  # no host until first attached
