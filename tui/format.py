@@ -38,8 +38,11 @@ def plain_row(cells: list) -> list[Text]:
 def age(ts: str | None, now: datetime) -> str:
     """k9s-style age: 45s, 12m, 3h, 2d."""
     t = parse_ts(ts)
-    if t is None:
-        return ""
+    return "" if t is None else age_since(t, now)
+
+
+def age_since(t: datetime, now: datetime) -> str:
+    """age() of a time already parsed."""
     secs = max(0, int((now - t).total_seconds()))
     if secs < 60:
         return f"{secs}s"

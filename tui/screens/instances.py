@@ -70,9 +70,7 @@ class InstancesScreen(Screen):
     def update_status(self) -> None:
         t = self.table
         total = len(t.servers)
-        counts: dict[str, int] = {}
-        for s in t.servers.values():
-            counts[s.get("status") or "?"] = counts.get(s.get("status") or "?", 0) + 1
+        counts = t.status_counts  # kept by the table as rows change: no scan per tick
         parts = [f"{total} instances"] + [f"{k} {v}" for k, v in sorted(counts.items())]
         if not total:
             parts = ["no instances in this project yet: press c to launch one, ? for every key"]

@@ -2,7 +2,11 @@
 cell update (its caches are keyed on a global update counter), so a tick of 100 changes
 re-renders every visible cell through Rich (~200 ms for 45 lines here). This widget caches
 one rendered Strip per row and drops only the rows that changed: a tick costs the changed
-rows, and only when they are on screen."""
+rows, and only when they are on screen.
+
+Rows are stored as given and turned into Text only when drawn (`row_texts`), so a subclass
+can keep a compact row (tuples of str, which the garbage collector does not walk: 20,000
+rows of Text objects made every full collection a pause of most of a second)."""
 from __future__ import annotations
 
 import time
@@ -21,6 +25,7 @@ from textual.strip import Strip
 
 GAP = 2  # spaces between columns
 MAX_WIDTH = 48
+MAX_STRIPS = 1000  # rendered rows kept: scrolling through 20,000 rows must not keep them all
 
 
 _STYLES: dict[str, Style] = {}
@@ -77,10 +82,11 @@ class LiveTable(ScrollView, can_focus=True):
         self.widths = [len(label) for _, label in columns]
         self._keys: list[str] = []                 # display order
         self._index: dict[str, int] = {}
-        self._cells: dict[str, list[Text]] = {}
+        self._cells: dict[str, Any] = {}           # row data: list[Text] here (see row_texts)
         self._strips: dict[str, Strip] = {}        # rendered rows, without the cursor
         self._row_styles: dict[str, Style] = {}    # whole-row background (e.g. just changed)
         self.rows_rendered = 0                     # for the bench: strips built
+        self._height = 0                           # self.size.height, kept by on_resize
         self.cursor_painted: tuple[int, float] = (-1, 0.0)  # for the bench: key -> screen
 
     # ---- data ---------------------------------------------------------------------------
@@ -88,30 +94,40 @@ class LiveTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._keys)
 
+    def row_texts(self, key: str) -> list[Text]:
+        """A row's cells as Text, to draw it (a subclass storing compact rows builds them)."""
+        return self._cells[key]
+
     def _grow(self, cells: list[Text]) -> None:
+        self.grow_widths([c.cell_len for c in cells])
+
+    def grow_widths(self, widths: list[int]) -> None:
         grew = False
-        for i, c in enumerate(cells):
-            w = min(MAX_WIDTH, c.cell_len)
+        for i, w in enumerate(widths):
+            w = min(MAX_WIDTH, w)
             if w > self.widths[i]:
                 self.widths[i], grew = w, True
         if grew:  # rare: widths only grow, so columns do not jitter
             self._strips.clear()
             self.refresh()
 
-    def add_row(self, *cells: Text, key: str, style: str | Style | None = None) -> None:
-        cells = list(cells)
+    def add_row(self, *cells: Text, key: str, style: str | Style | None = None,
+                row: Any = None, widths: list[int] | None = None) -> None:
+        """A row at the end: Text cells, or a compact `row` with its cell widths."""
+        cells = list(cells) if row is None else row
         self._set_style(key, style)
-        self._grow(cells)
+        self.grow_widths(widths if widths is not None else [c.cell_len for c in cells])
         self._index[key] = len(self._keys)
         self._keys.append(key)
         self._cells[key] = cells
         self._resize()
         self._refresh_key(key)
 
-    def add_rows(self, rows: list[tuple[str, list[Text]]]) -> None:
-        """Many rows at once (a load): one resize and one refresh, not one per row."""
+    def add_rows(self, rows: list[tuple[str, Any]], widths: Callable[[Any], list[int]] | None = None) -> None:
+        """Many rows at once (a load): one resize and one refresh, not one per row.
+        widths(row) gives a compact row's cell widths (default: the cells are Text)."""
         for key, cells in rows:
-            self._grow(cells)
+            self.grow_widths(widths(cells) if widths else [c.cell_len for c in cells])
             self._index[key] = len(self._keys)
             self._keys.append(key)
             self._cells[key] = cells
@@ -128,12 +144,20 @@ class LiveTable(ScrollView, can_focus=True):
     def row_style(self, key: str) -> Style | None:
         return self._row_styles.get(key)
 
-    def set_row(self, key: str, cells: list[Text], style: str | Style | None = None) -> None:
-        """Replace a row's cells (and its row style): its cached strip is dropped."""
+    def set_row(self, key: str, cells: Any, style: str | Style | None = None,
+                widths: list[int] | None = None) -> None:
+        """Replace a row's cells (and its row style): its cached strip is dropped. A compact
+        row comes with its cell widths."""
         self._set_style(key, style)
         self._cells[key] = cells
         self._strips.pop(key, None)
-        self._grow(cells)
+        self.grow_widths(widths if widths is not None else [c.cell_len for c in cells])
+        self._refresh_key(key)
+
+    def set_row_style(self, key: str, style: str | Style | None) -> None:
+        """Only the row's style (a highlight on or off): its cells stay as they are."""
+        self._set_style(key, style)
+        self._strips.pop(key, None)
         self._refresh_key(key)
 
     def update_cell(self, key: str, column: str, cell: Text) -> None:
@@ -144,13 +168,25 @@ class LiveTable(ScrollView, can_focus=True):
         self._refresh_key(key)
 
     def remove_row(self, key: str) -> None:
-        i = self._index.pop(key)
-        del self._keys[i]
-        for k in self._keys[i:]:
-            self._index[k] -= 1
-        self._cells.pop(key, None)
-        self._strips.pop(key, None)
-        self._row_styles.pop(key, None)
+        self.remove_rows([key])
+
+    def remove_rows(self, keys: list[str]) -> None:
+        """Many rows at once: the order and index are rebuilt once, not once per row."""
+        gone = {k for k in keys if k in self._index}
+        if not gone:
+            return
+        if len(gone) == 1:
+            i = self._index.pop(next(iter(gone)))
+            del self._keys[i]
+            for k in self._keys[i:]:
+                self._index[k] -= 1
+        else:
+            self._keys = [k for k in self._keys if k not in gone]
+            self._index = {k: i for i, k in enumerate(self._keys)}
+        for k in gone:
+            self._cells.pop(k, None)
+            self._strips.pop(k, None)
+            self._row_styles.pop(k, None)
         self._resize()
         self.cursor_row = min(self.cursor_row, max(0, self.row_count - 1))
         self.refresh()
@@ -165,13 +201,23 @@ class LiveTable(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
-    def sort_rows(self, key: Callable[[list[Text]], Any], reverse: bool = False) -> None:
-        self._keys.sort(key=lambda k: key(self._cells[k]), reverse=reverse)
+    def sort_rows(self, key: Callable[[Any], Any], reverse: bool = False) -> None:
+        """key(row data); a row's position is its key's (use sort_keys for other data)."""
+        self.sort_keys(lambda k: key(self._cells[k]), reverse)
+
+    def sort_keys(self, key: Callable[[str], Any], reverse: bool = False) -> None:
+        """Sort by a function of the row key."""
+        self._keys.sort(key=key, reverse=reverse)
         self._index = {k: i for i, k in enumerate(self._keys)}
         self.refresh()
 
     def get_row(self, key: str) -> list[Text]:
-        return self._cells[key]
+        return self.row_texts(key)
+
+    def visible_keys(self) -> list[str]:
+        """The keys of the rows on screen now (at most the body's height)."""
+        top = int(self.scroll_y)
+        return self._keys[top:top + max(0, self.size.height - 1)]
 
     def get_row_index(self, key: str) -> int:
         return self._index[key]
@@ -255,7 +301,7 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _refresh_index(self, i: int) -> None:
         y = i - int(self.scroll_y) + 1
-        if 1 <= y < self.size.height:
+        if 1 <= y < self._height:  # not self.size: that is computed on every read
             self.refresh_line(i + 1)  # ScrollView.refresh_line takes the virtual line
 
     def _render_cells(self, cells: list[Text], base: Style | None = None,
@@ -287,10 +333,7 @@ class LiveTable(ScrollView, can_focus=True):
         if idx >= len(self._keys):
             return Strip.blank(width, self.rich_style)
         key = self._keys[idx]
-        strip = self._strips.get(key)
-        if strip is None:
-            strip = self._strips[key] = self._render_cells(self._cells[key],
-                                                           over=self._row_styles.get(key))
+        strip = self.row_strip(key)
         strip = strip.crop(sx, sx + width).extend_cell_length(width, self._row_styles.get(key))
         if idx == self.cursor_row:  # the cursor's colours win over the cell's
             self.cursor_painted = (idx, time.perf_counter())
@@ -306,5 +349,16 @@ class LiveTable(ScrollView, can_focus=True):
                     strip = Strip.join([left, mid.apply_style(_CELL_CURSOR), right])
         return strip.apply_style(self.rich_style)
 
+    def row_strip(self, key: str) -> Strip:
+        """The row drawn (cached until the row changes); called only for rows on screen."""
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) >= MAX_STRIPS:
+                self._strips = {k: self._strips[k] for k in self.visible_keys() if k in self._strips}
+            strip = self._strips[key] = self._render_cells(self.row_texts(key),
+                                                           over=self._row_styles.get(key))
+        return strip
+
     def on_resize(self) -> None:
+        self._height = self.size.height
         self._resize()
