@@ -35,10 +35,14 @@ async def version_v3(request: Request) -> Response:
     return JSONResponse({"version": _v3_doc(request)})
 
 
-def catalog(request: Request, project_id: str) -> list[dict]:
+def catalog(request: Request, project_id: str | None) -> list[dict]:
+    """project_id None (a system-scoped token): endpoints whose URL names a project are left
+    out, as keystone leaves out those it cannot fill in."""
     root = base(request)
     out = []
     for stype, name, path in CATALOG:
+        if project_id is None and "{project_id}" in path:
+            continue
         url = f"{root}/{path.format(project_id=project_id)}"
         eid = f"{name}-{stype}-public"
         out.append({"id": f"{name}-{stype}", "type": stype, "name": name,
@@ -59,7 +63,12 @@ def token_body(request: Request, t: dict, with_catalog: bool = True) -> dict:
                      "password_expires_at": None},
             "audit_ids": [],
             "expires_at": iso(t["expires_at"]), "issued_at": iso(t["issued_at"])}
-    if t.get("project"):
+    if t.get("system"):
+        body["system"] = {"all": True}
+        body["roles"] = [{"id": r["id"], "name": r["name"]} for r in t.get("roles", [])]
+        if with_catalog:
+            body["catalog"] = catalog(request, None)
+    elif t.get("project"):
         p = t["project"]
         body["project"] = {"id": p["id"], "name": p["name"], "domain": _domain(p.get("domain"))}
         body["is_domain"] = False
@@ -80,17 +89,25 @@ def _check_domain(d, where: str) -> None:
         raise Unauthorized(f"unknown domain {d.get('id') or d.get('name')!r}: only 'Default' exists")
 
 
-def _scope_project(auth: dict) -> str | None:
+SYSTEM = object()  # the scope {"system": {"all": true}}
+
+
+def _scope_project(auth: dict):
+    """The project asked for (name or id), SYSTEM, or None (unscoped)."""
     scope = auth.get("scope")
     if scope in (None, "unscoped"):
         return None
     if not isinstance(scope, dict):
         raise BadRequest("'auth.scope' must be an object")
     check_fields(scope, ("project", "domain", "system", "OS-TRUST:trust", "unscoped"), "auth.scope")
+    if "system" in scope:
+        if scope["system"] != {"all": True}:
+            raise BadRequest("'auth.scope.system' must be {\"all\": true} (the only system)")
+        return SYSTEM
     if "project" not in scope:
         if "unscoped" in scope:
             return None
-        raise BadRequest("only project scope is supported: give 'auth.scope.project'")
+        raise BadRequest("only project and system scopes are supported: give 'auth.scope.project'")
     p = scope["project"]
     if not isinstance(p, dict):
         raise BadRequest("'auth.scope.project' must be an object")
@@ -130,13 +147,18 @@ async def issue_token(request: Request) -> Response:
         password = u.get("password")
         if not isinstance(password, str) or not password:
             raise Unauthorized("the request you have made requires authentication: no password")
-        t = await cloud.login(who, password, project)
+        if project is SYSTEM:
+            t = await cloud.login(who, password, None, system=True)
+        else:
+            t = await cloud.login(who, password, project)
     elif "token" in methods:
         tk = ident.get("token")
         if not isinstance(tk, dict) or not isinstance(tk.get("id"), str) or not tk["id"]:
             raise BadRequest("'auth.identity.token.id' is required")
         if project is None:
             t = await cloud.validate_token(tk["id"])
+        elif project is SYSTEM:
+            t = await cloud.scope(tk["id"], None, system=True)
         else:
             t = await cloud.scope(tk["id"], project)
     else:
@@ -162,9 +184,9 @@ async def check_token(request: Request) -> Response:
 
 async def auth_catalog(request: Request) -> Response:
     t = await request.app.state.cloud.validate_token(token_of(request))
-    if not t.get("project"):
+    if not t.get("project") and not t.get("system"):
         raise Unauthorized("an unscoped token has no catalog: scope it to a project first")
-    return JSONResponse({"catalog": catalog(request, t["project"]["id"]),
+    return JSONResponse({"catalog": catalog(request, t["project"]["id"] if t.get("project") else None),
                          "links": {"self": this_url(request)}})
 
 
@@ -344,12 +366,19 @@ async def project_user_role(request: Request) -> Response:
 
 async def role_assignments(request: Request) -> Response:
     cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
-    known = {"user.id", "scope.project.id", "role.id", "include_names", "effective",
+    known = {"user.id", "scope.project.id", "scope.system", "role.id", "include_names", "effective",
              "include_subtree"}
     unknown = sorted(set(q) - known)
     if unknown:
-        raise BadRequest(f"unsupported filter '{unknown[0]}' (pocketstack has project scopes only)")
-    items = await cloud.list_role_assignments(token, q.get("scope.project.id"), q.get("user.id"))
+        raise BadRequest(f"unsupported filter '{unknown[0]}' (pocketstack has project and system scopes)")
+    if "scope.system" in q and q["scope.system"] != "all":
+        raise BadRequest("'scope.system' must be 'all' (the only system)")
+    items = []
+    if "scope.system" not in q:
+        items = await cloud.list_role_assignments(token, q.get("scope.project.id"), q.get("user.id"))
+    if "scope.project.id" not in q:
+        items += [dict(a, project_id=None)
+                  for a in await cloud.list_system_assignments(token, q.get("user.id"))]
     if q.get("role.id"):
         items = [a for a in items if a["role_id"] == q["role.id"]]
     names = "include_names" in q
@@ -363,10 +392,14 @@ async def role_assignments(request: Request) -> Response:
             role["name"] = a.get("role_name")
             user.update(name=unames.get(a["user_id"]), domain=dict(DEFAULT_DOMAIN))
             project.update(name=pnames.get(a["project_id"]), domain=dict(DEFAULT_DOMAIN))
-        out.append({"role": role, "user": user, "scope": {"project": project},
-                    "links": {"assignment": url_for(request, "identity", "v3", "projects",
-                                                    a["project_id"], "users", a["user_id"],
-                                                    "roles", a["role_id"])}})
+        if a["project_id"] is None:  # on the system
+            scope = {"system": {"all": True}}
+            link = url_for(request, "identity", "v3", "system", "users", a["user_id"], "roles", a["role_id"])
+        else:
+            scope = {"project": project}
+            link = url_for(request, "identity", "v3", "projects", a["project_id"], "users", a["user_id"],
+                           "roles", a["role_id"])
+        out.append({"role": role, "user": user, "scope": scope, "links": {"assignment": link}})
     return JSONResponse({"role_assignments": out,
                          "links": {"self": this_url(request), "previous": None, "next": None}})
 

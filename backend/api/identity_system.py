@@ -1,47 +1,45 @@
-"""Keystone's system role assignments (/v3/system/users/{user}/roles/{role}), as far as
-pocketstack can honestly answer them: it has no system scope, and an admin on any project
-is the cloud's admin. So the admin role "on the system" is exactly what a user that is an
-admin somewhere already holds: granting it to such a user is accepted (204) and changes
-nothing; any other system grant is refused (403), naming what to do instead."""
+"""Keystone's system role assignments: /v3/system/users/{user}/roles[/{role}]. A role on the
+system is held on the whole cloud; a token scoped {"system": {"all": true}} carries it
+(backend/identity/system.py)."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import no_content, token_of
-from backend.core.errors import Forbidden, NotFound
+from backend.api.common import no_content, this_url, token_of, url_for
+from backend.core.errors import NotFound
 
 V3 = "/identity/v3"
 
 
-async def _holds(request: Request) -> tuple[bool, dict]:
+def _role_view(request: Request, r: dict) -> dict:
+    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": None, "options": {},
+            "links": {"self": url_for(request, "identity", "v3", "roles", r["id"])}}
+
+
+async def user_role(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     uid, rid = request.path_params["user"], request.path_params["role"]
-    if not (await cloud.validate_token(token)).get("is_admin"):
-        raise Forbidden("only an admin may see or change system role assignments")
+    if request.method == "PUT":
+        await cloud.grant_system_role(token, uid, rid)
+        return no_content()
+    if request.method == "DELETE":
+        await cloud.revoke_system_role(token, uid, rid)
+        return no_content()
     role = await cloud.get_role(token, rid)
-    await cloud.get_user(token, uid)
-    held = [a for a in await cloud.list_role_assignments(token, user=uid) if a["role_id"] == role["id"]]
-    return role["name"] == "admin" and bool(held), role
-
-
-async def grant(request: Request) -> Response:
-    ok, role = await _holds(request)
-    if not ok:
-        raise Forbidden(
-            f"pocketstack has no system scope: grant the role {role['name']!r} on a project "
-            "(the admin role on any project is the cloud's admin)")
+    if role["id"] not in {r["id"] for r in await cloud.list_system_roles(token, uid)}:
+        raise NotFound(f"user {uid} has no role {role['name']!r} on the system")
     return no_content()
 
 
-async def check(request: Request) -> Response:
-    ok, role = await _holds(request)
-    if not ok:
-        raise NotFound(f"user {request.path_params['user']} has no role {role['name']!r} on the system")
-    return no_content()
+async def user_roles(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    items = [_role_view(request, r) for r in await cloud.list_system_roles(token, request.path_params["user"])]
+    return JSONResponse({"roles": items, "links": {"self": this_url(request), "previous": None, "next": None}})
 
 
 def routes() -> list[Route]:
-    return [Route(f"{V3}/system/users/{{user}}/roles/{{role}}", grant, methods=["PUT"]),
-            Route(f"{V3}/system/users/{{user}}/roles/{{role}}", check, methods=["GET", "HEAD"])]
+    return [Route(f"{V3}/system/users/{{user}}/roles", user_roles, methods=["GET"]),
+            Route(f"{V3}/system/users/{{user}}/roles/{{role}}", user_role,
+                  methods=["PUT", "GET", "HEAD", "DELETE"])]

@@ -22,6 +22,9 @@ class RequestContext:
     # when the token was issued (scoped), as keystone shows it: the launch flow's step 1
     token_issued_at: str | None = field(default=None, compare=False)
     token_expires_at: str | None = field(default=None, compare=False)  # the token's expiry (ISO 8601)
+    # a system-scoped token (keystone's scope {"system": {"all": true}}): roles on the whole
+    # cloud, no project; accepted by the identity API only
+    system_scope: bool = False
 
     @property
     def is_admin(self) -> bool:

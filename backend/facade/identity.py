@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
+from backend.core.errors import Unauthorized
+
 
 class IdentityFacade:
+    async def _ictx(self, token: str):
+        """The caller's context, a system-scoped token included (identity takes it)."""
+        if not token:
+            raise Unauthorized("authentication required: no token given")
+        return self.rt.identity.context_for(token, system=True)
+
     async def login(self, username: str, password: str, project: str | None = None,
-                    domain: str = "Default", project_domain: str = "Default") -> dict:
+                    domain: str = "Default", project_domain: str = "Default", system: bool = False) -> dict:
         """Password -> token (unscoped when project is None). Returns the token view:
-        {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods}."""
-        return await self.rt.identity.authenticate_password(username, password, project, domain)
+        {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods,
+        system}. system=True asks for a system-scoped token (the user's roles on the system)."""
+        return await self.rt.identity.authenticate_password(username, password, project, domain, system)
 
     async def operator_token(self) -> str:
         """An admin token for tools run by the owner of the state directory on this machine
@@ -18,9 +27,10 @@ class IdentityFacade:
         and take its lock owns the cloud already. Never reachable over the REST API."""
         return self.rt.identity.operator_token()
 
-    async def scope(self, token: str, project: str) -> dict:
-        """Token (usually unscoped) + project name or id -> new project-scoped token."""
-        return self.rt.identity.authenticate_token(token, project)
+    async def scope(self, token: str, project: str | None, system: bool = False) -> dict:
+        """Token (usually unscoped) + project name or id -> new project-scoped token
+        (system=True: a system-scoped one)."""
+        return self.rt.identity.authenticate_token(token, project, system)
 
     async def validate_token(self, token: str, subject: str | None = None) -> dict:
         """Validate subject (default: token itself) with token's authority."""
@@ -33,21 +43,21 @@ class IdentityFacade:
         return self.rt.identity.auth_projects(token)
 
     async def list_users(self, token: str) -> list[dict]:
-        return self.rt.identity.list_users(await self.ctx(token))
+        return self.rt.identity.list_users(await self._ictx(token))
 
     async def get_user(self, token: str, user: str) -> dict:
-        return self.rt.identity.get_user(await self.ctx(token), user)
+        return self.rt.identity.get_user(await self._ictx(token), user)
 
     async def create_user(self, token: str, name: str, password: str,
                           default_project: str | None = None, enabled: bool = True) -> dict:
-        return self.rt.identity.create_user(await self.ctx(token), name, password, default_project, enabled)
+        return self.rt.identity.create_user(await self._ictx(token), name, password, default_project, enabled)
 
     async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
                           enabled: bool | None = None, default_project: str | None = None,
                           original_password: str | None = None) -> dict:
         """A new password or disabling revokes the user's tokens. A user changing their own
         password must give the current one (keystone's POST /v3/users/{id}/password)."""
-        ctx = await self.ctx(token)
+        ctx = await self._ictx(token)
         pw_hash = None
         if password is not None:  # bcrypt is slow on purpose: off the loop
             if not ctx.is_admin:
@@ -56,39 +66,52 @@ class IdentityFacade:
         return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project)
 
     async def delete_user(self, token: str, user: str) -> None:
-        self.rt.identity.delete_user(await self.ctx(token), user)
+        self.rt.identity.delete_user(await self._ictx(token), user)
 
     async def list_projects(self, token: str) -> list[dict]:
-        return self.rt.identity.list_projects(await self.ctx(token))
+        return self.rt.identity.list_projects(await self._ictx(token))
 
     async def get_project(self, token: str, project: str) -> dict:
-        return self.rt.identity.get_project(await self.ctx(token), project)
+        return self.rt.identity.get_project(await self._ictx(token), project)
 
     async def create_project(self, token: str, name: str, description: str = "") -> dict:
-        return self.rt.identity.create_project(await self.ctx(token), name, description)
+        return self.rt.identity.create_project(await self._ictx(token), name, description)
 
     async def update_project(self, token: str, project: str, name: str | None = None,
                              description: str | None = None, enabled: bool | None = None) -> dict:
-        return self.rt.identity.update_project(await self.ctx(token), project, name, description, enabled)
+        return self.rt.identity.update_project(await self._ictx(token), project, name, description, enabled)
 
     async def delete_project(self, token: str, project: str) -> None:
-        self.rt.identity.delete_project(await self.ctx(token), project)
+        self.rt.identity.delete_project(await self._ictx(token), project)
 
     async def list_roles(self, token: str) -> list[dict]:
-        return self.rt.identity.list_roles(await self.ctx(token))
+        return self.rt.identity.list_roles(await self._ictx(token))
 
     async def get_role(self, token: str, role: str) -> dict:
-        return self.rt.identity.get_role(await self.ctx(token), role)
+        return self.rt.identity.get_role(await self._ictx(token), role)
 
     async def grant_role(self, token: str, project: str, user: str, role: str) -> None:
-        self.rt.identity.grant_role(await self.ctx(token), project, user, role)
+        self.rt.identity.grant_role(await self._ictx(token), project, user, role)
 
     async def revoke_role(self, token: str, project: str, user: str, role: str) -> None:
-        self.rt.identity.revoke_role(await self.ctx(token), project, user, role)
+        self.rt.identity.revoke_role(await self._ictx(token), project, user, role)
 
     async def check_role(self, token: str, project: str, user: str, role: str) -> bool:
-        return self.rt.identity.check_role(await self.ctx(token), project, user, role)
+        return self.rt.identity.check_role(await self._ictx(token), project, user, role)
 
     async def list_role_assignments(self, token: str, project: str | None = None,
                                     user: str | None = None) -> list[dict]:
-        return self.rt.identity.list_role_assignments(await self.ctx(token), project, user)
+        return self.rt.identity.list_role_assignments(await self._ictx(token), project, user)
+
+    async def grant_system_role(self, token: str, user: str, role: str) -> None:
+        self.rt.identity.grant_system_role(await self._ictx(token), user, role)
+
+    async def revoke_system_role(self, token: str, user: str, role: str) -> None:
+        self.rt.identity.revoke_system_role(await self._ictx(token), user, role)
+
+    async def list_system_roles(self, token: str, user: str) -> list[dict]:
+        """The roles user holds on the system (as assigned): [{id, name}]."""
+        return self.rt.identity.list_system_roles(await self._ictx(token), user)
+
+    async def list_system_assignments(self, token: str, user: str | None = None) -> list[dict]:
+        return self.rt.identity.list_system_assignments(await self._ictx(token), user)

@@ -15,6 +15,7 @@ from backend.core import db as dbm
 from backend.core.context import RequestContext, new_request_id
 from backend.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from backend.identity.admin import IdentityAdmin
+from backend.identity.system import SystemRoles
 from backend.identity.common import (DEFAULT_DOMAIN, IMPLIES, MAX_PASSWORD, ROLE_NAMES, _hash_token, _iso,
                                      _pw_bytes, check_name, check_text)
 
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityS
            "check_text"]
 
 
-class IdentityService(IdentityAdmin):
+class IdentityService(IdentityAdmin, SystemRoles):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -64,8 +65,12 @@ class IdentityService(IdentityAdmin):
         return sorted((r for r in roles if r["name"] in names), key=lambda r: r["name"])
 
     def _issue(self, user: dict, project: dict | None, methods: list[str],
-               expires_at: float | None = None) -> dict:
-        if project is not None:
+               expires_at: float | None = None, system: bool = False) -> dict:
+        if system:
+            roles = self._system_roles(user["id"])
+            if not roles:
+                raise Unauthorized(f"user {user['name']!r} has no role on the system")
+        elif project is not None:
             if not project["enabled"]:
                 raise Unauthorized(f"project {project['name']!r} is disabled")
             roles = self._roles_on(user["id"], project["id"])
@@ -77,22 +82,22 @@ class IdentityService(IdentityAdmin):
         now = time.time()
         exp = min(expires_at or now + self.config.token_ttl, now + self.config.token_ttl)
         self.db.conn.execute(
-            "INSERT INTO tokens (id_hash, user_id, project_id, methods, issued_at, expires_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (_hash_token(token), user["id"], project["id"] if project else None,
-             dbm.jdump(methods), now, exp))
-        return self._view(token, user, project, roles, methods, now, exp)
+            "INSERT INTO tokens (id_hash, user_id, project_id, methods, issued_at, expires_at, system)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (_hash_token(token), user["id"], None if system or not project else project["id"],
+             dbm.jdump(methods), now, exp, int(system)))
+        return self._view(token, user, None if system else project, roles, methods, now, exp, system)
 
     @staticmethod
-    def _view(token, user, project, roles, methods, issued, exp) -> dict:
+    def _view(token, user, project, roles, methods, issued, exp, system=False) -> dict:
         return {"token": token, "issued_at": _iso(issued), "expires_at": _iso(exp), "methods": methods,
                 "user": {"id": user["id"], "name": user["name"], "domain": DEFAULT_DOMAIN},
                 "project": ({"id": project["id"], "name": project["name"], "domain": DEFAULT_DOMAIN}
                             if project else None),
-                "roles": roles, "is_admin": any(r["name"] == "admin" for r in roles)}
+                "roles": roles, "is_admin": any(r["name"] == "admin" for r in roles), "system": system}
 
     async def authenticate_password(self, username: str, password: str, project: str | None,
-                                    domain: str = "Default") -> dict:
+                                    domain: str = "Default", system: bool = False) -> dict:
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise BadRequest("username and password are required")
         user = self._find_user(username, domain)
@@ -111,7 +116,7 @@ class IdentityService(IdentityAdmin):
             proj = self._find_project(project)
             if not proj:
                 raise Unauthorized(f"project {project!r} not found")
-        return self._issue(user, proj, ["password"])
+        return self._issue(user, proj, ["password"], system=system)
 
     def operator_token(self) -> str:
         user = dbm.row(self.db, "SELECT * FROM users WHERE name='admin' AND domain_id='default'")
@@ -120,7 +125,7 @@ class IdentityService(IdentityAdmin):
             raise Unauthorized("no admin user or project: run `pocketstack init` first")
         return self._issue(user, proj, ["local"])["token"]
 
-    def authenticate_token(self, token: str, project: str | None) -> dict:
+    def authenticate_token(self, token: str, project: str | None, system: bool = False) -> dict:
         ctx, row = self._validate(token)
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
         proj = None
@@ -130,8 +135,10 @@ class IdentityService(IdentityAdmin):
                 raise Unauthorized(f"project {project!r} not found")
         elif row["project_id"]:
             proj = self._find_project(row["project_id"])
+        elif row["system"] and not system:
+            system = True  # rescoping nothing keeps the system scope
         # a token-method token never outlives the one it came from (keystone)
-        return self._issue(user, proj, ["token"], expires_at=row["expires_at"])
+        return self._issue(user, proj, ["token"], expires_at=row["expires_at"], system=system)
 
     def _validate(self, token: str) -> tuple[RequestContext, dict]:
         if not token or not isinstance(token, str):
@@ -147,7 +154,11 @@ class IdentityService(IdentityAdmin):
         if not user or not user["enabled"]:
             raise Unauthorized("the token's user no longer exists or is disabled")
         proj, roles = None, ()
-        if row["project_id"]:
+        if row["system"]:
+            roles = tuple(r["name"] for r in self._system_roles(user["id"]))
+            if not roles:
+                raise Unauthorized("the token's user no longer has a role on the system")
+        elif row["project_id"]:
             proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (row["project_id"],))
             if not proj or not proj["enabled"]:
                 raise Unauthorized("the token's project no longer exists or is disabled")
@@ -156,12 +167,12 @@ class IdentityService(IdentityAdmin):
                 raise Unauthorized("the token's user no longer has a role on its project")
         ctx = RequestContext(user["id"], user["name"], proj["id"] if proj else None,
                              proj["name"] if proj else None, roles, token_issued_at=_iso(row["issued_at"]),
-                             token_expires_at=_iso(row["expires_at"]))
+                             token_expires_at=_iso(row["expires_at"]), system_scope=bool(row["system"]))
         return ctx, row
 
-    def context_for(self, token: str) -> RequestContext:
+    def context_for(self, token: str, system: bool = False) -> RequestContext:
         """The request context of a valid token (cached until the token's expiry or any
-        identity change)."""
+        identity change). A system-scoped token only where system is true (identity)."""
         t0 = time.perf_counter()
         h = _hash_token(token) if isinstance(token, str) else ""
         hit = self._cache.get(h)
@@ -173,6 +184,10 @@ class IdentityService(IdentityAdmin):
             if len(self._cache) > 10000:
                 self._cache.clear()
             self._cache[h] = (ctx, row["expires_at"])
+        if ctx.system_scope and not system:
+            # other services' resources belong to projects: a token naming none cannot act there
+            raise Forbidden("a system-scoped token is accepted by the identity API only: "
+                            "use a project-scoped token")
         return ctx.with_request_id(new_request_id(), (time.perf_counter() - t0) * 1000)
 
     def _subject(self, caller: RequestContext, token: str, subject: str | None):
@@ -186,20 +201,21 @@ class IdentityService(IdentityAdmin):
             raise NotFound(f"could not find the subject token: {e.message}") from None
 
     def validate(self, token: str, subject: str | None) -> dict:
-        caller = self.context_for(token)
+        caller = self.context_for(token, system=True)
         ctx, row = self._subject(caller, token, subject)
         subject = subject or token
         # keystone's identity:validate_token: admins, services and the token's owner
-        if ctx.user_id != caller.user_id and not caller.is_admin:
-            raise Forbidden("only an admin or the token's owner may validate a token")
+        if ctx.user_id != caller.user_id and not self._reads_all(caller):
+            raise Forbidden("only an admin, a system reader or the token's owner may validate a token")
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
         proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (ctx.project_id,)) if ctx.project_id else None
-        roles = self._roles_on(user["id"], proj["id"]) if proj else []
+        roles = (self._system_roles(user["id"]) if row["system"] else
+                 self._roles_on(user["id"], proj["id"]) if proj else [])
         return self._view(subject, user, proj, roles, dbm.jload(row["methods"]), row["issued_at"],
-                          row["expires_at"])
+                          row["expires_at"], bool(row["system"]))
 
     def revoke(self, token: str, subject: str | None) -> None:
-        ctx = self.context_for(token)
+        ctx = self.context_for(token, system=True)
         sctx, _ = self._subject(ctx, token, subject)
         subject = subject or token
         if sctx.user_id != ctx.user_id and not ctx.is_admin:
@@ -208,7 +224,7 @@ class IdentityService(IdentityAdmin):
         self._cache.clear()
 
     def auth_projects(self, token: str) -> list[dict]:
-        ctx = self.context_for(token)
+        ctx = self.context_for(token, system=True)
         return [self._project_view(p) for p in dbm.rows(
             self.db, "SELECT DISTINCT p.* FROM projects p JOIN assignments a ON a.project_id=p.id"
                      " WHERE a.user_id=? AND p.enabled=1 ORDER BY p.name", (ctx.user_id,))]

@@ -33,13 +33,13 @@ class IdentityAdmin:
                 "description": p["description"], "enabled": bool(p["enabled"])}
 
     def list_users(self, ctx):
-        if not ctx.is_admin:
+        if not self._reads_all(ctx):
             return [self._user_view(self._find_user(ctx.user_id))]
         return [self._user_view(u) for u in dbm.rows(self.db, "SELECT * FROM users ORDER BY name")]
 
     def get_user(self, ctx, user):
         u = self._find_user(user)
-        if not u or (not ctx.is_admin and u["id"] != ctx.user_id):
+        if not u or (not self._reads_all(ctx) and u["id"] != ctx.user_id):
             raise NotFound(f"user {user!r} not found")
         return self._user_view(u)
 
@@ -115,12 +115,13 @@ class IdentityAdmin:
             raise Conflict("you cannot delete yourself")
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM system_assignments WHERE user_id=?", (u["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM users WHERE id=?", (u["id"],))
         self._cache.clear()
 
     def list_projects(self, ctx):
-        if not ctx.is_admin:
+        if not self._reads_all(ctx):
             return self.auth_projects_for(ctx.user_id)
         return [self._project_view(p) for p in dbm.rows(self.db, "SELECT * FROM projects ORDER BY name")]
 
@@ -131,7 +132,7 @@ class IdentityAdmin:
 
     def get_project(self, ctx, project):
         p = self._find_project(project)
-        if not p or (not ctx.is_admin and p["id"] not in {x["id"] for x in self.auth_projects_for(ctx.user_id)}):
+        if not p or (not self._reads_all(ctx) and p["id"] not in {x["id"] for x in self.auth_projects_for(ctx.user_id)}):
             raise NotFound(f"project {project!r} not found")
         return self._project_view(p)
 
@@ -247,7 +248,7 @@ class IdentityAdmin:
                        (u["id"], p["id"], r["id"])) is not None
 
     def list_role_assignments(self, ctx, project=None, user=None):
-        if not ctx.is_admin:
+        if not self._reads_all(ctx):
             user = ctx.user_id
         sql = ("SELECT a.user_id, a.project_id, a.role_id, r.name role_name FROM assignments a"
                " JOIN roles r ON r.id=a.role_id WHERE 1=1")

@@ -95,20 +95,6 @@ async def test_version_lists_answer_300_where_upstream_does(env):
     assert (await env.http.get("/identity/v3")).status_code == 200
 
 
-async def test_system_admin_grant_is_accepted_only_where_it_changes_nothing(env):
-    roles = {r["name"]: r["id"] for r in (await env.get("/identity/v3/roles")).json()["roles"]}
-    users = {u["name"]: u["id"] for u in (await env.get("/identity/v3/users")).json()["users"]}
-    admin_url = f"/identity/v3/system/users/{users['admin']}/roles/{roles['admin']}"
-    assert (await env.http.put(admin_url, headers=env.h())).status_code == 204
-    assert (await env.get(admin_url)).status_code == 204
-    mia_url = f"/identity/v3/system/users/{users['mia']}/roles/{roles['admin']}"
-    r = await env.http.put(mia_url, headers=env.h())
-    assert r.status_code == 403 and "no system scope" in r.json()["error"]["message"]
-    assert (await env.get(mia_url)).status_code == 404
-    # only an admin may grant
-    assert (await env.http.put(admin_url, headers=env.h("mia"))).status_code == 403
-
-
 async def test_server_ips_and_one_network_s_ips(env):
     sid = await _boot(env, "with-ips")
     await env.wait_status(sid, "ACTIVE")
