@@ -248,7 +248,7 @@ async def test_only_admins_set_members_read_their_own(cloud, admin, member):
     ({"instances": "many"}, "instances"), ({"cores": -2}, "cores"), ({"ram": 2 ** 31}, "ram"),
     ({"instances": 5, "port": 3}, "port"), ({"instances": True}, "instances"),
     ({"instances": "²"}, "instances"), ({"instances": 12, "bogus": 1}, "bogus"),
-    ({"key_pairs": 5}, "key_pairs")])
+    ({"key_pairs": "x"}, "key_pairs"), ({"injected_files": 5}, "injected_files")])
 async def test_bad_values_name_the_key_and_write_nothing(cloud, admin, member, values, named):
     tok, pid = member
     with pytest.raises(BadRequest) as e:

@@ -15,8 +15,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_metadata, events,
-                         glossary, identity, identity_system, image, network, remote_consoles, volume)
+from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
+                         compute_metadata, events, glossary, identity, identity_system, image, network,
+                         remote_consoles, volume)
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
@@ -113,7 +114,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
     the address each connection reached."""
     routes = [Route("/", root, methods=["GET"])]
     for mod in (identity, identity_system, compute, compute_extra, compute_hosts, compute_images,
-                compute_metadata, image,
+                compute_keypairs, compute_metadata, image,
                 network, volume, events, glossary, remote_consoles):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],

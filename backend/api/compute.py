@@ -93,7 +93,7 @@ class ServerRenderer:
                       {"rel": "bookmark", "href": self.book_prefix + sid}],
             "OS-DCF:diskConfig": "MANUAL",
             "OS-EXT-AZ:availability_zone": s.get("availability_zone") or "",
-            "config_drive": "True", "key_name": None,
+            "config_drive": "True", "key_name": s.get("key_name"),
             "OS-SRV-USG:launched_at": _ts(s.get("launched_at")),
             "OS-SRV-USG:terminated_at": _ts(s.get("terminated_at")),
             "OS-EXT-STS:task_state": s.get("task_state"),
@@ -204,8 +204,7 @@ _CREATE_FIELDS = ("name", "imageRef", "flavorRef", "networks", "min_count", "max
                   "availability_zone", "block_device_mapping_v2", "metadata", "security_groups",
                   "config_drive", "OS-DCF:diskConfig", "return_reservation_id", "key_name",
                   "user_data", "adminPass", "personality", "accessIPv4", "accessIPv6")
-_UNSUPPORTED = {"key_name": "key pairs are not supported by pocketstack",
-                "user_data": "user data is not supported by pocketstack",
+_UNSUPPORTED = {"user_data": "user data is not supported by pocketstack",
                 "adminPass": "setting an admin password is not supported by pocketstack",
                 "personality": "personality files were removed from the compute API",
                 "accessIPv4": "access IPs are not supported", "accessIPv6": "access IPs are not supported"}
@@ -312,7 +311,8 @@ async def server_create(request: Request) -> Response:
     created = await cloud.create_server(token, name, image, flavor, networks=_networks(s.get("networks")),
                                         boot_volume_size=bvs, availability_zone=az,
                                         min_count=min_c, max_count=max_c,
-                                        scheduler_hints=hints or None, metadata=meta)
+                                        scheduler_hints=hints or None, metadata=meta,
+                                        key_name=want_str(s, "key_name", "server", empty=False))
     first = created[0]
     rid_header = await _action_request_id(cloud, token, first["id"], "create")
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):

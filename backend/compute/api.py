@@ -20,6 +20,7 @@ from backend.core.inputs import parse_int
 from backend.core.instances import sanitize_hostname
 from backend.compute.views import ComputeViews
 from backend.compute.server_metadata import ServerMetadata
+from backend.compute.keypairs import KeyPairs
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
@@ -29,7 +30,7 @@ def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews, ServerMetadata):
+class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)
@@ -63,8 +64,9 @@ class ComputeAPI(ComputeViews, ServerMetadata):
 
     # ---- create ----------------------------------------------------------------------------
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
-                     min_count, max_count, scheduler_hints, metadata):
+                     min_count, max_count, scheduler_hints, metadata, key_name=None):
         self._need_write(ctx)
+        kp = None if key_name is None else self.keypair_for_server(ctx, key_name)
         t0 = time.perf_counter()
         req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
                                     min_count, max_count, scheduler_hints, metadata)
@@ -87,7 +89,8 @@ class ComputeAPI(ComputeViews, ServerMetadata):
                     "requested_az": availability_zone, "requested_networks": dbm.jdump(req["networks"]),
                     "boot_volume_size": boot_volume_size, "server_group_id": req["group_id"],
                     "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
-                    "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time()})
+                    "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time(),
+                    "key_name": kp and kp["name"], "key_data": kp and kp["public_key"]})
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
             self.store.publish(u)

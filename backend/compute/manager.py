@@ -4,6 +4,7 @@ heartbeats and the power-state sync. Everything it stores goes through the condu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from backend.core import power_state, states
@@ -216,7 +217,8 @@ class ComputeManager(SerialConsoleManager):
                          memory_mb=inst["memory_mb"], root_gb=inst["root_gb"],
                          image=None if root_volume else image, kernel=kernel, ramdisk=ramdisk,
                          kernel_cmdline=props.get("os_command_line"), network_info=nw,
-                         root_volume=root_volume)
+                         root_volume=root_volume, metadata=json.loads(inst.get("metadata") or "{}"),
+                         public_keys={inst["key_name"]: inst["key_data"]} if inst.get("key_data") else {})
         async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
             await self.driver.spawn(spec)
         await self._progress(ctx, uuid, stage, (states.SPAWNING, {"vm_state": states.ACTIVE, "task_state": None,

@@ -15,7 +15,7 @@ import sqlite_utils
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
   password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, default_project_id TEXT,
-  created_at TEXT NOT NULL, UNIQUE(domain_id, name));
+  created_at TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', UNIQUE(domain_id, name));
 CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
   description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
   UNIQUE(domain_id, name));
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL,
   boot_volume_size INTEGER, boot_volume_id TEXT, server_group_id TEXT, reservation_id TEXT,
   metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
-  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL);
+  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT);
 CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
 CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);
@@ -99,6 +99,10 @@ CREATE TRIGGER IF NOT EXISTS claims_add AFTER INSERT ON claims BEGIN
 CREATE TRIGGER IF NOT EXISTS claims_drop AFTER DELETE ON claims BEGIN
   UPDATE compute_nodes SET vcpus_used=vcpus_used-OLD.vcpus, memory_mb_used=memory_mb_used-OLD.memory_mb,
     disk_gb_used=disk_gb_used-OLD.disk_gb, running_vms=running_vms-1 WHERE host=OLD.host; END;
+-- nova's key_pairs: per user; the private half of a generated key is never stored
+CREATE TABLE IF NOT EXISTS key_pairs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, user_id TEXT NOT NULL,
+  fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, type TEXT NOT NULL DEFAULT 'ssh',
+  created_at TEXT NOT NULL, UNIQUE(user_id, name));
 CREATE TABLE IF NOT EXISTS server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
   user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
 -- per-project quota overrides (nova's/cinder's quotas table); absent rows mean the default

@@ -24,7 +24,7 @@ MAX_LIMIT = 2 ** 31 - 1   # nova's db.MAX_INT
 DEFAULTS: dict[str, tuple[str, int]] = {
     "instances": ("compute", 10), "cores": ("compute", 20), "ram": ("compute", 51200),
     "metadata_items": ("compute", 128), "server_groups": ("compute", 10),
-    "server_group_members": ("compute", 10),
+    "server_group_members": ("compute", 10), "key_pairs": ("compute", 100),
     "network": ("network", 100), "subnet": ("network", 100), "port": ("network", 500),
     # shown with neutron's defaults; routers and floating IPs do not exist here (used is 0)
     "router": ("network", 10), "floatingip": ("network", 50),
@@ -35,13 +35,13 @@ DEFAULTS: dict[str, tuple[str, int]] = {
     # glance has no defaults (limits are registered in keystone); these are pocketstack's
     "image_count_total": ("image", 100), "image_size_total": ("image", 51200),
 }
-# nova shows these; pocketstack has no key pairs or file injection, so 0 and read-only
-FIXED = {"compute": {"key_pairs": 0, "injected_files": 0, "injected_file_content_bytes": 0,
+# nova shows these; pocketstack has no file injection, so 0 and read-only
+FIXED = {"compute": {"injected_files": 0, "injected_file_content_bytes": 0,
                      "injected_file_path_bytes": 0}}
 SERVICES = ("compute", "network", "volume", "image")
 
-# usage per project; per-instance and per-group resources (metadata_items,
-# server_group_members) and the ones that do not exist count 0 here, as nova shows them
+# usage per project; per-instance, per-user and per-group resources (metadata_items,
+# key_pairs, server_group_members) and the ones that do not exist count 0 here, as nova shows them
 _COUNT = {
     "instances": "SELECT count(*) FROM instances WHERE project_id=? AND deleted=0",
     "cores": "SELECT coalesce(sum(vcpus),0) FROM instances WHERE project_id=? AND deleted=0",

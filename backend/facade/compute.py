@@ -15,7 +15,7 @@ class ComputeFacade:
                             availability_zone: str | None = None,
                             min_count: int = 1, max_count: int = 1,
                             scheduler_hints: dict | None = None,
-                            metadata: dict | None = None) -> list[dict]:
+                            metadata: dict | None = None, key_name: str | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
@@ -26,7 +26,7 @@ class ComputeFacade:
                                                 availability_zone=availability_zone,
                                                 min_count=min_count, max_count=max_count,
                                                 scheduler_hints=scheduler_hints or {},
-                                                metadata=metadata or {})
+                                                metadata=metadata or {}, key_name=key_name)
 
     async def list_servers(self, token: str, all_projects: bool = False,
                            filters: dict | None = None, limit: int | None = None,
@@ -165,3 +165,18 @@ class ComputeFacade:
 
     async def delete_server_metadata_item(self, token: str, server_id: str, key: str) -> None:
         self.rt.compute_api.delete_server_metadata_item(await self.ctx(token), server_id, key)
+
+    async def create_keypair(self, token: str, name: str, public_key: str | None = None,
+                             user_id: str | None = None) -> dict:
+        """Import public_key, or generate a key pair (its private_key is in this answer only).
+        {name, public_key, fingerprint, user_id[, private_key]}; user_id: admins only."""
+        return self.rt.compute_api.create_keypair(await self.ctx(token), name, public_key, user_id)
+
+    async def list_keypairs(self, token: str, user_id: str | None = None) -> list[dict]:
+        return self.rt.compute_api.list_keypairs(await self.ctx(token), user_id)
+
+    async def get_keypair(self, token: str, name: str, user_id: str | None = None) -> dict:
+        return self.rt.compute_api.get_keypair(await self.ctx(token), name, user_id)
+
+    async def delete_keypair(self, token: str, name: str, user_id: str | None = None) -> None:
+        self.rt.compute_api.delete_keypair(await self.ctx(token), name, user_id)

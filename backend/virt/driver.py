@@ -59,6 +59,9 @@ class GuestSpec:
     # boot from volume: {"volume_id", "size_gb"}; extra disks: [{"volume_id", "size_gb"}]
     root_volume: dict | None = None
     volumes: list[dict] = field(default_factory=list)
+    # the config drive's meta_data.json: {key_name: public key} and the server's metadata
+    public_keys: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
 
 
 class ConsoleSession(abc.ABC):

@@ -15,9 +15,11 @@ from pathlib import Path
 
 
 def meta_data(guest) -> dict:
+    # user-chosen keys (meta, public_keys) stay after hostname: the tiny guest takes the first match
     return {"uuid": guest.uuid, "name": guest.name, "hostname": guest.hostname,
             "project_id": guest.project_id, "availability_zone": guest.availability_zone,
-            "launch_index": 0, "meta": {}, "public_keys": {}, "devices": []}
+            "launch_index": 0, "meta": dict(guest.metadata), "public_keys": dict(guest.public_keys),
+            "devices": []}
 
 
 def _netmask(vif: dict) -> str | None:
