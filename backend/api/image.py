@@ -19,6 +19,9 @@ READ_ONLY = ("status", "size", "virtual_size", "checksum", "os_hash_algo", "os_h
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
+# glance takes both JSON-patch dialects (v2.0's draft 4 and v2.1's RFC 6902) the same way here
+PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
+               "application/openstack-images-v2.0-json-patch")
 
 
 def _version(request: Request, vid: str, status: str) -> dict:
@@ -42,7 +45,7 @@ def image_view(i: dict) -> dict:
            "os_hash_algo": i.get("os_hash_algo") or ("sha256" if i.get("os_hash_value") else None),
            "os_hash_value": i.get("os_hash_value") or i.get("sha256"),
            "min_ram": i.get("min_ram", 0), "min_disk": i.get("min_disk", 0), "protected": False,
-           "os_hidden": False, "owner": i.get("owner"), "tags": [],
+           "os_hidden": False, "owner": i.get("owner"), "tags": list(i.get("tags") or []),
            "created_at": iso(i.get("created_at")), "updated_at": iso(i.get("updated_at")),
            "self": f"/v2/images/{iid}", "file": f"/v2/images/{iid}/file",
            "schema": "/v2/schemas/image"}
@@ -88,8 +91,8 @@ def _check_core(core: dict) -> dict:
         raise BadRequest("'protected' images are not supported by pocketstack")
     if core.get("os_hidden") not in (None, False):
         raise BadRequest("'os_hidden' images are not supported by pocketstack")
-    if core.get("tags") not in (None, []):
-        raise BadRequest("image tags are not supported by pocketstack")
+    if core.get("tags") is not None:
+        out["tags"] = core["tags"]  # the image service checks them
     return out
 
 
@@ -133,7 +136,7 @@ async def image_create(request: Request) -> Response:
     created = await cloud.create_image(
         token, c.get("name") or "", c.get("disk_format") or "raw",
         c.get("container_format") or "bare", c.get("visibility") or "private",
-        c.get("min_ram", 0), c.get("min_disk", 0), props, iid)
+        c.get("min_ram", 0), c.get("min_disk", 0), props, iid, c.get("tags"))
     return JSONResponse(image_view(created), status_code=201,
                         headers={"Location": url_for(request, "image", "v2", "images", created["id"])})
 
@@ -157,10 +160,9 @@ async def image_one(request: Request) -> Response:
 
 async def image_patch(request: Request, iid: str) -> Response:
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
-    if ctype != "application/openstack-images-v2.1-json-patch":
+    if ctype not in PATCH_TYPES:
         return JSONResponse({"code": 415, "title": "Unsupported Media Type",
-                             "message": "PATCH needs Content-Type "
-                                        "application/openstack-images-v2.1-json-patch"},
+                             "message": f"PATCH needs Content-Type {' or '.join(PATCH_TYPES)}"},
                             status_code=415)
     ops = await read_json(request)
     if not isinstance(ops, list):
@@ -208,6 +210,8 @@ async def image_upload(request: Request) -> Response:
 
 async def image_download(request: Request) -> Response:
     cloud, token, iid = request.app.state.cloud, token_of(request), _image_id(request)
+    if (await cloud.get_image(token, iid))["status"] == "queued":
+        return Response(status_code=204)  # glance: no data yet is an empty answer, not an error
     view, path = await cloud.download_image(token, iid)
     headers = {}
     if view.get("checksum"):
@@ -247,6 +251,30 @@ async def usage(request: Request) -> Response:
     return JSONResponse({"usage": {k: {"limit": v["limit"], "usage": v["in_use"]} for k, v in q.items()}})
 
 
+async def tag(request: Request) -> Response:
+    cloud, token, iid = request.app.state.cloud, token_of(request), _image_id(request)
+    if request.method == "PUT":
+        await cloud.add_image_tag(token, iid, request.path_params["tag"])
+    else:
+        await cloud.delete_image_tag(token, iid, request.path_params["tag"])
+    return Response(status_code=204)
+
+
+async def action(request: Request) -> Response:
+    cloud, token, iid = request.app.state.cloud, token_of(request), _image_id(request)
+    act = request.path_params["action"]
+    if act not in ("deactivate", "reactivate"):
+        raise NotFound(f"no such image action {act!r}: deactivate or reactivate")
+    await cloud.set_image_active(token, iid, act == "reactivate")
+    return Response(status_code=204)
+
+
+async def stores(request: Request) -> Response:
+    token_of(request)
+    return JSONResponse({"stores": [{"id": "file", "default": True,
+                                     "description": "the cloud's state directory"}]})
+
+
 def routes() -> list[Route]:
     v = "/image/v2"
     return [
@@ -259,5 +287,8 @@ def routes() -> list[Route]:
         Route(f"{v}/schemas/image", schema_image, methods=["GET"]),
         Route(f"{v}/schemas/images", schema_images, methods=["GET"]),
         Route(f"{v}/info/usage", usage, methods=["GET"]),
+        Route(f"{v}/info/stores", stores, methods=["GET"]),
+        Route(f"{v}/images/{{id}}/tags/{{tag}}", tag, methods=["PUT", "DELETE"]),
+        Route(f"{v}/images/{{id}}/actions/{{action}}", action, methods=["POST"]),
     ]
 

@@ -41,9 +41,10 @@ class ResourcesFacade:
     async def create_image(self, token: str, name: str, disk_format: str = "raw",
                            container_format: str = "bare", visibility: str = "private",
                            min_ram: int = 0, min_disk: int = 0,
-                           properties: dict | None = None, image_id: str | None = None) -> dict:
+                           properties: dict | None = None, image_id: str | None = None,
+                           tags: list[str] | None = None) -> dict:
         return self.rt.image.create(await self.ctx(token), name, disk_format, container_format,
-                                    visibility, min_ram, min_disk, properties or {}, image_id)
+                                    visibility, min_ram, min_disk, properties or {}, image_id, tags)
 
     async def upload_image(self, token: str, image: str,
                            data: bytes | Iterable[bytes] | AsyncIterator[bytes] | Path) -> dict:
@@ -60,6 +61,19 @@ class ResourcesFacade:
 
     async def delete_image(self, token: str, image: str) -> None:
         self.rt.image.delete(await self.ctx(token), image)
+
+    async def add_image_tag(self, token: str, image: str, tag: str) -> None:
+        """Add a tag (a no-op when the image has it already)."""
+        self.rt.image.add_tag(await self.ctx(token), image, tag)
+
+    async def delete_image_tag(self, token: str, image: str, tag: str) -> None:
+        """Remove a tag; NotFound when the image does not have it."""
+        self.rt.image.delete_tag(await self.ctx(token), image, tag)
+
+    async def set_image_active(self, token: str, image: str, active: bool) -> None:
+        """glance's reactivate (True) / deactivate (False): owner or admin; a deactivated
+        image's data is for admins only."""
+        self.rt.image.set_active(await self.ctx(token), image, active)
 
     # ---- network ----------------------------------------------------------------------
     async def list_networks(self, token: str, filters: dict | None = None) -> list[dict]:

@@ -27,6 +27,22 @@ PROPERTY_KEYS_RESERVED = {"id", "name", "status", "size", "checksum", "owner", "
                           "container_format", "min_ram", "min_disk", "created_at", "updated_at",
                           "os_hash_algo", "os_hash_value", "file", "self", "schema", "locations", "direct_url"}
 MAX_IMAGE_BYTES = 20 * 1024 ** 3
+MAX_TAGS = 128  # glance's image_tag_quota
+
+
+def check_tags(tags) -> list[str]:
+    """glance's tags: a list of distinct strings of 1-255 characters (order kept)."""
+    if not isinstance(tags, list):
+        raise BadRequest("'tags' must be a list of strings")
+    out: list[str] = []
+    for t in tags:
+        if not isinstance(t, str) or not 1 <= len(t) <= 255:
+            raise BadRequest(f"image tag {t!r} must be a string of 1 to 255 characters")
+        if t not in out:
+            out.append(t)
+    if len(out) > MAX_TAGS:
+        raise RequestTooLarge(f"an image has at most {MAX_TAGS} tags")
+    return out
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +59,8 @@ class ImageService:
                 "os_hash_algo": "sha256" if r["sha256"] else None, "os_hash_value": r["sha256"],
                 "sha256": r["sha256"], "min_ram": r["min_ram"], "min_disk": r["min_disk"],
                 "visibility": r["visibility"], "owner": r["owner"], "properties": props,
-                "protected": False, "created_at": r["created_at"], "updated_at": r["updated_at"]}
+                "protected": False, "created_at": r["created_at"], "updated_at": r["updated_at"],
+                "tags": dbm.jload(r["tags"], [])}
 
     def _visible(self, ctx, r) -> bool:
         return ctx.is_admin or r["visibility"] in ("public", "community") or r["owner"] == ctx.project_id
@@ -101,10 +118,11 @@ class ImageService:
                 raise BadRequest(f"property {k!r} must be a string")
 
     def create(self, ctx, name, disk_format, container_format, visibility, min_ram, min_disk, properties,
-               image_id=None):
+               image_id=None, tags=None):
         if not ctx.can_write:
             raise Forbidden("the reader role cannot change anything")
         check_name("image", name)
+        tags = check_tags(tags or [])
         self._check_fields(ctx, disk_format, container_format, visibility, min_ram, min_disk, properties)
         if image_id is not None:
             try:
@@ -120,7 +138,8 @@ class ImageService:
             self.db["images"].insert({"id": iid, "name": name, "owner": ctx.project_id, "status": "queued",
                                       "disk_format": disk_format, "container_format": container_format,
                                       "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk,
-                                      "properties": dbm.jdump(properties), "created_at": now, "updated_at": now})
+                                      "properties": dbm.jdump(properties), "tags": dbm.jdump(tags),
+                                      "created_at": now, "updated_at": now})
         return self.get(ctx, iid)
 
     def update(self, ctx, ref, changes: dict):
@@ -129,8 +148,11 @@ class ImageService:
                   "min_disk": r["min_disk"], "disk_format": r["disk_format"],
                   "container_format": r["container_format"]}
         props = dbm.jload(r["properties"], {})
+        tags = dbm.jload(r["tags"], [])
         for k, v in changes.items():
-            if k in fields:
+            if k == "tags":
+                tags = check_tags(v)
+            elif k in fields:
                 fields[k] = v
             elif k in PROPERTY_KEYS_RESERVED:
                 raise BadRequest(f"attribute {k!r} is read-only")
@@ -144,8 +166,38 @@ class ImageService:
             raise Conflict("disk_format and container_format cannot change once data is uploaded")
         self._check_fields(ctx, fields["disk_format"], fields["container_format"], fields["visibility"],
                            fields["min_ram"], fields["min_disk"], props)
-        self.db["images"].update(r["id"], {**fields, "properties": dbm.jdump(props), "updated_at": dbm.now_iso()})
+        self.db["images"].update(r["id"], {**fields, "properties": dbm.jdump(props), "tags": dbm.jdump(tags),
+                                           "updated_at": dbm.now_iso()})
         return self.get(ctx, r["id"])
+
+    def add_tag(self, ctx, ref, tag):
+        with dbm.transaction(self.db):
+            r = self._owned(ctx, ref)
+            tags = dbm.jload(r["tags"], [])
+            if tag not in tags:
+                tags = check_tags(tags + [tag])
+                self.db["images"].update(r["id"], {"tags": dbm.jdump(tags), "updated_at": dbm.now_iso()})
+
+    def delete_tag(self, ctx, ref, tag):
+        with dbm.transaction(self.db):
+            r = self._owned(ctx, ref)
+            tags = dbm.jload(r["tags"], [])
+            if tag not in tags:
+                raise NotFound(f"Tag {tag} not found")
+            tags.remove(tag)
+            self.db["images"].update(r["id"], {"tags": dbm.jdump(tags), "updated_at": dbm.now_iso()})
+
+    def set_active(self, ctx, ref, active: bool):
+        """glance's deactivate/reactivate: a deactivated image keeps its data, but only an
+        admin may download it (or boot from it); repeating either is a no-op."""
+        with dbm.transaction(self.db):
+            r = self._owned(ctx, ref)
+            if r["status"] not in ("active", "deactivated"):
+                verb = "reactivate" if active else "deactivate"
+                raise BadRequest(f"Not allowed to {verb} image in status '{r['status']}'")
+            status = "active" if active else "deactivated"
+            if r["status"] != status:
+                self.db["images"].update(r["id"], {"status": status, "updated_at": dbm.now_iso()})
 
     async def upload(self, ctx, ref, data):
         r = self._owned(ctx, ref)
@@ -190,7 +242,9 @@ class ImageService:
 
     def download(self, ctx, ref):
         r = self.find(ctx, ref)
-        if r["status"] != "active" or not r["path"]:
+        if r["status"] == "deactivated" and not ctx.is_admin:
+            raise Forbidden(f"image {r['id']} is deactivated: only an admin may download it")
+        if r["status"] not in ("active", "deactivated") or not r["path"]:
             raise Conflict(f"image {ref!r} has no data (status {r['status']})")
         return self.view(r), Path(r["path"])
 

@@ -1,0 +1,86 @@
+"""Glance v2: tags (at create, PUT/DELETE one, JSON patch), deactivate/reactivate, both
+JSON-patch media types, GET file of a queued image, /v2/info/stores."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+I = "/image/v2"
+
+
+async def _image(env, who="mia", **extra) -> dict:
+    r = await env.post(f"{I}/images", {"name": "img", "disk_format": "raw",
+                                       "container_format": "bare", **extra}, who=who)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _upload(env, iid, data=b"x" * 1024, who="mia"):
+    r = await env.http.put(f"{I}/images/{iid}/file", content=data,
+                           headers=env.h(who, **{"Content-Type": "application/octet-stream"}))
+    assert r.status_code == 204, r.text
+
+
+async def test_tags_at_create_one_by_one_and_by_patch(env):
+    img = await _image(env, tags=["a", "b", "a"])
+    assert img["tags"] == ["a", "b"]
+    url = f"{I}/images/{img['id']}"
+    assert (await env.http.put(f"{url}/tags/c", headers=env.h("mia"))).status_code == 204
+    assert (await env.http.put(f"{url}/tags/c", headers=env.h("mia"))).status_code == 204
+    assert (await env.get(url, who="mia")).json()["tags"] == ["a", "b", "c"]
+    assert (await env.delete(f"{url}/tags/a", who="mia")).status_code == 204
+    assert (await env.delete(f"{url}/tags/a", who="mia")).status_code == 404
+    r = await env.http.patch(url, json=[{"op": "replace", "path": "/tags", "value": ["z"]}],
+                             headers=env.h("mia", **{"Content-Type":
+                                                     "application/openstack-images-v2.0-json-patch"}))
+    assert r.status_code == 200 and r.json()["tags"] == ["z"]
+    assert (await env.get(url, who="mia")).json()["tags"] == ["z"]
+
+
+async def test_bad_tags_are_refused_and_others_may_not_tag(env):
+    r = await env.post(f"{I}/images", {"name": "t", "tags": ["ok", 5]}, who="mia")
+    assert r.status_code == 400 and "tag" in r.json()["message"]
+    img = await _image(env)
+    url = f"{I}/images/{img['id']}"
+    r = await env.http.put(f"{url}/tags/{'x' * 256}", headers=env.h("mia"))
+    assert r.status_code == 400
+    assert (await env.http.put(f"{url}/tags/t", headers=env.h("bob"))).status_code == 404
+    assert (await env.http.put(f"{url}/tags/t", headers=env.h("rita"))).status_code == 403
+    assert (await env.get(url, who="mia")).json()["tags"] == []
+
+
+async def test_deactivate_keeps_data_from_members_until_reactivated(env):
+    img = await _image(env)
+    url = f"{I}/images/{img['id']}"
+    r = await env.post(f"{url}/actions/deactivate", who="mia")
+    assert r.status_code == 400 and "queued" in r.json()["message"]  # nothing to deactivate yet
+    await _upload(env, img["id"], b"data" * 100)
+    assert (await env.post(f"{url}/actions/deactivate", who="mia")).status_code == 204
+    assert (await env.get(url, who="mia")).json()["status"] == "deactivated"
+    assert (await env.get(f"{url}/file", who="mia")).status_code == 403
+    assert (await env.get(f"{url}/file")).content == b"data" * 100  # an admin still may
+    assert (await env.post(f"{url}/actions/reactivate", who="bob")).status_code == 404
+    assert (await env.post(f"{url}/actions/reactivate", who="mia")).status_code == 204
+    assert (await env.get(url, who="mia")).json()["status"] == "active"
+    assert (await env.get(f"{url}/file", who="mia")).content == b"data" * 100
+    assert (await env.post(f"{url}/actions/explode", who="mia")).status_code == 404
+
+
+async def test_patch_media_types_and_a_queued_image_s_file(env):
+    img = await _image(env)
+    url = f"{I}/images/{img['id']}"
+    for ctype, code in (("application/openstack-images-v2.1-json-patch", 200),
+                        ("application/openstack-images-v2.0-json-patch", 200),
+                        ("application/json", 415)):
+        r = await env.http.patch(url, json=[{"op": "replace", "path": "/name", "value": "n"}],
+                                 headers=env.h("mia", **{"Content-Type": ctype}))
+        assert r.status_code == code, (ctype, r.text)
+    r = await env.get(f"{url}/file", who="mia")
+    assert r.status_code == 204 and r.content == b""
+
+
+async def test_info_stores(env):
+    r = await env.get(f"{I}/info/stores", who="mia")
+    assert r.status_code == 200
+    (store,) = r.json()["stores"]
+    assert store["id"] == "file" and store["default"] is True
