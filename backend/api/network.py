@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import network_update
 from backend.api.common import (iso_us, limit_marker, next_href, page, parse_object, read_json,
                                 token_of, url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
@@ -100,7 +101,8 @@ def subnet_view(s: dict) -> dict:
     return {"id": s["id"], "name": s.get("name", ""), "network_id": s["network_id"],
             "cidr": s["cidr"], "gateway_ip": s.get("gateway_ip"), "ip_version": s.get("ip_version", 4),
             "allocation_pools": s.get("allocation_pools") or [], "enable_dhcp": True,
-            "dns_nameservers": [], "host_routes": [], "ipv6_ra_mode": None,
+            "dns_nameservers": list(s.get("dns_nameservers") or []),
+            "host_routes": list(s.get("host_routes") or []), "ipv6_ra_mode": None,
             "ipv6_address_mode": None, "subnetpool_id": None, "service_types": [], **_common(s)}
 
 
@@ -233,7 +235,7 @@ async def _create_subnet(request: Request, body) -> dict:
         if not isinstance(pools, list) or not all(
                 isinstance(p, dict) and set(p) == {"start", "end"} for p in pools):
             raise BadRequest("'subnet.allocation_pools' must be a list of {start, end}")
-    for k in ("dns_nameservers", "host_routes", "service_types"):
+    for k in ("service_types",):
         if s.get(k) not in (None, []):
             raise BadRequest(f"'subnet.{k}' is not supported by pocketstack")
     for k in ("subnetpool_id", "prefixlen"):
@@ -243,7 +245,8 @@ async def _create_subnet(request: Request, body) -> dict:
         raise BadRequest("'subnet.enable_dhcp' false is not supported by pocketstack")
     await _project_ok(request, s, "subnet")
     created = await request.app.state.cloud.create_subnet(
-        token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools)
+        token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools,
+        s.get("dns_nameservers"), s.get("host_routes"))
     return subnet_view(created)
 
 
@@ -326,6 +329,9 @@ def routes() -> list[Route]:
         Route(f"{v}/quotas/{{project}}/details", quotas, methods=["GET"]),
         Route(f"{v}/networks", _collection("network", _create_network), methods=["GET", "POST"]),
         Route(f"{v}/networks/{{id}}", one("network"), methods=["GET", "DELETE"]),
+        Route(f"{v}/networks/{{id}}", network_update.update_network, methods=["PUT"]),
+        Route(f"{v}/subnets/{{id}}", network_update.update_subnet, methods=["PUT"]),
+        Route(f"{v}/ports/{{id}}", network_update.update_port, methods=["PUT"]),
         Route(f"{v}/subnets", _collection("subnet", _create_subnet), methods=["GET", "POST"]),
         Route(f"{v}/subnets/{{id}}", one("subnet"), methods=["GET", "DELETE"]),
         Route(f"{v}/ports", _collection("port", _create_port), methods=["GET", "POST"]),

@@ -87,6 +87,18 @@ class ResourcesFacade:
         """project_id: another owner than the token's project (admins only)."""
         return self.rt.network.create_network(await self.ctx(token), name, shared, project_id)
 
+    async def update_network(self, token: str, network: str, changes: dict) -> dict:
+        """changes: name, shared (admins only). Owner or admin."""
+        return self.rt.network.update_network(await self.ctx(token), network, changes)
+
+    async def update_subnet(self, token: str, subnet: str, changes: dict) -> dict:
+        """changes: name, gateway_ip (None: none), dns_nameservers, host_routes."""
+        return self.rt.network.update_subnet(await self.ctx(token), subnet, changes)
+
+    async def update_port(self, token: str, port: str, changes: dict) -> dict:
+        """changes: name."""
+        return self.rt.network.update_port(await self.ctx(token), port, changes)
+
     async def delete_network(self, token: str, network: str) -> None:
         self.rt.network.delete_network(await self.ctx(token), network)
 
@@ -98,9 +110,12 @@ class ResourcesFacade:
 
     async def create_subnet(self, token: str, network: str, cidr: str, name: str = "",
                             gateway_ip: str | None = None,
-                            allocation_pools: list[dict] | None = None) -> dict:
+                            allocation_pools: list[dict] | None = None,
+                            dns_nameservers: list[str] | None = None,
+                            host_routes: list[dict] | None = None) -> dict:
         return self.rt.network.create_subnet(await self.ctx(token), network, cidr, name,
-                                             gateway_ip, allocation_pools)
+                                             gateway_ip, allocation_pools, dns_nameservers,
+                                             host_routes)
 
     async def delete_subnet(self, token: str, subnet: str) -> None:
         self.rt.network.delete_subnet(await self.ctx(token), subnet)

@@ -14,9 +14,11 @@ from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
+from backend.network.options import check_dns_nameservers, check_host_routes
+from backend.network.updates import NetworkUpdates
 
 
-class NetworkService:
+class NetworkService(NetworkUpdates):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -48,7 +50,9 @@ class NetworkService:
         return {"id": s["id"], "name": s["name"], "network_id": s["network_id"], "project_id": s["project_id"],
                 "tenant_id": s["project_id"], "cidr": s["cidr"], "gateway_ip": s["gateway_ip"],
                 "ip_version": s["ip_version"], "enable_dhcp": True,
-                "allocation_pools": [{"start": s["pool_start"], "end": s["pool_end"]}]}
+                "allocation_pools": [{"start": s["pool_start"], "end": s["pool_end"]}],
+                "dns_nameservers": dbm.jload(s["dns_nameservers"], []),
+                "host_routes": dbm.jload(s["host_routes"], []), "created_at": s["created_at"]}
 
     @staticmethod
     def _port_view(p):
@@ -147,7 +151,8 @@ class NetworkService:
     def get_subnet(self, ctx, ref):
         return self._subnet_view(self._find_subnet(ctx, ref))
 
-    def create_subnet(self, ctx, network, cidr, name="", gateway_ip=None, allocation_pools=None):
+    def create_subnet(self, ctx, network, cidr, name="", gateway_ip=None, allocation_pools=None,
+                      dns_nameservers=None, host_routes=None):
         self._write(ctx)
         n = self.find_network(ctx, network)
         if n["project_id"] != ctx.project_id and not ctx.is_admin:
@@ -162,6 +167,8 @@ class NetworkService:
             raise BadRequest(f"cidr {cidr} is too small: a subnet needs at least a /30")
         if name:
             check_name("subnet", name)
+        dns = check_dns_nameservers(dns_nameservers or [])
+        routes = check_host_routes(host_routes or [], net)
         hosts = list(net.hosts()) if net.num_addresses <= 65536 else None
         first, last = (hosts[0], hosts[-1]) if hosts else (net.network_address + 1, net.broadcast_address - 1)
         if gateway_ip is None:
@@ -194,6 +201,7 @@ class NetworkService:
             self.db["subnets"].insert({"id": sid, "network_id": n["id"], "name": name or "",
                                        "project_id": n["project_id"], "cidr": str(net), "gateway_ip": str(gw),
                                        "ip_version": 4, "pool_start": str(start), "pool_end": str(end),
+                                       "dns_nameservers": dbm.jdump(dns), "host_routes": dbm.jdump(routes),
                                        "created_at": dbm.now_iso()})
         return self.get_subnet(ctx, sid)
 

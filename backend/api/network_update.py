@@ -1,0 +1,69 @@
+"""Neutron v2.0's PUT /networks/{id}, /subnets/{id}, /ports/{id}: the attributes pocketstack
+keeps change; one it cannot honour is refused with 400 naming it, never dropped."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from backend.api.common import parse_object, read_json, token_of, want_bool, want_str
+from backend.api.compute import is_uuid
+from backend.core.errors import BadRequest, NotFound
+
+# attribute -> the only value pocketstack has (accepted when a client sends it unchanged)
+_FIXED = {"admin_state_up": True, "description": "", "enable_dhcp": True,
+          "port_security_enabled": True}
+
+
+def _fixed(obj: dict, kind: str) -> None:
+    for k, only in _FIXED.items():
+        if k in obj:
+            v = want_bool(obj[k], f"{kind}.{k}") if isinstance(only, bool) else obj[k]
+            if v != only:
+                raise BadRequest(f"'{kind}.{k}' = {obj[k]!r} is not supported by pocketstack")
+
+
+async def _update(request: Request, kind: str, allowed: tuple, convert) -> Response:
+    from backend.api.network import network_view, port_view, subnet_view
+    rid = request.path_params["id"]
+    if not is_uuid(rid):
+        raise NotFound(f"{kind.capitalize()} {rid} could not be found.")
+    obj = parse_object(await read_json(request), kind, allowed + tuple(k for k in _FIXED if k in allowed))
+    _fixed(obj, kind)
+    changes = convert(obj)
+    cloud, token = request.app.state.cloud, token_of(request)
+    got = await getattr(cloud, f"update_{kind}")(token, rid, changes)
+    view = {"network": network_view, "subnet": subnet_view, "port": port_view}[kind](got)
+    return JSONResponse({kind: view})
+
+
+def _name(obj: dict, kind: str) -> dict:
+    return {"name": want_str(obj, "name", kind) or ""} if "name" in obj else {}
+
+
+async def update_network(request: Request) -> Response:
+    def convert(n):
+        out = _name(n, "network")
+        if "shared" in n:
+            out["shared"] = want_bool(n["shared"], "network.shared")
+        return out
+    return await _update(request, "network", ("name", "shared", "admin_state_up", "description",
+                                              "port_security_enabled"), convert)
+
+
+async def update_subnet(request: Request) -> Response:
+    def convert(s):
+        out = _name(s, "subnet")
+        if "gateway_ip" in s:
+            out["gateway_ip"] = (None if s["gateway_ip"] is None
+                                 else want_str(s, "gateway_ip", "subnet", empty=False))
+        for k in ("dns_nameservers", "host_routes"):
+            if k in s:
+                out[k] = s[k]  # the network service checks them
+        return out
+    return await _update(request, "subnet", ("name", "gateway_ip", "dns_nameservers", "host_routes",
+                                             "enable_dhcp", "description"), convert)
+
+
+async def update_port(request: Request) -> Response:
+    return await _update(request, "port", ("name", "admin_state_up", "description"),
+                         lambda p: _name(p, "port"))

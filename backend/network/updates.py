@@ -1,0 +1,84 @@
+"""Neutron's PUT on networks, subnets and ports: the attributes pocketstack keeps can change;
+every change is checked before anything is written, and one UPDATE writes them all."""
+from __future__ import annotations
+
+import ipaddress
+
+from backend.core import db as dbm
+from backend.core.errors import BadRequest, Conflict, Forbidden
+from backend.identity import check_name
+from backend.network.options import check_dns_nameservers, check_host_routes
+
+
+class NetworkUpdates:
+    """Mixed into NetworkService (backend/network/api.py)."""
+
+    def _owner_or_admin(self, ctx, project_id, what):
+        self._write(ctx)
+        if project_id != ctx.project_id and not ctx.is_admin:
+            raise Forbidden(f"only the owner of {what} or an admin may change it")
+
+    def _set(self, table, rid, values):
+        cols = ", ".join(f"{k}=?" for k in values)  # keys are this module's own, never input
+        self.db.conn.execute(f"UPDATE {table} SET {cols} WHERE id=?", (*values.values(), rid))
+
+    def update_network(self, ctx, ref, changes: dict) -> dict:
+        """changes: name, shared (admins only)."""
+        n = self.find_network(ctx, ref)
+        self._owner_or_admin(ctx, n["project_id"], f"network {n['id']}")
+        values = {}
+        if "name" in changes:
+            check_name("network", changes["name"])
+            values["name"] = changes["name"]
+        if "shared" in changes:
+            if not ctx.is_admin:
+                raise Forbidden("only an admin may change whether a network is shared")
+            values["shared"] = int(bool(changes["shared"]))
+        if values:
+            self._set("networks", n["id"], values)
+        return self.get_network(ctx, n["id"])
+
+    def update_subnet(self, ctx, ref, changes: dict) -> dict:
+        """changes: name, gateway_ip (None: no gateway), dns_nameservers, host_routes."""
+        s = self._find_subnet(ctx, ref)
+        self._owner_or_admin(ctx, s["project_id"], f"subnet {s['id']}")
+        net = ipaddress.ip_network(s["cidr"])
+        values = {}
+        if "name" in changes:
+            check_name("subnet", changes["name"], empty=True)
+            values["name"] = changes["name"]
+        if "dns_nameservers" in changes:
+            values["dns_nameservers"] = dbm.jdump(check_dns_nameservers(changes["dns_nameservers"]))
+        if "host_routes" in changes:
+            values["host_routes"] = dbm.jdump(check_host_routes(changes["host_routes"], net))
+        if "gateway_ip" in changes and changes["gateway_ip"] != s["gateway_ip"]:
+            values["gateway_ip"] = self._new_gateway(s, net, changes["gateway_ip"])
+        if values:
+            self._set("subnets", s["id"], values)
+        return self.get_subnet(ctx, s["id"])
+
+    def _new_gateway(self, s, net, gateway_ip):
+        if gateway_ip is None:
+            return None
+        try:
+            gw = ipaddress.ip_address(gateway_ip)
+        except (ValueError, TypeError):
+            raise BadRequest(f"invalid gateway_ip {gateway_ip!r}") from None
+        if gw not in net or gw in (net.network_address, net.broadcast_address):
+            raise BadRequest(f"gateway_ip {gw} is not a host address of {net}")
+        if ipaddress.ip_address(s["pool_start"]) <= gw <= ipaddress.ip_address(s["pool_end"]):
+            # neutron's GatewayConflictWithAllocationPools
+            raise Conflict(f"gateway_ip {gw} conflicts with the allocation pool "
+                           f"{s['pool_start']}-{s['pool_end']}")
+        if dbm.row(self.db, "SELECT 1 x FROM ports WHERE subnet_id=? AND ip_address=?", (s["id"], str(gw))):
+            raise Conflict(f"gateway_ip {gw} is already in use by a port")
+        return str(gw)
+
+    def update_port(self, ctx, ref, changes: dict) -> dict:
+        """changes: name."""
+        p = self._find_port(ctx, ref)
+        self._owner_or_admin(ctx, p["project_id"], f"port {p['id']}")
+        if "name" in changes:
+            check_name("port", changes["name"], empty=True)
+            self.db.conn.execute("UPDATE ports SET name=? WHERE id=?", (changes["name"], p["id"]))
+        return self.get_port(ctx, p["id"])

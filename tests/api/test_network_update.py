@@ -1,0 +1,92 @@
+"""Neutron v2.0: PUT on networks, subnets and ports; a subnet's dns_nameservers and
+host_routes at create and update."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+N = "/network/v2.0"
+
+
+async def _put(env, path, body, who="mia"):
+    return await env.http.put(path, json=body, headers=env.h(who))
+
+
+async def _net_and_subnet(env, who="mia", **subnet) -> tuple[dict, dict]:
+    r = await env.post(f"{N}/networks", {"network": {"name": "n"}}, who=who)
+    assert r.status_code == 201, r.text
+    net = r.json()["network"]
+    body = {"network_id": net["id"], "cidr": "10.44.0.0/24", "ip_version": 4, **subnet}
+    r = await env.post(f"{N}/subnets", {"subnet": body}, who=who)
+    assert r.status_code == 201, r.text
+    return net, r.json()["subnet"]
+
+
+async def test_dns_nameservers_and_host_routes_are_kept(env):
+    routes = [{"destination": "10.20.0.0/32", "nexthop": "10.44.0.9"}]
+    _, sub = await _net_and_subnet(env, dns_nameservers=["8.8.4.4", "8.8.8.8"], host_routes=routes)
+    assert sub["dns_nameservers"] == ["8.8.4.4", "8.8.8.8"] and sub["host_routes"] == routes
+    shown = (await env.get(f"{N}/subnets/{sub['id']}", who="mia")).json()["subnet"]
+    assert shown["dns_nameservers"] == ["8.8.4.4", "8.8.8.8"] and shown["host_routes"] == routes
+
+
+async def test_bad_dhcp_options_are_refused_and_nothing_is_made(env):
+    r = await env.post(f"{N}/networks", {"network": {"name": "n"}}, who="mia")
+    nid = r.json()["network"]["id"]
+    for bad, words in ((dict(dns_nameservers=["8.8.8.8", "not-an-ip"]), "dns_nameservers"),
+                       (dict(dns_nameservers=["1.1.1.1"] * 2), "twice"),
+                       (dict(host_routes=[{"destination": "10.0.0.0/33", "nexthop": "10.0.0.1"}]),
+                        "host_routes"),
+                       (dict(host_routes=[{"destination": "10.0.0.0/8"}]), "host_routes")):
+        body = {"network_id": nid, "cidr": "10.45.0.0/24", "ip_version": 4, **bad}
+        r = await env.post(f"{N}/subnets", {"subnet": body}, who="mia")
+        assert r.status_code == 400 and words in r.json()["NeutronError"]["message"], r.text
+    assert (await env.get(f"{N}/subnets?network_id={nid}", who="mia")).json()["subnets"] == []
+
+
+async def test_put_network_subnet_and_port(env):
+    net, sub = await _net_and_subnet(env, gateway_ip="10.44.0.1",
+                                     allocation_pools=[{"start": "10.44.0.10", "end": "10.44.0.99"}])
+    r = await _put(env, f"{N}/networks/{net['id']}", {"network": {"name": "renamed"}})
+    assert r.status_code == 200 and r.json()["network"]["name"] == "renamed"
+    assert (await env.get(f"{N}/networks/{net['id']}", who="mia")).json()["network"]["name"] == "renamed"
+    change = {"name": "s2", "gateway_ip": "10.44.0.2", "dns_nameservers": ["7.8.8.8"],
+              "host_routes": [{"destination": "10.20.0.0/32", "nexthop": "10.44.0.3"}],
+              "enable_dhcp": True}
+    r = await _put(env, f"{N}/subnets/{sub['id']}", {"subnet": change})
+    assert r.status_code == 200, r.text
+    got = (await env.get(f"{N}/subnets/{sub['id']}", who="mia")).json()["subnet"]
+    assert {k: got[k] for k in change} == change
+    r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "name": "p"}}, who="mia")
+    port = r.json()["port"]
+    r = await _put(env, f"{N}/ports/{port['id']}", {"port": {"name": "p2"}})
+    assert r.status_code == 200 and r.json()["port"]["name"] == "p2"
+    assert (await env.get(f"{N}/ports/{port['id']}", who="mia")).json()["port"]["name"] == "p2"
+
+
+async def test_bad_puts_name_the_field_and_change_nothing(env):
+    net, sub = await _net_and_subnet(env, allocation_pools=[{"start": "10.44.0.10", "end": "10.44.0.99"}])
+    r = await _put(env, f"{N}/subnets/{sub['id']}", {"subnet": {"name": "x", "gateway_ip": "10.44.0.50"}})
+    assert r.status_code == 409 and "allocation pool" in r.json()["NeutronError"]["message"]
+    r = await _put(env, f"{N}/subnets/{sub['id']}", {"subnet": {"name": "x", "dns_nameservers": "8.8.8.8"}})
+    assert r.status_code == 400 and "dns_nameservers" in r.json()["NeutronError"]["message"]
+    r = await _put(env, f"{N}/subnets/{sub['id']}", {"subnet": {"cidr": "10.9.0.0/24"}})
+    assert r.status_code == 400 and "'cidr'" in r.json()["NeutronError"]["message"]
+    r = await _put(env, f"{N}/networks/{net['id']}", {"network": {"admin_state_up": False}})
+    assert r.status_code == 400 and "admin_state_up" in r.json()["NeutronError"]["message"]
+    got = (await env.get(f"{N}/subnets/{sub['id']}", who="mia")).json()["subnet"]
+    assert got["name"] == sub["name"] and got["gateway_ip"] == sub["gateway_ip"]
+    assert got["dns_nameservers"] == []
+    r = await _put(env, f"{N}/networks/{'0' * 8}-0000-0000-0000-{'0' * 12}", {"network": {"name": "x"}})
+    assert r.status_code == 404
+
+
+async def test_put_on_another_project_s_resources(env):
+    net, sub = await _net_and_subnet(env)
+    assert (await _put(env, f"{N}/networks/{net['id']}", {"network": {"name": "x"}}, who="bob")).status_code == 404
+    assert (await _put(env, f"{N}/subnets/{sub['id']}", {"subnet": {"name": "x"}}, who="bob")).status_code == 404
+    assert (await _put(env, f"{N}/networks/{net['id']}", {"network": {"name": "x"}}, who="rita")).status_code == 403
+    r = await _put(env, f"{N}/networks/{net['id']}", {"network": {"shared": True}})
+    assert r.status_code == 403  # only an admin shares a network
+    r = await _put(env, f"{N}/networks/{net['id']}", {"network": {"shared": True}}, who="admin")
+    assert r.status_code == 200 and r.json()["network"]["shared"] is True
