@@ -302,7 +302,8 @@ class RemoteAdapter(Adapter):
         await self._req("DELETE", f"/compute/v2.1/flavors/{flavor}", token)
 
     async def r_list_hypervisors(self, token):
-        items = await self._get("/compute/v2.1/os-hypervisors/detail", token, "hypervisors")
+        # nova's view plus pocketstack's keys (zone, driver, allocation ratios)
+        items = await self._get("/compute/v2.1/os-pocketstack-hypervisors", token, "hypervisors")
         return [{"id": h["id"], "name": h["hypervisor_hostname"], "state": h["state"], "status": h["status"],
                  "driver": h.get("pocketstack:driver"), "address": h.get("host_ip"),
                  "availability_zone": h.get("pocketstack:availability_zone"), "vcpus": h["vcpus"],

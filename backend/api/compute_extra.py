@@ -147,7 +147,9 @@ async def server_ips(request: Request) -> Response:
 
 
 # ---- hypervisors ----------------------------------------------------------------------
-def hypervisor_view(h: dict, detail: bool) -> dict:
+def hypervisor_view(h: dict, detail: bool, extras: bool = False) -> dict:
+    """nova 2.1's view (its schema is strict); extras: pocketstack's keys as well, for the
+    app and the CLI through os-pocketstack-hypervisors, an endpoint other clients never ask for."""
     out = {"id": h["id"], "hypervisor_hostname": h["name"], "state": h["state"],
            "status": h["status"]}
     if not detail:
@@ -163,16 +165,23 @@ def hypervisor_view(h: dict, detail: bool) -> dict:
         "hypervisor_version": h.get("hypervisor_version") or 1, "host_ip": h.get("address"),
         "cpu_info": "{}",
         "service": {"host": h["name"], "id": h["id"], "disabled_reason": h.get("down_reason")},
-        # pocketstack additions (extra keys; clients ignore them)
-        "pocketstack:availability_zone": h.get("availability_zone"),
-        "pocketstack:driver": h.get("driver"), "pocketstack:accelerator": h.get("accelerator"),
-        "pocketstack:cpu_allocation_ratio": h.get("cpu_allocation_ratio"),
-        "pocketstack:ram_allocation_ratio": h.get("ram_allocation_ratio"),
-        "pocketstack:reserved_host_memory_mb": h.get("reserved_host_memory_mb"),
-        "pocketstack:disk_allocation_ratio": h.get("disk_allocation_ratio"),
-        "pocketstack:last_heartbeat": h.get("last_heartbeat"),
     })
+    if extras:
+        out.update({
+            "pocketstack:availability_zone": h.get("availability_zone"),
+            "pocketstack:driver": h.get("driver"), "pocketstack:accelerator": h.get("accelerator"),
+            "pocketstack:cpu_allocation_ratio": h.get("cpu_allocation_ratio"),
+            "pocketstack:ram_allocation_ratio": h.get("ram_allocation_ratio"),
+            "pocketstack:reserved_host_memory_mb": h.get("reserved_host_memory_mb"),
+            "pocketstack:disk_allocation_ratio": h.get("disk_allocation_ratio"),
+            "pocketstack:last_heartbeat": h.get("last_heartbeat"),
+        })
     return out
+
+
+async def hypervisors_pocketstack(request: Request) -> Response:
+    items = await request.app.state.cloud.list_hypervisors(token_of(request))
+    return JSONResponse({"hypervisors": [hypervisor_view(h, True, extras=True) for h in items]})
 
 
 async def hypervisors(request: Request) -> Response:
@@ -355,6 +364,7 @@ def routes() -> list[Route]:
         Route(f"{V}/flavors/{{id}}/os-extra_specs", flavor_extra_specs, methods=["GET"]),
         Route(f"{V}/os-hypervisors", hypervisors, methods=["GET"]),
         Route(f"{V}/os-hypervisors/detail", hypervisors, methods=["GET"]),
+        Route(f"{V}/os-pocketstack-hypervisors", hypervisors_pocketstack, methods=["GET"]),
         # before os-hypervisors/{id}, which would take "statistics" for an id
         Route(f"{V}/os-hypervisors/statistics", hypervisor_statistics, methods=["GET"]),
         Route(f"{V}/os-hypervisors/{{pattern}}/search", hypervisor_search, methods=["GET"]),

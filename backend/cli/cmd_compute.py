@@ -260,7 +260,8 @@ def server_flow(c: Client, a) -> None:
 
 def hypervisor_rows(c: Client) -> list[dict]:
     out = []
-    for h in c.get(S, "/os-hypervisors/detail")["hypervisors"]:
+    # nova's view plus pocketstack's keys (zone, driver, allocation ratios)
+    for h in c.get(S, "/os-pocketstack-hypervisors")["hypervisors"]:
         out.append({"id": h["id"], "name": h["hypervisor_hostname"], "state": h["state"],
                     "status": h["status"], "zone": h.get("pocketstack:availability_zone"),
                     "driver": h.get("pocketstack:driver") or h.get("hypervisor_type"),

@@ -140,3 +140,18 @@ async def test_list_filters_as_nova_2_1(env):
         flavors = (await env.get(f"{V}/flavors/detail", params={"is_public": v})).json()["flavors"]
         assert all(f["os-flavor-access:is_public"] == want for f in flavors)
     assert (await env.get(f"{V}/flavors", params={"is_public": "maybe"})).status_code == 400
+
+
+async def test_hypervisor_views_are_nova_s_and_pocketstack_keys_have_their_own_endpoint(env):
+    strict = {"status", "state", "cpu_info", "current_workload", "disk_available_least", "host_ip",
+              "free_disk_gb", "free_ram_mb", "hypervisor_hostname", "hypervisor_type", "hypervisor_version",
+              "id", "local_gb", "local_gb_used", "memory_mb", "memory_mb_used", "running_vms", "service",
+              "vcpus", "vcpus_used"}
+    for h in (await env.get(f"{V}/os-hypervisors/detail")).json()["hypervisors"]:
+        assert set(h) <= strict, set(h) - strict
+        one = (await env.get(f"{V}/os-hypervisors/{h['id']}")).json()["hypervisor"]
+        assert set(one) <= strict
+    ours = (await env.get(f"{V}/os-pocketstack-hypervisors")).json()["hypervisors"]
+    assert {h["pocketstack:driver"] for h in ours} == {"fake"}
+    assert all(h["pocketstack:availability_zone"] and h["pocketstack:cpu_allocation_ratio"] for h in ours)
+    assert (await env.get(f"{V}/os-pocketstack-hypervisors", who="mia")).status_code == 403

@@ -190,8 +190,8 @@ async def test_remote_reloads_the_lists_when_what_it_missed_is_too_old(tmp_path)
                 # the reset's reload, once: the servers (with the flavor and image names they
                 # need) and, for an admin, the hosts
                 assert paths.count("/compute/v2.1/servers/detail") == 1
-                assert paths.count("/compute/v2.1/os-hypervisors/detail") == 1
-                assert set(paths) <= {"/compute/v2.1/servers/detail", "/compute/v2.1/os-hypervisors/detail",
+                assert paths.count("/compute/v2.1/os-pocketstack-hypervisors") == 1
+                assert set(paths) <= {"/compute/v2.1/servers/detail", "/compute/v2.1/os-pocketstack-hypervisors",
                                       "/compute/v2.1/flavors/detail", "/image/v2/images"}
             await adapter.close()
     finally:
