@@ -29,7 +29,8 @@ async def versions(request: Request) -> Response:
 
 
 async def version_v3(request: Request) -> Response:
-    return JSONResponse({"version": _v3(request)})
+    # cinder shows one version as a list of one, under "versions"
+    return JSONResponse({"versions": [_v3(request)]})
 
 
 async def _project_in_path(request: Request, token: str) -> None:
@@ -149,6 +150,19 @@ async def volume_one(request: Request) -> Response:
     if request.method == "DELETE":
         await cloud.delete_volume(token, vid)
         return Response(status_code=202)
+    if request.method == "PUT":
+        body = await read_object(request, "volume", ("name", "description", "metadata",
+                                                     "display_name", "display_description"))
+        changes = {}
+        for k, old in (("name", "display_name"), ("description", "display_description")):
+            if k in body or old in body:
+                changes[k] = want_str(body, k if k in body else old, "volume")
+        if "metadata" in body:
+            if not isinstance(body["metadata"], dict):
+                raise BadRequest("'volume.metadata' must be an object of string keys and values")
+            changes["metadata"] = body["metadata"]
+        v = await cloud.update_volume(token, vid, changes)
+        return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
     v = await cloud.get_volume(token, vid)
     return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
 
@@ -207,7 +221,7 @@ def routes() -> list[Route]:
     for prefix in ("/volume/v3", "/volume/v3/{project_id}"):
         out += [Route(f"{prefix}/volumes", volumes, methods=["GET", "POST"]),
                 Route(f"{prefix}/volumes/detail", volumes_detail, methods=["GET"]),
-                Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "DELETE"]),
+                Route(f"{prefix}/volumes/{{id}}", volume_one, methods=["GET", "PUT", "DELETE"]),
                 Route(f"{prefix}/limits", limits, methods=["GET"]),
                 Route(f"{prefix}/os-quota-sets/{{target}}", quota_set, methods=["GET", "PUT", "DELETE"]),
                 Route(f"{prefix}/os-quota-sets/{{target}}/defaults", quota_set_defaults, methods=["GET"])]

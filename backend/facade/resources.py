@@ -146,6 +146,10 @@ class ResourcesFacade:
         return self.rt.volume.create(await self.ctx(token), size, name, description,
                                      metadata=metadata)
 
+    async def update_volume(self, token: str, volume: str, changes: dict) -> dict:
+        """changes: name, description, metadata (replaces the volume's)."""
+        return self.rt.volume.update(await self.ctx(token), volume, changes)
+
     async def update_volume_metadata(self, token: str, volume: str, metadata: dict,
                                      replace: bool = False) -> dict:
         """Merge metadata into the volume's (replace=True: set it to exactly metadata); a

@@ -95,6 +95,27 @@ class VolumeService:
                                        "created_at": now, "updated_at": now})
         return self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))
 
+    def update(self, ctx, ref, changes: dict) -> dict:
+        """cinder's PUT: name, description, metadata (replaces the volume's)."""
+        if not ctx.can_write:
+            raise Forbidden("the reader role cannot change anything")
+        values = {}
+        for k in ("name", "description"):
+            if k in changes:
+                v = changes[k] if changes[k] is not None else ""
+                if not isinstance(v, str) or len(v) > 255:
+                    raise BadRequest(f"volume {k} must be a string of at most 255 characters")
+                values[k] = v
+        if "name" in values:
+            check_name("volume", values["name"], empty=True)
+        if "metadata" in changes:
+            values["metadata"] = dbm.jdump(check_metadata(changes["metadata"]))
+        with dbm.transaction(self.db):
+            v = self.find(ctx, ref)
+            if values:
+                self.set(v["id"], **values)
+        return self.get(ctx, v["id"])
+
     def update_metadata(self, ctx, ref, metadata: dict, replace: bool = False) -> dict:
         """Merge metadata into the volume's (replace: it becomes exactly metadata); a value
         of None removes its key. Returns the volume's metadata."""

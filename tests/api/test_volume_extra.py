@@ -75,3 +75,23 @@ async def test_admin_sees_the_host_as_cinder_names_it(env):
     v = await _volume(env)
     seen = (await env.get(f"{env.vol()}/volumes/{v['id']}")).json()["volume"]
     assert seen["os-vol-host-attr:host"] is None  # no host until first attached
+
+
+async def test_put_renames_and_replaces_metadata(env):
+    v = await _volume(env, name="old", metadata={"a": "1"})
+    url = f"{env.vol('mia')}/volumes/{v['id']}"
+    r = await env.http.put(url, json={"volume": {"name": "new", "description": "d",
+                                                 "metadata": {"b": "2"}}}, headers=env.h("mia"))
+    assert r.status_code == 200, r.text
+    shown = (await env.get(url, who="mia")).json()["volume"]
+    assert (shown["name"], shown["description"], shown["metadata"]) == ("new", "d", {"b": "2"})
+    r = await env.http.put(url, json={"volume": {"size": 5}}, headers=env.h("mia"))
+    assert r.status_code == 400 and "'size'" in r.json()["badRequest"]["message"]
+    r = await env.http.put(url, json={"volume": {"name": "x", "metadata": {"k": 1}}}, headers=env.h("mia"))
+    assert r.status_code == 400
+    assert (await env.get(url, who="mia")).json()["volume"]["name"] == "new"
+
+
+async def test_the_v3_document_is_a_list_of_one(env):
+    body = (await env.http.get("/volume/v3")).json()
+    assert [v["id"] for v in body["versions"]] == ["v3.0"]
