@@ -49,12 +49,15 @@ class IdentityFacade:
         return self.rt.identity.get_user(await self._ictx(token), user)
 
     async def create_user(self, token: str, name: str, password: str,
-                          default_project: str | None = None, enabled: bool = True) -> dict:
-        return self.rt.identity.create_user(await self._ictx(token), name, password, default_project, enabled)
+                          default_project: str | None = None, enabled: bool = True,
+                          extra: dict | None = None) -> dict:
+        """extra: the user's other attributes (email, description, ...), kept and shown as given."""
+        return self.rt.identity.create_user(await self._ictx(token), name, password, default_project, enabled,
+                                            extra)
 
     async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
                           enabled: bool | None = None, default_project: str | None = None,
-                          original_password: str | None = None) -> dict:
+                          original_password: str | None = None, extra: dict | None = None) -> dict:
         """A new password or disabling revokes the user's tokens. A user changing their own
         password must give the current one (keystone's POST /v3/users/{id}/password)."""
         ctx = await self._ictx(token)
@@ -63,7 +66,7 @@ class IdentityFacade:
             if not ctx.is_admin:
                 await self.rt.identity.check_own_password(ctx, user, original_password)
             pw_hash = await asyncio.to_thread(self.rt.identity.hash_password, password)
-        return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project)
+        return self.rt.identity.update_user(ctx, user, name, pw_hash, enabled, default_project, extra)
 
     async def delete_user(self, token: str, user: str) -> None:
         self.rt.identity.delete_user(await self._ictx(token), user)

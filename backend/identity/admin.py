@@ -10,7 +10,7 @@ import bcrypt
 from backend.core import db as dbm
 from backend.core.context import RequestContext
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from backend.identity.common import MAX_PASSWORD, _pw_bytes, check_name
+from backend.identity.common import MAX_PASSWORD, _pw_bytes, check_extra, check_name
 
 
 class IdentityAdmin:
@@ -24,7 +24,7 @@ class IdentityAdmin:
 
     @staticmethod
     def _user_view(u):
-        return {"id": u["id"], "name": u["name"], "domain_id": u["domain_id"], "enabled": bool(u["enabled"]),
+        return {**dbm.jload(u["extra"] or "{}"), "id": u["id"], "name": u["name"], "domain_id": u["domain_id"], "enabled": bool(u["enabled"]),
                 "default_project_id": u["default_project_id"]}
 
     @staticmethod
@@ -43,9 +43,10 @@ class IdentityAdmin:
             raise NotFound(f"user {user!r} not found")
         return self._user_view(u)
 
-    def create_user(self, ctx, name, password, default_project=None, enabled=True):
+    def create_user(self, ctx, name, password, default_project=None, enabled=True, extra=None):
         self._admin(ctx)
         check_name("user", name)
+        extra = check_extra("user", extra or {})
         if self._find_user(name):
             raise Conflict(f"a user named {name!r} already exists")
         proj = None
@@ -57,7 +58,7 @@ class IdentityAdmin:
         self.db["users"].insert({"id": uid, "name": name, "domain_id": "default",
                                  "password_hash": self.hash_password(password), "enabled": int(bool(enabled)),
                                  "default_project_id": proj["id"] if proj else None,
-                                 "created_at": dbm.now_iso()})
+                                 "created_at": dbm.now_iso(), "extra": dbm.jdump(extra)})
         self._cache.clear()
         return self._user_view(self._find_user(uid))
 
@@ -72,15 +73,19 @@ class IdentityAdmin:
         if not ok or len(raw) > MAX_PASSWORD:
             raise Unauthorized("the current password (original_password) is wrong")
 
-    def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None):
+    def update_user(self, ctx, user, name=None, password_hash=None, enabled=None, default_project=None,
+                    extra=None):
         """Admins change anyone; a user may change only their own password. A new password
         or disabling revokes the user's tokens (keystone does the same)."""
         u = self._find_user(user)
         if not u or (not ctx.is_admin and u["id"] != ctx.user_id):
             raise NotFound(f"user {user!r} not found")
-        if not ctx.is_admin and (name is not None or enabled is not None or default_project is not None):
-            raise Forbidden("only an admin may change a user's name, state or default project")
+        if not ctx.is_admin and (name is not None or enabled is not None or default_project is not None
+                                 or extra):
+            raise Forbidden("only an admin may change a user's name, state, default project or attributes")
         values = {}
+        if extra:  # merged over the kept ones, as keystone's PATCH does
+            values["extra"] = dbm.jdump({**dbm.jload(u["extra"] or "{}"), **check_extra("user", extra)})
         if name is not None and name != u["name"]:
             check_name("user", name)
             if self._find_user(name):

@@ -45,3 +45,17 @@ def check_text(what: str, text, max_len: int = 255, empty: bool = True) -> str:
 
 def check_name(kind: str, name, max_len: int = 255, empty: bool = False) -> str:
     return check_text(f"{kind} name", name, max_len, empty)
+
+
+def check_extra(kind: str, extra) -> dict:
+    """Keystone keeps a user's attributes beyond its schema (email, description, ...) as they
+    were given; here each must be a short plain-text name with a scalar value."""
+    if not isinstance(extra, dict):
+        raise BadRequest(f"{kind} attributes must be an object")
+    for key, value in extra.items():
+        check_text(f"{kind} attribute name", key, 64, empty=False)
+        if isinstance(value, str):
+            check_text(f"{kind}.{key}", value, 1024)
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            raise BadRequest(f"'{kind}.{key}' must be a string, number, boolean or null")
+    return extra

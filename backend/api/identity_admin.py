@@ -1,0 +1,272 @@
+"""Keystone v3's users, projects, roles, role assignments and domains (admins change them;
+users see themselves and their projects; a system reader sees all)."""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (no_content, parse_object, read_json, read_object, this_url, token_of,
+                                url_for, want_bool, want_str)
+from backend.core.errors import BadRequest, NotFound
+
+DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
+
+
+# ---- views ----------------------------------------------------------------------------
+def _links(request: Request, kind: str, id_: str) -> dict:
+    return {"self": url_for(request, "identity", "v3", kind, id_)}
+
+
+def user_view(request: Request, u: dict) -> dict:
+    out = {**_user_extra(u), "id": u["id"], "name": u["name"], "domain_id": u.get("domain_id") or "default",
+           "enabled": u.get("enabled", True), "password_expires_at": None, "options": {},
+           "links": _links(request, "users", u["id"])}
+    if u.get("default_project_id"):
+        out["default_project_id"] = u["default_project_id"]
+    return out
+
+
+def project_view(request: Request, p: dict) -> dict:
+    dom = p.get("domain_id") or "default"
+    return {"id": p["id"], "name": p["name"], "domain_id": dom, "parent_id": dom,
+            "description": p.get("description") or "", "enabled": p.get("enabled", True),
+            "is_domain": False, "tags": [], "options": {},
+            "links": _links(request, "projects", p["id"])}
+
+
+def role_view(request: Request, r: dict) -> dict:
+    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": None,
+            "options": {}, "links": _links(request, "roles", r["id"])}
+
+
+def _collection(request: Request, key: str, items: list[dict]) -> JSONResponse:
+    # keystone filters collections by query attributes (?name=, ?domain_id=, ?enabled=)
+    for k, v in request.query_params.items():
+        if k in ("name", "domain_id", "id"):
+            items = [i for i in items if str(i.get(k)) == v]
+        elif k == "enabled":
+            items = [i for i in items if i.get("enabled") == want_bool(v, "enabled")]
+    return JSONResponse({key: items, "links": {"self": this_url(request), "previous": None,
+                                               "next": None}})
+
+
+def _exact(view: dict, asked: str, kind: str) -> dict:
+    # the facade resolves names too; the REST API answers 404 for a name so clients search
+    if view["id"] != asked:
+        raise NotFound(f"could not find {kind}: {asked}")
+    return view
+
+
+# ---- users, projects, roles -----------------------------------------------------------
+USER_FIELDS = ("name", "password", "default_project_id", "domain_id", "enabled", "options")
+
+
+def _user_extra(u: dict) -> dict:
+    # keystone keeps a user's other attributes (email, description, project_id...) as given
+    return {k: v for k, v in u.items() if k not in USER_FIELDS and k not in ("id", "links")}
+
+
+async def _read_user(request: Request, required=()) -> dict:
+    u = await read_json(request)
+    if isinstance(u, dict) and isinstance(u.get("user"), dict):
+        allowed = (*USER_FIELDS, *_user_extra(u["user"]))
+    else:
+        allowed = USER_FIELDS
+    return parse_object(u, "user", allowed, required)
+
+
+async def users(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "POST":
+        u = await _read_user(request, required=("name",))
+        if u.get("domain_id") not in (None, "default"):
+            raise BadRequest(f"unknown domain {u['domain_id']!r}: only 'default' exists")
+        name = want_str(u, "name", "user", empty=False)
+        pw = want_str(u, "password", "user", empty=False, max_len=4096)
+        if pw is None:
+            raise BadRequest("'user.password' is required: pocketstack users log in by password")
+        enabled = want_bool(u.get("enabled", True), "user.enabled")
+        created = await cloud.create_user(token, name, pw, u.get("default_project_id"), enabled,
+                                          _user_extra(u))
+        return JSONResponse({"user": user_view(request, created)}, status_code=201)
+    items = [user_view(request, u) for u in await cloud.list_users(token)]
+    return _collection(request, "users", items)
+
+
+async def user_one(request: Request) -> Response:
+    cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    u = _exact(await cloud.get_user(token, uid), uid, "user")
+    if request.method == "DELETE":
+        await cloud.delete_user(token, uid)
+        return no_content()
+    if request.method == "PATCH":
+        b = await _read_user(request)
+        if "domain_id" in b and b["domain_id"] != u["domain_id"]:
+            raise BadRequest("'user.domain_id' cannot be changed")
+        enabled = want_bool(b["enabled"], "user.enabled") if "enabled" in b else None
+        u = await cloud.update_user(token, uid, name=want_str(b, "name", "user", empty=False),
+                                    password=want_str(b, "password", "user", empty=False, max_len=4096),
+                                    enabled=enabled, default_project=b.get("default_project_id"),
+                                    extra=_user_extra(b))
+    return JSONResponse({"user": user_view(request, u)})
+
+
+async def user_password(request: Request) -> Response:
+    """Self-service password change (keystone: POST /v3/users/{id}/password, 204)."""
+    cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    b = await read_object(request, "user", ("password", "original_password"), required=("password",
+                                                                                      "original_password"))
+    _exact(await cloud.get_user(token, uid), uid, "user")
+    await cloud.update_user(token, uid, password=want_str(b, "password", "user", empty=False, max_len=4096),
+                            original_password=want_str(b, "original_password", "user", max_len=4096))
+    return no_content()
+
+
+async def user_projects(request: Request) -> Response:
+    cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    _exact(await cloud.get_user(token, uid), uid, "user")
+    pids = {a["project_id"] for a in await cloud.list_role_assignments(token, None, uid)}
+    items = [project_view(request, p) for p in await cloud.list_projects(token) if p["id"] in pids]
+    return _collection(request, "projects", items)
+
+
+async def projects(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "POST":
+        p = await read_object(request, "project", ("name", "description", "domain_id", "enabled",
+                                                   "is_domain", "parent_id", "tags", "options"),
+                              required=("name",))
+        if p.get("domain_id") not in (None, "default") or p.get("parent_id") not in (None, "default"):
+            raise BadRequest("projects live in the 'default' domain only")
+        if p.get("is_domain"):
+            raise BadRequest("'project.is_domain' true is not supported")
+        name = want_str(p, "name", "project", empty=False, max_len=64)
+        desc = want_str(p, "description", "project", max_len=1024) or ""
+        created = await cloud.create_project(token, name, desc)
+        return JSONResponse({"project": project_view(request, created)}, status_code=201)
+    items = [project_view(request, p) for p in await cloud.list_projects(token)]
+    return _collection(request, "projects", items)
+
+
+async def project_one(request: Request) -> Response:
+    cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    p = _exact(await cloud.get_project(token, pid), pid, "project")
+    if request.method == "DELETE":
+        await cloud.delete_project(token, pid)
+        return no_content()
+    if request.method == "PATCH":
+        b = await read_object(request, "project", ("name", "description", "enabled", "tags", "options"))
+        enabled = want_bool(b["enabled"], "project.enabled") if "enabled" in b else None
+        p = await cloud.update_project(token, pid, name=want_str(b, "name", "project", empty=False, max_len=64),
+                                       description=want_str(b, "description", "project", max_len=1024),
+                                       enabled=enabled)
+    return JSONResponse({"project": project_view(request, p)})
+
+
+async def roles(request: Request) -> Response:
+    items = [role_view(request, r) for r in await request.app.state.cloud.list_roles(token_of(request))]
+    return _collection(request, "roles", items)
+
+
+async def role_one(request: Request) -> Response:
+    rid = request.path_params["id"]
+    r = _exact(await request.app.state.cloud.get_role(token_of(request), rid), rid, "role")
+    return JSONResponse({"role": role_view(request, r)})
+
+
+async def project_user_roles(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    p, u = request.path_params["project"], request.path_params["user"]
+    items = [a for a in await cloud.list_role_assignments(token, p, u)]
+    roles_ = {r["id"]: r for r in await cloud.list_roles(token)}
+    out = [role_view(request, roles_.get(a["role_id"], {"id": a["role_id"], "name": a.get("role_name")}))
+           for a in items]
+    return _collection(request, "roles", out)
+
+
+async def project_user_role(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    p, u, r = (request.path_params[k] for k in ("project", "user", "role"))
+    if request.method == "PUT":
+        await cloud.grant_role(token, p, u, r)
+        return no_content()
+    if request.method == "DELETE":
+        await cloud.revoke_role(token, p, u, r)
+        return no_content()
+    if not await cloud.check_role(token, p, u, r):
+        raise NotFound(f"user {u} has no role {r} on project {p}")
+    return no_content()
+
+
+async def role_assignments(request: Request) -> Response:
+    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    known = {"user.id", "scope.project.id", "scope.system", "role.id", "include_names", "effective",
+             "include_subtree"}
+    unknown = sorted(set(q) - known)
+    if unknown:
+        raise BadRequest(f"unsupported filter '{unknown[0]}' (pocketstack has project and system scopes)")
+    if "scope.system" in q and q["scope.system"] != "all":
+        raise BadRequest("'scope.system' must be 'all' (the only system)")
+    items = []
+    if "scope.system" not in q:
+        items = await cloud.list_role_assignments(token, q.get("scope.project.id"), q.get("user.id"))
+    if "scope.project.id" not in q:
+        items += [dict(a, project_id=None)
+                  for a in await cloud.list_system_assignments(token, q.get("user.id"))]
+    if q.get("role.id"):
+        items = [a for a in items if a["role_id"] == q["role.id"]]
+    names = "include_names" in q
+    if names:
+        unames = {u["id"]: u["name"] for u in await cloud.list_users(token)}
+        pnames = {p["id"]: p["name"] for p in await cloud.list_projects(token)}
+    out = []
+    for a in items:
+        role, user, project = {"id": a["role_id"]}, {"id": a["user_id"]}, {"id": a["project_id"]}
+        if names:
+            role["name"] = a.get("role_name")
+            user.update(name=unames.get(a["user_id"]), domain=dict(DEFAULT_DOMAIN))
+            project.update(name=pnames.get(a["project_id"]), domain=dict(DEFAULT_DOMAIN))
+        if a["project_id"] is None:  # on the system
+            scope = {"system": {"all": True}}
+            link = url_for(request, "identity", "v3", "system", "users", a["user_id"], "roles", a["role_id"])
+        else:
+            scope = {"project": project}
+            link = url_for(request, "identity", "v3", "projects", a["project_id"], "users", a["user_id"],
+                           "roles", a["role_id"])
+        out.append({"role": role, "user": user, "scope": scope, "links": {"assignment": link}})
+    return JSONResponse({"role_assignments": out,
+                         "links": {"self": this_url(request), "previous": None, "next": None}})
+
+
+async def domains(request: Request) -> Response:
+    token_of(request)
+    d = {**DEFAULT_DOMAIN, "description": "The default domain", "enabled": True, "tags": [],
+         "options": {}, "links": _links(request, "domains", "default")}
+    if "id" in request.path_params:
+        if request.path_params["id"] != "default":
+            raise NotFound(f"could not find domain: {request.path_params['id']}")
+        return JSONResponse({"domain": d})
+    items = [d] if request.query_params.get("name") in (None, "Default") else []
+    return JSONResponse({"domains": items, "links": {"self": this_url(request), "previous": None,
+                                                     "next": None}})
+
+
+def routes() -> list[Route]:
+    v3 = "/identity/v3"
+    return [
+        Route(f"{v3}/users", users, methods=["GET", "POST"]),
+        Route(f"{v3}/users/{{id}}", user_one, methods=["GET", "PATCH", "DELETE"]),
+        Route(f"{v3}/users/{{id}}/projects", user_projects, methods=["GET"]),
+        Route(f"{v3}/users/{{id}}/password", user_password, methods=["POST"]),
+        Route(f"{v3}/projects", projects, methods=["GET", "POST"]),
+        Route(f"{v3}/projects/{{id}}", project_one, methods=["GET", "PATCH", "DELETE"]),
+        Route(f"{v3}/projects/{{project}}/users/{{user}}/roles", project_user_roles, methods=["GET"]),
+        Route(f"{v3}/projects/{{project}}/users/{{user}}/roles/{{role}}", project_user_role,
+              methods=["PUT", "GET", "HEAD", "DELETE"]),
+        Route(f"{v3}/roles", roles, methods=["GET"]),
+        Route(f"{v3}/roles/{{id}}", role_one, methods=["GET"]),
+        Route(f"{v3}/role_assignments", role_assignments, methods=["GET"]),
+        Route(f"{v3}/domains", domains, methods=["GET"]),
+        Route(f"{v3}/domains/{{id}}", domains, methods=["GET"]),
+    ]
