@@ -25,9 +25,11 @@ def flavor_view(request: Request, f: dict, detail: bool = True) -> dict:
     fid = str(f["id"])
     out = {"id": fid, "name": f["name"], "links": _flavor_links(request, fid)}
     if detail:
-        out.update({"ram": f["ram"], "vcpus": f["vcpus"], "disk": f["disk"], "swap": "",
-                    "OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": False,
-                    "os-flavor-access:is_public": f.get("is_public", True), "rxtx_factor": 1.0})
+        # before 2.75 nova shows a flavor without swap as ""
+        out.update({"ram": f["ram"], "vcpus": f["vcpus"], "disk": f["disk"], "swap": f.get("swap") or "",
+                    "OS-FLV-EXT-DATA:ephemeral": f.get("ephemeral", 0), "OS-FLV-DISABLED:disabled": False,
+                    "os-flavor-access:is_public": f.get("is_public", True),
+                    "rxtx_factor": f.get("rxtx_factor", 1.0)})
     return out
 
 
@@ -80,9 +82,12 @@ async def flavor_create(request: Request) -> Response:
     ram = want_int(f["ram"], "flavor.ram", minimum=1, maximum=2 ** 31 - 1)
     vcpus = want_int(f["vcpus"], "flavor.vcpus", minimum=1, maximum=2 ** 31 - 1)
     disk = want_int(f["disk"], "flavor.disk", minimum=0, maximum=2 ** 31 - 1)
-    for k in ("swap", "OS-FLV-EXT-DATA:ephemeral"):
-        if f.get(k) not in (None, "", 0):
-            raise BadRequest(f"'flavor.{k}' is not supported by pocketstack (must be 0)")
+    # nova's flavor_param_non_negative: an integer, or a string of digits
+    swap, eph = (want_int(f.get(k) if f.get(k) not in (None, "") else 0, f"flavor.{k}", minimum=0,
+                          maximum=2 ** 31 - 1) for k in ("swap", "OS-FLV-EXT-DATA:ephemeral"))
+    rxtx = f.get("rxtx_factor", 1.0)
+    if isinstance(rxtx, bool) or not isinstance(rxtx, (int, float)) or not 0 < rxtx <= 3.40282e38:
+        raise BadRequest("'flavor.rxtx_factor' must be a number greater than 0")
     fid = f.get("id")
     if isinstance(fid, int) and not isinstance(fid, bool):
         # nova takes an integer id and keeps it as its string
@@ -92,7 +97,7 @@ async def flavor_create(request: Request) -> Response:
         if fid == "auto":
             fid = None
     pub = want_bool(f.get("os-flavor-access:is_public", True), "flavor.os-flavor-access:is_public")
-    created = await cloud.create_flavor(token, name, vcpus, ram, disk, fid, pub)
+    created = await cloud.create_flavor(token, name, vcpus, ram, disk, fid, pub, swap, eph, float(rxtx))
     return JSONResponse({"flavor": flavor_view(request, created)})
 
 

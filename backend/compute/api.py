@@ -366,7 +366,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs):
         self.store.publish(r["uuid"])
 
     # ---- flavors, server groups ---------------------------------------------------------------
-    def create_flavor(self, ctx, name, vcpus, ram, disk, flavor_id, is_public):
+    def create_flavor(self, ctx, name, vcpus, ram, disk, flavor_id, is_public, swap=0, ephemeral=0,
+                      rxtx_factor=1.0):
         if not ctx.is_admin:
             raise Forbidden("only an admin may create flavors")
         check_name("flavor", name)
@@ -378,7 +379,11 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs):
         if dbm.row(self.db, "SELECT 1 x FROM flavors WHERE id=? OR name=?", (fid, name)):
             raise Conflict(f"a flavor with name {name!r} or id {fid!r} already exists")
         self.db["flavors"].insert({"id": fid, "name": name, "vcpus": vcpus, "ram": ram, "disk": disk,
-                                   "is_public": int(bool(is_public)), "created_at": dbm.now_iso()})
+                                   "is_public": int(bool(is_public)), "created_at": dbm.now_iso(),
+                                   # kept and shown as nova does; guests get no swap or ephemeral disk
+                                   "swap": _int("swap", swap, 0, 2 ** 31 - 1),
+                                   "ephemeral_gb": _int("ephemeral", ephemeral, 0, 2 ** 31 - 1),
+                                   "rxtx_factor": float(rxtx_factor)})
         return self.flavor_view(self.find_flavor(fid))
 
     def delete_flavor(self, ctx, ref):

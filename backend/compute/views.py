@@ -139,7 +139,8 @@ class ComputeViews:
     @staticmethod
     def flavor_view(f):
         return {"id": f["id"], "name": f["name"], "vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
-                "is_public": bool(f["is_public"])}
+                "is_public": bool(f["is_public"]), "swap": f.get("swap") or 0,
+                "ephemeral": f.get("ephemeral_gb") or 0, "rxtx_factor": f.get("rxtx_factor") or 1.0}
 
     def list_flavors(self, ctx):
         q = "SELECT * FROM flavors" + ("" if ctx.is_admin else " WHERE is_public=1")

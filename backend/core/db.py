@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -20,6 +21,10 @@ CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, do
   description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
   UNIQUE(domain_id, name));
 CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- keystone's domains; 'default' always exists (users and projects live in it)
+CREATE TABLE IF NOT EXISTS domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
+INSERT OR IGNORE INTO domains VALUES ('default', 'Default', 'The default domain', 1, '');
 CREATE TABLE IF NOT EXISTS assignments (user_id TEXT NOT NULL REFERENCES users(id),
   project_id TEXT NOT NULL REFERENCES projects(id), role_id TEXT NOT NULL REFERENCES roles(id),
   PRIMARY KEY (user_id, project_id, role_id));
@@ -31,7 +36,8 @@ CREATE TABLE IF NOT EXISTS system_assignments (user_id TEXT NOT NULL REFERENCES 
   role_id TEXT NOT NULL REFERENCES roles(id), PRIMARY KEY (user_id, role_id));
 CREATE TABLE IF NOT EXISTS flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vcpus INTEGER NOT NULL,
   ram INTEGER NOT NULL, disk INTEGER NOT NULL, is_public INTEGER NOT NULL DEFAULT 1,
-  created_at TEXT NOT NULL);
+  created_at TEXT NOT NULL, swap INTEGER NOT NULL DEFAULT 0, ephemeral_gb INTEGER NOT NULL DEFAULT 0,
+  rxtx_factor REAL NOT NULL DEFAULT 1.0);
 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL,
   status TEXT NOT NULL, disk_format TEXT, container_format TEXT, size INTEGER, checksum TEXT,
   sha256 TEXT, visibility TEXT NOT NULL, min_ram INTEGER NOT NULL DEFAULT 0,
@@ -44,8 +50,8 @@ CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NUL
   pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL,
   dns_nameservers TEXT NOT NULL DEFAULT '[]', host_routes TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
-  network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT NOT NULL REFERENCES subnets(id),
-  project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT NOT NULL,
+  network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT REFERENCES subnets(id),
+  project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT,
   device_id TEXT NOT NULL DEFAULT '', device_owner TEXT NOT NULL DEFAULT '', binding_host TEXT,
   created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, UNIQUE(subnet_id, ip_address));
 CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
@@ -132,6 +138,7 @@ def open_db(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     _add_missing_columns(conn)
+    _ports_without_address(conn)
     conn.executescript(SCHEMA)
     for suffix in ("-wal", "-shm"):
         p = Path(str(path) + suffix)
@@ -156,6 +163,25 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 null = " NOT NULL" if notnull and default is not None else ""
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {ctype}{null}{dflt}")
     want.close()
+
+
+def _ports_without_address(conn: sqlite3.Connection) -> None:
+    """A port on a network without a subnet has no subnet and no address (neutron): a
+    database made before that had ports.subnet_id and ip_address NOT NULL, which SQLite
+    cannot relax in place, so the table is rebuilt from SCHEMA's definition, rows kept."""
+    cols = {r[1]: r[3] for r in conn.execute("PRAGMA table_info(ports)")}
+    if not cols.get("subnet_id"):
+        return  # no ports table yet (SCHEMA makes it) or already relaxed
+    ddl = re.search(r"CREATE TABLE IF NOT EXISTS ports \(.*?\);\n", SCHEMA, re.S).group(0)
+    names = ", ".join(cols)
+    conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set before it
+    try:
+        conn.executescript(
+            "BEGIN IMMEDIATE;" + ddl.replace("IF NOT EXISTS ports", "ports_relaxed") +
+            f"INSERT INTO ports_relaxed ({names}) SELECT {names} FROM ports;"
+            "DROP TABLE ports; ALTER TABLE ports_relaxed RENAME TO ports; COMMIT;")
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
 
 
 @contextlib.contextmanager

@@ -114,9 +114,12 @@ class ComputeFacade:
         return self.rt.compute_api.get_flavor(await self.ctx(token), flavor)
 
     async def create_flavor(self, token: str, name: str, vcpus: int, ram: int, disk: int,
-                            flavor_id: str | None = None, is_public: bool = True) -> dict:
+                            flavor_id: str | None = None, is_public: bool = True, swap: int = 0,
+                            ephemeral: int = 0, rxtx_factor: float = 1.0) -> dict:
+        """swap (MiB), ephemeral (GiB) and rxtx_factor are kept and shown as nova's; the
+        guests get no swap or ephemeral disk from them."""
         return self.rt.compute_api.create_flavor(await self.ctx(token), name, vcpus, ram, disk,
-                                                 flavor_id, is_public)
+                                                 flavor_id, is_public, swap, ephemeral, rxtx_factor)
 
     async def delete_flavor(self, token: str, flavor: str) -> None:
         self.rt.compute_api.delete_flavor(await self.ctx(token), flavor)
