@@ -58,7 +58,7 @@ class NetworkService(NetworkUpdates):
     def _port_view(p):
         return {"id": p["id"], "name": p["name"], "network_id": p["network_id"], "project_id": p["project_id"],
                 "tenant_id": p["project_id"], "mac_address": p["mac_address"],
-                "fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}],
+                "fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}] if p["subnet_id"] else [],
                 "device_id": p["device_id"], "device_owner": p["device_owner"],
                 "binding_host_id": p["binding_host"], "status": p["status"], "admin_state_up": True}
 
@@ -227,7 +227,9 @@ class NetworkService(NetworkUpdates):
         check_name("port", name or "", empty=True)
         n = self.find_network(ctx, network)
         subnets = dbm.rows(self.db, "SELECT * FROM subnets WHERE network_id=? ORDER BY created_at", (n["id"],))
-        if not subnets:
+        if not subnets and (fixed_ip is not None or device_id):
+            # a port the user makes on a network without a subnet has no address (neutron);
+            # an instance's port, or one asking for an address, needs one
             raise Conflict(f"network {n['name']!r} has no subnet to take an address from")
         if fixed_ip is not None and n["project_id"] != ctx.project_id and not ctx.is_admin:
             # neutron's create_port:fixed_ips:ip_address: the network's owner or an admin only
@@ -236,7 +238,7 @@ class NetworkService(NetworkUpdates):
                             "which belongs to another project")
         with dbm.transaction(self.db):
             quota.check(self.db, self.config, project_id or ctx.project_id, {"port": 1}, "network")
-            subnet, ip = self._pick_ip(subnets, fixed_ip)
+            subnet, ip = self._pick_ip(subnets, fixed_ip) if subnets else ({"id": None}, None)
             pid = str(uuid.uuid4())
             for _ in range(20):
                 mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
@@ -253,7 +255,8 @@ class NetworkService(NetworkUpdates):
                         raise Conflict(f"IP address {ip} is already in use") from None
             else:
                 raise Conflict("could not find a free MAC address")
-        self._used_ips(subnet["id"]).add(int(ipaddress.ip_address(ip)))
+        if ip is not None:
+            self._used_ips(subnet["id"]).add(int(ipaddress.ip_address(ip)))
         return self._port_view(dbm.row(self.db, "SELECT * FROM ports WHERE id=?", (pid,)))
 
     def _pick_ip(self, subnets, fixed_ip):
@@ -307,6 +310,8 @@ class NetworkService(NetworkUpdates):
                     p = self._find_port(ctx, req["port"])
                     if p["device_id"]:
                         raise Conflict(f"port {p['id']} is already in use")
+                    if not p["ip_address"]:
+                        raise Conflict(f"port {p['id']} has no fixed IP (its network has no subnet)")
                     self.db.conn.execute("UPDATE ports SET device_id=?, device_owner=?, binding_host=?, status='ACTIVE'"
                                          " WHERE id=?", (instance_uuid, f"compute:{zone}", host, p["id"]))
                     made.append(("bound", p["id"]))

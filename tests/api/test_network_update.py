@@ -90,3 +90,28 @@ async def test_put_on_another_project_s_resources(env):
     assert r.status_code == 403  # only an admin shares a network
     r = await _put(env, f"{N}/networks/{net['id']}", {"network": {"shared": True}}, who="admin")
     assert r.status_code == 200 and r.json()["network"]["shared"] is True
+
+
+async def test_a_port_on_a_network_without_a_subnet_has_no_address(env):
+    r = await env.post(f"{N}/networks", {"network": {"name": "bare"}}, who="mia")
+    nid = r.json()["network"]["id"]
+    r = await env.post(f"{N}/ports", {"port": {"network_id": nid, "name": "p"}}, who="mia")
+    assert r.status_code == 201, r.text
+    port = r.json()["port"]
+    assert port["fixed_ips"] == [] and port["mac_address"].startswith("fa:16:3e:")
+    assert (await env.get(f"{N}/ports/{port['id']}", who="mia")).json()["port"]["fixed_ips"] == []
+    r = await env.post(f"{N}/ports", {"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.1.0.5"}]}},
+                       who="mia")
+    assert r.status_code == 409 and "no subnet" in r.json()["NeutronError"]["message"]
+    # an instance cannot use it: there is no address to give the guest
+    r = await env.post("/compute/v2.1/servers", {"server": {
+        "name": "s", "imageRef": env.ids["image"], "flavorRef": "1", "networks": [{"port": port["id"]}]}},
+        who="mia")
+    if r.status_code == 202:
+        sid = r.json()["server"]["id"]
+        await env.wait_status(sid, "ERROR", who="mia")
+        await env.delete(f"/compute/v2.1/servers/{sid}", who="mia")
+    else:
+        assert r.status_code in (400, 409), r.text
+    assert (await env.delete(f"{N}/ports/{port['id']}", who="mia")).status_code == 204
+    assert (await env.delete(f"{N}/networks/{nid}", who="mia")).status_code == 204
