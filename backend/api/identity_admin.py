@@ -239,17 +239,39 @@ async def role_assignments(request: Request) -> Response:
                          "links": {"self": this_url(request), "previous": None, "next": None}})
 
 
+def domain_view(request: Request, d: dict) -> dict:
+    return {**d, "tags": [], "options": {}, "links": _links(request, "domains", d["id"])}
+
+
 async def domains(request: Request) -> Response:
-    token_of(request)
-    d = {**DEFAULT_DOMAIN, "description": "The default domain", "enabled": True, "tags": [],
-         "options": {}, "links": _links(request, "domains", "default")}
-    if "id" in request.path_params:
-        if request.path_params["id"] != "default":
-            raise NotFound(f"could not find domain: {request.path_params['id']}")
-        return JSONResponse({"domain": d})
-    items = [d] if request.query_params.get("name") in (None, "Default") else []
-    return JSONResponse({"domains": items, "links": {"self": this_url(request), "previous": None,
-                                                     "next": None}})
+    cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "POST":
+        b = await read_object(request, "domain", ("name", "description", "enabled", "tags", "options"),
+                              required=("name",))
+        if b.get("tags") or b.get("options"):
+            raise BadRequest("'domain.tags' and 'domain.options' are not supported")
+        enabled = want_bool(b.get("enabled", True), "domain.enabled")
+        d = await cloud.create_domain(token, want_str(b, "name", "domain", empty=False, max_len=64),
+                                      want_str(b, "description", "domain", max_len=1024) or "", enabled)
+        return JSONResponse({"domain": domain_view(request, d)}, status_code=201)
+    items = [domain_view(request, d) for d in await cloud.list_domains(token)]
+    return _collection(request, "domains", items)
+
+
+async def domain_one(request: Request) -> Response:
+    cloud, token, did = request.app.state.cloud, token_of(request), request.path_params["id"]
+    if request.method == "DELETE":
+        await cloud.delete_domain(token, did)
+        return no_content()
+    if request.method == "PATCH":
+        b = await read_object(request, "domain", ("name", "description", "enabled"))
+        enabled = want_bool(b["enabled"], "domain.enabled") if "enabled" in b else None
+        d = await cloud.update_domain(token, did, name=want_str(b, "name", "domain", empty=False, max_len=64),
+                                      description=want_str(b, "description", "domain", max_len=1024),
+                                      enabled=enabled)
+    else:
+        d = await cloud.get_domain(token, did)
+    return JSONResponse({"domain": domain_view(request, d)})
 
 
 def routes() -> list[Route]:
@@ -267,6 +289,6 @@ def routes() -> list[Route]:
         Route(f"{v3}/roles", roles, methods=["GET"]),
         Route(f"{v3}/roles/{{id}}", role_one, methods=["GET"]),
         Route(f"{v3}/role_assignments", role_assignments, methods=["GET"]),
-        Route(f"{v3}/domains", domains, methods=["GET"]),
-        Route(f"{v3}/domains/{{id}}", domains, methods=["GET"]),
+        Route(f"{v3}/domains", domains, methods=["GET", "POST"]),
+        Route(f"{v3}/domains/{{id}}", domain_one, methods=["GET", "PATCH", "DELETE"]),
     ]

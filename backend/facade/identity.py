@@ -118,3 +118,21 @@ class IdentityFacade:
 
     async def list_system_assignments(self, token: str, user: str | None = None) -> list[dict]:
         return self.rt.identity.list_system_assignments(await self._ictx(token), user)
+
+    async def list_domains(self, token: str) -> list[dict]:
+        """[{id, name, description, enabled}]: all for admins and system readers, else Default."""
+        return self.rt.identity.list_domains(await self._ictx(token))
+
+    async def get_domain(self, token: str, domain: str) -> dict:
+        return self.rt.identity.get_domain(await self._ictx(token), domain)
+
+    async def create_domain(self, token: str, name: str, description: str = "", enabled: bool = True) -> dict:
+        return self.rt.identity.create_domain(await self._ictx(token), name, description, enabled)
+
+    async def update_domain(self, token: str, domain: str, name: str | None = None,
+                            description: str | None = None, enabled: bool | None = None) -> dict:
+        return self.rt.identity.update_domain(await self._ictx(token), domain, name, description, enabled)
+
+    async def delete_domain(self, token: str, domain: str) -> None:
+        """Only a disabled domain (403 otherwise, as keystone)."""
+        self.rt.identity.delete_domain(await self._ictx(token), domain)
