@@ -364,6 +364,7 @@ async def server_action(request: Request) -> Response:
         made = await cloud.create_remote_console(token, sid, "serial", arg.get("type"))
         return JSONResponse({"console": {"type": "serial", "url": console_url(request, made["token"])}})
     else:
+        await cloud.get_server(token, sid)  # nova: a missing server is 404 before a bad action's 400
         raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
                          "os-stop, reboot, os-getConsoleOutput, os-getSerialConsole)")
     return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))

@@ -134,7 +134,17 @@ async def server_update(request: Request) -> Response:
         updated = await cloud.rename_server(token, sid, want_str(s, "name", "server", empty=False))
     else:
         updated = await cloud.get_server(token, sid)
-    return JSONResponse({"server": ServerRenderer(request, await is_admin(request, token)).full(updated)})
+    full = ServerRenderer(request, await is_admin(request, token)).full(updated)
+    # nova's update answer is the core view: no extension attributes, addresses without type and MAC
+    view = {k: v for k, v in full.items() if k in _UPDATE_VIEW}
+    view["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
+                         for net, addrs in full["addresses"].items()}
+    return JSONResponse({"server": view})
+
+
+_UPDATE_VIEW = {"id", "name", "status", "image", "flavor", "fault", "user_id", "tenant_id", "created", "updated",
+                "progress", "metadata", "links", "addresses", "hostId", "OS-DCF:diskConfig", "accessIPv4",
+                "accessIPv6"}
 
 
 async def server_ips(request: Request) -> Response:
@@ -302,7 +312,10 @@ async def quota_set(request: Request) -> Response:
     """os-quota-sets/{project}: GET (members their own project, admins any), PUT (admins; 'force'
     allows a limit under current usage), DELETE (admins: back to the defaults, 202)."""
     cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["project"]
-    _no_user_quotas(request)
+    if request.method != "GET":
+        # no per-user overrides exist, so a user's limits are the project's: GET with
+        # user_id shows them, changing them per user is refused
+        _no_user_quotas(request)
     if request.method == "DELETE":
         await cloud.delete_quotas(token, pid, "compute")
         return Response(status_code=202)

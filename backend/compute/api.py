@@ -112,12 +112,19 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs):
         check_name("server", name)
         if flavor is None or flavor == "":
             raise BadRequest("flavor is required")
-        f = self.find_flavor(flavor)
+        # nova: a create naming a missing flavor or image is a bad request (400), not a 404
+        try:
+            f = self.find_flavor(flavor)
+        except NotFound:
+            raise BadRequest(f"Flavor {flavor} could not be found.") from None
         if not f["is_public"] and not ctx.is_admin:
-            raise NotFound(f"flavor {flavor!r} could not be found")
+            raise BadRequest(f"Flavor {flavor} could not be found.")
         img = None
         if image not in (None, ""):
-            img = self.image.find(ctx, str(image))
+            try:
+                img = self.image.find(ctx, str(image))
+            except NotFound:
+                raise BadRequest(f"Can not find requested image: {image}") from None
             if img["status"] != "active":
                 raise BadRequest(f"image {img['name']!r} is not active (status {img['status']})")
             if img["disk_format"] in ("aki", "ari"):

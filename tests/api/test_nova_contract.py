@@ -1,0 +1,50 @@
+"""More of nova 2.1's contract as Tempest checks it: the update answer's core view, 400 for a
+create naming a missing flavor or image, 404 before 400 for any action on a missing server,
+a user's quota set (the project's: no per-user overrides exist)."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+V = "/compute/v2.1"
+MISSING = "00000000-0000-0000-0000-00000000beef"
+
+
+def srv(**over) -> dict:
+    return {"server": {"name": "c-1", "flavorRef": "1", **over}}
+
+
+async def test_update_answers_the_core_view(env):
+    body = srv(imageRef=env.ids["image"], networks=[{"uuid": env.ids["network"]}])
+    sid = (await env.post(f"{V}/servers", body)).json()["server"]["id"]
+    await env.wait_status(sid, "ACTIVE")
+    r = await env.http.put(f"{V}/servers/{sid}", json={"server": {"name": "c-2"}}, headers=env.h())
+    assert r.status_code == 200, r.text
+    s = r.json()["server"]
+    assert s["name"] == "c-2" and not [k for k in s if ":" in k and k != "OS-DCF:diskConfig"]
+    assert "key_name" not in s and "security_groups" not in s
+    assert all(set(a) == {"version", "addr"} for addrs in s["addresses"].values() for a in addrs)
+    assert s["addresses"]
+
+
+async def test_create_naming_a_missing_flavor_or_image_is_400(env):
+    r = await env.post(f"{V}/servers", srv(imageRef=env.ids["image"], flavorRef="-1"))
+    assert r.status_code == 400 and "Flavor -1" in r.json()["badRequest"]["message"]
+    r = await env.post(f"{V}/servers", srv(imageRef=MISSING))
+    assert r.status_code == 400 and MISSING in r.json()["badRequest"]["message"]
+
+
+@pytest.mark.parametrize("action", ["forceDelete", "rebuild", "restore", "os-stop"])
+async def test_any_action_on_a_missing_server_is_404(env, action):
+    r = await env.post(f"{V}/servers/{MISSING}/action", {action: None})
+    assert r.status_code == 404, r.text
+
+
+async def test_a_users_quota_set_is_the_projects(env):
+    pid = env.ids["project_admin"]
+    mine = (await env.get(f"{V}/os-quota-sets/{pid}")).json()["quota_set"]
+    r = await env.get(f"{V}/os-quota-sets/{pid}?user_id={env.ids['user_mia']}")
+    assert r.status_code == 200 and r.json()["quota_set"] == mine
+    r = await env.http.put(f"{V}/os-quota-sets/{pid}?user_id={env.ids['user_mia']}",
+                           json={"quota_set": {"instances": 3}}, headers=env.h())
+    assert r.status_code == 400 and "user_id" in r.json()["badRequest"]["message"]
