@@ -36,7 +36,7 @@ def project_view(request: Request, p: dict) -> dict:
 
 
 def role_view(request: Request, r: dict) -> dict:
-    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": None,
+    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": r.get("description"),
             "options": {}, "links": _links(request, "roles", r["id"])}
 
 
@@ -165,13 +165,30 @@ async def project_one(request: Request) -> Response:
 
 
 async def roles(request: Request) -> Response:
-    items = [role_view(request, r) for r in await request.app.state.cloud.list_roles(token_of(request))]
+    cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "POST":
+        b = await read_object(request, "role", ("name", "description", "domain_id", "options"),
+                              required=("name",))
+        if b.get("domain_id") is not None:
+            raise BadRequest("'role.domain_id': domain-specific roles are not supported")
+        r = await cloud.create_role(token, want_str(b, "name", "role", empty=False),
+                                    want_str(b, "description", "role"))
+        return JSONResponse({"role": role_view(request, r)}, status_code=201)
+    items = [role_view(request, r) for r in await cloud.list_roles(token)]
     return _collection(request, "roles", items)
 
 
 async def role_one(request: Request) -> Response:
-    rid = request.path_params["id"]
-    r = _exact(await request.app.state.cloud.get_role(token_of(request), rid), rid, "role")
+    cloud, token, rid = request.app.state.cloud, token_of(request), request.path_params["id"]
+    if request.method == "DELETE":
+        await cloud.delete_role(token, rid)
+        return no_content()
+    if request.method == "PATCH":
+        b = await read_object(request, "role", ("name", "description", "options"))
+        r = await cloud.update_role(token, rid, want_str(b, "name", "role", empty=False),
+                                    want_str(b, "description", "role"))
+    else:
+        r = _exact(await cloud.get_role(token, rid), rid, "role")
     return JSONResponse({"role": role_view(request, r)})
 
 
@@ -286,8 +303,8 @@ def routes() -> list[Route]:
         Route(f"{v3}/projects/{{project}}/users/{{user}}/roles", project_user_roles, methods=["GET"]),
         Route(f"{v3}/projects/{{project}}/users/{{user}}/roles/{{role}}", project_user_role,
               methods=["PUT", "GET", "HEAD", "DELETE"]),
-        Route(f"{v3}/roles", roles, methods=["GET"]),
-        Route(f"{v3}/roles/{{id}}", role_one, methods=["GET"]),
+        Route(f"{v3}/roles", roles, methods=["GET", "POST"]),
+        Route(f"{v3}/roles/{{id}}", role_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v3}/role_assignments", role_assignments, methods=["GET"]),
         Route(f"{v3}/domains", domains, methods=["GET", "POST"]),
         Route(f"{v3}/domains/{{id}}", domain_one, methods=["GET", "PATCH", "DELETE"]),

@@ -7,15 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import no_content, this_url, token_of, url_for
+from backend.api.common import no_content, this_url, token_of
+from backend.api.identity_admin import role_view
 from backend.core.errors import NotFound
 
 V3 = "/identity/v3"
-
-
-def _role_view(request: Request, r: dict) -> dict:
-    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": None, "options": {},
-            "links": {"self": url_for(request, "identity", "v3", "roles", r["id"])}}
 
 
 async def user_role(request: Request) -> Response:
@@ -35,7 +31,7 @@ async def user_role(request: Request) -> Response:
 
 async def user_roles(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
-    items = [_role_view(request, r) for r in await cloud.list_system_roles(token, request.path_params["user"])]
+    items = [role_view(request, r) for r in await cloud.list_system_roles(token, request.path_params["user"])]
     return JSONResponse({"roles": items, "links": {"self": this_url(request), "previous": None, "next": None}})
 
 

@@ -136,3 +136,14 @@ class IdentityFacade:
     async def delete_domain(self, token: str, domain: str) -> None:
         """Only a disabled domain (403 otherwise, as keystone)."""
         self.rt.identity.delete_domain(await self._ictx(token), domain)
+
+    async def create_role(self, token: str, name: str, description: str | None = None) -> dict:
+        return self.rt.identity.create_role(await self._ictx(token), name, description)
+
+    async def update_role(self, token: str, role: str, name: str | None = None,
+                          description: str | None = None) -> dict:
+        return self.rt.identity.update_role(await self._ictx(token), role, name, description)
+
+    async def delete_role(self, token: str, role: str) -> None:
+        """Its assignments go too; admin, member and reader are built in (403)."""
+        self.rt.identity.delete_role(await self._ictx(token), role)

@@ -10,7 +10,7 @@ import bcrypt
 from backend.core import db as dbm
 from backend.core.context import RequestContext
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from backend.identity.common import MAX_PASSWORD, _pw_bytes, check_extra, check_name
+from backend.identity.common import MAX_PASSWORD, ROLE_NAMES, _pw_bytes, check_extra, check_name, check_text
 
 
 class IdentityAdmin:
@@ -215,14 +215,61 @@ class IdentityAdmin:
         return out
 
     def list_roles(self, ctx):
-        return dbm.rows(self.db, "SELECT id, name FROM roles ORDER BY name")
+        return dbm.rows(self.db, "SELECT id, name, description FROM roles ORDER BY name")
 
     def get_role(self, ctx, role):
-        r = (dbm.row(self.db, "SELECT id, name FROM roles WHERE id=?", (role,)) or
-             dbm.row(self.db, "SELECT id, name FROM roles WHERE name=?", (role,)))
+        r = (dbm.row(self.db, "SELECT id, name, description FROM roles WHERE id=?", (role,)) or
+             dbm.row(self.db, "SELECT id, name, description FROM roles WHERE name=?", (role,)))
         if not r:
             raise NotFound(f"role {role!r} not found")
         return r
+
+    def create_role(self, ctx, name, description=None):
+        self._admin(ctx)
+        check_name("role", name)
+        if description is not None:
+            check_text("role description", description, 255)
+        if dbm.row(self.db, "SELECT 1 x FROM roles WHERE name=?", (name,)):
+            raise Conflict(f"a role named {name!r} already exists")
+        rid = uuid.uuid4().hex
+        self.db["roles"].insert({"id": rid, "name": name, "description": description})
+        return self.get_role(ctx, rid)
+
+    def _own_role(self, ctx, role):
+        self._admin(ctx)
+        r = dbm.row(self.db, "SELECT * FROM roles WHERE id=?", (role,))
+        if not r:
+            raise NotFound(f"could not find role: {role}")
+        return r
+
+    def update_role(self, ctx, role, name=None, description=None):
+        r = self._own_role(ctx, role)
+        values = {}
+        if name is not None and name != r["name"]:
+            check_name("role", name)
+            if r["name"] in ROLE_NAMES:
+                raise Forbidden(f"the role {r['name']!r} is built in: it cannot be renamed")
+            if dbm.row(self.db, "SELECT 1 x FROM roles WHERE name=?", (name,)):
+                raise Conflict(f"a role named {name!r} already exists")
+            values["name"] = name
+        if description is not None:
+            values["description"] = check_text("role description", description, 255)
+        if values:
+            cols = ", ".join(f"{k}=?" for k in values)
+            self.db.conn.execute(f"UPDATE roles SET {cols} WHERE id=?", (*values.values(), r["id"]))
+            self._cache.clear()
+        return self.get_role(ctx, r["id"])
+
+    def delete_role(self, ctx, role):
+        """Its assignments go with it (keystone); the built-in roles stay (access rests on them)."""
+        r = self._own_role(ctx, role)
+        if r["name"] in ROLE_NAMES:
+            raise Forbidden(f"the role {r['name']!r} is built in: it cannot be deleted")
+        with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM assignments WHERE role_id=?", (r["id"],))
+            self.db.conn.execute("DELETE FROM system_assignments WHERE role_id=?", (r["id"],))
+            self.db.conn.execute("DELETE FROM roles WHERE id=?", (r["id"],))
+        self._cache.clear()
 
     def _assignment_parts(self, ctx, project, user, role):
         self._admin(ctx)

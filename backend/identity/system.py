@@ -53,7 +53,7 @@ class SystemRoles:
         u = self._find_user(user)
         if not u:
             raise NotFound(f"user {user!r} not found")
-        return dbm.rows(self.db, "SELECT r.id, r.name FROM system_assignments a JOIN roles r"
+        return dbm.rows(self.db, "SELECT r.id, r.name, r.description FROM system_assignments a JOIN roles r"
                                  " ON r.id=a.role_id WHERE a.user_id=? ORDER BY r.name", (u["id"],))
 
     def list_system_assignments(self, ctx, user=None):

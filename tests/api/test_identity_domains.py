@@ -1,5 +1,6 @@
-"""Keystone's domains through the REST API: Default always there, others created, listed
-with filters, shown, renamed, disabled and deleted (only once disabled); kept in the
+"""Keystone's domains and roles through the REST API. Domains: Default always there, others
+created, listed with filters, shown, renamed, disabled and deleted (only once disabled).
+Roles: created, renamed, deleted with their assignments, the built-in ones kept. Kept in the
 database; bad input 400 naming the field with nothing written."""
 from __future__ import annotations
 
@@ -76,3 +77,39 @@ async def test_only_admins_change_domains_and_others_see_default(env):
     assert (await env.get(f"{D}/{hidden}", who="bob")).status_code == 404
     assert (await _patch(env, hidden, {"enabled": False}, who="mia")).status_code == 403
     assert (await env.delete(f"{D}/{hidden}", who="mia")).status_code == 403
+
+
+async def test_roles_create_update_delete_with_their_assignments(env):
+    R = "/identity/v3/roles"
+    r = await env.post(R, {"role": {"name": "auditor", "description": "reads audits"}})
+    assert r.status_code == 201, r.text
+    role = r.json()["role"]
+    assert (role["name"], role["description"]) == ("auditor", "reads audits")
+    assert (await env.post(R, {"role": {"name": "auditor"}})).status_code == 409
+    assert (await env.get(f"{R}/{role['id']}")).json()["role"] == role
+    r = await env.http.patch(f"{R}/{role['id']}", json={"role": {"name": "auditor2"}}, headers=env.h())
+    assert r.status_code == 200 and r.json()["role"]["name"] == "auditor2"
+    url = f"/identity/v3/projects/{env.ids['project_other']}/users/{env.ids['user_bob']}/roles/{role['id']}"
+    assert (await env.http.put(url, headers=env.h())).status_code == 204
+    assert (await env.delete(f"{R}/{role['id']}")).status_code == 204
+    assert (await env.get(f"{R}/{role['id']}")).status_code == 404
+    left = (await env.get(f"/identity/v3/role_assignments?user.id={env.ids['user_bob']}")).json()
+    assert [a["role"]["id"] for a in left["role_assignments"]] != [] and \
+        role["id"] not in [a["role"]["id"] for a in left["role_assignments"]]  # its assignment went too
+    # bob keeps his member role and his token
+    assert (await env.get("/compute/v2.1/servers", who="bob")).status_code == 200
+
+
+async def test_roles_bad_input_builtins_and_non_admins(env):
+    R = "/identity/v3/roles"
+    roles = {r["name"]: r["id"] for r in (await env.get(R)).json()["roles"]}
+    before = sorted(roles)
+    for body, named in (({"name": ""}, "name"), ({"name": "x", "domain_id": "default"}, "role.domain_id"),
+                        ({"name": "x", "description": 5}, "description")):
+        r = await env.post(R, {"role": body})
+        assert r.status_code == 400 and named in r.json()["error"]["message"], (body, r.text)
+    assert (await env.post(R, {"role": {"name": "mine"}}, who="mia")).status_code == 403
+    assert (await env.delete(f"{R}/{roles['member']}")).status_code == 403
+    r = await env.http.patch(f"{R}/{roles['admin']}", json={"role": {"name": "boss"}}, headers=env.h())
+    assert r.status_code == 403
+    assert sorted(x["name"] for x in (await env.get(R)).json()["roles"]) == before
