@@ -143,7 +143,8 @@ def _server_id(request: Request) -> str:
 
 
 # ---- list / show ----------------------------------------------------------------------
-_LIST_FILTERS = ("name", "status", "host", "image", "flavor", "project_id", "reservation_id")
+_LIST_FILTERS = ("name", "status", "host", "image", "flavor", "project_id", "reservation_id", "ip",
+                 "changes-since")
 
 
 async def _list(request: Request, detail: bool) -> Response:

@@ -2,6 +2,7 @@
 whatever its size), actions and events, scheduler decisions, trace, flavors, hypervisors."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import regex
@@ -17,6 +18,17 @@ STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped", "
                 "HARD_REBOOT": "active"}
 
 
+def _changes_since(v) -> str:
+    """nova's changes-since: an ISO 8601 time, compared with updated_at as the database writes it."""
+    try:
+        t = dt.datetime.fromisoformat(str(v).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid filter field: changes-since: {v!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class ComputeViews:
     def list(self, ctx, all_projects, filters, limit, marker):
         self._need_project(ctx)
@@ -27,7 +39,8 @@ class ComputeViews:
         elif filters.get("project_id"):
             where.append("project_id=?")
             params.append(filters["project_id"])
-        known = {"name", "status", "host", "project_id", "image", "flavor", "reservation_id", "all_tenants"}
+        known = {"name", "status", "host", "project_id", "image", "flavor", "reservation_id", "all_tenants",
+                 "ip", "changes-since"}
         bad = set(filters) - known
         if bad:
             raise BadRequest(f"unknown filter(s): {', '.join(sorted(bad))}")
@@ -44,8 +57,13 @@ class ComputeViews:
             if filters.get(key):
                 where.append(f"{col}=?")
                 params.append(str(filters[key]))
+        if filters.get("changes-since"):
+            where.append("updated_at>=?")
+            params.append(_changes_since(filters["changes-since"]))
         rs = dbm.rows(self.db, f"SELECT uuid, name, vm_state, task_state FROM instances WHERE {' AND '.join(where)}"
                                " ORDER BY created_at DESC, uuid DESC", params)
+        if filters.get("ip"):
+            rs = self._match_ips(str(filters["ip"]), rs)
         if filters.get("name"):
             rs = self._match_names(str(filters["name"]), rs)
         if filters.get("status"):
@@ -82,6 +100,23 @@ class ComputeViews:
         except TimeoutError:
             raise BadRequest("name filter takes too long to match; simplify the expression") from None
         return out
+
+    def _match_ips(self, pat: str, rs: list[dict]) -> list[dict]:
+        """nova's ip filter: a regular expression searched in each fixed address (the same
+        time budget as names)."""
+        if len(pat) > 255:
+            raise BadRequest("ip filter is longer than 255 characters")
+        try:
+            rx = regex.compile(pat)
+        except regex.error as e:
+            raise BadRequest(f"ip filter is not a valid regular expression: {e}") from None
+        ips: dict[str, list[str]] = {}
+        for p in dbm.rows(self.db, "SELECT device_id, ip_address FROM ports WHERE device_id!=''"):
+            ips.setdefault(p["device_id"], []).append(p["ip_address"])
+        try:
+            return [r for r in rs if any(rx.search(ip, timeout=0.05) for ip in ips.get(r["uuid"], ()))]
+        except TimeoutError:
+            raise BadRequest("ip filter takes too long to match; simplify the expression") from None
 
     def get(self, ctx, server_id):
         return self.store.view(self._instance(ctx, server_id), ctx.is_admin)

@@ -48,3 +48,22 @@ async def test_a_users_quota_set_is_the_projects(env):
     r = await env.http.put(f"{V}/os-quota-sets/{pid}?user_id={env.ids['user_mia']}",
                            json={"quota_set": {"instances": 3}}, headers=env.h())
     assert r.status_code == 400 and "user_id" in r.json()["badRequest"]["message"]
+
+
+async def test_list_filters_ip_and_changes_since(env):
+    body = srv(imageRef=env.ids["image"], networks=[{"uuid": env.ids["network"]}])
+    a = (await env.post(f"{V}/servers", {"server": {**body["server"], "name": "ip-a"}}, who="bob")).json()
+    b = (await env.post(f"{V}/servers", {"server": {**body["server"], "name": "ip-b"}}, who="bob")).json()
+    a, b = a["server"]["id"], b["server"]["id"]
+    sa = await env.wait_status(a, "ACTIVE", who="bob")
+    await env.wait_status(b, "ACTIVE", who="bob")
+    (ip,) = [x["addr"] for addrs in sa["addresses"].values() for x in addrs]
+    got = [s["id"] for s in (await env.get(f"{V}/servers?ip={ip}$", who="bob")).json()["servers"]]
+    assert got == [a]
+    assert (await env.get(f"{V}/servers?ip=(", who="bob")).status_code == 400
+    r = await env.get(f"{V}/servers?changes-since=2011/01/01", who="bob")
+    assert r.status_code == 400 and "changes-since" in r.json()["badRequest"]["message"]
+    assert (await env.get(f"{V}/servers?changes-since=2099-01-01T00:00:00Z", who="bob")).json()["servers"] == []
+    got = {s["id"] for s in (await env.get(f"{V}/servers?changes-since=2011-01-01T00:00:00Z",
+                                            who="bob")).json()["servers"]}
+    assert {a, b} <= got
