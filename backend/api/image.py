@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import image_members
 from backend.api.common import (iso, limit_marker, page, read_json, token_of, url_for, want_int,
                                 want_str)
 from backend.api.compute import is_uuid
@@ -113,6 +114,8 @@ async def images(request: Request) -> Response:
     wanted = {k: _values(q[k]) for k in _FILTERS if q.get(k)}
     # the service gets the plain filters; `in:a,b` lists (glance's operator) are applied here
     filters = {k: v[0] for k, v in wanted.items() if len(v) == 1 and not q[k].startswith("in:")}
+    if q.get("member_status"):
+        filters["member_status"] = q["member_status"]
     items = [image_view(i) for i in await cloud.list_images(token, filters)]
     for k, vals in wanted.items():
         items = [i for i in items if str(i.get(k)) in vals]
@@ -135,7 +138,8 @@ async def image_create(request: Request) -> Response:
     c = _check_core(core)
     created = await cloud.create_image(
         token, c.get("name") or "", c.get("disk_format") or "raw",
-        c.get("container_format") or "bare", c.get("visibility") or "private",
+        # glance's default visibility: shared (only the owner sees it until it has members)
+        c.get("container_format") or "bare", c.get("visibility") or "shared",
         c.get("min_ram", 0), c.get("min_disk", 0), props, iid, c.get("tags"))
     return JSONResponse(image_view(created), status_code=201,
                         headers={"Location": url_for(request, "image", "v2", "images", created["id"])})
@@ -288,6 +292,7 @@ def routes() -> list[Route]:
         Route(f"{v}/schemas/images", schema_images, methods=["GET"]),
         Route(f"{v}/info/usage", usage, methods=["GET"]),
         Route(f"{v}/info/stores", stores, methods=["GET"]),
+        *image_members.routes(v),
         Route(f"{v}/images/{{id}}/tags/{{tag}}", tag, methods=["PUT", "DELETE"]),
         Route(f"{v}/images/{{id}}/actions/{{action}}", action, methods=["POST"]),
     ]

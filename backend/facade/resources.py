@@ -70,6 +70,24 @@ class ResourcesFacade:
         """Remove a tag; NotFound when the image does not have it."""
         self.rt.image.delete_tag(await self.ctx(token), image, tag)
 
+    async def add_image_member(self, token: str, image: str, member_id: str) -> dict:
+        """Share a 'shared' image with a project (owner only); the member starts pending."""
+        return self.rt.image.add_member(await self.ctx(token), image, member_id)
+
+    async def list_image_members(self, token: str, image: str) -> list[dict]:
+        """Every member for the owner; a member sees only itself."""
+        return self.rt.image.list_members(await self.ctx(token), image)
+
+    async def get_image_member(self, token: str, image: str, member_id: str) -> dict:
+        return self.rt.image.get_member(await self.ctx(token), image, member_id)
+
+    async def update_image_member(self, token: str, image: str, member_id: str, status: str) -> dict:
+        """The member's answer: accepted, rejected or pending (the member itself only)."""
+        return self.rt.image.update_member(await self.ctx(token), image, member_id, status)
+
+    async def delete_image_member(self, token: str, image: str, member_id: str) -> None:
+        self.rt.image.delete_member(await self.ctx(token), image, member_id)
+
     async def set_image_active(self, token: str, image: str, active: bool) -> None:
         """glance's reactivate (True) / deactivate (False): owner or admin; a deactivated
         image's data is for admins only."""

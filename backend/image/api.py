@@ -19,6 +19,7 @@ from backend.core import quota
 from backend.core import image_inspect
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, RequestTooLarge
 from backend.identity import check_name
+from backend.image.members import ImageMembers
 
 DISK_FORMATS = ("raw", "qcow2", "aki", "ari", "ami", "iso", "vmdk", "vdi", "vhd", "vhdx")
 CONTAINER_FORMATS = ("bare", "ovf", "aki", "ari", "ami", "ova", "docker")
@@ -46,7 +47,7 @@ def check_tags(tags) -> list[str]:
 log = logging.getLogger(__name__)
 
 
-class ImageService:
+class ImageService(ImageMembers):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -62,8 +63,10 @@ class ImageService:
                 "protected": False, "created_at": r["created_at"], "updated_at": r["updated_at"],
                 "tags": dbm.jload(r["tags"], [])}
 
-    def _visible(self, ctx, r) -> bool:
-        return ctx.is_admin or r["visibility"] in ("public", "community") or r["owner"] == ctx.project_id
+    def _visible(self, ctx, r, member_status=("pending", "accepted", "rejected")) -> bool:
+        if ctx.is_admin or r["visibility"] in ("public", "community") or r["owner"] == ctx.project_id:
+            return True
+        return r["visibility"] == "shared" and self.member_status(r["id"], ctx.project_id) in member_status
 
     def find(self, ctx, ref: str) -> dict:
         r = dbm.row(self.db, "SELECT * FROM images WHERE id=?", (ref,))
@@ -86,8 +89,15 @@ class ImageService:
         return r
 
     def list(self, ctx, filters):
+        """filters: attributes, and member_status (glance's: shared images of other projects
+        are listed once accepted, unless pending, rejected or all is asked)."""
+        filters = dict(filters)
+        wanted = filters.pop("member_status", "accepted")
+        if wanted not in ("accepted", "pending", "rejected", "all"):
+            raise BadRequest(f"member_status must be accepted, pending, rejected or all, not {wanted!r}")
+        statuses = ("pending", "accepted", "rejected") if wanted == "all" else (wanted,)
         out = [self.view(r) for r in dbm.rows(self.db, "SELECT * FROM images ORDER BY created_at")
-               if self._visible(ctx, r)]
+               if self._visible(ctx, r, statuses)]
         for k, v in filters.items():
             out = [i for i in out if str(i.get(k, i["properties"].get(k))) == str(v)]
         return out

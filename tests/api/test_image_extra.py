@@ -84,3 +84,46 @@ async def test_info_stores(env):
     assert r.status_code == 200
     (store,) = r.json()["stores"]
     assert store["id"] == "file" and store["default"] is True
+
+
+async def _ids(env, who, query=""):
+    return [i["id"] for i in (await env.get(f"{I}/images{query}", who=who)).json()["images"]]
+
+
+async def test_members_share_accept_reject_and_remove(env):
+    img = await _image(env)  # glance's default visibility: shared
+    assert img["visibility"] == "shared"
+    url = f"{I}/images/{img['id']}/members"
+    assert (await env.get(f"{I}/images/{img['id']}", who="bob")).status_code == 404
+    r = await env.post(url, {"member": env.ids["project_bob"]}, who="mia")
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+    assert (await env.post(url, {"member": env.ids["project_bob"]}, who="mia")).status_code == 409
+    # pending: bob may look at it, his list does not show it until he accepts
+    assert (await env.get(f"{I}/images/{img['id']}", who="bob")).status_code == 200
+    assert img["id"] not in await _ids(env, "bob")
+    assert img["id"] in await _ids(env, "bob", "?member_status=pending")
+    mine = f"{url}/{env.ids['project_bob']}"
+    r = await env.http.put(mine, json={"status": "accepted"}, headers=env.h("mia"))
+    assert r.status_code == 403  # the owner does not answer for the member
+    r = await env.http.put(mine, json={"status": "maybe"}, headers=env.h("bob"))
+    assert r.status_code == 400 and "status" in r.json()["message"]
+    r = await env.http.put(mine, json={"status": "accepted"}, headers=env.h("bob"))
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert img["id"] in await _ids(env, "bob")
+    assert [m["status"] for m in (await env.get(url, who="mia")).json()["members"]] == ["accepted"]
+    assert (await env.delete(mine, who="bob")).status_code == 403
+    # a member cannot change the image itself
+    assert (await env.http.put(f"{I}/images/{img['id']}/tags/x", headers=env.h("bob"))).status_code == 403
+    assert (await env.delete(mine, who="mia")).status_code == 204
+    assert (await env.get(f"{I}/images/{img['id']}", who="bob")).status_code == 404
+
+
+async def test_only_shared_images_have_members(env):
+    img = await _image(env, visibility="private")
+    r = await env.post(f"{I}/images/{img['id']}/members", {"member": env.ids["project_bob"]}, who="mia")
+    assert r.status_code == 403 and "shared" in r.json()["message"]
+    assert (await env.get(f"{I}/images/{img['id']}/members", who="mia")).json()["members"] == []
+    r = await env.post(f"{I}/images/{img['id']}/members", {"member": 5}, who="mia")
+    assert r.status_code == 400
+    for s in ("member", "members"):
+        assert (await env.get(f"{I}/schemas/{s}", who="mia")).json()["name"] == s
