@@ -70,7 +70,7 @@ def _user_extra(u: dict) -> dict:
 async def _read_user(request: Request, required=()) -> dict:
     u = await read_json(request)
     if isinstance(u, dict) and isinstance(u.get("user"), dict):
-        allowed = (*USER_FIELDS, *_user_extra(u["user"]))
+        allowed = (*USER_FIELDS, *_user_extra(u["user"]), *(("id",) if request.method == "PATCH" else ()))
     else:
         allowed = USER_FIELDS
     return parse_object(u, "user", allowed, required)
@@ -102,6 +102,8 @@ async def user_one(request: Request) -> Response:
         return no_content()
     if request.method == "PATCH":
         b = await _read_user(request)
+        if b.pop("id", uid) != uid:  # keystone takes the user's own id in the body, no other
+            raise BadRequest("'user.id' cannot be changed")
         if "domain_id" in b and b["domain_id"] != u["domain_id"]:
             raise BadRequest("'user.domain_id' cannot be changed")
         enabled = want_bool(b["enabled"], "user.enabled") if "enabled" in b else None

@@ -139,6 +139,11 @@ async def test_patch_user_and_project(env):
     # keystone keeps attributes beyond its schema as given (its "extra")
     r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(), json={"user": {"colour": "red"}})
     assert r.status_code == 200 and r.json()["user"]["colour"] == "red"
+    # the user's own id may come along (tempest's client sends it), another is refused
+    r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(), json={"user": {"id": uid, "colour": "blue"}})
+    assert r.status_code == 200 and r.json()["user"]["colour"] == "blue" and "id" in r.json()["user"]
+    r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(), json={"user": {"id": "other"}})
+    assert r.status_code == 400 and "user.id" in r.text
     r = await env.http.patch(f"/identity/v3/users/{uid}", headers=env.h(), json={"user": {"colour": ["red"]}})
     assert r.status_code == 400 and "user.colour" in r.text
     r = await env.post("/identity/v3/projects", {"project": {"name": "pp"}})
