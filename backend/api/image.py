@@ -171,6 +171,8 @@ async def image_patch(request: Request, iid: str) -> Response:
     ops = await read_json(request)
     if not isinstance(ops, list):
         raise BadRequest("a JSON patch is a list of operations")
+    if ctype == PATCH_TYPES[1]:
+        ops = [_from_v20(n, op) for n, op in enumerate(ops)]
     changes: dict = {}
     props: dict = {}
     for n, op in enumerate(ops):
@@ -198,6 +200,21 @@ async def image_patch(request: Request, iid: str) -> Response:
     changes.update(props)
     updated = await request.app.state.cloud.update_image(token_of(request), iid, changes)
     return JSONResponse(image_view(updated))
+
+
+def _from_v20(n: int, op) -> dict:
+    """glance's v2.0 dialect names the operation as the key: {"replace": "/name", "value": x}
+    is v2.1's {"op": "replace", "path": "/name", "value": x}."""
+    if not isinstance(op, dict):
+        raise BadRequest(f"patch operation {n} must be an object")
+    verbs = [k for k in ("add", "replace", "remove") if k in op]
+    if len(verbs) != 1 or set(op) - {verbs[0], "value"}:
+        raise BadRequest(f"patch operation {n}: give exactly one of add, replace or remove "
+                         "(and 'value')")
+    out = {"op": verbs[0], "path": op[verbs[0]]}
+    if "value" in op:
+        out["value"] = op["value"]
+    return out
 
 
 async def image_upload(request: Request) -> Response:

@@ -30,7 +30,8 @@ async def test_tags_at_create_one_by_one_and_by_patch(env):
     assert (await env.get(url, who="mia")).json()["tags"] == ["a", "b", "c"]
     assert (await env.delete(f"{url}/tags/a", who="mia")).status_code == 204
     assert (await env.delete(f"{url}/tags/a", who="mia")).status_code == 404
-    r = await env.http.patch(url, json=[{"op": "replace", "path": "/tags", "value": ["z"]}],
+    # glance's v2.0 dialect: the operation is the key
+    r = await env.http.patch(url, json=[{"replace": "/tags", "value": ["z"]}],
                              headers=env.h("mia", **{"Content-Type":
                                                      "application/openstack-images-v2.0-json-patch"}))
     assert r.status_code == 200 and r.json()["tags"] == ["z"]
@@ -69,12 +70,15 @@ async def test_deactivate_keeps_data_from_members_until_reactivated(env):
 async def test_patch_media_types_and_a_queued_image_s_file(env):
     img = await _image(env)
     url = f"{I}/images/{img['id']}"
-    for ctype, code in (("application/openstack-images-v2.1-json-patch", 200),
-                        ("application/openstack-images-v2.0-json-patch", 200),
-                        ("application/json", 415)):
-        r = await env.http.patch(url, json=[{"op": "replace", "path": "/name", "value": "n"}],
-                                 headers=env.h("mia", **{"Content-Type": ctype}))
+    v21 = [{"op": "replace", "path": "/name", "value": "n1"}]
+    v20 = [{"replace": "/name", "value": "n2"}]
+    for ctype, body, code in (("application/openstack-images-v2.1-json-patch", v21, 200),
+                              ("application/openstack-images-v2.0-json-patch", v20, 200),
+                              ("application/openstack-images-v2.0-json-patch", v21, 400),
+                              ("application/json", v21, 415)):
+        r = await env.http.patch(url, json=body, headers=env.h("mia", **{"Content-Type": ctype}))
         assert r.status_code == code, (ctype, r.text)
+    assert (await env.get(url, who="mia")).json()["name"] == "n2"
     r = await env.get(f"{url}/file", who="mia")
     assert r.status_code == 204 and r.content == b""
 
