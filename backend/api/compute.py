@@ -13,6 +13,7 @@ from starlette.routing import Route
 from backend.api.common import (FastJSONResponse, base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
 from backend.api import volume_attachments
+from backend.core.inputs import check_metadata
 from backend.core.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "2.1"
@@ -295,11 +296,8 @@ async def server_create(request: Request) -> Response:
     if min_c > max_c:
         raise BadRequest(f"'server.min_count' ({min_c}) must not exceed 'server.max_count' ({max_c})")
     az = want_str(s, "availability_zone", "server", empty=False)
-    meta = s.get("metadata") or {}
-    if not isinstance(meta, dict) or len(meta) > 128 or not all(
-            isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255 and len(v) <= 255
-            for k, v in meta.items()):
-        raise BadRequest("'server.metadata' must map up to 128 keys to strings of at most 255 characters")
+    # how many keys is the metadata_items quota's to say (403), as nova
+    meta = check_metadata(s.get("metadata") or {}, "server.metadata")
     sgs = s.get("security_groups")
     if sgs not in (None, []) and sgs != [{"name": "default"}]:
         raise BadRequest("'server.security_groups': only the 'default' group exists")

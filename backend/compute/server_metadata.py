@@ -5,19 +5,8 @@ from __future__ import annotations
 
 from backend.core import db as dbm
 from backend.core import quota
-from backend.core.errors import BadRequest, NotFound
-
-
-def check_metadata(meta, where: str = "metadata") -> dict:
-    """nova's metadata schema: an object of 1-255 character keys to strings of at most 255."""
-    if not isinstance(meta, dict):
-        raise BadRequest(f"'{where}' must be an object mapping keys to strings")
-    for k, v in meta.items():
-        if not isinstance(k, str) or not 0 < len(k) <= 255:
-            raise BadRequest(f"'{where}': a key must be 1 to 255 characters, not {k!r}")
-        if not isinstance(v, str) or len(v) > 255:
-            raise BadRequest(f"'{where}.{k}' must be a string of at most 255 characters")
-    return meta
+from backend.core.errors import NotFound
+from backend.core.inputs import check_metadata
 
 
 class ServerMetadata:

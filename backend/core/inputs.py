@@ -53,3 +53,15 @@ def refused_char(text: str) -> str | None:
         if c in _BIDI or unicodedata.category(c) in _CATEGORIES:
             return f"U+{ord(c):04X}"
     return None
+
+
+def check_metadata(meta, where: str = "metadata") -> dict:
+    """nova's metadata schema: an object of 1-255 character keys to strings of at most 255."""
+    if not isinstance(meta, dict):
+        raise BadRequest(f"'{where}' must be an object mapping keys to strings")
+    for k, v in meta.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 255:
+            raise BadRequest(f"'{where}': a key must be 1 to 255 characters, not {shown(k)}")
+        if not isinstance(v, str) or len(v) > 255:
+            raise BadRequest(f"'{where}.{k}' must be a string of at most 255 characters")
+    return meta

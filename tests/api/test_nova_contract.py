@@ -67,3 +67,11 @@ async def test_list_filters_ip_and_changes_since(env):
     got = {s["id"] for s in (await env.get(f"{V}/servers?changes-since=2011-01-01T00:00:00Z",
                                             who="bob")).json()["servers"]}
     assert {a, b} <= got
+
+
+async def test_create_over_the_metadata_items_quota_is_403(env):
+    meta = {f"k{i}": "v" for i in range(129)}
+    before = len((await env.get(f"{V}/servers")).json()["servers"])
+    r = await env.post(f"{V}/servers", srv(imageRef=env.ids["image"], metadata=meta))
+    assert r.status_code == 403 and "metadata_items" in r.json()["forbidden"]["message"], r.text
+    assert len((await env.get(f"{V}/servers")).json()["servers"]) == before
