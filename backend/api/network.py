@@ -252,7 +252,7 @@ async def _create_subnet(request: Request, body) -> dict:
 
 async def _create_port(request: Request, body) -> dict:
     p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
-                                            "description", "tenant_id", "project_id"),
+                                            "description", "tenant_id", "project_id", "binding:host_id"),
                           required=("network_id",))
     net = want_str(p, "network_id", "port", empty=False)
     if not is_uuid(net):
@@ -276,7 +276,8 @@ async def _create_port(request: Request, body) -> dict:
         raise BadRequest("'port.admin_state_up' false is not supported by pocketstack")
     await _project_ok(request, p, "port")
     created = await request.app.state.cloud.create_port(
-        token_of(request), net, want_str(p, "name", "port") or "", fixed_ip)
+        token_of(request), net, want_str(p, "name", "port") or "", fixed_ip,
+        want_str(p, "binding:host_id", "port"))
     return port_view(created)
 
 

@@ -65,5 +65,10 @@ async def update_subnet(request: Request) -> Response:
 
 
 async def update_port(request: Request) -> Response:
-    return await _update(request, "port", ("name", "admin_state_up", "description"),
-                         lambda p: _name(p, "port"))
+    def convert(p):
+        out = _name(p, "port")
+        if "binding:host_id" in p:
+            out["binding_host"] = want_str(p, "binding:host_id", "port")
+        return out
+    return await _update(request, "port", ("name", "admin_state_up", "description", "binding:host_id"),
+                         convert)

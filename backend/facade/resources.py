@@ -114,7 +114,7 @@ class ResourcesFacade:
         return self.rt.network.update_subnet(await self.ctx(token), subnet, changes)
 
     async def update_port(self, token: str, port: str, changes: dict) -> dict:
-        """changes: name."""
+        """changes: name, binding_host (admins only)."""
         return self.rt.network.update_port(await self.ctx(token), port, changes)
 
     async def delete_network(self, token: str, network: str) -> None:
@@ -145,8 +145,11 @@ class ResourcesFacade:
         return self.rt.network.get_port(await self.ctx(token), port)
 
     async def create_port(self, token: str, network: str, name: str = "",
-                          fixed_ip: str | None = None) -> dict:
-        return self.rt.network.create_port(await self.ctx(token), network, name, fixed_ip)
+                          fixed_ip: str | None = None, host: str | None = None) -> dict:
+        """host: binding:host_id (admins only)."""
+        ctx = await self.ctx(token)
+        self.rt.network.check_binding_host(ctx, host)
+        return self.rt.network.create_port(ctx, network, name, fixed_ip, host=host or None)
 
     async def delete_port(self, token: str, port: str) -> None:
         self.rt.network.delete_port(await self.ctx(token), port)

@@ -74,11 +74,29 @@ class NetworkUpdates:
             raise Conflict(f"gateway_ip {gw} is already in use by a port")
         return str(gw)
 
+    @staticmethod
+    def check_binding_host(ctx, host) -> None:
+        """neutron's policy: only an admin binds a port to a host (binding:host_id)."""
+        if host in (None, ""):
+            return
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may set a port's binding:host_id")
+        if not isinstance(host, str) or len(host) > 255:
+            raise BadRequest("'port.binding:host_id' must be a string of at most 255 characters")
+
     def update_port(self, ctx, ref, changes: dict) -> dict:
-        """changes: name."""
+        """changes: name, binding_host (admins only; not on a port an instance uses)."""
         p = self._find_port(ctx, ref)
         self._owner_or_admin(ctx, p["project_id"], f"port {p['id']}")
+        values = {}
         if "name" in changes:
             check_name("port", changes["name"], empty=True)
-            self.db.conn.execute("UPDATE ports SET name=? WHERE id=?", (changes["name"], p["id"]))
+            values["name"] = changes["name"]
+        if "binding_host" in changes:
+            self.check_binding_host(ctx, changes["binding_host"])
+            if p["device_owner"].startswith("compute:"):
+                raise Conflict(f"port {p['id']} is bound by instance {p['device_id']}; its host follows it")
+            values["binding_host"] = changes["binding_host"] or None
+        if values:
+            self._set("ports", p["id"], values)
         return self.get_port(ctx, p["id"])

@@ -115,3 +115,19 @@ async def test_a_port_on_a_network_without_a_subnet_has_no_address(env):
         assert r.status_code in (400, 409), r.text
     assert (await env.delete(f"{N}/ports/{port['id']}", who="mia")).status_code == 204
     assert (await env.delete(f"{N}/networks/{nid}", who="mia")).status_code == 204
+
+
+async def test_binding_host_id_is_for_admins(env):
+    r = await env.post(f"{N}/networks", {"network": {"name": "b"}})
+    nid = r.json()["network"]["id"]
+    r = await env.post(f"{N}/ports", {"port": {"network_id": nid, "binding:host_id": "fake-1"}})
+    assert r.status_code == 201 and r.json()["port"]["binding:host_id"] == "fake-1", r.text
+    pid = r.json()["port"]["id"]
+    r = await _put(env, f"{N}/ports/{pid}", {"port": {"binding:host_id": "fake-2"}}, who="admin")
+    assert r.status_code == 200 and r.json()["port"]["binding:host_id"] == "fake-2"
+    assert (await env.get(f"{N}/ports/{pid}")).json()["port"]["binding:host_id"] == "fake-2"
+    _, sub = await _net_and_subnet(env)
+    r = await env.post(f"{N}/ports", {"port": {"network_id": sub["network_id"], "binding:host_id": "fake-1"}},
+                       who="mia")
+    assert r.status_code == 403 and "binding:host_id" in r.json()["NeutronError"]["message"]
+    assert (await env.get(f"{N}/ports?network_id={sub['network_id']}", who="mia")).json()["ports"] == []
