@@ -45,7 +45,8 @@ class Gate:
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/") or "/"
             raw = scope.get("raw_path") or path.encode()
-            scope = dict(scope, path=path, raw_path=raw.rstrip(b"/") or b"/")
+            # trailing_slash: glance's /v2/images/ is an image with an empty id (404), not the list
+            scope = dict(scope, path=path, raw_path=raw.rstrip(b"/") or b"/", trailing_slash=True)
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
                        for k, v in scope.get("headers", []))
         extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]

@@ -2,6 +2,7 @@
 and streaming upload (PUT /file) and download (GET /file)."""
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -108,6 +109,10 @@ def _values(v: str) -> list[str]:
 
 async def images(request: Request) -> Response:
     cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
+    if request.method in ("GET", "DELETE") and request.scope.get("trailing_slash"):
+        raise NotFound("No image found with ID ''")  # /v2/images/ names an image with an empty id
+    if request.method == "DELETE":
+        raise HTTPException(405)
     if request.method == "POST":
         return await image_create(request)
     limit, marker = limit_marker(request)
@@ -301,7 +306,7 @@ def routes() -> list[Route]:
     return [
         Route("/image", versions, methods=["GET"]),
         Route(v, versions, methods=["GET"]),
-        Route(f"{v}/images", images, methods=["GET", "POST"]),
+        Route(f"{v}/images", images, methods=["GET", "POST", "DELETE"]),
         Route(f"{v}/images/{{id}}", image_one, methods=["GET", "PATCH", "DELETE"]),
         Route(f"{v}/images/{{id}}/file", image_upload, methods=["PUT"]),
         Route(f"{v}/images/{{id}}/file", image_download, methods=["GET"]),

@@ -131,3 +131,10 @@ async def test_only_shared_images_have_members(env):
     assert r.status_code == 400
     for s in ("member", "members"):
         assert (await env.get(f"{I}/schemas/{s}", who="mia")).json()["name"] == s
+
+
+async def test_an_empty_image_id_is_not_found(env):
+    assert (await env.get(f"{I}/images/", who="mia")).status_code == 404
+    assert (await env.delete(f"{I}/images/", who="mia")).status_code == 404
+    assert (await env.get(f"{I}/images", who="mia")).status_code == 200
+    assert (await env.delete(f"{I}/images", who="mia")).status_code == 405
