@@ -354,6 +354,10 @@ async def server_action(request: Request) -> Response:
             length = None if length == -1 else length
         out = await cloud.get_console_output(token, sid, length)
         return JSONResponse({"output": out})
+    elif action == "os-resetState":
+        if not isinstance(arg, dict) or set(arg) != {"state"}:
+            raise BadRequest("'os-resetState' must be an object like {\"state\": \"error\"}")
+        await cloud.reset_server_state(token, sid, arg["state"])
     elif action == "os-getSerialConsole":  # 2.1's form of remote-consoles (openstack console url show --serial)
         from backend.api.remote_consoles import console_url
         arg = arg or {}
@@ -365,7 +369,7 @@ async def server_action(request: Request) -> Response:
     else:
         await cloud.get_server(token, sid)  # nova: a missing server is 404 before a bad action's 400
         raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
-                         "os-stop, reboot, os-getConsoleOutput, os-getSerialConsole)")
+                         "os-stop, reboot, os-getConsoleOutput, os-getSerialConsole, os-resetState)")
     return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))
 
 

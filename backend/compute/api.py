@@ -21,6 +21,7 @@ from backend.core.instances import sanitize_hostname
 from backend.compute.views import ComputeViews
 from backend.compute.server_metadata import ServerMetadata
 from backend.compute.keypairs import KeyPairs
+from backend.compute.admin_actions import AdminActions
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
@@ -30,7 +31,7 @@ def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs):
+class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)

@@ -52,6 +52,10 @@ class ComputeFacade:
     async def reboot_server(self, token: str, server_id: str, hard: bool = False) -> None:
         await self.rt.compute_api.reboot(await self.ctx(token), server_id, hard)
 
+    async def reset_server_state(self, token: str, server_id: str, state: str) -> None:
+        """Admins: set vm_state to 'active' or 'error' and clear the task (nova's os-resetState)."""
+        self.rt.compute_api.reset_state(await self.ctx(token), server_id, state)
+
     async def list_instance_actions(self, token: str, server_id: str) -> list[dict]:
         return self.rt.compute_api.list_actions(await self.ctx(token), server_id)
 

@@ -75,3 +75,22 @@ async def test_create_over_the_metadata_items_quota_is_403(env):
     r = await env.post(f"{V}/servers", srv(imageRef=env.ids["image"], metadata=meta))
     assert r.status_code == 403 and "metadata_items" in r.json()["forbidden"]["message"], r.text
     assert len((await env.get(f"{V}/servers")).json()["servers"]) == before
+
+
+async def test_reset_state_admins_only_active_or_error(env):
+    body = srv(imageRef=env.ids["image"], networks=[{"uuid": env.ids["network"]}])
+    sid = (await env.post(f"{V}/servers", body, who="mia")).json()["server"]["id"]
+    await env.wait_status(sid, "ACTIVE", who="mia")
+    act = f"{V}/servers/{sid}/action"
+    assert (await env.post(act, {"os-resetState": {"state": "error"}}, who="mia")).status_code == 403
+    r = await env.post(act, {"os-resetState": {"state": "paused"}})
+    assert r.status_code == 400 and "os-resetState.state" in r.json()["badRequest"]["message"]
+    assert (await env.get(f"{V}/servers/{sid}")).json()["server"]["status"] == "ACTIVE"
+    assert (await env.post(act, {"os-resetState": {"state": "error"}})).status_code == 202
+    s = (await env.get(f"{V}/servers/{sid}")).json()["server"]
+    assert (s["status"], s["OS-EXT-STS:task_state"]) == ("ERROR", None)
+    assert sid in [x["id"] for x in (await env.get(f"{V}/servers?status=ERROR", who="mia")).json()["servers"]]
+    assert (await env.post(act, {"os-resetState": {"state": "active"}})).status_code == 202
+    assert (await env.get(f"{V}/servers/{sid}")).json()["server"]["status"] == "ACTIVE"
+    r = await env.post(f"{V}/servers/{MISSING}/action", {"os-resetState": {"state": "error"}})
+    assert r.status_code == 404
