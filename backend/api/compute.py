@@ -13,7 +13,7 @@ from starlette.routing import Route
 from backend.api.common import (FastJSONResponse, base, check_fields, iso, limit_marker, next_href, parse_object,
                                 read_json, token_of, url_for, want_bool, want_int, want_str)
 from backend.api import volume_attachments
-from backend.core.inputs import check_metadata
+from backend.core.inputs import check_access_ip, check_metadata
 from backend.core.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION = MAX_VERSION = "2.1"
@@ -89,7 +89,8 @@ class ServerRenderer:
                       if img else ""),
             "flavor": {"id": fid, "links": [{"rel": "bookmark", "href": self.flavor_prefix + fid}]},
             "created": created, "updated": _ts(s.get("updated")) or created,
-            "addresses": addresses, "accessIPv4": "", "accessIPv6": "",
+            "addresses": addresses, "accessIPv4": s.get("access_ip_v4") or "",
+            "accessIPv6": s.get("access_ip_v6") or "",
             "links": [{"rel": "self", "href": self_href},
                       {"rel": "bookmark", "href": self.book_prefix + sid}],
             "OS-DCF:diskConfig": "MANUAL",
@@ -208,8 +209,7 @@ _CREATE_FIELDS = ("name", "imageRef", "flavorRef", "networks", "min_count", "max
                   "user_data", "adminPass", "personality", "accessIPv4", "accessIPv6")
 _UNSUPPORTED = {"user_data": "user data is not supported by pocketstack",
                 "adminPass": "setting an admin password is not supported by pocketstack",
-                "personality": "personality files were removed from the compute API",
-                "accessIPv4": "access IPs are not supported", "accessIPv6": "access IPs are not supported"}
+                "personality": "personality files were removed from the compute API"}
 
 
 def _ref(v, field: str) -> str | None:
@@ -221,6 +221,12 @@ def _ref(v, field: str) -> str | None:
     if not isinstance(v, str):
         raise BadRequest(f"'server.{field}' must be a string id")
     return v.rstrip("/").rsplit("/", 1)[-1]
+
+
+def access_ips(body: dict) -> dict:
+    """{4: ip or None, 6: ...} for the accessIPv4/accessIPv6 the body names."""
+    return {v: check_access_ip(body[f"accessIPv{v}"], f"accessIPv{v}", v)
+            for v in (4, 6) if f"accessIPv{v}" in body}
 
 
 def _networks(v):
@@ -311,7 +317,8 @@ async def server_create(request: Request) -> Response:
                                         boot_volume_size=bvs, availability_zone=az,
                                         min_count=min_c, max_count=max_c,
                                         scheduler_hints=hints or None, metadata=meta,
-                                        key_name=want_str(s, "key_name", "server", empty=False))
+                                        key_name=want_str(s, "key_name", "server", empty=False),
+                                        access_ips=access_ips(s))
     first = created[0]
     rid_header = await _action_request_id(cloud, token, first["id"], "create")
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):

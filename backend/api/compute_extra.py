@@ -7,7 +7,7 @@ from starlette.routing import Route
 
 from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
-from backend.api.compute import ServerRenderer, _server_id, is_admin, is_uuid
+from backend.api.compute import ServerRenderer, _server_id, access_ips, is_admin, is_uuid
 from backend.api.compute_hosts import hypervisor_statistics
 from backend.core.errors import BadRequest, CloudError, NotFound
 
@@ -122,16 +122,17 @@ async def flavor_extra_specs(request: Request) -> Response:
 
 # ---- PUT /servers/{id} -----------------------------------------------------------------
 async def server_update(request: Request) -> Response:
-    """nova's update: the name (accessIPv4/v6 and description are not kept by pocketstack).
+    """nova's update: the name and the access IPs (a description is not kept by pocketstack).
     A missing server is 404 before any look at the body, as nova."""
     cloud, token, sid = request.app.state.cloud, token_of(request), request.path_params["id"]
     await cloud.get_server(token, sid)
     s = await read_object(request, "server", ("name", "accessIPv4", "accessIPv6", "description"))
-    for k in ("accessIPv4", "accessIPv6", "description"):
-        if k in s:
-            raise BadRequest(f"'server.{k}' is not supported by pocketstack")
-    if "name" in s:
-        updated = await cloud.rename_server(token, sid, want_str(s, "name", "server", empty=False))
+    if "description" in s:
+        raise BadRequest("'server.description' is not supported by pocketstack")
+    name = want_str(s, "name", "server", empty=False) if "name" in s else None
+    ips = access_ips(s)
+    if name is not None or ips:
+        updated = await cloud.rename_server(token, sid, name, ips)
     else:
         updated = await cloud.get_server(token, sid)
     full = ServerRenderer(request, await is_admin(request, token)).full(updated)

@@ -65,7 +65,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
 
     # ---- create ----------------------------------------------------------------------------
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
-                     min_count, max_count, scheduler_hints, metadata, key_name=None):
+                     min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None):
         self._need_write(ctx)
         kp = None if key_name is None else self.keypair_for_server(ctx, key_name)
         t0 = time.perf_counter()
@@ -91,7 +91,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
                     "boot_volume_size": boot_volume_size, "server_group_id": req["group_id"],
                     "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
                     "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time(),
-                    "key_name": kp and kp["name"], "key_data": kp and kp["public_key"]})
+                    "key_name": kp and kp["name"], "key_data": kp and kp["public_key"],
+                    **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)}})
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
             self.store.publish(u)
@@ -272,12 +273,18 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
             self._act(ctx, server_id, "reboot", "reboot", states.REBOOTING, "reboot_instance",
                       reboot_type="SOFT")
 
-    def rename(self, ctx, server_id, name):
-        """nova's PUT /servers/{id}: the display name only (the guest's hostname stays)."""
+    def rename(self, ctx, server_id, name=None, access_ips=None):
+        """nova's PUT /servers/{id}: the display name (the guest's hostname stays) and the
+        access IPs ({4: ip or None, 6: ...}, only the versions given change)."""
         self._need_write(ctx)
-        check_name("server", name)
+        if name is not None:
+            check_name("server", name)
         r = self._instance(ctx, server_id)
-        self.store.update(r["uuid"], name=name)
+        values = {f"access_ip_v{v}": ip for v, ip in (access_ips or {}).items()}
+        if name is not None:
+            values["name"] = name
+        if values:
+            self.store.update(r["uuid"], **values)
         return self.get(ctx, r["uuid"])
 
     async def delete(self, ctx, server_id):

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL,
   boot_volume_size INTEGER, boot_volume_id TEXT, server_group_id TEXT, reservation_id TEXT,
   metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
-  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT);
+  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT,
+  access_ip_v4 TEXT, access_ip_v6 TEXT);
 CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
 CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);

@@ -65,3 +65,17 @@ def check_metadata(meta, where: str = "metadata") -> dict:
         if not isinstance(v, str) or len(v) > 255:
             raise BadRequest(f"'{where}.{k}' must be a string of at most 255 characters")
     return meta
+
+
+def check_access_ip(value, field: str, version: int) -> str | None:
+    """nova's accessIPv4/accessIPv6: an address of that version, or empty/None (none)."""
+    import ipaddress
+    if value in (None, ""):
+        return None
+    try:
+        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        ip = None
+    if ip is None or ip.version != version:
+        raise BadRequest(f"Invalid input for field/attribute {field}: {shown(value)} is not an IPv{version} address")
+    return str(ip)

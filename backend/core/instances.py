@@ -131,7 +131,8 @@ class InstanceStore:
                         "boot_volume_id": r["boot_volume_id"], "volumes_attached": vols.get(u, []),
                         "fault": faults.get(u) if r["vm_state"] == "error" else None,
                         "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
-                        "key_name": r.get("key_name"), "deleted": bool(r["deleted"])})
+                        "key_name": r.get("key_name"), "deleted": bool(r["deleted"]),
+                        "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6")})
         return out
 
     def publish(self, uuid: str) -> None:

@@ -15,7 +15,8 @@ class ComputeFacade:
                             availability_zone: str | None = None,
                             min_count: int = 1, max_count: int = 1,
                             scheduler_hints: dict | None = None,
-                            metadata: dict | None = None, key_name: str | None = None) -> list[dict]:
+                            metadata: dict | None = None, key_name: str | None = None,
+                            access_ips: dict | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
@@ -26,7 +27,8 @@ class ComputeFacade:
                                                 availability_zone=availability_zone,
                                                 min_count=min_count, max_count=max_count,
                                                 scheduler_hints=scheduler_hints or {},
-                                                metadata=metadata or {}, key_name=key_name)
+                                                metadata=metadata or {}, key_name=key_name,
+                                                access_ips=access_ips)
 
     async def list_servers(self, token: str, all_projects: bool = False,
                            filters: dict | None = None, limit: int | None = None,
@@ -37,8 +39,10 @@ class ComputeFacade:
     async def get_server(self, token: str, server_id: str) -> dict:
         return self.rt.compute_api.get(await self.ctx(token), server_id)
 
-    async def rename_server(self, token: str, server_id: str, name: str) -> dict:
-        return self.rt.compute_api.rename(await self.ctx(token), server_id, name)
+    async def rename_server(self, token: str, server_id: str, name: str | None = None,
+                            access_ips: dict | None = None) -> dict:
+        """The name and/or the access IPs ({4: "1.2.3.4" or None, 6: ...}) as nova's PUT."""
+        return self.rt.compute_api.rename(await self.ctx(token), server_id, name, access_ips)
 
     async def delete_server(self, token: str, server_id: str) -> None:
         await self.rt.compute_api.delete(await self.ctx(token), server_id)

@@ -94,3 +94,22 @@ async def test_reset_state_admins_only_active_or_error(env):
     assert (await env.get(f"{V}/servers/{sid}")).json()["server"]["status"] == "ACTIVE"
     r = await env.post(f"{V}/servers/{MISSING}/action", {"os-resetState": {"state": "error"}})
     assert r.status_code == 404
+
+
+async def test_access_ips_kept_at_create_and_update(env):
+    body = srv(imageRef=env.ids["image"], networks=[{"uuid": env.ids["network"]}], accessIPv4="1.1.1.1",
+               accessIPv6="::babe:202:202")
+    sid = (await env.post(f"{V}/servers", body, who="mia")).json()["server"]["id"]
+    s = (await env.get(f"{V}/servers/{sid}", who="mia")).json()["server"]
+    assert (s["accessIPv4"], s["accessIPv6"]) == ("1.1.1.1", "::babe:202:202")
+    r = await env.http.put(f"{V}/servers/{sid}", json={"server": {"accessIPv4": "2.2.2.2"}}, headers=env.h("mia"))
+    assert r.status_code == 200 and (r.json()["server"]["accessIPv4"], r.json()["server"]["accessIPv6"]) == (
+        "2.2.2.2", "::babe:202:202")
+    for field, bad in (("accessIPv4", "::1"), ("accessIPv4", "1.1.1"), ("accessIPv6", "1.1.1.1")):
+        r = await env.http.put(f"{V}/servers/{sid}", json={"server": {field: bad, "name": "renamed"}},
+                               headers=env.h("mia"))
+        assert r.status_code == 400 and field in r.json()["badRequest"]["message"]
+        r = await env.post(f"{V}/servers", {"server": {**body["server"], field: bad}}, who="mia")
+        assert r.status_code == 400 and field in r.json()["badRequest"]["message"]
+    s = (await env.get(f"{V}/servers/{sid}", who="mia")).json()["server"]
+    assert (s["name"], s["accessIPv4"]) == ("c-1", "2.2.2.2")
