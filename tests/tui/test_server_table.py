@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 
 from tui.fake_adapter import NOW, iso, server
 from tui.widgets import live_table
-from tui.widgets.server_table import AGE, SETTLE_AT, ServerTable
+from tui.widgets.server_table import AGE, SETTLE_AT, YOUNG, ServerTable
 
 
 class Clock:
@@ -163,15 +163,21 @@ async def test_rendered_rows_kept_are_bounded(monkeypatch):
 
 async def test_a_big_load_freezes_the_long_lived_heap():
     app = TableApp(Clock())
+    threshold = gc.get_threshold()
     try:
         gc.unfreeze()
+        gc.set_threshold(700, 10, 10)
         async with app.run_test() as pilot:
             table = app.query_one(ServerTable)
             table.load([server(i) for i in range(SETTLE_AT - 1)])
             assert gc.get_freeze_count() == 0  # a small one does not pay for a collection
+            assert gc.get_threshold() == (700, 10, 10)
             table.load([server(i) for i in range(SETTLE_AT)])
             # what the load left alive is out of the collector's later walks
             assert gc.get_freeze_count() > SETTLE_AT
+            # and a frame's short-lived objects die young instead of growing the old generation
+            assert gc.get_threshold() == (YOUNG, 10, 10)
             await pilot.pause()
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
