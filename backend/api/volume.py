@@ -59,7 +59,7 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
         "availability_zone": "nova", "created_at": iso_us(v.get("created_at")),
         "updated_at": iso_us(v.get("updated_at") or v.get("created_at")),
         "bootable": "true" if v.get("bootable") else "false", "encrypted": False,
-        "multiattach": False, "volume_type": "__DEFAULT__", "snapshot_id": None,
+        "multiattach": False, "volume_type": v.get("volume_type") or "__DEFAULT__", "snapshot_id": None,
         "source_volid": None, "metadata": dict(v.get("metadata") or {}), "user_id": v.get("user_id"),
         "replication_status": None, "consistencygroup_id": None,
         "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
@@ -90,11 +90,35 @@ async def _list(request: Request, detail: bool) -> Response:
     for k in ("name", "status"):
         if q.get(k):
             items = [v for v in items if v.get(k) == q[k]]
+    items = _sorted(items, q)
     items, more = page(items, limit, marker)
     body = {"volumes": [volume_view(request, v, admin, detail) for v in items]}
-    if more and items:
+    # cinder links a next page whenever a page is full, even when it is the last one
+    if (more or ("limit" in q and len(items) == limit)) and items:
         body["volumes_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
     return JSONResponse(body)
+
+
+_SORT_KEYS = ("created_at", "id", "name", "status", "size", "updated_at")
+
+
+def _sorted(items: list[dict], q) -> list[dict]:
+    """cinder's order: sort=key[:dir],... or sort_key/sort_dir; by default created_at, then
+    id, newest first."""
+    if q.get("sort"):
+        pairs = [(p.split(":", 1) + ["desc"])[:2] for p in q["sort"].split(",") if p]
+    elif q.get("sort_key"):
+        pairs = [[q["sort_key"], q.get("sort_dir", "desc")]]
+    else:
+        pairs = [["created_at", "desc"], ["id", "desc"]]
+    for key, direction in reversed(pairs):  # stable sorts, the last key first
+        if key not in _SORT_KEYS:
+            raise BadRequest(f"invalid sort key {key!r}: one of {', '.join(_SORT_KEYS)}")
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"invalid sort direction {direction!r}: asc or desc")
+        items = sorted(items, key=lambda v: (v.get(key) is None, v.get(key) or ""),
+                       reverse=direction == "desc")
+    return items
 
 
 async def volumes(request: Request) -> Response:
@@ -124,8 +148,6 @@ async def volume_create(request: Request) -> Response:
         if v.get(k) not in (None, ""):
             raise BadRequest(f"'volume.{k}' is not supported by pocketstack: create empty volumes "
                              "or boot from volume")
-    if v.get("volume_type") not in (None, "", "__DEFAULT__"):
-        raise BadRequest(f"unknown volume type {v['volume_type']!r}: only __DEFAULT__ exists")
     if v.get("availability_zone") not in (None, "", "nova"):
         raise BadRequest(f"unknown availability zone {v['availability_zone']!r} for volumes")
     if v.get("multiattach") not in (None, False):
@@ -136,7 +158,8 @@ async def volume_create(request: Request) -> Response:
     metadata = v.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise BadRequest("'volume.metadata' must be an object of string keys and values")
-    created = await cloud.create_volume(token, size, name, desc, metadata)
+    vtype = want_str(v, "volume_type", "volume") or None
+    created = await cloud.create_volume(token, size, name, desc, metadata, vtype)
     return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token),
                                                created=True)},
                         status_code=202)

@@ -1,20 +1,15 @@
 """Cinder v3 beside the volumes themselves: a volume's metadata (/volumes/{id}/metadata and
 /metadata/{key}), the availability zones (os-availability-zone) and the volume types
-(pocketstack has one, __DEFAULT__, as a fresh cinder does)."""
+(__DEFAULT__ built in, more made by admins, with extra specs)."""
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import read_json, token_of
+from backend.api.common import parse_object, read_json, token_of, want_bool, want_str
 from backend.api.compute import is_uuid
 from backend.core.errors import BadRequest, NotFound
-
-# cinder's default type's id is made per deployment; ours is fixed so it survives restarts
-DEFAULT_TYPE = {"id": "7a2e1c4d-5b6f-4e8a-9c0d-1f2a3b4c5d6e", "name": "__DEFAULT__",
-                "description": "Default Volume Type", "is_public": True,
-                "os-volume-type-access:is_public": True, "qos_specs_id": None, "extra_specs": {}}
 
 
 async def _volume_id(request: Request, token: str) -> str:
@@ -78,27 +73,89 @@ async def _admin(request: Request, token: str) -> bool:
     return bool((await request.app.state.cloud.validate_token(token)).get("is_admin"))
 
 
-def _type_view(admin: bool) -> dict:
-    # qos_specs_id and extra_specs are admin-only in cinder's view
-    return {k: v for k, v in DEFAULT_TYPE.items()
-            if admin or k not in ("qos_specs_id", "extra_specs")}
+def _type_view(t: dict, admin: bool, created: bool = False) -> dict:
+    out = {"id": t["id"], "name": t["name"], "description": t["description"],
+           "is_public": t["is_public"], "os-volume-type-access:is_public": t["is_public"]}
+    if admin:  # qos_specs_id and extra_specs are admin-only in cinder's view
+        out["extra_specs"] = dict(t["extra_specs"])
+        if not created:
+            out["qos_specs_id"] = None
+    return out
+
+
+async def _start(request: Request) -> tuple:
+    from backend.api.volume import _project_in_path
+    token = token_of(request)
+    await _project_in_path(request, token)
+    return request.app.state.cloud, token, await _admin(request, token)
+
+
+_TYPE_FIELDS = ("name", "description", "is_public", "os-volume-type-access:is_public", "extra_specs")
+
+
+def _public(t: dict, where: str):
+    for k in ("is_public", "os-volume-type-access:is_public"):
+        if k in t:
+            return want_bool(t[k], f"{where}.{k}")
+    return None
 
 
 async def types(request: Request) -> Response:
-    from backend.api.volume import _project_in_path
-    token = token_of(request)
-    await _project_in_path(request, token)
-    return JSONResponse({"volume_types": [_type_view(await _admin(request, token))]})
+    cloud, token, admin = await _start(request)
+    if request.method == "POST":
+        t = parse_object(await read_json(request), "volume_type", _TYPE_FIELDS, required=("name",))
+        public = _public(t, "volume_type")
+        made = await cloud.create_volume_type(token, want_str(t, "name", "volume_type", empty=False),
+                                              want_str(t, "description", "volume_type"),
+                                              True if public is None else public, t.get("extra_specs"))
+        return JSONResponse({"volume_type": _type_view(made, admin, created=True)})
+    return JSONResponse({"volume_types": [_type_view(t, admin) for t in await cloud.list_volume_types(token)]})
 
 
 async def type_one(request: Request) -> Response:
-    from backend.api.volume import _project_in_path
-    token = token_of(request)
-    await _project_in_path(request, token)
+    cloud, token, admin = await _start(request)
     tid = request.path_params["type"]
-    if tid not in ("default", DEFAULT_TYPE["id"]):
-        raise NotFound(f"Volume type {tid} could not be found.")
-    return JSONResponse({"volume_type": _type_view(await _admin(request, token))})
+    if request.method == "DELETE":
+        await cloud.delete_volume_type(token, tid)
+        return Response(status_code=202)
+    if request.method == "PUT":
+        t = parse_object(await read_json(request), "volume_type", _TYPE_FIELDS[:4])
+        changes = {k: t[k] for k in ("name", "description") if k in t}
+        public = _public(t, "volume_type")
+        if public is not None:
+            changes["is_public"] = public
+        return JSONResponse({"volume_type": _type_view(
+            await cloud.update_volume_type(token, tid, changes), admin, created=True)})
+    return JSONResponse({"volume_type": _type_view(await cloud.get_volume_type(token, tid), admin)})
+
+
+async def type_specs(request: Request) -> Response:
+    cloud, token, _ = await _start(request)
+    tid = request.path_params["type"]
+    if request.method == "POST":
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {"extra_specs"}:
+            raise BadRequest("request body must be {\"extra_specs\": {...}}")
+        return JSONResponse({"extra_specs": await cloud.set_volume_type_specs(token, tid, body["extra_specs"])})
+    return JSONResponse({"extra_specs": (await cloud.get_volume_type(token, tid))["extra_specs"]})
+
+
+async def type_spec(request: Request) -> Response:
+    cloud, token, _ = await _start(request)
+    tid, key = request.path_params["type"], request.path_params["key"]
+    if request.method == "DELETE":
+        await cloud.set_volume_type_specs(token, tid, {}, remove=key)
+        return Response(status_code=202)
+    if request.method == "PUT":
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) != {key}:
+            raise BadRequest(f"request body must be {{{key!r}: value}}, the key the one in the URL")
+        await cloud.set_volume_type_specs(token, tid, body)
+        return JSONResponse(body)
+    have = (await cloud.get_volume_type(token, tid))["extra_specs"]
+    if key not in have:
+        raise NotFound(f"Volume type {tid} has no extra specs with key {key}.")
+    return JSONResponse({key: have[key]})
 
 
 def routes(prefix: str) -> list[Route]:
@@ -106,5 +163,7 @@ def routes(prefix: str) -> list[Route]:
             Route(f"{prefix}/volumes/{{id}}/metadata/{{key}}", metadata_item,
                   methods=["GET", "PUT", "DELETE"]),
             Route(f"{prefix}/os-availability-zone", availability_zones, methods=["GET"]),
-            Route(f"{prefix}/types", types, methods=["GET"]),
-            Route(f"{prefix}/types/{{type}}", type_one, methods=["GET"])]
+            Route(f"{prefix}/types", types, methods=["GET", "POST"]),
+            Route(f"{prefix}/types/{{type}}", type_one, methods=["GET", "PUT", "DELETE"]),
+            Route(f"{prefix}/types/{{type}}/extra_specs", type_specs, methods=["GET", "POST"]),
+            Route(f"{prefix}/types/{{type}}/extra_specs/{{key}}", type_spec, methods=["GET", "PUT", "DELETE"])]

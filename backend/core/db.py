@@ -64,7 +64,11 @@ CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFA
   status TEXT NOT NULL, host TEXT, bootable INTEGER NOT NULL DEFAULT 0, image_id TEXT,
   attached_to TEXT, device TEXT, delete_on_termination INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, user_id TEXT,
-  metadata TEXT NOT NULL DEFAULT '{}');
+  metadata TEXT NOT NULL DEFAULT '{}', volume_type_id TEXT);
+-- cinder's volume types beyond __DEFAULT__ (which is built in): admins make them
+CREATE TABLE IF NOT EXISTS volume_types (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  description TEXT, is_public INTEGER NOT NULL DEFAULT 1, extra_specs TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS volumes_attached ON volumes(attached_to);
 CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
   project_id TEXT NOT NULL, user_id TEXT NOT NULL, image_id TEXT, flavor_id TEXT NOT NULL,

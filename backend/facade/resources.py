@@ -162,10 +162,37 @@ class ResourcesFacade:
         return self.rt.volume.get(await self.ctx(token), volume)
 
     async def create_volume(self, token: str, size: int, name: str = "",
-                            description: str = "", metadata: dict | None = None) -> dict:
-        """metadata: {key: value}, strings (cinder's volume metadata)."""
+                            description: str = "", metadata: dict | None = None,
+                            volume_type: str | None = None) -> dict:
+        """metadata: {key: value}, strings (cinder's volume metadata); volume_type: a type's
+        id or name (None: __DEFAULT__)."""
         return self.rt.volume.create(await self.ctx(token), size, name, description,
-                                     metadata=metadata)
+                                     metadata=metadata, volume_type=volume_type)
+
+    async def list_volume_types(self, token: str) -> list[dict]:
+        """__DEFAULT__ first; private types for admins only."""
+        return self.rt.volume.list_types(await self.ctx(token))
+
+    async def get_volume_type(self, token: str, volume_type: str) -> dict:
+        return self.rt.volume.find_type(await self.ctx(token), volume_type)
+
+    async def create_volume_type(self, token: str, name: str, description: str | None = None,
+                                 is_public: bool = True, extra_specs: dict | None = None) -> dict:
+        """Admins only; a name already taken is a Conflict."""
+        return self.rt.volume.create_type(await self.ctx(token), name, description, is_public,
+                                          extra_specs)
+
+    async def update_volume_type(self, token: str, volume_type: str, changes: dict) -> dict:
+        """changes: name, description, is_public. Admins only."""
+        return self.rt.volume.update_type(await self.ctx(token), volume_type, changes)
+
+    async def delete_volume_type(self, token: str, volume_type: str) -> None:
+        self.rt.volume.delete_type(await self.ctx(token), volume_type)
+
+    async def set_volume_type_specs(self, token: str, volume_type: str, specs: dict,
+                                    remove: str | None = None) -> dict:
+        """Merge extra specs (or remove one key). Returns them all."""
+        return self.rt.volume.set_type_specs(await self.ctx(token), volume_type, specs, remove)
 
     async def update_volume(self, token: str, volume: str, changes: dict) -> dict:
         """changes: name, description, metadata (replaces the volume's)."""

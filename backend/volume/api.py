@@ -11,6 +11,7 @@ from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
+from backend.volume.types import DEFAULT, DEFAULT_TYPE_ID, VolumeTypes
 
 MAX_VOLUME_GB = 1000
 MAX_METADATA_ITEMS = 128
@@ -30,7 +31,7 @@ def check_metadata(metadata) -> dict:
     return dict(metadata)
 
 
-class VolumeService:
+class VolumeService(VolumeTypes):
     def __init__(self, db, bus, config):
         self.db = db
         self.compute_rpcapi = compute_rpcapi.ComputeAPI(bus)
@@ -44,7 +45,14 @@ class VolumeService:
                 "size": v["size"], "status": v["status"], "host": v["host"], "bootable": bool(v["bootable"]),
                 "image_id": v["image_id"], "attachments": att, "created_at": v["created_at"],
                 "updated_at": v["updated_at"], "user_id": v["user_id"],
-                "metadata": dbm.jload(v["metadata"], {})}
+                "metadata": dbm.jload(v["metadata"], {}), "volume_type_id": v["volume_type_id"]}
+
+    def _typed(self, views: list[dict]) -> list[dict]:
+        """Each view with its type's name (volume_type), __DEFAULT__ when it has none."""
+        names = {t["id"]: t["name"] for t in dbm.rows(self.db, "SELECT id, name FROM volume_types")}
+        for v in views:
+            v["volume_type"] = names.get(v["volume_type_id"], DEFAULT["name"])
+        return views
 
     def find(self, ctx, ref) -> dict:
         v = dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (ref,))
@@ -62,13 +70,13 @@ class VolumeService:
             rs = dbm.rows(self.db, "SELECT * FROM volumes ORDER BY created_at")
         else:
             rs = dbm.rows(self.db, "SELECT * FROM volumes WHERE project_id=? ORDER BY created_at", (ctx.project_id,))
-        return [self.view(v) for v in rs]
+        return self._typed([self.view(v) for v in rs])
 
     def get(self, ctx, ref):
-        return self.view(self.find(ctx, ref))
+        return self._typed([self.view(self.find(ctx, ref))])[0]
 
     def create(self, ctx, size, name="", description="", *, project_id=None, status="available", host=None,
-               image_id=None, bootable=False, delete_on_termination=False, metadata=None):
+               image_id=None, bootable=False, delete_on_termination=False, metadata=None, volume_type=None):
         if not ctx.can_write:
             raise Forbidden("the reader role cannot change anything")
         if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_VOLUME_GB:
@@ -79,6 +87,8 @@ class VolumeService:
         if not isinstance(description, str) or len(description) > 255:
             raise BadRequest("volume description must be a string of at most 255 characters")
         metadata = check_metadata(metadata or {})
+        type_id = self.find_type(ctx, volume_type)["id"]  # a private type: not found for members
+        type_id = None if type_id == DEFAULT_TYPE_ID else type_id
         vid = str(uuid.uuid4())
         now = dbm.now_iso()
         pid = project_id or ctx.project_id
@@ -92,8 +102,9 @@ class VolumeService:
                                        "host": host, "bootable": int(bootable), "image_id": image_id,
                                        "delete_on_termination": int(delete_on_termination),
                                        "user_id": ctx.user_id, "metadata": dbm.jdump(metadata),
+                                       "volume_type_id": type_id,
                                        "created_at": now, "updated_at": now})
-        return self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))
+        return self._typed([self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))])[0]
 
     def update(self, ctx, ref, changes: dict) -> dict:
         """cinder's PUT: name, description, metadata (replaces the volume's)."""

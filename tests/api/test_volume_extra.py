@@ -68,6 +68,7 @@ async def test_availability_zones_and_the_default_type(env):
     assert [t["name"] for t in types] == ["__DEFAULT__"] and "extra_specs" not in types[0]
     admin_view = (await env.get(f"{env.vol()}/types/default")).json()["volume_type"]
     assert admin_view["id"] == types[0]["id"] and admin_view["extra_specs"] == {}
+    assert (await env.delete(f"{env.vol()}/types/{admin_view['id']}")).status_code == 400
     assert (await env.get(f"{env.vol()}/types/{'0' * 8}-0000-0000-0000-{'0' * 12}")).status_code == 404
 
 
@@ -95,3 +96,61 @@ async def test_put_renames_and_replaces_metadata(env):
 async def test_the_v3_document_is_a_list_of_one(env):
     body = (await env.http.get("/volume/v3")).json()
     assert [v["id"] for v in body["versions"]] == ["v3.0"]
+
+
+async def test_volume_types_made_by_admins_with_extra_specs(env):
+    r = await env.post(f"{env.vol('mia')}/types", {"volume_type": {"name": "nope"}}, who="mia")
+    assert r.status_code == 403
+    r = await env.post(f"{env.vol()}/types", {"volume_type": {
+        "name": "fast", "description": "d", "extra_specs": {"speed": "high"}}})
+    assert r.status_code == 200, r.text
+    fast = r.json()["volume_type"]
+    assert (fast["is_public"], fast["extra_specs"]) == (True, {"speed": "high"})
+    assert (await env.post(f"{env.vol()}/types", {"volume_type": {"name": "fast"}})).status_code == 409
+    assert (await env.post(f"{env.vol()}/types", {"volume_type": {"name": ""}})).status_code == 400
+    url = f"{env.vol()}/types/{fast['id']}"
+    r = await env.post(f"{url}/extra_specs", {"extra_specs": {"k": "v"}})
+    assert r.json()["extra_specs"] == {"speed": "high", "k": "v"}
+    assert (await env.http.put(f"{url}/extra_specs/k", json={"k": "w"}, headers=env.h())).json() == {"k": "w"}
+    assert (await env.get(f"{url}/extra_specs/k")).json() == {"k": "w"}
+    assert (await env.delete(f"{url}/extra_specs/k")).status_code == 202
+    assert (await env.get(f"{url}/extra_specs/k")).status_code == 404
+    r = await env.http.put(url, json={"volume_type": {"name": "faster", "description": "dd"}}, headers=env.h())
+    assert r.status_code == 200 and r.json()["volume_type"]["name"] == "faster"
+    # a member sees it without the admin-only fields and makes a volume of it
+    seen = (await env.get(f"{env.vol('mia')}/types/{fast['id']}", who="mia")).json()["volume_type"]
+    assert seen["name"] == "faster" and "extra_specs" not in seen
+    v = await _volume(env, volume_type="faster")
+    assert v["volume_type"] == "faster"
+    assert (await env.delete(url)).status_code == 400  # in use
+    await env.delete(f"{env.vol('mia')}/volumes/{v['id']}", who="mia")
+    assert (await env.delete(url)).status_code == 202
+    assert (await env.get(url)).status_code == 404
+
+
+async def test_a_private_type_is_for_admins_only(env):
+    r = await env.post(f"{env.vol()}/types", {"volume_type": {
+        "name": "secret", "os-volume-type-access:is_public": False}})
+    tid = r.json()["volume_type"]["id"]
+    names = [t["name"] for t in (await env.get(f"{env.vol('mia')}/types", who="mia")).json()["volume_types"]]
+    assert "secret" not in names
+    r = await env.post(f"{env.vol('mia')}/volumes", {"volume": {"size": 1, "volume_type": tid}}, who="mia")
+    assert r.status_code == 404
+    r = await env.post(f"{env.vol('mia')}/volumes", {"volume": {"size": 1, "volume_type": "no-such"}}, who="mia")
+    assert r.status_code == 404
+
+
+async def test_lists_sort_as_cinder_and_full_pages_link_on(env):
+    made = [(await _volume(env, who="bob", name=n))["id"] for n in ("s1", "s2", "s3")]
+    url = f"{env.vol('bob')}/volumes"
+    ids = [v["id"] for v in (await env.get(url, who="bob")).json()["volumes"]]
+    assert ids == made[::-1]  # newest first
+    asc = [v["id"] for v in (await env.get(f"{url}?sort_key=name&sort_dir=asc", who="bob")).json()["volumes"]]
+    assert asc == made
+    byid = [v["id"] for v in (await env.get(f"{url}?sort=id:desc", who="bob")).json()["volumes"]]
+    assert byid == sorted(made, reverse=True)
+    assert (await env.get(f"{url}?sort_key=nope", who="bob")).status_code == 400
+    last = (await env.get(f"{url}?limit=1&marker={made[1]}", who="bob")).json()
+    assert [v["id"] for v in last["volumes"]] == [made[0]] and "volumes_links" in last
+    after = (await env.get(f"{url}?limit=1&marker={made[0]}", who="bob")).json()
+    assert after == {"volumes": []}
