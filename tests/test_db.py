@@ -32,7 +32,7 @@ def test_transaction_rolls_back_everything(tmp_path):
     db = dbm.open_db(tmp_path / "t.db")
     try:
         with dbm.transaction(db):
-            db.conn.execute("INSERT INTO roles VALUES ('r1', 'x')")
+            db.conn.execute("INSERT INTO roles (id, name) VALUES ('r1', 'x')")
             raise RuntimeError("boom")
     except RuntimeError:
         pass

@@ -79,44 +79,45 @@ def token_body(request: Request, t: dict, with_catalog: bool = True) -> dict:
     return {"token": body}
 
 
-def _check_domain(d, where: str) -> None:
-    """One domain exists (Default); naming it is optional, naming another is an error."""
+def _check_domain(d, where: str) -> str:
+    """The domain a name is looked up in (its id or name; Default when none is given)."""
     if d is None:
-        return
+        return "Default"
     if not isinstance(d, dict):
         raise BadRequest(f"'{where}.domain' must be an object")
     check_fields(d, ("id", "name"), f"{where}.domain")
-    if d.get("id") not in (None, "default") or d.get("name") not in (None, "Default"):
-        raise Unauthorized(f"unknown domain {d.get('id') or d.get('name')!r}: only 'Default' exists")
+    return (want_str(d, "id", f"{where}.domain", empty=False) or want_str(d, "name", f"{where}.domain", empty=False)
+            or _missing(f"{where}.domain.id"))
 
 
 SYSTEM = object()  # the scope {"system": {"all": true}}
 
 
 def _scope_project(auth: dict):
-    """The project asked for (name or id), SYSTEM, or None (unscoped)."""
+    """(the project asked for (name or id), SYSTEM or None (unscoped); its domain)."""
     scope = auth.get("scope")
     if scope in (None, "unscoped"):
-        return None
+        return None, "Default"
     if not isinstance(scope, dict):
         raise BadRequest("'auth.scope' must be an object")
     check_fields(scope, ("project", "domain", "system", "OS-TRUST:trust", "unscoped"), "auth.scope")
     if "system" in scope:
         if scope["system"] != {"all": True}:
             raise BadRequest("'auth.scope.system' must be {\"all\": true} (the only system)")
-        return SYSTEM
+        return SYSTEM, "Default"
     if "project" not in scope:
         if "unscoped" in scope:
-            return None
+            return None, "Default"
         raise BadRequest("only project and system scopes are supported: give 'auth.scope.project'")
     p = scope["project"]
     if not isinstance(p, dict):
         raise BadRequest("'auth.scope.project' must be an object")
     check_fields(p, ("id", "name", "domain"), "auth.scope.project")
     if p.get("id"):
-        return want_str(p, "id", "auth.scope.project", empty=False)
-    _check_domain(p.get("domain"), "auth.scope.project")
-    return want_str(p, "name", "auth.scope.project", empty=False) or _missing("auth.scope.project.name")
+        return want_str(p, "id", "auth.scope.project", empty=False), "Default"
+    domain = _check_domain(p.get("domain"), "auth.scope.project")
+    return (want_str(p, "name", "auth.scope.project", empty=False) or _missing("auth.scope.project.name"),
+            domain)
 
 
 def _missing(what: str):
@@ -135,23 +136,23 @@ async def issue_token(request: Request) -> Response:
     if not isinstance(ident, dict) or not isinstance(ident.get("methods"), list) or not ident["methods"]:
         raise BadRequest("'auth.identity.methods' must be a non-empty list")
     methods = ident["methods"]
-    project = _scope_project(auth)
+    project, project_domain = _scope_project(auth)
     if "password" in methods:
         pw = ident.get("password")
         if not isinstance(pw, dict) or not isinstance(pw.get("user"), dict):
             raise BadRequest("'auth.identity.password.user' is required")
         u = pw["user"]
         check_fields(u, ("id", "name", "domain", "password"), "auth.identity.password.user")
-        _check_domain(u.get("domain"), "auth.identity.password.user")
+        domain = _check_domain(u.get("domain"), "auth.identity.password.user")
         who = want_str(u, "id", "user") or want_str(u, "name", "user") or _missing(
             "auth.identity.password.user.name")
         password = u.get("password")
         if not isinstance(password, str) or not password:
             raise Unauthorized("the request you have made requires authentication: no password")
         if project is SYSTEM:
-            t = await cloud.login(who, password, None, system=True)
+            t = await cloud.login(who, password, None, domain, system=True)
         else:
-            t = await cloud.login(who, password, project)
+            t = await cloud.login(who, password, project, domain, project_domain)
     elif "token" in methods:
         tk = ident.get("token")
         if not isinstance(tk, dict) or not isinstance(tk.get("id"), str) or not tk["id"]:
@@ -161,7 +162,7 @@ async def issue_token(request: Request) -> Response:
         elif project is SYSTEM:
             t = await cloud.scope(tk["id"], None, system=True)
         else:
-            t = await cloud.scope(tk["id"], project)
+            t = await cloud.scope(tk["id"], project, project_domain=project_domain)
     else:
         raise Unauthorized(f"unsupported authentication method {methods[0]!r}: use password or token")
     nocatalog = "nocatalog" in request.query_params

@@ -80,15 +80,13 @@ async def users(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     if request.method == "POST":
         u = await _read_user(request, required=("name",))
-        if u.get("domain_id") not in (None, "default"):
-            raise BadRequest(f"unknown domain {u['domain_id']!r}: only 'default' exists")
         name = want_str(u, "name", "user", empty=False)
         pw = want_str(u, "password", "user", empty=False, max_len=4096)
         if pw is None:
             raise BadRequest("'user.password' is required: pocketstack users log in by password")
         enabled = want_bool(u.get("enabled", True), "user.enabled")
         created = await cloud.create_user(token, name, pw, u.get("default_project_id"), enabled,
-                                          _user_extra(u))
+                                          _user_extra(u), want_str(u, "domain_id", "user", empty=False) or "default")
         return JSONResponse({"user": user_view(request, created)}, status_code=201)
     items = [user_view(request, u) for u in await cloud.list_users(token)]
     return _collection(request, "users", items)
@@ -139,13 +137,14 @@ async def projects(request: Request) -> Response:
         p = await read_object(request, "project", ("name", "description", "domain_id", "enabled",
                                                    "is_domain", "parent_id", "tags", "options"),
                               required=("name",))
-        if p.get("domain_id") not in (None, "default") or p.get("parent_id") not in (None, "default"):
-            raise BadRequest("projects live in the 'default' domain only")
-        if p.get("is_domain"):
-            raise BadRequest("'project.is_domain' true is not supported")
+        domain = want_str(p, "domain_id", "project", empty=False) or "default"
+        if p.get("parent_id") not in (None, domain):
+            raise BadRequest("'project.parent_id': projects are not nested, a project's parent is its domain")
+        if want_bool(p.get("is_domain", False), "project.is_domain"):
+            raise BadRequest("'project.is_domain': a project acting as a domain is not supported (POST /v3/domains)")
         name = want_str(p, "name", "project", empty=False, max_len=64)
         desc = want_str(p, "description", "project", max_len=1024) or ""
-        created = await cloud.create_project(token, name, desc)
+        created = await cloud.create_project(token, name, desc, domain)
         return JSONResponse({"project": project_view(request, created)}, status_code=201)
     items = [project_view(request, p) for p in await cloud.list_projects(token)]
     return _collection(request, "projects", items)

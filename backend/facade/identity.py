@@ -19,7 +19,8 @@ class IdentityFacade:
         """Password -> token (unscoped when project is None). Returns the token view:
         {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods,
         system}. system=True asks for a system-scoped token (the user's roles on the system)."""
-        return await self.rt.identity.authenticate_password(username, password, project, domain, system)
+        return await self.rt.identity.authenticate_password(username, password, project, domain, system,
+                                                            project_domain)
 
     async def operator_token(self) -> str:
         """An admin token for tools run by the owner of the state directory on this machine
@@ -27,10 +28,11 @@ class IdentityFacade:
         and take its lock owns the cloud already. Never reachable over the REST API."""
         return self.rt.identity.operator_token()
 
-    async def scope(self, token: str, project: str | None, system: bool = False) -> dict:
+    async def scope(self, token: str, project: str | None, system: bool = False,
+                    project_domain: str = "Default") -> dict:
         """Token (usually unscoped) + project name or id -> new project-scoped token
         (system=True: a system-scoped one)."""
-        return self.rt.identity.authenticate_token(token, project, system)
+        return self.rt.identity.authenticate_token(token, project, system, project_domain)
 
     async def validate_token(self, token: str, subject: str | None = None) -> dict:
         """Validate subject (default: token itself) with token's authority."""
@@ -50,10 +52,11 @@ class IdentityFacade:
 
     async def create_user(self, token: str, name: str, password: str,
                           default_project: str | None = None, enabled: bool = True,
-                          extra: dict | None = None) -> dict:
-        """extra: the user's other attributes (email, description, ...), kept and shown as given."""
+                          extra: dict | None = None, domain: str = "default") -> dict:
+        """extra: the user's other attributes (email, description, ...), kept and shown as given;
+        domain: the id of the domain the user is in."""
         return self.rt.identity.create_user(await self._ictx(token), name, password, default_project, enabled,
-                                            extra)
+                                            extra, domain)
 
     async def update_user(self, token: str, user: str, name: str | None = None, password: str | None = None,
                           enabled: bool | None = None, default_project: str | None = None,
@@ -77,8 +80,8 @@ class IdentityFacade:
     async def get_project(self, token: str, project: str) -> dict:
         return self.rt.identity.get_project(await self._ictx(token), project)
 
-    async def create_project(self, token: str, name: str, description: str = "") -> dict:
-        return self.rt.identity.create_project(await self._ictx(token), name, description)
+    async def create_project(self, token: str, name: str, description: str = "", domain: str = "default") -> dict:
+        return self.rt.identity.create_project(await self._ictx(token), name, description, domain)
 
     async def update_project(self, token: str, project: str, name: str | None = None,
                              description: str | None = None, enabled: bool | None = None) -> dict:

@@ -51,11 +51,21 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains):
         return (dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (name_or_id,)) or
                 dbm.row(self.db, "SELECT * FROM projects WHERE name=? AND domain_id=?", (name_or_id, dom)))
 
-    @staticmethod
-    def _domain_id(domain: str | None) -> str:
+    def _domain_id(self, domain: str | None) -> str:
+        """A login's domain (id or name) -> its id; unknown or disabled is 401 (keystone)."""
         if domain in (None, "", "default", "Default"):
             return "default"
-        raise Unauthorized(f"domain {domain!r} not found (only 'Default' exists)")
+        d = (dbm.row(self.db, "SELECT * FROM domains WHERE id=?", (domain,)) or
+             dbm.row(self.db, "SELECT * FROM domains WHERE name=?", (domain,)))
+        if not d:
+            raise Unauthorized(f"domain {domain!r} not found")
+        if not d["enabled"]:
+            raise Unauthorized(f"domain {d['name']!r} is disabled")
+        return d["id"]
+
+    def _domain_ref(self, domain_id: str) -> dict:
+        d = dbm.row(self.db, "SELECT id, name FROM domains WHERE id=?", (domain_id,))
+        return {"id": domain_id, "name": d["name"] if d else domain_id}
 
     def _roles_on(self, user_id: str, project_id: str) -> list[dict]:
         names: set[str] = set()
@@ -89,16 +99,16 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains):
              dbm.jdump(methods), now, exp, int(system)))
         return self._view(token, user, None if system else project, roles, methods, now, exp, system)
 
-    @staticmethod
-    def _view(token, user, project, roles, methods, issued, exp, system=False) -> dict:
+    def _view(self, token, user, project, roles, methods, issued, exp, system=False) -> dict:
         return {"token": token, "issued_at": _iso(issued), "expires_at": _iso(exp), "methods": methods,
-                "user": {"id": user["id"], "name": user["name"], "domain": DEFAULT_DOMAIN},
-                "project": ({"id": project["id"], "name": project["name"], "domain": DEFAULT_DOMAIN}
-                            if project else None),
+                "user": {"id": user["id"], "name": user["name"], "domain": self._domain_ref(user["domain_id"])},
+                "project": ({"id": project["id"], "name": project["name"],
+                             "domain": self._domain_ref(project["domain_id"])} if project else None),
                 "roles": roles, "is_admin": any(r["name"] == "admin" for r in roles), "system": system}
 
     async def authenticate_password(self, username: str, password: str, project: str | None,
-                                    domain: str = "Default", system: bool = False) -> dict:
+                                    domain: str = "Default", system: bool = False,
+                                    project_domain: str = "Default") -> dict:
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise BadRequest("username and password are required")
         user = self._find_user(username, domain)
@@ -112,9 +122,10 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains):
             raise Unauthorized("the request you have made requires authentication: wrong user name or password")
         if not user["enabled"]:
             raise Unauthorized(f"user {username!r} is disabled")
+        self._domain_id(user["domain_id"])  # a disabled domain's users do not log in
         proj = None
         if project is not None:
-            proj = self._find_project(project)
+            proj = self._find_project(project, project_domain)
             if not proj:
                 raise Unauthorized(f"project {project!r} not found")
         return self._issue(user, proj, ["password"], system=system)
@@ -126,12 +137,13 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains):
             raise Unauthorized("no admin user or project: run `pocketstack init` first")
         return self._issue(user, proj, ["local"])["token"]
 
-    def authenticate_token(self, token: str, project: str | None, system: bool = False) -> dict:
+    def authenticate_token(self, token: str, project: str | None, system: bool = False,
+                           project_domain: str = "Default") -> dict:
         ctx, row = self._validate(token)
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
         proj = None
         if project is not None:
-            proj = self._find_project(project)
+            proj = self._find_project(project, project_domain)
             if not proj:
                 raise Unauthorized(f"project {project!r} not found")
         elif row["project_id"]:

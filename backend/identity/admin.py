@@ -43,11 +43,13 @@ class IdentityAdmin:
             raise NotFound(f"user {user!r} not found")
         return self._user_view(u)
 
-    def create_user(self, ctx, name, password, default_project=None, enabled=True, extra=None):
+    def create_user(self, ctx, name, password, default_project=None, enabled=True, extra=None,
+                    domain="default"):
         self._admin(ctx)
         check_name("user", name)
         extra = check_extra("user", extra or {})
-        if self._find_user(name):
+        domain_id = self._find_domain(domain or "default")["id"]
+        if dbm.row(self.db, "SELECT 1 x FROM users WHERE name=? AND domain_id=?", (name, domain_id)):
             raise Conflict(f"a user named {name!r} already exists")
         proj = None
         if default_project:
@@ -55,7 +57,7 @@ class IdentityAdmin:
             if not proj:
                 raise NotFound(f"project {default_project!r} not found")
         uid = uuid.uuid4().hex
-        self.db["users"].insert({"id": uid, "name": name, "domain_id": "default",
+        self.db["users"].insert({"id": uid, "name": name, "domain_id": domain_id,
                                  "password_hash": self.hash_password(password), "enabled": int(bool(enabled)),
                                  "default_project_id": proj["id"] if proj else None,
                                  "created_at": dbm.now_iso(), "extra": dbm.jdump(extra)})
@@ -88,7 +90,7 @@ class IdentityAdmin:
             values["extra"] = dbm.jdump({**dbm.jload(u["extra"] or "{}"), **check_extra("user", extra)})
         if name is not None and name != u["name"]:
             check_name("user", name)
-            if self._find_user(name):
+            if dbm.row(self.db, "SELECT 1 x FROM users WHERE name=? AND domain_id=?", (name, u["domain_id"])):
                 raise Conflict(f"a user named {name!r} already exists")
             values["name"] = name
         if password_hash is not None:
@@ -141,15 +143,16 @@ class IdentityAdmin:
             raise NotFound(f"project {project!r} not found")
         return self._project_view(p)
 
-    def create_project(self, ctx, name, description=""):
+    def create_project(self, ctx, name, description="", domain="default"):
         self._admin(ctx)
         check_name("project", name, 64)
         if not isinstance(description, str):
             raise BadRequest("project description must be a string")
-        if self._find_project(name):
+        domain_id = self._find_domain(domain or "default")["id"]
+        if dbm.row(self.db, "SELECT 1 x FROM projects WHERE name=? AND domain_id=?", (name, domain_id)):
             raise Conflict(f"a project named {name!r} already exists")
         pid = uuid.uuid4().hex
-        self.db["projects"].insert({"id": pid, "name": name, "domain_id": "default",
+        self.db["projects"].insert({"id": pid, "name": name, "domain_id": domain_id,
                                     "description": description, "enabled": 1, "created_at": dbm.now_iso()})
         return self._project_view(self._find_project(pid))
 
@@ -161,7 +164,7 @@ class IdentityAdmin:
         values = {}
         if name is not None and name != p["name"]:
             check_name("project", name, 64)
-            if self._find_project(name):
+            if dbm.row(self.db, "SELECT 1 x FROM projects WHERE name=? AND domain_id=?", (name, p["domain_id"])):
                 raise Conflict(f"a project named {name!r} already exists")
             values["name"] = name
         if description is not None:

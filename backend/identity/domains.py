@@ -61,16 +61,39 @@ class Domains:
             values["description"] = check_text("domain description", description, 1024)
         if enabled is not None:
             if not enabled and d["id"] == "default":
-                raise Forbidden("the default domain cannot be disabled: every user and project is in it")
+                raise Forbidden("the default domain cannot be disabled: the cloud's admin is in it")
             values["enabled"] = int(enabled)
         if values:
             cols = ", ".join(f"{k}=?" for k in values)
-            self.db.conn.execute(f"UPDATE domains SET {cols} WHERE id=?", (*values.values(), d["id"]))
+            with dbm.transaction(self.db):
+                self.db.conn.execute(f"UPDATE domains SET {cols} WHERE id=?", (*values.values(), d["id"]))
+                if values.get("enabled") == 0:  # its users' tokens and tokens on its projects end
+                    self.db.conn.execute(
+                        "UPDATE tokens SET revoked=1 WHERE user_id IN (SELECT id FROM users WHERE domain_id=?)"
+                        " OR project_id IN (SELECT id FROM projects WHERE domain_id=?)", (d["id"], d["id"]))
+            self._cache.clear()
         return self._domain_view(self._find_domain(d["id"]))
 
     def delete_domain(self, ctx, domain):
+        """Its users and projects go with it (keystone); a project that still owns resources
+        keeps the domain (409), nothing deleted."""
         self._admin(ctx)
         d = self._find_domain(domain)
         if d["enabled"]:
             raise Forbidden(f"domain {d['name']!r} is enabled: disable it before deleting it")
-        self.db.conn.execute("DELETE FROM domains WHERE id=?", (d["id"],))
+        projects = dbm.rows(self.db, "SELECT id, name FROM projects WHERE domain_id=?", (d["id"],))
+        for p in projects:
+            owned = self._owned_by(p["id"])
+            if owned:
+                raise Conflict(f"project {p['name']!r} of domain {d['name']!r} still owns {', '.join(owned)}")
+        with dbm.transaction(self.db):
+            for sql in ("DELETE FROM assignments WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
+                        " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
+                        "DELETE FROM system_assignments WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)",
+                        "UPDATE tokens SET revoked=1 WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
+                        " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
+                        "DELETE FROM quotas WHERE project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
+                        "DELETE FROM users WHERE domain_id=?1", "DELETE FROM projects WHERE domain_id=?1",
+                        "DELETE FROM domains WHERE id=?1"):
+                self.db.conn.execute(sql, (d["id"],))
+        self._cache.clear()

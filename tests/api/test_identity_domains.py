@@ -113,3 +113,58 @@ async def test_roles_bad_input_builtins_and_non_admins(env):
     r = await env.http.patch(f"{R}/{roles['admin']}", json={"role": {"name": "boss"}}, headers=env.h())
     assert r.status_code == 403
     assert sorted(x["name"] for x in (await env.get(R)).json()["roles"]) == before
+
+
+async def test_users_and_projects_live_in_a_domain_and_go_with_it(env):
+    from apihelp import AUTH
+    did = (await env.post(D, {"domain": {"name": "labs"}})).json()["domain"]["id"]
+    # the same names as in Default, kept apart by domain
+    r = await env.post("/identity/v3/projects", {"project": {"name": "other", "domain_id": did}})
+    assert r.status_code == 201, r.text
+    p = r.json()["project"]
+    assert (p["domain_id"], p["parent_id"]) == (did, did)
+    r = await env.post("/identity/v3/users", {"user": {"name": "bob", "password": "labs-pw", "domain_id": did}})
+    assert r.status_code == 201, r.text
+    uid = r.json()["user"]["id"]
+    grant = f"/identity/v3/projects/{p['id']}/users/{uid}/roles/"
+    roles = {x["name"]: x["id"] for x in (await env.get("/identity/v3/roles")).json()["roles"]}
+    assert (await env.http.put(grant + roles["member"], headers=env.h())).status_code == 204
+    listed = (await env.get(f"/identity/v3/users?domain_id={did}")).json()["users"]
+    assert [u["id"] for u in listed] == [uid]
+
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "bob", "domain": {"name": "labs"}, "password": "labs-pw"}}},
+        "scope": {"project": {"name": "other", "domain": {"id": did}}}}}
+    r = await env.http.post(AUTH, json=body)
+    assert r.status_code == 201, r.text
+    t = r.json()["token"]
+    assert t["user"]["id"] == uid and t["user"]["domain"] == {"id": did, "name": "labs"}
+    assert t["project"]["id"] == p["id"] and t["project"]["domain"]["name"] == "labs"
+    tok = r.headers["X-Subject-Token"]
+    # Default's bob is another user with another password
+    body["auth"]["identity"]["password"]["user"]["domain"] = {"id": "default"}
+    body["auth"]["scope"] = None
+    assert (await env.http.post(AUTH, json=body)).status_code == 401
+
+    # disabling the domain ends its users' tokens and logins
+    r = await env.http.patch(f"{D}/{did}", json={"domain": {"enabled": False}}, headers=env.h())
+    assert r.status_code == 200
+    assert (await env.http.get("/compute/v2.1/servers", headers={"X-Auth-Token": tok})).status_code == 401
+    body["auth"]["identity"]["password"]["user"]["domain"] = {"id": did}
+    assert (await env.http.post(AUTH, json=body)).status_code == 401
+    # deleting it deletes them
+    assert (await env.delete(f"{D}/{did}")).status_code == 204
+    assert (await env.get(f"/identity/v3/users/{uid}")).status_code == 404
+    assert (await env.get(f"/identity/v3/projects/{p['id']}")).status_code == 404
+    assert (await env.get(f"/identity/v3/users/{env.ids['user_bob']}")).status_code == 200  # Default's stays
+
+
+async def test_user_or_project_in_a_domain_that_does_not_exist_is_404_and_not_made(env):
+    before = await env.counts()
+    r = await env.post("/identity/v3/users", {"user": {"name": "lost", "password": "pw", "domain_id": "nowhere"}})
+    assert r.status_code == 404 and "nowhere" in r.json()["error"]["message"]
+    r = await env.post("/identity/v3/projects", {"project": {"name": "lost", "domain_id": "nowhere"}})
+    assert r.status_code == 404
+    r = await env.post("/identity/v3/projects", {"project": {"name": "kid", "parent_id": env.ids["project_other"]}})
+    assert r.status_code == 400 and "project.parent_id" in r.json()["error"]["message"]
+    assert await env.counts() == before
