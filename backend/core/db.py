@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE
 CREATE TABLE IF NOT EXISTS domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
   description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
 INSERT OR IGNORE INTO domains VALUES ('default', 'Default', 'The default domain', 1, '');
+CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, UNIQUE(domain_id, name));
+CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL REFERENCES groups(id),
+  user_id TEXT NOT NULL REFERENCES users(id), PRIMARY KEY (group_id, user_id));
 CREATE TABLE IF NOT EXISTS assignments (user_id TEXT NOT NULL REFERENCES users(id),
   project_id TEXT NOT NULL REFERENCES projects(id), role_id TEXT NOT NULL REFERENCES roles(id),
   PRIMARY KEY (user_id, project_id, role_id));

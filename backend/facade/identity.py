@@ -150,3 +150,35 @@ class IdentityFacade:
     async def delete_role(self, token: str, role: str) -> None:
         """Its assignments go too; admin, member and reader are built in (403)."""
         self.rt.identity.delete_role(await self._ictx(token), role)
+
+    async def list_groups(self, token: str) -> list[dict]:
+        """[{id, name, domain_id, description}]: all for admins and system readers, else one's own."""
+        return self.rt.identity.list_groups(await self._ictx(token))
+
+    async def get_group(self, token: str, group: str) -> dict:
+        return self.rt.identity.get_group(await self._ictx(token), group)
+
+    async def create_group(self, token: str, name: str, description: str = "", domain: str = "default") -> dict:
+        return self.rt.identity.create_group(await self._ictx(token), name, description, domain)
+
+    async def update_group(self, token: str, group: str, name: str | None = None,
+                           description: str | None = None) -> dict:
+        return self.rt.identity.update_group(await self._ictx(token), group, name, description)
+
+    async def delete_group(self, token: str, group: str) -> None:
+        self.rt.identity.delete_group(await self._ictx(token), group)
+
+    async def add_group_user(self, token: str, group: str, user: str) -> None:
+        self.rt.identity.add_group_user(await self._ictx(token), group, user)
+
+    async def remove_group_user(self, token: str, group: str, user: str) -> None:
+        self.rt.identity.remove_group_user(await self._ictx(token), group, user)
+
+    async def check_group_user(self, token: str, group: str, user: str) -> bool:
+        return self.rt.identity.check_group_user(await self._ictx(token), group, user)
+
+    async def list_group_users(self, token: str, group: str) -> list[dict]:
+        return self.rt.identity.list_group_users(await self._ictx(token), group)
+
+    async def list_user_groups(self, token: str, user: str) -> list[dict]:
+        return self.rt.identity.list_user_groups(await self._ictx(token), user)

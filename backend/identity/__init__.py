@@ -16,6 +16,7 @@ from backend.core.context import RequestContext, new_request_id
 from backend.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from backend.identity.admin import IdentityAdmin
 from backend.identity.domains import Domains
+from backend.identity.groups import Groups
 from backend.identity.system import SystemRoles
 from backend.identity.common import (DEFAULT_DOMAIN, IMPLIES, MAX_PASSWORD, ROLE_NAMES, _hash_token, _iso,
                                      _pw_bytes, check_name, check_text)
@@ -24,7 +25,7 @@ __all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityS
            "check_text"]
 
 
-class IdentityService(IdentityAdmin, SystemRoles, Domains):
+class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups):
     def __init__(self, db, config):
         self.db = db
         self.config = config

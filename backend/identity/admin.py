@@ -123,6 +123,7 @@ class IdentityAdmin:
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM system_assignments WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM group_members WHERE user_id=?", (u["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM users WHERE id=?", (u["id"],))
         self._cache.clear()

@@ -75,7 +75,7 @@ class Domains:
         return self._domain_view(self._find_domain(d["id"]))
 
     def delete_domain(self, ctx, domain):
-        """Its users and projects go with it (keystone); a project that still owns resources
+        """Its users, groups and projects go with it (keystone); a project that still owns resources
         keeps the domain (409), nothing deleted."""
         self._admin(ctx)
         d = self._find_domain(domain)
@@ -90,6 +90,9 @@ class Domains:
             for sql in ("DELETE FROM assignments WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
                         " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
                         "DELETE FROM system_assignments WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)",
+                        "DELETE FROM group_members WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
+                        " OR group_id IN (SELECT id FROM groups WHERE domain_id=?1)",
+                        "DELETE FROM groups WHERE domain_id=?1",
                         "UPDATE tokens SET revoked=1 WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
                         " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
                         "DELETE FROM quotas WHERE project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
