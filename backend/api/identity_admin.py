@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from backend.api.common import (no_content, parse_object, read_json, read_object, this_url, token_of,
                                 url_for, want_bool, want_str)
-from backend.core.errors import BadRequest, NotFound
+from backend.core.errors import BadRequest, Forbidden, NotFound
 
 DEFAULT_DOMAIN = {"id": "default", "name": "Default"}
 
@@ -59,6 +59,18 @@ def _exact(view: dict, asked: str, kind: str) -> dict:
 
 
 # ---- users, projects, roles -----------------------------------------------------------
+async def _reads_all(request: Request) -> bool:
+    t = await request.app.state.cloud.validate_token(token_of(request))
+    return bool(t.get("is_admin") or (t.get("system") and t.get("roles")))
+
+
+async def _reader_only(request: Request, what: str) -> None:
+    # keystone's default policy: listing all users or projects is for admins and readers on
+    # the system; a user lists their own projects at /v3/auth/projects or /v3/users/{id}/projects
+    if not await _reads_all(request):
+        raise Forbidden(f"listing {what} needs an admin or a system reader")
+
+
 USER_FIELDS = ("name", "password", "default_project_id", "domain_id", "enabled", "options")
 
 
@@ -88,6 +100,7 @@ async def users(request: Request) -> Response:
         created = await cloud.create_user(token, name, pw, u.get("default_project_id"), enabled,
                                           _user_extra(u), want_str(u, "domain_id", "user", empty=False) or "default")
         return JSONResponse({"user": user_view(request, created)}, status_code=201)
+    await _reader_only(request, "users")
     items = [user_view(request, u) for u in await cloud.list_users(token)]
     return _collection(request, "users", items)
 
@@ -144,15 +157,23 @@ async def projects(request: Request) -> Response:
             raise BadRequest("'project.is_domain': a project acting as a domain is not supported (POST /v3/domains)")
         name = want_str(p, "name", "project", empty=False, max_len=64)
         desc = want_str(p, "description", "project", max_len=1024) or ""
-        created = await cloud.create_project(token, name, desc, domain)
+        enabled = want_bool(p.get("enabled", True), "project.enabled")
+        created = await cloud.create_project(token, name, desc, domain, enabled)
         return JSONResponse({"project": project_view(request, created)}, status_code=201)
+    await _reader_only(request, "projects")
     items = [project_view(request, p) for p in await cloud.list_projects(token)]
     return _collection(request, "projects", items)
 
 
 async def project_one(request: Request) -> Response:
     cloud, token, pid = request.app.state.cloud, token_of(request), request.path_params["id"]
-    p = _exact(await cloud.get_project(token, pid), pid, "project")
+    try:
+        p = _exact(await cloud.get_project(token, pid), pid, "project")
+    except NotFound:
+        # keystone checks the policy first: a user who may not change projects hears 403
+        if request.method != "GET" and not await _reads_all(request):
+            raise Forbidden("only an admin may change or delete a project") from None
+        raise
     if request.method == "DELETE":
         await cloud.delete_project(token, pid)
         return no_content()

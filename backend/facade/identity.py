@@ -80,8 +80,9 @@ class IdentityFacade:
     async def get_project(self, token: str, project: str) -> dict:
         return self.rt.identity.get_project(await self._ictx(token), project)
 
-    async def create_project(self, token: str, name: str, description: str = "", domain: str = "default") -> dict:
-        return self.rt.identity.create_project(await self._ictx(token), name, description, domain)
+    async def create_project(self, token: str, name: str, description: str = "", domain: str = "default",
+                             enabled: bool = True) -> dict:
+        return self.rt.identity.create_project(await self._ictx(token), name, description, domain, enabled)
 
     async def update_project(self, token: str, project: str, name: str | None = None,
                              description: str | None = None, enabled: bool | None = None) -> dict:

@@ -144,7 +144,7 @@ class IdentityAdmin:
             raise NotFound(f"project {project!r} not found")
         return self._project_view(p)
 
-    def create_project(self, ctx, name, description="", domain="default"):
+    def create_project(self, ctx, name, description="", domain="default", enabled=True):
         self._admin(ctx)
         check_name("project", name, 64)
         if not isinstance(description, str):
@@ -154,7 +154,8 @@ class IdentityAdmin:
             raise Conflict(f"a project named {name!r} already exists")
         pid = uuid.uuid4().hex
         self.db["projects"].insert({"id": pid, "name": name, "domain_id": domain_id,
-                                    "description": description, "enabled": 1, "created_at": dbm.now_iso()})
+                                    "description": description, "enabled": int(bool(enabled)),
+                                    "created_at": dbm.now_iso()})
         return self._project_view(self._find_project(pid))
 
     def update_project(self, ctx, project, name=None, description=None, enabled=None):

@@ -203,3 +203,20 @@ async def test_bad_user_attribute_is_400_naming_it_and_nothing_made(env):
         r = await env.post("/identity/v3/users", {"user": {"name": "bad-attr", "password": "pw", **bad}})
         assert r.status_code == 400 and named in r.json()["error"]["message"], (bad, r.text)
     assert await env.counts() == before
+
+
+async def test_project_created_disabled_and_non_admin_changes_are_403_first(env):
+    r = await env.post("/identity/v3/projects", {"project": {"name": "dormant", "enabled": False}})
+    assert r.status_code == 201 and r.json()["project"]["enabled"] is False
+    pid = r.json()["project"]["id"]
+    assert (await env.get(f"/identity/v3/projects/{pid}")).json()["project"]["enabled"] is False
+    r = await env.post("/identity/v3/projects", {"project": {"name": "x", "enabled": "sometimes"}})
+    assert r.status_code == 400 and "project.enabled" in r.json()["error"]["message"]
+    # a project bob is not in: 403 (not allowed), as keystone, not 404
+    assert (await env.delete(f"/identity/v3/projects/{pid}", who="bob")).status_code == 403
+    assert (await env.delete(f"/identity/v3/projects/{env.ids['project_other']}", who="bob")).status_code == 403
+    assert (await env.get(f"/identity/v3/projects/{pid}", who="bob")).status_code == 404
+    assert (await env.get("/identity/v3/projects", who="bob")).status_code == 403
+    mine = (await env.get(f"/identity/v3/users/{env.ids['user_bob']}/projects", who="bob")).json()["projects"]
+    assert [p["name"] for p in mine] == ["other"]
+    assert (await env.delete(f"/identity/v3/projects/{pid}")).status_code == 204

@@ -78,9 +78,10 @@ async def test_system_reader_reads_all_of_identity_and_changes_nothing(env):
                            headers=env.h("rita-system"))
     assert r.status_code == 403
     assert await env.counts() == before
-    # the same user's project-scoped reader token reads only themselves
-    r = await env.get(f"{V3}/users", who="rita")
-    assert [u["name"] for u in r.json()["users"]] == ["rita"]
+    # the same user's project-scoped reader token lists no users or projects (keystone: 403)
+    assert (await env.get(f"{V3}/users", who="rita")).status_code == 403
+    assert (await env.get(f"{V3}/projects", who="rita")).status_code == 403
+    assert (await env.get(f"{V3}/users/{users['rita']}", who="rita")).status_code == 200
 
 
 async def test_system_token_is_for_the_identity_api_only(env):
