@@ -78,8 +78,9 @@ class InstancesScreen(Screen):
             parts.append(f"filter '{t.filter_text}': {t.row_count} shown")
         if t.sort_column:
             parts.append(f"sorted by {t.sort_column}{' ↓' if t.sort_reverse else ' ↑'}")
-        # statuses come from the API and the filter from the keyboard: plain text
-        self.query_one("#status-line", Static).update(fmt.plain(" · ".join(parts)))
+        # statuses come from the API and the filter from the keyboard: plain text; one line
+        # of fixed height, so no layout of the screen on every tick
+        self.query_one("#status-line", Static).update(fmt.plain(" · ".join(parts)), layout=False)
 
     # ---- filter and sort ----------------------------------------------------------------
     def action_filter(self) -> None:
