@@ -31,7 +31,7 @@ def project_view(request: Request, p: dict) -> dict:
     dom = p.get("domain_id") or "default"
     return {"id": p["id"], "name": p["name"], "domain_id": dom, "parent_id": dom,
             "description": p.get("description") or "", "enabled": p.get("enabled", True),
-            "is_domain": False, "tags": [], "options": {},
+            "is_domain": False, "tags": p.get("tags") or [], "options": {},
             "links": _links(request, "projects", p["id"])}
 
 
@@ -158,7 +158,7 @@ async def projects(request: Request) -> Response:
         name = want_str(p, "name", "project", empty=False, max_len=64)
         desc = want_str(p, "description", "project", max_len=1024) or ""
         enabled = want_bool(p.get("enabled", True), "project.enabled")
-        created = await cloud.create_project(token, name, desc, domain, enabled)
+        created = await cloud.create_project(token, name, desc, domain, enabled, p.get("tags") or [])
         return JSONResponse({"project": project_view(request, created)}, status_code=201)
     await _reader_only(request, "projects")
     items = [project_view(request, p) for p in await cloud.list_projects(token)]
@@ -182,7 +182,7 @@ async def project_one(request: Request) -> Response:
         enabled = want_bool(b["enabled"], "project.enabled") if "enabled" in b else None
         p = await cloud.update_project(token, pid, name=want_str(b, "name", "project", empty=False, max_len=64),
                                        description=want_str(b, "description", "project", max_len=1024),
-                                       enabled=enabled)
+                                       enabled=enabled, tags=b.get("tags"))
     return JSONResponse({"project": project_view(request, p)})
 
 

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domai
   created_at TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', UNIQUE(domain_id, name));
 CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
   description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
-  UNIQUE(domain_id, name));
+  tags TEXT NOT NULL DEFAULT '[]', UNIQUE(domain_id, name));
 CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT);
 -- keystone's domains; 'default' always exists (users and projects live in it)
 CREATE TABLE IF NOT EXISTS domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,

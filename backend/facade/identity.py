@@ -81,12 +81,13 @@ class IdentityFacade:
         return self.rt.identity.get_project(await self._ictx(token), project)
 
     async def create_project(self, token: str, name: str, description: str = "", domain: str = "default",
-                             enabled: bool = True) -> dict:
-        return self.rt.identity.create_project(await self._ictx(token), name, description, domain, enabled)
+                             enabled: bool = True, tags: list[str] = ()) -> dict:
+        return self.rt.identity.create_project(await self._ictx(token), name, description, domain, enabled, tags)
 
     async def update_project(self, token: str, project: str, name: str | None = None,
-                             description: str | None = None, enabled: bool | None = None) -> dict:
-        return self.rt.identity.update_project(await self._ictx(token), project, name, description, enabled)
+                             description: str | None = None, enabled: bool | None = None,
+                             tags: list[str] | None = None) -> dict:
+        return self.rt.identity.update_project(await self._ictx(token), project, name, description, enabled, tags)
 
     async def delete_project(self, token: str, project: str) -> None:
         self.rt.identity.delete_project(await self._ictx(token), project)
@@ -183,3 +184,16 @@ class IdentityFacade:
 
     async def list_user_groups(self, token: str, user: str) -> list[dict]:
         return self.rt.identity.list_user_groups(await self._ictx(token), user)
+
+    async def list_project_tags(self, token: str, project: str) -> list[str]:
+        return self.rt.identity.list_project_tags(await self._ictx(token), project)
+
+    async def set_project_tags(self, token: str, project: str, tags: list[str]) -> list[str]:
+        """Replaces all of a project's tags."""
+        return self.rt.identity.set_project_tags(await self._ictx(token), project, tags)
+
+    async def add_project_tag(self, token: str, project: str, tag: str) -> None:
+        self.rt.identity.add_project_tag(await self._ictx(token), project, tag)
+
+    async def remove_project_tag(self, token: str, project: str, tag: str) -> None:
+        self.rt.identity.remove_project_tag(await self._ictx(token), project, tag)

@@ -18,6 +18,7 @@ from backend.identity.admin import IdentityAdmin
 from backend.identity.domains import Domains
 from backend.identity.groups import Groups
 from backend.identity.system import SystemRoles
+from backend.identity.tags import ProjectTags
 from backend.identity.common import (DEFAULT_DOMAIN, IMPLIES, MAX_PASSWORD, ROLE_NAMES, _hash_token, _iso,
                                      _pw_bytes, check_name, check_text)
 
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityS
            "check_text"]
 
 
-class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups):
+class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
     def __init__(self, db, config):
         self.db = db
         self.config = config

@@ -11,6 +11,7 @@ from backend.core import db as dbm
 from backend.core.context import RequestContext
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from backend.identity.common import MAX_PASSWORD, ROLE_NAMES, _pw_bytes, check_extra, check_name, check_text
+from backend.identity.tags import check_tags
 
 
 class IdentityAdmin:
@@ -30,7 +31,8 @@ class IdentityAdmin:
     @staticmethod
     def _project_view(p):
         return {"id": p["id"], "name": p["name"], "domain_id": p["domain_id"],
-                "description": p["description"], "enabled": bool(p["enabled"])}
+                "description": p["description"], "enabled": bool(p["enabled"]),
+                "tags": dbm.jload(p["tags"] or "[]")}
 
     def list_users(self, ctx):
         if not self._reads_all(ctx):
@@ -144,8 +146,9 @@ class IdentityAdmin:
             raise NotFound(f"project {project!r} not found")
         return self._project_view(p)
 
-    def create_project(self, ctx, name, description="", domain="default", enabled=True):
+    def create_project(self, ctx, name, description="", domain="default", enabled=True, tags=()):
         self._admin(ctx)
+        tags = check_tags(list(tags))
         check_name("project", name, 64)
         if not isinstance(description, str):
             raise BadRequest("project description must be a string")
@@ -155,10 +158,11 @@ class IdentityAdmin:
         pid = uuid.uuid4().hex
         self.db["projects"].insert({"id": pid, "name": name, "domain_id": domain_id,
                                     "description": description, "enabled": int(bool(enabled)),
+                                    "tags": dbm.jdump(tags),
                                     "created_at": dbm.now_iso()})
         return self._project_view(self._find_project(pid))
 
-    def update_project(self, ctx, project, name=None, description=None, enabled=None):
+    def update_project(self, ctx, project, name=None, description=None, enabled=None, tags=None):
         self._admin(ctx)
         p = self._find_project(project)
         if not p:
@@ -179,6 +183,8 @@ class IdentityAdmin:
             if not enabled and p["id"] == ctx.project_id:
                 raise Conflict("you cannot disable the project your token is scoped to")
             values["enabled"] = int(enabled)
+        if tags is not None:
+            values["tags"] = dbm.jdump(check_tags(tags))
         if values:
             cols = ", ".join(f"{k}=?" for k in values)
             self.db.conn.execute(f"UPDATE projects SET {cols} WHERE id=?", (*values.values(), p["id"]))

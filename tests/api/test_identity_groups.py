@@ -63,3 +63,31 @@ async def test_bad_group_input_is_400_naming_it_and_nothing_written(env):
     assert r.status_code == 404
     assert (await env.post(G, {"group": {"name": "x"}}, who="mia")).status_code == 403
     assert dbm.rows(env.cloud.rt.db, "SELECT * FROM groups ORDER BY id") == before
+
+
+async def test_project_tags(env):
+    P = "/identity/v3/projects"
+    r = await env.post(P, {"project": {"name": "tagged", "tags": ["a", "b"]}})
+    assert r.status_code == 201 and r.json()["project"]["tags"] == ["a", "b"]
+    pid = r.json()["project"]["id"]
+    r = await env.http.put(f"{P}/{pid}/tags/c", headers=env.h())
+    assert r.status_code == 201
+    assert (await env.get(f"{P}/{pid}/tags/c")).status_code == 204
+    assert (await env.get(f"{P}/{pid}/tags")).json()["tags"] == ["a", "b", "c"]
+    r = await env.http.put(f"{P}/{pid}/tags", json={"tags": ["x", "y"]}, headers=env.h())
+    assert r.status_code == 200 and r.json()["tags"] == ["x", "y"]
+    assert (await env.get(f"{P}/{pid}")).json()["project"]["tags"] == ["x", "y"]  # kept
+    assert (await env.delete(f"{P}/{pid}/tags/x")).status_code == 204
+    assert (await env.get(f"{P}/{pid}/tags/x")).status_code == 404
+    assert (await env.delete(f"{P}/{pid}/tags/x")).status_code == 404
+    r = await env.http.patch(f"{P}/{pid}", json={"project": {"tags": ["p"]}}, headers=env.h())
+    assert r.json()["project"]["tags"] == ["p"]
+    # bad tags: 400 naming what is wrong, nothing changed
+    for bad in (["a/b"], ["a,b"], [""], "notalist", ["t"] * 81, [5]):
+        r = await env.http.put(f"{P}/{pid}/tags", json={"tags": bad}, headers=env.h())
+        assert r.status_code == 400 and "tag" in r.json()["error"]["message"], bad
+    assert (await env.http.put(f"{P}/{pid}/tags/t", headers=env.h("mia"))).status_code == 403
+    assert (await env.get(f"{P}/{pid}/tags")).json()["tags"] == ["p"]
+    assert (await env.delete(f"{P}/{pid}/tags")).status_code == 204
+    assert (await env.get(f"{P}/{pid}/tags")).json()["tags"] == []
+    assert (await env.delete(f"{P}/{pid}")).status_code == 204
