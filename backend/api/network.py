@@ -111,6 +111,9 @@ def port_view(p: dict) -> dict:
             "mac_address": p["mac_address"], "fixed_ips": p.get("fixed_ips") or [],
             "device_id": p.get("device_id") or "", "device_owner": p.get("device_owner") or "",
             "binding:host_id": p.get("binding_host_id") or "", "binding:vnic_type": "normal",
+            # a port bound to a host is plugged into that host's bridge (DESIGN: a bridge per network)
+            "binding:vif_type": "bridge" if p.get("binding_host_id") else "unbound",
+            "binding:vif_details": {}, "binding:profile": {},
             "status": p.get("status", "DOWN"), "admin_state_up": True, "security_groups": [],
             "allowed_address_pairs": [], "extra_dhcp_opts": [], "port_security_enabled": True,
             **_common(p)}
@@ -125,12 +128,23 @@ KINDS = {
 _SERVICE_FILTERS = ("name", "network_id", "device_id", "project_id", "shared")
 
 
+def _fixed_ip_matches(fixed_ips: list[dict], wanted: str) -> bool:
+    """neutron's ?fixed_ips=ip_address=A | subnet_id=S | ip_address_substr=P filter."""
+    k, sep, val = wanted.partition("=")
+    if not sep or k not in ("ip_address", "subnet_id", "ip_address_substr"):
+        raise BadRequest(f"invalid fixed_ips filter {wanted!r}: ip_address=, subnet_id= or "
+                         "ip_address_substr=")
+    if k == "ip_address_substr":
+        return any(val in (f.get("ip_address") or "") for f in fixed_ips)
+    return any(f.get(k) == val for f in fixed_ips)
+
+
 def _matches(item: dict, key: str, values: list[str]) -> bool:
     v = item.get(key)
     if isinstance(v, bool):
         v = str(v)
     elif key == "fixed_ips":
-        return True
+        return all(_fixed_ip_matches(v or [], x) for x in values)
     return str(v) in values or (isinstance(item.get(key), bool) and
                                 str(item[key]).lower() in [x.lower() for x in values])
 
@@ -252,7 +266,8 @@ async def _create_subnet(request: Request, body) -> dict:
 
 async def _create_port(request: Request, body) -> dict:
     p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
-                                            "description", "tenant_id", "project_id", "binding:host_id"),
+                                            "description", "tenant_id", "project_id", "binding:host_id",
+                                            "mac_address"),
                           required=("network_id",))
     net = want_str(p, "network_id", "port", empty=False)
     if not is_uuid(net):
@@ -277,7 +292,7 @@ async def _create_port(request: Request, body) -> dict:
     await _project_ok(request, p, "port")
     created = await request.app.state.cloud.create_port(
         token_of(request), net, want_str(p, "name", "port") or "", fixed_ip,
-        want_str(p, "binding:host_id", "port"))
+        want_str(p, "binding:host_id", "port"), want_str(p, "mac_address", "port"))
     return port_view(created)
 
 

@@ -145,11 +145,13 @@ class ResourcesFacade:
         return self.rt.network.get_port(await self.ctx(token), port)
 
     async def create_port(self, token: str, network: str, name: str = "",
-                          fixed_ip: str | None = None, host: str | None = None) -> dict:
-        """host: binding:host_id (admins only)."""
+                          fixed_ip: str | None = None, host: str | None = None,
+                          mac_address: str | None = None) -> dict:
+        """host: binding:host_id (admins only); mac_address: the network's owner or an admin."""
         ctx = await self.ctx(token)
         self.rt.network.check_binding_host(ctx, host)
-        return self.rt.network.create_port(ctx, network, name, fixed_ip, host=host or None)
+        return self.rt.network.create_port(ctx, network, name, fixed_ip, host=host or None,
+                                           mac_address=mac_address)
 
     async def delete_port(self, token: str, port: str) -> None:
         self.rt.network.delete_port(await self.ctx(token), port)

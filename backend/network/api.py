@@ -14,7 +14,7 @@ from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
-from backend.network.options import check_dns_nameservers, check_host_routes
+from backend.network.options import check_dns_nameservers, check_host_routes, check_mac
 from backend.network.updates import NetworkUpdates
 
 
@@ -222,7 +222,7 @@ class NetworkService(NetworkUpdates):
         return self._port_view(self._find_port(ctx, ref))
 
     def create_port(self, ctx, network, name="", fixed_ip=None, device_id="", device_owner="",
-                    host=None, project_id=None):
+                    host=None, project_id=None, mac_address=None):
         self._write(ctx)
         check_name("port", name or "", empty=True)
         n = self.find_network(ctx, network)
@@ -236,12 +236,17 @@ class NetworkService(NetworkUpdates):
             # (a member would otherwise squat on chosen addresses of a shared network)
             raise Forbidden(f"only an admin may choose a fixed IP on network {n['name']!r}, "
                             "which belongs to another project")
+        if mac_address is not None:
+            mac_address = check_mac(mac_address)
+            if n["project_id"] != ctx.project_id and not ctx.is_admin:
+                raise Forbidden(f"only an admin may choose a MAC address on network {n['name']!r}, "
+                                "which belongs to another project")
         with dbm.transaction(self.db):
             quota.check(self.db, self.config, project_id or ctx.project_id, {"port": 1}, "network")
             subnet, ip = self._pick_ip(subnets, fixed_ip) if subnets else ({"id": None}, None)
             pid = str(uuid.uuid4())
             for _ in range(20):
-                mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
+                mac = mac_address or "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
                 try:
                     self.db.conn.execute(
                         "INSERT INTO ports (id, name, network_id, subnet_id, project_id, mac_address, ip_address,"
@@ -253,6 +258,8 @@ class NetworkService(NetworkUpdates):
                 except sqlite3.IntegrityError as e:
                     if "mac_address" not in str(e):
                         raise Conflict(f"IP address {ip} is already in use") from None
+                    if mac_address:  # neutron's MacAddressInUse
+                        raise Conflict(f"MAC address {mac_address} is already in use on a port") from None
             else:
                 raise Conflict("could not find a free MAC address")
         if ip is not None:

@@ -1,8 +1,10 @@
 """A subnet's DHCP options as neutron takes them: dns_nameservers (distinct IP addresses,
-at most 5) and host_routes ({destination: CIDR, nexthop: IP}, at most 20, distinct)."""
+at most 5) and host_routes ({destination: CIDR, nexthop: IP}, at most 20, distinct); a
+port's chosen MAC address."""
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from backend.core.errors import BadRequest
 
@@ -49,3 +51,14 @@ def check_host_routes(value, net: ipaddress.IPv4Network | ipaddress.IPv6Network)
             raise BadRequest(f"'subnet.host_routes': route {route} is given twice")
         out.append(route)
     return out
+
+
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+def check_mac(value) -> str:
+    """A unicast MAC address, as neutron takes it (lower-cased)."""
+    mac = value.lower() if isinstance(value, str) else ""
+    if not _MAC.fullmatch(mac) or int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise BadRequest(f"'port.mac_address': {value!r} is not a unicast MAC address")
+    return mac

@@ -131,3 +131,28 @@ async def test_binding_host_id_is_for_admins(env):
                        who="mia")
     assert r.status_code == 403 and "binding:host_id" in r.json()["NeutronError"]["message"]
     assert (await env.get(f"{N}/ports?network_id={sub['network_id']}", who="mia")).json()["ports"] == []
+
+
+async def test_chosen_mac_fixed_ips_filter_and_vif_type(env):
+    net, sub = await _net_and_subnet(env, allocation_pools=[{"start": "10.44.0.10", "end": "10.44.0.99"}])
+    r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "FA:16:3E:AA:BB:CC"}},
+                       who="mia")
+    assert r.status_code == 201 and r.json()["port"]["mac_address"] == "fa:16:3e:aa:bb:cc", r.text
+    first = r.json()["port"]
+    assert first["binding:vif_type"] == "unbound"
+    r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:aa:bb:cc"}},
+                       who="mia")
+    assert r.status_code == 409 and "MAC" in r.json()["NeutronError"]["message"]
+    r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "01:00:5e:00:00:01"}},
+                       who="mia")
+    assert r.status_code == 400 and "mac_address" in r.json()["NeutronError"]["message"]
+    second = (await env.post(f"{N}/ports", {"port": {"network_id": net["id"]}}, who="mia")).json()["port"]
+    ip = first["fixed_ips"][0]["ip_address"]
+    got = (await env.get(f"{N}/ports?network_id={net['id']}&fixed_ips=ip_address%3D{ip}",
+                         who="mia")).json()["ports"]
+    assert [p["id"] for p in got] == [first["id"]]
+    got = (await env.get(f"{N}/ports?network_id={net['id']}&fixed_ips=subnet_id%3D{sub['id']}",
+                         who="mia")).json()["ports"]
+    assert {p["id"] for p in got} == {first["id"], second["id"]}
+    assert (await env.get(f"{N}/ports?fixed_ips=bogus", who="mia")).status_code == 400
+    assert len((await env.get(f"{N}/ports?network_id={net['id']}", who="mia")).json()["ports"]) == 2
