@@ -152,8 +152,10 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             proj = self._find_project(row["project_id"])
         elif row["system"] and not system:
             system = True  # rescoping nothing keeps the system scope
-        # a token-method token never outlives the one it came from (keystone)
-        return self._issue(user, proj, ["token"], expires_at=row["expires_at"], system=system)
+        # a token-method token never outlives the one it came from, and names the methods
+        # that one was got by too (keystone)
+        methods = list(dict.fromkeys([*dbm.jload(row["methods"]), "token"]))
+        return self._issue(user, proj, methods, expires_at=row["expires_at"], system=system)
 
     def _validate(self, token: str) -> tuple[RequestContext, dict]:
         if not token or not isinstance(token, str):
