@@ -1,0 +1,335 @@
+"""The bus over RabbitMQ (aio-pika), laid out as oslo.messaging lays out nova's so an operator
+recognises it in `rabbitmqctl list_queues` / `list_exchanges`:
+
+- one topic exchange (`pocketstack`, durable); each served topic has a durable queue of its
+  own name (`conductor`, `scheduler`, `compute.<host>`, `network`, ...) bound with that name.
+  Buses serving the same topic consume the same queue: competing workers.
+- a fanout exchange per topic (`<topic>_fanout`), with one exclusive queue per server
+  (`<topic>_fanout_<id>`), for broadcasts (fanout_cast).
+- call: published with reply_to = `amq.rabbitmq.reply-to` (direct reply-to: no reply queue
+  to declare) and a correlation id; MessagingTimeout past the timeout.
+- cast: persistent, mandatory and confirmed by the broker before it counts as sent, so a cast
+  to a compute host whose process is down waits in its durable queue, across a broker restart.
+- the envelope is JSON: the serialised request context, the method and its arguments.
+- a remote exception crosses as data (type name and message) and is raised again only when its
+  type is on the allow-list (the backend's errors); anything else is a RemoteError naming it.
+
+A message is acked once its method has run, so a server that dies mid-message leaves it to the
+next consumer of the queue."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import aio_pika
+import aiormq
+import orjson
+from aio_pika import DeliveryMode, ExchangeType, Message
+from aio_pika.exceptions import AMQPError, DeliveryError
+
+from backend.core import errors
+from backend.core.context import RequestContext
+from backend.messaging.bus import Bus, MessagingTimeout, NoSuchTopic
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "pocketstack"
+REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+class MessagingUnavailable(errors.CloudError):
+    """The broker cannot be reached: the request was not sent (nova answers 503)."""
+    code, title = 503, "Service Unavailable"
+
+
+class RemoteError(Exception):
+    """A remote exception whose type is not on the allow-list: its name and message only."""
+
+    def __init__(self, exc_type: str, message: str):
+        super().__init__(f"remote {exc_type}: {message}")
+        self.exc_type, self.message = exc_type, message
+
+
+def default_allowed() -> dict[str, type[BaseException]]:
+    allowed = {c.__name__: c for c in vars(errors).values()
+               if isinstance(c, type) and issubclass(c, errors.CloudError)}
+    allowed.update(MessagingTimeout=MessagingTimeout, NoSuchTopic=NoSuchTopic,
+                   MessagingUnavailable=MessagingUnavailable)
+    return allowed
+
+
+def _encode(value, what: str) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError as e:
+        raise TypeError(f"{what} cannot cross the bus: {e}") from None
+
+
+def _where(url: str) -> str:
+    u = urlsplit(url)
+    return f"{u.hostname}:{u.port or 5672}"
+
+
+class AMQPBus(Bus):
+    def __init__(self, url: str, tracer=None, *, exchange: str = EXCHANGE, call_timeout: float = 60.0,
+                 connect_timeout: float = 5.0, prefetch: int = 64,
+                 allowed_errors: dict[str, type[BaseException]] | None = None):
+        if url.startswith("rabbit://"):  # oslo's transport_url scheme
+            url = "amqp://" + url[len("rabbit://"):]
+        self.url, self.tracer, self.exchange_name = url, tracer, exchange
+        self.call_timeout, self.connect_timeout, self.prefetch = call_timeout, connect_timeout, prefetch
+        self.allowed = allowed_errors if allowed_errors is not None else default_allowed()
+        self.server_id = uuid.uuid4().hex[:12]
+        self._endpoints: dict[str, object] = {}
+        self._consumers: dict[str, list[tuple[aio_pika.abc.AbstractQueue, str]]] = {}
+        self._replies: dict[str, asyncio.Future] = {}
+        self._setup: set[asyncio.Task] = set()      # queue declarations of register()
+        self._sending: set[asyncio.Task] = set()    # casts waiting for the broker's confirm
+        self._handling: set[asyncio.Task] = set()   # messages this bus is serving
+        self._outstanding: set[str] = set()         # casts sent here, not yet served here
+        self._quiet = asyncio.Event()
+        self._conn = None
+
+    # ---- connection ------------------------------------------------------------------------
+    async def connect(self) -> "AMQPBus":
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                self._conn = await aio_pika.connect_robust(self.url, client_properties={
+                    "connection_name": f"pocketstack-{self.server_id}"})
+        except (OSError, AMQPError, TimeoutError, aiormq.exceptions.AMQPError) as e:
+            why = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else (str(e) or type(e).__name__)
+            raise MessagingUnavailable(f"the message broker at {_where(self.url)} is unreachable: "
+                                       f"{why}") from None
+        self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await self._pub.declare_exchange(self.exchange_name, ExchangeType.TOPIC,
+                                                          durable=True)
+        await self._consume_replies()
+        # direct reply-to is no queue the robust channel restores: consume it again on reopen
+        self._pub.reopen_callbacks.add(self._consume_replies)
+        self._serve_ch = await self._conn.channel()
+        await self._serve_ch.set_qos(prefetch_count=self.prefetch)
+        return self
+
+    async def _consume_replies(self, *_channel) -> None:
+        reply_q = await self._pub.get_queue(REPLY_TO, ensure=False)
+        await reply_q.consume(self._on_reply, no_ack=True)
+
+    async def close(self) -> None:
+        for topic in list(self._consumers):
+            await self._unserve(topic)
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+        for f in self._replies.values():
+            f.cancel()
+
+    def _check_connected(self):
+        c = self._conn
+        if c is None or c.is_closed or not c.connected.is_set():
+            raise MessagingUnavailable(f"the message broker at {_where(self.url)} is unreachable "
+                                       "(not connected)")
+
+    def _trace(self, ctx: RequestContext, kind, topic, method, kwargs, duration_ms=None, detail=None):
+        if self.tracer is not None:
+            self.tracer.record(service="queue", kind=kind, request_id=ctx.request_id,
+                               instance_uuid=kwargs.get("instance_uuid"), topic=topic, method=method,
+                               duration_ms=duration_ms, detail=detail)
+
+    def _envelope(self, ctx: RequestContext, topic: str, method: str, kwargs: dict) -> bytes:
+        for k, v in kwargs.items():
+            _encode(v, f"argument {k!r} of {topic}.{method}")
+        return _encode({"context": ctx.to_dict(), "method": method, "args": kwargs},
+                       f"the message {topic}.{method}")
+
+    # ---- serving ---------------------------------------------------------------------------
+    def register(self, topic: str, endpoint: object) -> None:
+        self._endpoints[topic] = endpoint
+        task = asyncio.get_running_loop().create_task(self._serve(topic))
+        self._setup.add(task)
+        task.add_done_callback(self._setup.discard)
+
+    async def serve(self, topic: str, endpoint: object) -> None:
+        """register() that returns once the queues are declared and consumed."""
+        self.register(topic, endpoint)
+        await self.ready()
+
+    async def ready(self) -> None:
+        if self._setup:
+            await asyncio.gather(*self._setup)
+
+    async def _serve(self, topic: str) -> None:
+        ch = self._serve_ch
+        q = await ch.declare_queue(topic, durable=True)
+        await q.bind(self.exchange_name, routing_key=topic)
+        fx = await ch.declare_exchange(f"{topic}_fanout", ExchangeType.FANOUT, auto_delete=True)
+        fq = await ch.declare_queue(f"{topic}_fanout_{self.server_id}", exclusive=True, auto_delete=True)
+        await fq.bind(fx)
+        self._consumers[topic] = [(q, await q.consume(self._on_request)),
+                                  (fq, await fq.consume(self._on_request))]
+
+    async def _unserve(self, topic: str) -> None:
+        for q, tag in self._consumers.pop(topic, []):
+            try:
+                await q.cancel(tag)
+            except (AMQPError, aiormq.exceptions.AMQPError, RuntimeError):
+                pass  # the channel is already gone
+
+    def unregister(self, topic: str) -> None:
+        self._endpoints.pop(topic, None)
+        if topic in self._consumers:
+            task = asyncio.get_running_loop().create_task(self._unserve(topic))
+            self._setup.add(task)
+            task.add_done_callback(self._setup.discard)
+
+    def has_topic(self, topic: str) -> bool:
+        """Topics this process serves (hosts of other processes are known from the database)."""
+        return topic in self._endpoints
+
+    async def _on_request(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        # served as a task of its own: the next message does not wait for this one
+        task = asyncio.get_running_loop().create_task(self._handle(message))
+        self._handling.add(task)
+        task.add_done_callback(self._done_handling)
+
+    def _done_handling(self, task):
+        self._handling.discard(task)
+        self._quiet.set()
+
+    async def _handle(self, message) -> None:
+        topic = message.routing_key if message.exchange == self.exchange_name else \
+            message.exchange.removesuffix("_fanout")
+        try:
+            body = orjson.loads(message.body)
+            method = body["method"]
+            ctx = RequestContext.from_dict(body["context"])
+            ep = self._endpoints.get(topic)
+            # only a service's public methods are reachable by message
+            fn = getattr(ep, method, None) if ep is not None and not method.startswith("_") else None
+            if not callable(fn):
+                raise NoSuchTopic(f"topic {topic!r} has no method {method!r}")
+            reply = {"result": await fn(ctx, **body["args"])}
+        except Exception as e:
+            if message.reply_to is None:  # a cast has nobody to answer to: log it
+                log.exception("cast to %s failed", topic)
+            reply = {"failure": {"type": type(e).__name__, "message": str(getattr(e, "message", e)),
+                                 "details": getattr(e, "details", None)}}
+        finally:
+            self._outstanding.discard(message.message_id)
+        if message.reply_to:
+            try:
+                await self._pub.default_exchange.publish(
+                    Message(_encode(reply, f"the reply of {topic}"), correlation_id=message.correlation_id),
+                    routing_key=message.reply_to)
+            except (AMQPError, aiormq.exceptions.AMQPError, TypeError) as e:
+                log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
+        try:
+            await message.ack()
+        except (AMQPError, aiormq.exceptions.AMQPError, RuntimeError):
+            pass  # the channel went down: the broker delivers the message again
+
+    # ---- sending ---------------------------------------------------------------------------
+    def _track(self, coro):
+        task = asyncio.get_running_loop().create_task(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        task.add_done_callback(lambda _t: self._quiet.set())
+
+    def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
+        self._check_connected()
+        body = self._envelope(ctx, topic, method, kwargs)
+        self._trace(ctx, "cast", topic, method, kwargs)
+        mid = uuid.uuid4().hex
+        if topic in self._endpoints:  # served here: drain() waits for it to be served
+            self._outstanding.add(mid)
+        msg = Message(body, message_id=mid, delivery_mode=DeliveryMode.PERSISTENT,
+                      content_type="application/json")
+        self._track(self._send_cast(ctx, topic, method, kwargs, msg, mandatory=True))
+
+    def fanout_cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
+        """To every server of the topic (oslo's fanout=True)."""
+        self._check_connected()
+        body = self._envelope(ctx, topic, method, kwargs)
+        self._trace(ctx, "cast", f"{topic}_fanout", method, kwargs)
+        self._track(self._send_cast(ctx, topic, method, kwargs, Message(body), fanout=True))
+
+    async def _send_cast(self, ctx, topic, method, kwargs, msg, mandatory=False, fanout=False):
+        try:
+            if fanout:
+                fx = await self._pub.declare_exchange(f"{topic}_fanout", ExchangeType.FANOUT,
+                                                      auto_delete=True)
+                await fx.publish(msg, routing_key="")
+            else:
+                await self._exchange.publish(msg, routing_key=topic, mandatory=mandatory)
+        except Exception as e:  # nobody to answer to: log and trace it
+            self._outstanding.discard(msg.message_id)
+            why = f"no queue for topic {topic!r}" if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
+            log.error("cast %s.%s not delivered: %s", topic, method, why)
+            self._trace(ctx, "error", topic, method, kwargs, detail=why)
+
+    def _on_reply(self, message) -> None:
+        fut = self._replies.get(message.correlation_id)
+        if fut is not None and not fut.done():
+            fut.set_result(message.body)
+
+    async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = None,
+                   **kwargs):
+        self._check_connected()
+        timeout = self.call_timeout if timeout is None else timeout
+        body = self._envelope(ctx, topic, method, kwargs)
+        self._trace(ctx, "call", topic, method, kwargs)
+        corr = uuid.uuid4().hex
+        fut = self._replies[corr] = asyncio.get_running_loop().create_future()
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                try:
+                    # expiration: a request nobody took in time is not served later
+                    await self._exchange.publish(
+                        Message(body, correlation_id=corr, reply_to=REPLY_TO, expiration=timeout,
+                                content_type="application/json"),
+                        routing_key=topic, mandatory=True)
+                except DeliveryError:
+                    raise NoSuchTopic(f"no service listens on topic {topic!r}") from None
+                except (AMQPError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as e:
+                    raise MessagingUnavailable(f"the message broker at {_where(self.url)} is "
+                                               f"unreachable: {e or type(e).__name__}") from None
+                raw = await fut
+        except TimeoutError:
+            raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
+        finally:
+            self._replies.pop(corr, None)
+            self._trace(ctx, "reply", topic, method, kwargs, (time.perf_counter() - t0) * 1000)
+        reply = orjson.loads(raw)
+        if "failure" in reply:
+            raise self._remote_error(reply["failure"])
+        return reply["result"]
+
+    def _remote_error(self, f: dict) -> BaseException:
+        cls = self.allowed.get(f.get("type"))
+        if cls is None:
+            return RemoteError(str(f.get("type")), str(f.get("message")))
+        if issubclass(cls, errors.CloudError):
+            return cls(f.get("message"), f.get("details"))
+        return cls(f.get("message"))
+
+    # ---- shutdown --------------------------------------------------------------------------
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait until the casts sent from here are confirmed and, where this bus serves them,
+        served, and the messages in hand are done (bounded by timeout)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while (self._sending or self._handling or self._outstanding) and loop.time() < end:
+            self._quiet.clear()
+            try:
+                async with asyncio.timeout(min(0.05, max(0.0, end - loop.time()))):
+                    await self._quiet.wait()
+            except TimeoutError:
+                pass  # casts bound elsewhere: look again until the deadline
+
+    def cancel_all(self) -> None:
+        for t in list(self._sending) + list(self._handling):
+            t.cancel()
