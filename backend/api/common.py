@@ -129,7 +129,7 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
 
 
 def _check_depth(body: Any) -> None:
-    level = [body]
+    level = [body] if isinstance(body, (dict, list)) else []  # a bare null/number/string is flat
     for _ in range(MAX_DEPTH):
         level = [x for v in level for x in (v.values() if isinstance(v, dict) else v)
                  if isinstance(x, (dict, list))]

@@ -154,3 +154,15 @@ async def test_lists_sort_as_cinder_and_full_pages_link_on(env):
     assert [v["id"] for v in last["volumes"]] == [made[0]] and "volumes_links" in last
     after = (await env.get(f"{url}?limit=1&marker={made[0]}", who="bob")).json()
     assert after == {"volumes": []}
+
+
+async def test_a_bare_json_null_body_is_a_400_not_a_500(env):
+    r = await env.post(f"{env.vol()}/types", {"volume_type": {"name": "nullbody"}})
+    tid = r.json()["volume_type"]["id"]
+    for method, path in (("PUT", f"{env.vol()}/types/{tid}/extra_specs/spec1"),
+                         ("POST", f"{env.vol()}/types/{tid}/extra_specs"),
+                         ("PUT", f"{env.vol()}/types/{tid}"), ("POST", f"{env.vol()}/volumes")):
+        for raw in (b"null", b"5", b'"x"'):
+            r = await env.http.request(method, path, content=raw,
+                                       headers=env.h(**{"Content-Type": "application/json"}))
+            assert r.status_code == 400, (method, path, raw, r.text)
