@@ -93,11 +93,16 @@ def _check_domain(d, where: str) -> str:
 SYSTEM = object()  # the scope {"system": {"all": true}}
 
 
+UNSCOPED = object()  # the scope "unscoped": not even the user's default project
+
+
 def _scope_project(auth: dict):
-    """(the project asked for (name or id), SYSTEM or None (unscoped); its domain)."""
+    """(the project asked for (name or id), SYSTEM, UNSCOPED or None (none asked); its domain)."""
     scope = auth.get("scope")
-    if scope in (None, "unscoped"):
+    if scope is None:
         return None, "Default"
+    if scope == "unscoped":
+        return UNSCOPED, "Default"
     if not isinstance(scope, dict):
         raise BadRequest("'auth.scope' must be an object")
     check_fields(scope, ("project", "domain", "system", "OS-TRUST:trust", "unscoped"), "auth.scope")
@@ -107,7 +112,7 @@ def _scope_project(auth: dict):
         return SYSTEM, "Default"
     if "project" not in scope:
         if "unscoped" in scope:
-            return None, "Default"
+            return UNSCOPED, "Default"
         raise BadRequest("only project and system scopes are supported: give 'auth.scope.project'")
     p = scope["project"]
     if not isinstance(p, dict):
@@ -151,13 +156,15 @@ async def issue_token(request: Request) -> Response:
             raise Unauthorized("the request you have made requires authentication: no password")
         if project is SYSTEM:
             t = await cloud.login(who, password, None, domain, system=True)
+        elif project in (None, UNSCOPED):
+            t = await cloud.login(who, password, None, domain, default_project=project is None)
         else:
             t = await cloud.login(who, password, project, domain, project_domain)
     elif "token" in methods:
         tk = ident.get("token")
         if not isinstance(tk, dict) or not isinstance(tk.get("id"), str) or not tk["id"]:
             raise BadRequest("'auth.identity.token.id' is required")
-        if project is None:
+        if project in (None, UNSCOPED):
             t = await cloud.validate_token(tk["id"])
         elif project is SYSTEM:
             t = await cloud.scope(tk["id"], None, system=True)

@@ -15,12 +15,15 @@ class IdentityFacade:
         return self.rt.identity.context_for(token, system=True)
 
     async def login(self, username: str, password: str, project: str | None = None,
-                    domain: str = "Default", project_domain: str = "Default", system: bool = False) -> dict:
+                    domain: str = "Default", project_domain: str = "Default", system: bool = False,
+                    default_project: bool = False) -> dict:
         """Password -> token (unscoped when project is None). Returns the token view:
         {token, issued_at, expires_at, user{id,name,domain}, project{id,name}|None, roles[{id,name}], methods,
-        system}. system=True asks for a system-scoped token (the user's roles on the system)."""
+        system}. system=True asks for a system-scoped token (the user's roles on the system);
+        default_project=True scopes a login that names no project to the user's default project
+        when the user has a role there (keystone's REST API does)."""
         return await self.rt.identity.authenticate_password(username, password, project, domain, system,
-                                                            project_domain)
+                                                            project_domain, default_project)
 
     async def operator_token(self) -> str:
         """An admin token for tools run by the owner of the state directory on this machine

@@ -110,7 +110,7 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
 
     async def authenticate_password(self, username: str, password: str, project: str | None,
                                     domain: str = "Default", system: bool = False,
-                                    project_domain: str = "Default") -> dict:
+                                    project_domain: str = "Default", default_project: bool = False) -> dict:
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise BadRequest("username and password are required")
         user = self._find_user(username, domain)
@@ -130,6 +130,11 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             proj = self._find_project(project, project_domain)
             if not proj:
                 raise Unauthorized(f"project {project!r} not found")
+        elif default_project and not system and user["default_project_id"]:
+            # keystone's REST API: no scope asked, the user's default project if it may be used
+            p = self._find_project(user["default_project_id"])
+            if p and p["enabled"] and self._roles_on(user["id"], p["id"]):
+                proj = p
         return self._issue(user, proj, ["password"], system=system)
 
     def operator_token(self) -> str:

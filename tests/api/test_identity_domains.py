@@ -168,3 +168,23 @@ async def test_user_or_project_in_a_domain_that_does_not_exist_is_404_and_not_ma
     r = await env.post("/identity/v3/projects", {"project": {"name": "kid", "parent_id": env.ids["project_other"]}})
     assert r.status_code == 400 and "project.parent_id" in r.json()["error"]["message"]
     assert await env.counts() == before
+
+
+async def test_no_scope_asked_means_the_default_project(env):
+    from apihelp import AUTH, password_body
+    r = await env.post("/identity/v3/users", {"user": {"name": "dee", "password": "dee-pw",
+                                                       "default_project_id": env.ids["project_other"]}})
+    uid = r.json()["user"]["id"]
+    # no role on it yet: unscoped
+    r = await env.http.post(AUTH, json=password_body("dee", "dee-pw"))
+    assert r.status_code == 201 and "project" not in r.json()["token"]
+    roles = {x["name"]: x["id"] for x in (await env.get("/identity/v3/roles")).json()["roles"]}
+    url = f"/identity/v3/projects/{env.ids['project_other']}/users/{uid}/roles/{roles['reader']}"
+    assert (await env.http.put(url, headers=env.h())).status_code == 204
+    r = await env.http.post(AUTH, json=password_body("dee", "dee-pw"))
+    assert r.json()["token"]["project"]["id"] == env.ids["project_other"]
+    assert [x["name"] for x in r.json()["token"]["roles"]] == ["reader"]
+    # asking for unscoped explicitly is still unscoped
+    body = password_body("dee", "dee-pw")
+    body["auth"]["scope"] = "unscoped"
+    assert "project" not in (await env.http.post(AUTH, json=body)).json()["token"]
