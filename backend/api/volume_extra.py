@@ -124,8 +124,9 @@ async def type_one(request: Request) -> Response:
         public = _public(t, "volume_type")
         if public is not None:
             changes["is_public"] = public
-        return JSONResponse({"volume_type": _type_view(
-            await cloud.update_volume_type(token, tid, changes), admin, created=True)})
+        view = _type_view(await cloud.update_volume_type(token, tid, changes), admin, created=True)
+        view.pop("os-volume-type-access:is_public")  # cinder's update answer has only is_public
+        return JSONResponse({"volume_type": view})
     return JSONResponse({"volume_type": _type_view(await cloud.get_volume_type(token, tid), admin)})
 
 
@@ -136,7 +137,8 @@ async def type_specs(request: Request) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or set(body) != {"extra_specs"}:
             raise BadRequest("request body must be {\"extra_specs\": {...}}")
-        return JSONResponse({"extra_specs": await cloud.set_volume_type_specs(token, tid, body["extra_specs"])})
+        await cloud.set_volume_type_specs(token, tid, body["extra_specs"])
+        return JSONResponse({"extra_specs": body["extra_specs"]})  # cinder answers what was given
     return JSONResponse({"extra_specs": (await cloud.get_volume_type(token, tid))["extra_specs"]})
 
 
