@@ -14,10 +14,10 @@ from backend.api.compute import is_uuid
 from backend.core.errors import BadRequest, Forbidden, NotFound
 
 CORE = ("name", "disk_format", "container_format", "visibility", "min_ram", "min_disk",
-        "protected", "tags", "os_hidden")
+        "protected", "tags", "os_hidden", "owner")
 READ_ONLY = ("status", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
              "created_at", "updated_at", "self", "file", "schema", "direct_url", "locations",
-             "owner", "stores")
+             "stores")
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 VISIBILITIES = ("public", "private", "shared", "community")
@@ -95,6 +95,10 @@ def _check_core(core: dict) -> dict:
         raise BadRequest("'os_hidden' images are not supported by pocketstack")
     if core.get("tags") is not None:
         out["tags"] = core["tags"]  # the image service checks them
+    if "owner" in core:  # another project than the caller's: admins only (the service checks)
+        if core["owner"] is None:
+            raise BadRequest("'owner' must be a project id, not null")
+        out["owner"] = want_str(core, "owner", "image", empty=False)
     return out
 
 
@@ -145,7 +149,7 @@ async def image_create(request: Request) -> Response:
         token, c.get("name") or "", c.get("disk_format") or "raw",
         # glance's default visibility: shared (only the owner sees it until it has members)
         c.get("container_format") or "bare", c.get("visibility") or "shared",
-        c.get("min_ram", 0), c.get("min_disk", 0), props, iid, c.get("tags"))
+        c.get("min_ram", 0), c.get("min_disk", 0), props, iid, c.get("tags"), c.get("owner"))
     return JSONResponse(image_view(created), status_code=201,
                         headers={"Location": url_for(request, "image", "v2", "images", created["id"])})
 

@@ -42,9 +42,11 @@ class ResourcesFacade:
                            container_format: str = "bare", visibility: str = "private",
                            min_ram: int = 0, min_disk: int = 0,
                            properties: dict | None = None, image_id: str | None = None,
-                           tags: list[str] | None = None) -> dict:
+                           tags: list[str] | None = None, owner: str | None = None) -> dict:
+        """owner: another project than the token's (admins only)."""
         return self.rt.image.create(await self.ctx(token), name, disk_format, container_format,
-                                    visibility, min_ram, min_disk, properties or {}, image_id, tags)
+                                    visibility, min_ram, min_disk, properties or {}, image_id, tags,
+                                    owner)
 
     async def upload_image(self, token: str, image: str,
                            data: bytes | Iterable[bytes] | AsyncIterator[bytes] | Path) -> dict:

@@ -128,9 +128,11 @@ class ImageService(ImageMembers):
                 raise BadRequest(f"property {k!r} must be a string")
 
     def create(self, ctx, name, disk_format, container_format, visibility, min_ram, min_disk, properties,
-               image_id=None, tags=None):
+               image_id=None, tags=None, owner=None):
+        """owner: another project than the caller's (admins only, as glance)."""
         if not ctx.can_write:
             raise Forbidden("the reader role cannot change anything")
+        owner = self._check_owner(ctx, owner)
         check_name("image", name)
         tags = check_tags(tags or [])
         self._check_fields(ctx, disk_format, container_format, visibility, min_ram, min_disk, properties)
@@ -144,13 +146,23 @@ class ImageService(ImageMembers):
         iid = image_id or str(uuid.uuid4())
         now = dbm.now_iso()
         with dbm.transaction(self.db):
-            quota.check(self.db, self.config, ctx.project_id, {"image_count_total": 1}, "image")
-            self.db["images"].insert({"id": iid, "name": name, "owner": ctx.project_id, "status": "queued",
+            quota.check(self.db, self.config, owner, {"image_count_total": 1}, "image")
+            self.db["images"].insert({"id": iid, "name": name, "owner": owner, "status": "queued",
                                       "disk_format": disk_format, "container_format": container_format,
                                       "visibility": visibility, "min_ram": min_ram, "min_disk": min_disk,
                                       "properties": dbm.jdump(properties), "tags": dbm.jdump(tags),
                                       "created_at": now, "updated_at": now})
         return self.get(ctx, iid)
+
+    @staticmethod
+    def _check_owner(ctx, owner):
+        if owner is None or owner == ctx.project_id:
+            return ctx.project_id
+        if not isinstance(owner, str) or not owner or len(owner) > 255:
+            raise BadRequest("'owner' must be a project id (a string of at most 255 characters)")
+        if not ctx.is_admin:
+            raise Forbidden("only an admin may give an image another owner than the caller's project")
+        return owner
 
     def update(self, ctx, ref, changes: dict):
         r = self._owned(ctx, ref)
@@ -162,6 +174,8 @@ class ImageService(ImageMembers):
         for k, v in changes.items():
             if k == "tags":
                 tags = check_tags(v)
+            elif k == "owner":
+                fields["owner"] = self._check_owner(ctx, v)
             elif k in fields:
                 fields[k] = v
             elif k in PROPERTY_KEYS_RESERVED:

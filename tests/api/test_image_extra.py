@@ -138,3 +138,25 @@ async def test_an_empty_image_id_is_not_found(env):
     assert (await env.delete(f"{I}/images/", who="mia")).status_code == 404
     assert (await env.get(f"{I}/images", who="mia")).status_code == 200
     assert (await env.delete(f"{I}/images", who="mia")).status_code == 405
+
+
+async def test_owner_is_set_by_admins_only(env):
+    r = await env.post(f"{I}/images", {"name": "o", "owner": env.ids["project_other"]})
+    assert r.status_code == 201 and r.json()["owner"] == env.ids["project_other"], r.text
+    iid = r.json()["id"]
+    assert (await env.get(f"{I}/images/{iid}", who="bob")).json()["owner"] == env.ids["project_other"]
+    r = await env.post(f"{I}/images", {"name": "o", "owner": env.ids["project_other"]}, who="mia")
+    assert r.status_code == 403 and "owner" in r.json()["message"]
+    patch = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+    r = await env.http.patch(f"{I}/images/{iid}", json=[{"op": "replace", "path": "/owner",
+                                                          "value": env.ids["project_admin"]}],
+                             headers=env.h("bob", **patch))
+    assert r.status_code == 403
+    r = await env.http.patch(f"{I}/images/{iid}", json=[{"op": "replace", "path": "/owner", "value": None}],
+                             headers=env.h(**patch))
+    assert r.status_code == 400 and "owner" in r.json()["message"]
+    r = await env.http.patch(f"{I}/images/{iid}", json=[{"op": "replace", "path": "/owner",
+                                                          "value": env.ids["project_admin"]}],
+                             headers=env.h(**patch))
+    assert r.status_code == 200 and r.json()["owner"] == env.ids["project_admin"]
+    assert (await env.get(f"{I}/images/{iid}", who="bob")).status_code == 404
