@@ -26,6 +26,7 @@ from backend.identity import IdentityService
 from backend.image.api import ImageService
 from backend.core.instances import InstanceStore
 from backend.network.api import NetworkService
+from backend.messaging.amqp import AMQPBus
 from backend.messaging.inproc import InProcessBus
 from backend.scheduler.manager import SchedulerManager
 from backend.virt import load_driver
@@ -96,7 +97,10 @@ class Runtime:
             raise CloudError(f"database {c.db_path} failed its integrity check: {ok}")
         self.events = EventHub(keep=c.event_replay)
         self.tracer = Tracer(self.db, self.events)
-        self.bus = InProcessBus(self.tracer, serialize=c.bus_serialize)
+        if c.transport_url:
+            self.bus = await AMQPBus(c.transport_url, self.tracer).connect()
+        else:
+            self.bus = InProcessBus(self.tracer, serialize=c.bus_serialize)
         self.conductor_api, self.compute_rpcapi = ConductorAPI(self.bus), compute_rpcapi.ComputeAPI(self.bus)
         self.identity = IdentityService(self.db, c)
         self.image = ImageService(self.db, c)
@@ -116,6 +120,8 @@ class Runtime:
             cm = ComputeManager(h, load_driver(h, c), self.bus, self.tracer, c)
             self.computes[h.name] = cm
             self.bus.register(cm.topic, cm)
+        if isinstance(self.bus, AMQPBus):
+            await self.bus.ready()  # the queues are declared and consumed before any message
         await asyncio.gather(*(cm.start() for cm in self.computes.values()))
         self.console_api = ConsoleAPI(self.compute_api, self.computes)
         self.recovery = Recovery(self.db, self.store, self.tracer, c, computes=self.computes,
@@ -137,6 +143,8 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.bus.drain(2.0)
         self.bus.cancel_all()
+        if isinstance(self.bus, AMQPBus):
+            await self.bus.close()
         for cm in self.computes.values():
             await cm.stop()
         self.tracer.flush()

@@ -42,6 +42,9 @@ class Config:
     event_replay: int = 10_000
     # a test mode: every message on the in-process bus goes through JSON as over a broker
     bus_serialize: bool = field(default_factory=lambda: os.environ.get("POCKETSTACK_BUS_SERIALIZE") == "1")
+    # the bus: empty = in process (the embedded default); rabbit://user:pass@host:port/vhost =
+    # over RabbitMQ (nova.conf's transport_url)
+    transport_url: str = field(default_factory=lambda: os.environ.get("POCKETSTACK_TRANSPORT_URL", ""))
 
     @property
     def db_path(self) -> Path:

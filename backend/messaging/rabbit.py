@@ -128,9 +128,17 @@ class RabbitNode:
         self.stop()
         self.start()
 
-    def list_queues(self) -> dict[str, int]:
+    def add_vhost(self, name: str) -> str:
+        """A virtual host of its own (queues apart from every other's); its transport_url."""
+        for args in (("add_vhost", name), ("set_permissions", "-p", name, "guest", ".*", ".*", ".*")):
+            r = self._ctl(*args)
+            if r.returncode != 0:
+                raise RabbitError(f"rabbitmqctl {args[0]} {name} failed: {r.stderr.strip()}")
+        return f"rabbit://guest:guest@127.0.0.1:{self.port}/{name}"
+
+    def list_queues(self, vhost: str = "/") -> dict[str, int]:
         """Queue name -> messages ready, as `rabbitmqctl list_queues` shows them."""
-        r = self._ctl("list_queues", "-q", "--no-table-headers", "name", "messages")
+        r = self._ctl("list_queues", "-p", vhost, "-q", "--no-table-headers", "name", "messages")
         if r.returncode != 0:
             raise RabbitError(f"rabbitmqctl list_queues failed: {r.stderr.strip()}")
         out = {}
