@@ -117,3 +117,25 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+from real.test_cloud_real import _console_has, real_cloud, status_is, until  # noqa: E402,F401
+
+
+async def test_the_whole_stack_attaches_to_a_real_guest(real_cloud):
+    """facade -> compute API -> bus -> compute manager -> qemu driver -> SSH relay -> guest."""
+    from backend.core.errors import Conflict
+    cloud, tok = real_cloud
+    s = (await cloud.create_server(tok, "console-web", "tiny", "m1.nano"))[0]
+    s = await status_is(cloud, tok, s["id"], "ACTIVE")
+    await until(lambda: _console_has(cloud, tok, s["id"]), "boot marker")
+    session = await cloud.attach_console(tok, s["id"])
+    try:
+        with pytest.raises(Conflict, match="in use by user admin"):
+            await cloud.create_remote_console(tok, s["id"])
+        await session.write(b"hostname\r")
+        await read_until(session, f"{s['hostname']}\r\n".encode())
+    finally:
+        await session.close()
+    made = await cloud.create_remote_console(tok, s["id"])  # free again after the detach
+    assert made["token"]

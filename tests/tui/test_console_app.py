@@ -11,13 +11,19 @@ from tui.screens.console import ConsoleScreen
 from tui.screens.detail import DetailScreen
 
 
-async def open_console(pilot, app):
+async def open_detail_console_tab(pilot, app, server):
+    """enter on the instance, then 5 (the Console tab)."""
+    table = app.screen.table
+    table.move_cursor(row=table.get_row_index(server["id"]))
     await pilot.press("enter")
-    await settle(pilot, 0.1)
+    await settle(pilot, 0.1)  # nothing attached yet: this ends
     assert isinstance(app.screen, DetailScreen)
     await pilot.press("5")
     await settle(pilot, 0.1)
     assert app.screen.query_one(TabbedContent).active == "console"
+
+
+async def press_c(pilot, app):
     await pilot.press("c")
     # no settle() while attached: the session's reader is a worker that runs until detach
     await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen), what="the console screen")
@@ -28,13 +34,26 @@ def screen_text(c: ConsoleScreen) -> str:
     return text_of(c.query_one("#console-screen", Static))
 
 
-async def test_attach_type_see_the_shell_answer_and_detach(real):
+async def test_refused_while_held_then_attach_type_see_the_shell_answer_and_detach(real):
     srv = real.call("create_server", "[bold]con-1", real.ids["image"], "1")[0]
-    app = real.app(console_follow=0)
+    app = real.app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot)
         await wait_for(pilot, lambda: status_of(app, srv["id"]) == "ACTIVE", what="ACTIVE")
-        c = await open_console(pilot, app)
+        await open_detail_console_tab(pilot, app, srv)
+        # another client holds the console: refused, naming who
+        held = real.call("attach_console", srv["id"])
+        try:
+            c = await press_c(pilot, app)
+            await wait_for(pilot, lambda: c.ended == "not attached", what="refused")
+            said = " ".join(str(n.message) for n in app._notifications)
+            assert "in use by user admin" in said
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="back")
+        finally:
+            real.bt.call(held.close)
+        # free: c attaches
+        c = await press_c(pilot, app)
         await wait_for(pilot, lambda: "/ # " in screen_text(c), what="the prompt")
         assert "[bold]con-1" in text_of(c.query_one("#console-title", Static))  # plain, not markup
         await pilot.press(*"hostname", "enter")
@@ -52,29 +71,11 @@ async def test_attach_type_see_the_shell_answer_and_detach(real):
         await wait_for(pilot, lambda: "sh: fro: not found" in screen_text(c), what="unknown command")
         # q goes to the guest while attached; ctrl-] detaches
         await pilot.press("q", "ctrl+right_square_bracket")
-        await settle(pilot, 0.1)
-        assert isinstance(app.screen, DetailScreen)
+        # waits that end: settle() would wait for the session's worker for ever were it not to end
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen), what="detached")
+        await wait_for(pilot, lambda: c.session is None and c.ended, what="the session ended")
         # detached: the console is free for the next client, and the log has the session
         again = real.call("create_remote_console", srv["id"])
         assert again["token"]
         log = real.call("get_console_output", srv["id"])
         assert "sh: fro: not found" in log
-
-
-async def test_a_held_console_is_refused_naming_the_holder(real):
-    srv = real.call("create_server", "con-2", real.ids["image"], "1")[0]
-    app = real.app(console_follow=0)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await login(pilot)
-        await wait_for(pilot, lambda: status_of(app, srv["id"]) == "ACTIVE", what="ACTIVE")
-        held = real.call("attach_console", srv["id"])  # another client holds it
-        try:
-            c = await open_console(pilot, app)
-            await wait_for(pilot, lambda: c.ended == "not attached", what="refused")
-            said = " ".join(str(n.message) for n in app._notifications)
-            assert "in use by user admin" in said
-            await pilot.press("escape")
-            await settle(pilot, 0.1)
-            assert isinstance(app.screen, DetailScreen)
-        finally:
-            real.bt.call(held.close)

@@ -92,6 +92,15 @@ class ConsoleScreen(Screen):
         if data:
             await self.session.write(data)
 
+    async def on_unmount(self) -> None:
+        # the screen went away without a detach (the app closing): the console is let go
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                await session.close()
+            except Exception:
+                pass
+
     async def detach(self) -> None:
         session, self.session = self.session, None
         if session is not None:

@@ -51,12 +51,15 @@ def open_log(at_end):
 log, ino = open_log(True)
 sys.stderr.write("attached\n")
 sys.stderr.flush()
-def drain(fd):
-    while fd is not None:
+def drain(fd, limit=None):
+    # limit: a flooding guest must not keep the loop from the client's keys for long
+    sent = 0
+    while fd is not None and (limit is None or sent < limit):
         data = os.read(fd, 65536)
         if not data:
             return
         os.write(1, data)
+        sent += len(data)
 idle = 0
 while True:
     r, _, _ = select.select([0], [], [], 0.03)
@@ -65,7 +68,7 @@ while True:
         if not data:
             break                             # the client detached
         os.write(port, data)
-    drain(log)
+    drain(log, 1 << 18)
     try:
         now = os.stat("console.log").st_ino
     except FileNotFoundError:
