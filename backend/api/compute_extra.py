@@ -1,6 +1,8 @@
 """Nova v2.1, the rest: flavors, os-hypervisors, os-server-groups, limits, availability zones."""
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -163,6 +165,14 @@ async def server_ips(request: Request) -> Response:
 
 
 # ---- hypervisors ----------------------------------------------------------------------
+def _version_int(v) -> int:
+    """nova's hypervisor_version is an integer: oslo's convert_version_to_int ("8.2.1" -> 8002001)."""
+    try:
+        return functools.reduce(lambda a, b: a * 1000 + b, (int(p) for p in str(v).split(".")))
+    except (TypeError, ValueError):
+        return 1
+
+
 def hypervisor_view(h: dict, detail: bool, extras: bool = False) -> dict:
     """nova 2.1's view (its schema is strict); extras: pocketstack's keys as well, for the
     app and the CLI through os-pocketstack-hypervisors, an endpoint other clients never ask for."""
@@ -178,7 +188,7 @@ def hypervisor_view(h: dict, detail: bool, extras: bool = False) -> dict:
         "free_disk_gb": h["disk_gb"] - h["disk_gb_used"], "current_workload": 0,
         "disk_available_least": h["disk_gb"] - h["disk_gb_used"],
         "hypervisor_type": h.get("hypervisor_type") or h.get("driver"),
-        "hypervisor_version": h.get("hypervisor_version") or 1, "host_ip": h.get("address"),
+        "hypervisor_version": _version_int(h.get("hypervisor_version")), "host_ip": h.get("address"),
         "cpu_info": "{}",
         "service": {"host": h["name"], "id": h["id"], "disabled_reason": h.get("down_reason")},
     })

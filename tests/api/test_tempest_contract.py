@@ -149,6 +149,7 @@ async def test_hypervisor_views_are_nova_s_and_pocketstack_keys_have_their_own_e
               "vcpus", "vcpus_used"}
     for h in (await env.get(f"{V}/os-hypervisors/detail")).json()["hypervisors"]:
         assert set(h) <= strict, set(h) - strict
+        assert isinstance(h["hypervisor_version"], int)
         one = (await env.get(f"{V}/os-hypervisors/{h['id']}")).json()["hypervisor"]
         assert set(one) <= strict
     ours = (await env.get(f"{V}/os-pocketstack-hypervisors")).json()["hypervisors"]
