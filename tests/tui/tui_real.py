@@ -65,7 +65,8 @@ def text_of(widget, width: int = 200) -> str:
     return console.export_text()
 
 
-async def wait_for(pilot, cond, timeout: float = 8.0, what: str = "condition"):
+async def wait_for(pilot, cond, timeout: float = 30.0, what: str = "condition"):
+    """A bounded wait (generous: a loaded 2-core machine runs these next to real guests)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
