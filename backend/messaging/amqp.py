@@ -223,7 +223,9 @@ class AMQPBus(Bus):
             try:
                 await self._pub.default_exchange.publish(
                     Message(_encode(reply, f"the reply of {topic}"), correlation_id=message.correlation_id),
-                    routing_key=message.reply_to)
+                    # not mandatory: RabbitMQ 3.10 returns replies to direct reply-to as unroutable
+                    # even when it delivers them
+                    routing_key=message.reply_to, mandatory=False)
             except (AMQPError, aiormq.exceptions.AMQPError, TypeError) as e:
                 log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
         try:
