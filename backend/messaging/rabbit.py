@@ -101,6 +101,8 @@ class RabbitNode:
         end = time.monotonic() + timeout
         while not self.ping():
             if self.proc.poll() is not None:
+                self.proc = None
+                self._end_epmd()  # the node's runtime started it before the node gave up
                 raise RabbitError(f"rabbitmq-server exited ({self.proc.returncode}); "
                                   f"see {self.base / 'server.out'} and {self.base / 'log'}")
             if time.monotonic() > end:
@@ -108,19 +110,27 @@ class RabbitNode:
                 raise RabbitError(f"rabbitmq node {self.nodename} did not answer ping in {timeout} s")
             time.sleep(0.2)
         # ping answers once the runtime is up; the AMQP listener comes with the boot's end
-        self._ctl("await_startup", timeout=timeout)
+        r = self._ctl("await_startup", timeout=timeout)
+        if r.returncode != 0:  # e.g. its AMQP port was taken meanwhile
+            self.stop()
+            raise RabbitError(f"rabbitmq node {self.nodename} did not finish starting: "
+                              f"{(r.stderr or r.stdout).strip()[-300:]}; see {self.base / 'log'}")
         return self
 
     def stop(self):
         if self.proc is None:
             return
-        self._ctl("shutdown", timeout=60)
+        if self.proc.poll() is None:
+            self._ctl("shutdown", timeout=60)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self._end_epmd()
+
+    def _end_epmd(self):
         # the epmd this node started on its own port (nothing else uses that port)
         subprocess.run(["epmd", "-kill"], env=self.env(), capture_output=True, timeout=10)
 

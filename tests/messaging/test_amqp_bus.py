@@ -241,3 +241,22 @@ async def test_a_call_after_the_broker_is_gone_fails_fast_and_sends_nothing():
 async def _lost(bus):
     while bus._conn.connected.is_set():
         await asyncio.sleep(0.01)
+
+
+def test_a_node_that_cannot_listen_is_refused_and_leaves_nothing_running():
+    import socket
+    import subprocess
+    from backend.messaging.rabbit import RabbitError, RabbitNode
+    node = RabbitNode(Path(tempfile.mkdtemp(prefix="pocketstack-rabbit-")))
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", node.port))
+    taken.listen()
+    try:
+        with pytest.raises(RabbitError, match=rf"rabbitmq node {node.nodename} did not"):
+            node.start()
+    finally:
+        taken.close()
+        shutil.rmtree(node.base, ignore_errors=True)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert node.nodename not in ps and f"-port {node.epmd_port}" not in ps
+    assert subprocess.run(["epmd", "-names"], env=node.env(), capture_output=True).returncode != 0
