@@ -36,12 +36,13 @@ IMAGES = [{"id": "img-0001", "name": "tiny-linux", "status": "active", "disk_for
            "container_format": "bare", "size": 9_437_184, "checksum": "0" * 32, "os_hash_algo": "sha256",
            "os_hash_value": _SHA, "sha256": _SHA, "min_ram": 96, "min_disk": 0,
            "visibility": "public", "owner": "p-admin", "properties": {}, "protected": False,
-           "created_at": iso(NOW), "updated_at": iso(NOW)}]
+           "created_at": iso(NOW), "updated_at": iso(NOW), "tags": []}]
 NETWORK = {"id": "net-0001", "name": "private", "project_id": "p-admin", "tenant_id": "p-admin", "shared": True,
            "status": "ACTIVE", "admin_state_up": True, "subnets": ["sub-0001"], "created_at": iso(NOW)}
 SUBNET = {"id": "sub-0001", "name": "private-subnet", "network_id": "net-0001", "project_id": "p-admin",
           "tenant_id": "p-admin", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
-          "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}]}
+          "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}],
+          "dns_nameservers": [], "host_routes": [], "created_at": iso(NOW)}
 
 
 def hypervisor(name: str, state: str = "up", vcpus_used: int = 0, mem_used: int = 512,
@@ -234,11 +235,12 @@ class FakeAdapter(Adapter):
     def f_list_volumes(self, tok, all_projects=False):
         return self.volumes
 
-    def f_create_volume(self, tok, size, name="", description=""):
+    def f_create_volume(self, tok, size, name="", description="", metadata=None, volume_type=None):
         self.next_id += 1
         v = {"id": f"vol-{self.next_id}", "name": name, "description": description, "project_id": "p-admin",
              "size": size, "status": "available", "host": None, "bootable": False, "image_id": None,
-             "attachments": [], "created_at": iso(NOW), "updated_at": iso(NOW)}
+             "attachments": [], "created_at": iso(NOW), "updated_at": iso(NOW), "user_id": "u-admin",
+             "metadata": dict(metadata or {}), "volume_type_id": None, "volume_type": "__DEFAULT__"}
         self.volumes.append(v)
         return v
 
