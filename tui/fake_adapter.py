@@ -28,9 +28,9 @@ PROJECTS = [{"id": "p-admin", "name": "admin", "domain_id": "default", "descript
              "tags": []},
             {"id": "p-demo", "name": "demo", "domain_id": "default", "description": "", "enabled": True,
              "tags": []}]
-FLAVORS = [{"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 128, "disk": 1, "is_public": True},
-           {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 256, "disk": 2, "is_public": True},
-           {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 512, "disk": 4, "is_public": True}]
+FLAVORS = [{"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 128, "disk": 1, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0},
+           {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 256, "disk": 2, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0},
+           {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 512, "disk": 4, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0}]
 _SHA = "0" * 64
 IMAGES = [{"id": "img-0001", "name": "tiny-linux", "status": "active", "disk_format": "raw",
            "container_format": "bare", "size": 9_437_184, "checksum": "0" * 32, "os_hash_algo": "sha256",
@@ -73,7 +73,8 @@ def server(n: int, status: str = "ACTIVE", host: str | None = "compute-1", age_s
             "addresses": addr, "created": iso(created), "updated": iso(created),
             "launched_at": iso(created + timedelta(seconds=3)) if status == "ACTIVE" else None,
             "terminated_at": None, "boot_volume_id": None, "volumes_attached": [], "fault": fault,
-            "reservation_id": f"r-{n:08d}", "metadata": {}, "deleted": False}
+            "reservation_id": f"r-{n:08d}", "metadata": {}, "deleted": False,
+            "access_ip_v4": None, "access_ip_v6": None, "key_name": None}
 
 
 class FakeAdapter(Adapter):
