@@ -37,8 +37,8 @@ def render_overview(s: dict) -> Group:
     t.add_column()
     keys = OVERVIEW_ORDER + sorted(k for k in s if k not in OVERVIEW_ORDER and k != "fault")
     for k in keys:
-        if k not in s:
-            continue
+        if k not in s or (k not in OVERVIEW_ORDER and s[k] is None):
+            continue  # optional fields (access IPs, key pair) only when set
         v = s[k]
         if k == "flavor" and isinstance(v, dict):
             v = f"{v.get('name')} ({v.get('vcpus')} vCPU, {v.get('ram')} MB, {v.get('disk')} GB)"

@@ -29,8 +29,8 @@ class InstancesScreen(Screen):
         Binding("t", "detail('trace')", "Trace", show=False),
         Binding("l", "detail('console')", "Console", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
-        Binding("question_mark", "explain", "Explain the cell (← → pick one) / help", key_display="?",
-                show=False),
+        Binding("question_mark", "explain", "Explain", key_display="?",
+                tooltip="explain the picked cell (← → pick one), else the key help"),
         *[Binding(k, f"sort('{col}')", f"Sort by {col}", show=False) for k, col in SORT_KEYS.items()],
     ]
 
