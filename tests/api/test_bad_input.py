@@ -153,7 +153,7 @@ CASES = [
     ("volume-image-ref", "admin", "POST", "/volume/v3/{pa}/volumes",
      {"volume": {"size": 1, "imageRef": "{image}"}}, 400, "imageRef"),
     ("volume-type", "admin", "POST", "/volume/v3/{pa}/volumes",
-     {"volume": {"size": 1, "volume_type": "ssd"}}, 400, "ssd"),
+     {"volume": {"size": 1, "volume_type": "ssd"}}, 404, "ssd"),  # cinder: VolumeTypeNotFound
 ]
 
 
