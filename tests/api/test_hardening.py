@@ -259,7 +259,7 @@ async def test_names_refuse_control_and_bidi_characters(env, ch):
              (f"{V}/os-server-groups", {"server_group": {"name": name, "policy": "affinity"}}, "name"),
              ("/identity/v3/projects", {"project": {"name": name}}, "name"),
              ("/identity/v3/users", {"user": {"name": name, "password": "x"}}, "name")]
-    before = await env.counts()
+    before = await env.state()
     for path, body, field in cases:
         r = await env.http.post(path, content=_dumps(body), headers=env.h(**{"Content-Type": "application/json"}))
         assert r.status_code == 400, (path, r.status_code, r.text[:200])
@@ -268,7 +268,7 @@ async def test_names_refuse_control_and_bidi_characters(env, ch):
             assert "surrogate" in msg, (path, msg)
         else:
             assert field in msg and (f"U+{ord(ch[0]):04X}" in msg), (path, msg)
-    assert await env.counts() == before
+    assert await env.state() == before
 
 
 def _dumps(obj) -> bytes:
@@ -305,7 +305,7 @@ async def test_odd_integers_in_queries_are_400(env, v):
                          ids=[f"j{n}" for n in range(len(ODD_INTS) + 5)])
 async def test_odd_integers_in_bodies_are_400(env, server, v):
     pid = env.ids["project_admin"]
-    before = await env.counts()
+    before = await env.state()
     cases = [(f"{V}/servers", {"server": {"name": "n", "imageRef": env.ids["image"], "flavorRef": "1",
                                           "min_count": v}}, "min_count"),
              (f"{V}/servers", {"server": {"name": "n", "imageRef": env.ids["image"], "flavorRef": "1",
@@ -321,7 +321,7 @@ async def test_odd_integers_in_bodies_are_400(env, server, v):
         r = await env.post(path, body)
         assert r.status_code == 400, (path, field, r.status_code, r.text[:200])
         assert field in _message(r), (path, _message(r))
-    assert await env.counts() == before
+    assert await env.state() == before
 
 
 async def test_deeply_nested_json_is_400(env):

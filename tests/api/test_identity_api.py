@@ -199,12 +199,12 @@ async def test_user_keeps_email_description_and_other_attributes(env):
 
 
 async def test_bad_user_attribute_is_400_naming_it_and_nothing_made(env):
-    before = await env.counts()
+    before = await env.state()
     for bad, named in (({"nested": {"a": 1}}, "user.nested"), ({"description": "two\nlines"}, "user.description"),
                        ({"email": "x" * 2000}, "user.email")):
         r = await env.post("/identity/v3/users", {"user": {"name": "bad-attr", "password": "pw", **bad}})
         assert r.status_code == 400 and named in r.json()["error"]["message"], (bad, r.text)
-    assert await env.counts() == before
+    assert await env.state() == before
 
 
 async def test_project_created_disabled_and_non_admin_changes_are_403_first(env):

@@ -160,14 +160,14 @@ async def test_users_and_projects_live_in_a_domain_and_go_with_it(env):
 
 
 async def test_user_or_project_in_a_domain_that_does_not_exist_is_404_and_not_made(env):
-    before = await env.counts()
+    before = await env.state()
     r = await env.post("/identity/v3/users", {"user": {"name": "lost", "password": "pw", "domain_id": "nowhere"}})
     assert r.status_code == 404 and "nowhere" in r.json()["error"]["message"]
     r = await env.post("/identity/v3/projects", {"project": {"name": "lost", "domain_id": "nowhere"}})
     assert r.status_code == 404
     r = await env.post("/identity/v3/projects", {"project": {"name": "kid", "parent_id": env.ids["project_other"]}})
     assert r.status_code == 400 and "project.parent_id" in r.json()["error"]["message"]
-    assert await env.counts() == before
+    assert await env.state() == before
 
 
 async def test_no_scope_asked_means_the_default_project(env):
