@@ -15,6 +15,7 @@ from backend.core.errors import BadRequest, CloudError
 from tui.adapter import Adapter, Event
 from tui.remote_stream import EventStream
 from tui.whathappened import Call, file_label, mask
+from tui.whathappened_rest import create_server_body
 
 POWER = {0: "NOSTATE", 1: "Running", 3: "Paused", 4: "Shutdown", 6: "Crashed", 7: "Suspended"}
 ERRORS = {400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
@@ -233,16 +234,9 @@ class RemoteAdapter(Adapter):
 
     async def r_create_server(self, token, name, image, flavor, networks=None, boot_volume_size=None,
                               availability_zone=None, min_count=1, max_count=1, **_):
-        body: dict = {"name": name, "imageRef": image, "flavorRef": flavor,
-                      "networks": networks or "auto", "min_count": min_count, "max_count": max_count}
-        if boot_volume_size:
-            body["block_device_mapping_v2"] = [{"boot_index": 0, "uuid": image, "source_type": "image",
-                                                "destination_type": "volume",
-                                                "volume_size": boot_volume_size}]
-            body["imageRef"] = ""
-        if availability_zone:
-            body["availability_zone"] = availability_zone
-        r = await self._req("POST", "/compute/v2.1/servers", token, json={"server": body})
+        body = create_server_body(name, image, flavor, networks, boot_volume_size, availability_zone,
+                                  min_count, max_count)  # one body, also what-just-happened's
+        r = await self._req("POST", "/compute/v2.1/servers", token, json=body)
         # nova answers with the first server only; the others arrive on the event stream
         return [await self.r_get_server(token, r.json()["server"]["id"])]
 
