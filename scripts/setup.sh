@@ -2,7 +2,7 @@
 # Installs whatever is missing on a fresh Debian machine: system packages, then the venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static iproute2 cpio xz-utils genisoimage python3 rabbitmq-server"
+PKGS="qemu-system-x86 qemu-utils openssh-server openssh-client busybox-static iproute2 cpio xz-utils genisoimage python3 rabbitmq-server postgresql sudo dnsmasq-base nftables"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
