@@ -1,0 +1,2 @@
+"""Privileged commands (DHCP: dnsmasq per network in a qdhcp- namespace)."""
+COMMANDS: dict = {}
