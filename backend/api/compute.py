@@ -207,8 +207,7 @@ _CREATE_FIELDS = ("name", "imageRef", "flavorRef", "networks", "min_count", "max
                   "availability_zone", "block_device_mapping_v2", "metadata", "security_groups",
                   "config_drive", "OS-DCF:diskConfig", "return_reservation_id", "key_name",
                   "user_data", "adminPass", "personality", "accessIPv4", "accessIPv6")
-_UNSUPPORTED = {"user_data": "user data is not supported by pocketstack",
-                "adminPass": "setting an admin password is not supported by pocketstack",
+_UNSUPPORTED = {"adminPass": "setting an admin password is not supported by pocketstack",
                 "personality": "personality files were removed from the compute API"}
 
 
@@ -318,7 +317,7 @@ async def server_create(request: Request) -> Response:
                                         min_count=min_c, max_count=max_c,
                                         scheduler_hints=hints or None, metadata=meta,
                                         key_name=want_str(s, "key_name", "server", empty=False),
-                                        access_ips=access_ips(s))
+                                        access_ips=access_ips(s), user_data=s.get("user_data"))
     first = created[0]
     rid_header = await _action_request_id(cloud, token, first["id"], "create")
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):

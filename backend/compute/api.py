@@ -22,6 +22,7 @@ from backend.compute.views import ComputeViews
 from backend.compute.server_metadata import ServerMetadata
 from backend.compute.keypairs import KeyPairs
 from backend.compute.admin_actions import AdminActions
+from backend.compute.user_data import check_user_data
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
@@ -65,8 +66,9 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
 
     # ---- create ----------------------------------------------------------------------------
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
-                     min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None):
+                     min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None, user_data=None):
         self._need_write(ctx)
+        user_data = check_user_data(user_data)
         kp = None if key_name is None else self.keypair_for_server(ctx, key_name)
         t0 = time.perf_counter()
         req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
@@ -92,7 +94,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
                     "reservation_id": reservation, "metadata": dbm.jdump(metadata), "attempts": "[]",
                     "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time(),
                     "key_name": kp and kp["name"], "key_data": kp and kp["public_key"],
-                    **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)}})
+                    **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)},
+                    "user_data": user_data})
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
             self.store.publish(u)

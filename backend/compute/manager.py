@@ -218,7 +218,8 @@ class ComputeManager(SerialConsoleManager):
                          image=None if root_volume else image, kernel=kernel, ramdisk=ramdisk,
                          kernel_cmdline=props.get("os_command_line"), network_info=nw,
                          root_volume=root_volume, metadata=json.loads(inst.get("metadata") or "{}"),
-                         public_keys={inst["key_name"]: inst["key_data"]} if inst.get("key_data") else {})
+                         public_keys={inst["key_name"]: inst["key_data"]} if inst.get("key_data") else {},
+                         user_data=inst.get("user_data"))
         async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
             await self.driver.spawn(spec)
         await self._progress(ctx, uuid, stage, (states.SPAWNING, {"vm_state": states.ACTIVE, "task_state": None,

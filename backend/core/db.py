@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL,
   metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
   deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT,
-  access_ip_v4 TEXT, access_ip_v6 TEXT);
+  access_ip_v4 TEXT, access_ip_v6 TEXT, user_data TEXT);
 CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
 CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);

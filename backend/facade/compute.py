@@ -16,7 +16,8 @@ class ComputeFacade:
                             min_count: int = 1, max_count: int = 1,
                             scheduler_hints: dict | None = None,
                             metadata: dict | None = None, key_name: str | None = None,
-                            access_ips: dict | None = None) -> list[dict]:
+                            access_ips: dict | None = None,
+                            user_data: str | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
@@ -28,7 +29,7 @@ class ComputeFacade:
                                                 min_count=min_count, max_count=max_count,
                                                 scheduler_hints=scheduler_hints or {},
                                                 metadata=metadata or {}, key_name=key_name,
-                                                access_ips=access_ips)
+                                                access_ips=access_ips, user_data=user_data)
 
     async def list_servers(self, token: str, all_projects: bool = False,
                            filters: dict | None = None, limit: int | None = None,

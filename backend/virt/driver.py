@@ -62,6 +62,8 @@ class GuestSpec:
     # the config drive's meta_data.json: {key_name: public key} and the server's metadata
     public_keys: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    # nova's user_data: the base64 text as the API took it (the config drive holds it decoded)
+    user_data: str | None = None
 
 
 class ConsoleSession(abc.ABC):

@@ -7,6 +7,8 @@ ComputeDriver."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from dataclasses import dataclass, field
 
 from backend.core import power_state
@@ -110,8 +112,11 @@ class FakeDriver(ComputeDriver):
                 b.fail_spawns -= 1
             raise DriverError(f"{b.fail_message} on {self.host.name}", reschedulable=True)
         ip = guest.network_info[0]["fixed_ip"] if guest.network_info else "-"
-        self.guests[guest.uuid] = FakeGuest(guest, console=[
-            f"fake guest {guest.uuid} starting", f"pocketstack guest booted: {guest.hostname} {ip}"])
+        console = [f"fake guest {guest.uuid} starting", f"pocketstack guest booted: {guest.hostname} {ip}"]
+        if guest.user_data:  # the spec keeps it; the console says what arrived (tests read it)
+            ud = base64.b64decode(guest.user_data.replace("\n", ""))
+            console.append(f"user_data: {len(ud)} bytes sha256 {hashlib.sha256(ud).hexdigest()}")
+        self.guests[guest.uuid] = FakeGuest(guest, console=console)
 
     async def build_stage_done(self, uuid: str, task_state: str) -> None:
         delay = self.behaviour.stage_latency.get(task_state)

@@ -1,12 +1,14 @@
 """The config drive, as nova writes it (nova/virt/configdrive.py, nova/virt/netutils.py):
-an ISO9660 volume labelled config-2 with openstack/latest/meta_data.json and
-network_data.json. Built on the control side with genisoimage, then copied to the host.
+an ISO9660 volume labelled config-2 with openstack/latest/meta_data.json,
+network_data.json and, when the server has one, user_data (decoded, as nova writes it).
+Built on the control side with genisoimage, then copied to the host.
 
 The JSON is written one key per line: the tiny guest's busybox init has no JSON parser and
 picks values out with sed; the instance name (user input) only ever appears JSON-escaped.
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import subprocess
@@ -49,6 +51,14 @@ def network_data(guest) -> dict:
     return {"links": links, "networks": networks, "services": []}
 
 
+def user_data(guest) -> bytes | None:
+    """The bytes the user gave (the API checked the base64 before it stored it)."""
+    text = getattr(guest, "user_data", None)
+    if not text:
+        return None
+    return base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
+
+
 def build(guest, out: Path) -> int:
     """Write the ISO to out; returns its size."""
     with tempfile.TemporaryDirectory(prefix="configdrive-") as tmp:
@@ -56,6 +66,9 @@ def build(guest, out: Path) -> int:
         latest.mkdir(parents=True)
         (latest / "meta_data.json").write_text(json.dumps(meta_data(guest), indent=1))
         (latest / "network_data.json").write_text(json.dumps(network_data(guest), indent=1))
+        ud = user_data(guest)
+        if ud is not None:
+            (latest / "user_data").write_bytes(ud)
         p = subprocess.run(["genisoimage", "-quiet", "-o", str(out), "-V", "config-2", "-r", "-J",
                             "-input-charset", "utf-8", tmp], capture_output=True, text=True)
         if p.returncode != 0:
