@@ -132,7 +132,7 @@ def test_refuses_to_take_over_what_is_not_ours(helper, ns):
     assert run(helper, ns, "plug-network", "brqneta", "4003", "10.9.0.1").returncode == 0
     p = run(helper, ns, "plug-network", "brqnetb", "4003", "10.9.0.1")
     assert p.returncode == 1 and "belongs to bridge brqneta" in p.stderr
-    subprocess.run(["ip", "-n", ns, "link", "add", "tapfake", "type", "dummy"], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "add", "tapfake", "type", "bridge"], check=True)
     p = run(helper, ns, "unplug-port", "tapfake", "brqneta", "4003")
     assert p.returncode == 1 and "not a tap" in p.stderr
     assert "tapfake" in links(ns)
