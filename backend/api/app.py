@@ -5,7 +5,6 @@ passes a lifespan that starts and stops it on uvicorn's loop."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 from starlette.applications import Starlette
@@ -15,20 +14,21 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import microversion
 from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
                          compute_metadata, events, glossary, identity, identity_admin, identity_groups,
                          identity_system, identity_tags, image, network, remote_consoles, volume)
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
-from backend.core.inputs import shown
 from backend.facade import Cloud
 
-# (service type in the header, legacy header, the one version honoured)
-_MICROVERSIONS = {"/compute": ("compute", "x-openstack-nova-api-version", compute.MAX_VERSION),
-                  "/volume": ("volume", None, volume.MAX_VERSION)}
-# nova's APIVersionRequest format, ASCII digits only ("2.01", "٢.١" and "2.x" are malformed)
-_VERSION_RE = re.compile(r"(?:[1-9][0-9]{0,5})\.(?:[1-9][0-9]{0,5}|0)", re.ASCII)
+# (service type in the header, legacy header, lowest and highest version honoured)
+_MICROVERSIONS = {"/compute": ("compute", "x-openstack-nova-api-version", microversion.MIN_VERSION,
+                               microversion.MAX_VERSION),
+                  "/volume": ("volume", None, volume.MIN_VERSION, volume.MAX_VERSION)}
+
+_LEGACY_NAMES = {"x-openstack-nova-api-version": "X-OpenStack-Nova-API-Version"}
 
 
 class Gate:
@@ -51,14 +51,20 @@ class Gate:
                        for k, v in scope.get("headers", []))
         extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]
         compute_path = path == "/compute" or path.startswith("/compute/")
-        for prefix, (stype, legacy, honoured) in _MICROVERSIONS.items():
+        for prefix, (stype, legacy, lo, hi) in _MICROVERSIONS.items():
             if path == prefix or path.startswith(prefix + "/"):
-                asked = _asked_version(headers, stype, legacy)
-                if asked not in (None, "latest", honoured) and path not in (prefix, f"{prefix}/v2.1", f"{prefix}/v3"):
-                    code = 400 if not _VERSION_RE.fullmatch(asked) else 406
-                    msg = (f"Invalid API version request {shown(asked)}" if code == 400 else
-                           f"Version {asked} is not supported by the API. Minimum is {honoured} "
-                           f"and maximum is {honoured}.")
+                asked = microversion.asked_version(headers, stype, legacy)
+                code = msg = None
+                try:
+                    # the version documents answer whatever is asked
+                    honoured = (lo if path in (prefix, f"{prefix}/v2.1", f"{prefix}/v3")
+                                else microversion.negotiate(asked, lo, hi))
+                except CloudError as e:
+                    code, msg, honoured = e.code, e.message, hi
+                scope = dict(scope, **{microversion.SCOPE_KEY: honoured}) if stype == "compute" else scope
+                if code is None and stype == "compute" and microversion.gone(path, honoured):
+                    code, msg = 404, f"{path} does not exist at compute microversion {honoured}"
+                if code is not None:
                     body = json.dumps(error_body(prefix[1:], code, msg)).encode()
                     await send({"type": "http.response.start", "status": code,
                                 "headers": [(b"content-type", b"application/json"),
@@ -69,7 +75,8 @@ class Gate:
                 extra.append((b"openstack-api-version", f"{stype} {honoured}".encode()))
                 if legacy:
                     extra.append((legacy.encode(), honoured.encode()))
-                extra.append((b"vary", b"OpenStack-API-Version"))
+                vary = "OpenStack-API-Version" + (f", {_LEGACY_NAMES[legacy]}" if legacy else "")
+                extra.append((b"vary", vary.encode()))
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
@@ -85,16 +92,6 @@ class Gate:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _asked_version(headers: dict, stype: str, legacy: str | None) -> str | None:
-    for part in headers.get("openstack-api-version", "").split(","):
-        bits = part.strip().split()
-        if len(bits) == 2 and bits[0].lower() == stype:
-            return bits[1].lower()
-    if legacy and headers.get(legacy):
-        return headers[legacy].strip().lower()
-    return None
 
 
 async def root(request: Request) -> Response:

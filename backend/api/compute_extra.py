@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from backend.api.common import (base, limit_marker, next_href, page, read_json, read_object,
                                 token_of, want_bool, want_int, want_str)
+from backend.api import microversion
 from backend.api.compute import ServerRenderer, _server_id, access_ips, is_admin, is_uuid
 from backend.api.compute_hosts import hypervisor_statistics
 from backend.core.errors import BadRequest, CloudError, NotFound
@@ -124,22 +125,21 @@ async def flavor_extra_specs(request: Request) -> Response:
 
 # ---- PUT /servers/{id} -----------------------------------------------------------------
 async def server_update(request: Request) -> Response:
-    """nova's update: the name and the access IPs (a description is not kept by pocketstack).
-    A missing server is 404 before any look at the body, as nova."""
+    """nova's update: the name, the access IPs and (2.19) the description. A missing server
+    is 404 before any look at the body, as nova."""
     cloud, token, sid = request.app.state.cloud, token_of(request), request.path_params["id"]
     await cloud.get_server(token, sid)
-    s = await read_object(request, "server", ("name", "accessIPv4", "accessIPv6", "description"))
-    if "description" in s:
-        raise BadRequest("'server.description' is not supported by pocketstack")
+    s = await read_object(request, "server", ("name", "accessIPv4", "accessIPv6")
+                          + ("description",) * microversion.at_least(request, "2.19"))
     name = want_str(s, "name", "server", empty=False) if "name" in s else None
     ips = access_ips(s)
-    if name is not None or ips:
-        updated = await cloud.rename_server(token, sid, name, ips)
+    if name is not None or ips or "description" in s:
+        updated = await cloud.rename_server(token, sid, name, ips, s.get("description", ...))
     else:
         updated = await cloud.get_server(token, sid)
     full = ServerRenderer(request, await is_admin(request, token)).full(updated)
     # nova's update answer is the core view: no extension attributes, addresses without type and MAC
-    view = {k: v for k, v in full.items() if k in _UPDATE_VIEW}
+    view = {k: v for k, v in full.items() if k in _UPDATE_VIEW or k in ("locked", "description", "tags")}
     view["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]} for a in addrs]
                          for net, addrs in full["addresses"].items()}
     return JSONResponse({"server": view})

@@ -22,17 +22,29 @@ from backend.compute.views import ComputeViews
 from backend.compute.server_metadata import ServerMetadata
 from backend.compute.keypairs import KeyPairs
 from backend.compute.admin_actions import AdminActions
+from backend.compute.server_tags import ServerTags, check_tags
 from backend.compute.user_data import check_user_data
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
 
 
+def check_description(d) -> str:
+    """nova's server description (2.19): at most 255 printable characters."""
+    if not isinstance(d, str):
+        raise BadRequest("'server.description' must be a string or null")
+    if len(d) > 255:
+        raise BadRequest("'server.description' is longer than 255 characters")
+    if not d.isprintable():
+        raise BadRequest("'server.description' must hold printable characters only")
+    return d
+
+
 def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
+class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)
@@ -66,8 +78,12 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
 
     # ---- create ----------------------------------------------------------------------------
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
-                     min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None, user_data=None):
+                     min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None, user_data=None,
+                     tags=None, description=None):
         self._need_write(ctx)
+        tags = check_tags(tags or [])
+        if description is not None:
+            check_description(description)
         user_data = check_user_data(user_data)
         kp = None if key_name is None else self.keypair_for_server(ctx, key_name)
         t0 = time.perf_counter()
@@ -95,7 +111,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
                     "created_at": now, "updated_at": now, "deleted": 0, "build_started": time.time(),
                     "key_name": kp and kp["name"], "key_data": kp and kp["public_key"],
                     **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)},
-                    "user_data": user_data})
+                    "user_data": user_data, "description": description, "launch_index": i})
+                self.write_tags(u, tags)
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
             self.store.publish(u)
@@ -276,14 +293,19 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions):
             self._act(ctx, server_id, "reboot", "reboot", states.REBOOTING, "reboot_instance",
                       reboot_type="SOFT")
 
-    def rename(self, ctx, server_id, name=None, access_ips=None):
-        """nova's PUT /servers/{id}: the display name (the guest's hostname stays) and the
-        access IPs ({4: ip or None, 6: ...}, only the versions given change)."""
+    def rename(self, ctx, server_id, name=None, access_ips=None, description=...):
+        """nova's PUT /servers/{id}: the display name (the guest's hostname stays), the
+        access IPs ({4: ip or None, 6: ...}, only the versions given change) and the
+        description (2.19; None clears it, left out keeps it)."""
         self._need_write(ctx)
         if name is not None:
             check_name("server", name)
+        if description not in (None, ...):
+            check_description(description)
         r = self._instance(ctx, server_id)
         values = {f"access_ip_v{v}": ip for v, ip in (access_ips or {}).items()}
+        if description is not ...:
+            values["description"] = description
         if name is not None:
             values["name"] = name
         if values:

@@ -12,6 +12,7 @@ from backend.core import servicegroup
 from backend.core import quota
 from backend.core.errors import BadRequest, NotFound
 from backend.core.states import api_status
+from backend.compute.server_tags import tag_filters
 
 STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped", "ERROR": "error",
                 "PAUSED": "paused", "SUSPENDED": "suspended", "DELETED": "deleted", "REBOOT": "active",
@@ -29,6 +30,15 @@ def _changes_since(v) -> str:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _rows_in(db, sql: str, ids: list) -> list[dict]:
+    """sql ending in 'IN', run over ids in parts (SQLite's bound-parameter limit)."""
+    out = []
+    for i in range(0, len(ids), 900):
+        part = ids[i:i + 900]
+        out += dbm.rows(db, f"{sql} ({','.join('?' * len(part))})", part)
+    return out
+
+
 class ComputeViews:
     def list(self, ctx, all_projects, filters, limit, marker):
         self._need_project(ctx)
@@ -40,7 +50,7 @@ class ComputeViews:
             where.append("project_id=?")
             params.append(filters["project_id"])
         known = {"name", "status", "host", "project_id", "image", "flavor", "reservation_id", "all_tenants",
-                 "ip", "changes-since"}
+                 "ip", "changes-since", "tags", "tags-any", "not-tags", "not-tags-any"}
         bad = set(filters) - known
         if bad:
             raise BadRequest(f"unknown filter(s): {', '.join(sorted(bad))}")
@@ -60,6 +70,10 @@ class ComputeViews:
         if filters.get("changes-since"):
             where.append("updated_at>=?")
             params.append(_changes_since(filters["changes-since"]))
+        tag_sql, tag_params = tag_filters(filters)
+        if tag_sql:
+            where.append(tag_sql)
+            params += tag_params
         rs = dbm.rows(self.db, f"SELECT uuid, name, vm_state, task_state FROM instances WHERE {' AND '.join(where)}"
                                " ORDER BY created_at DESC, uuid DESC", params)
         if filters.get("ip"):
@@ -78,7 +92,44 @@ class ComputeViews:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                 raise BadRequest(f"limit must be a non-negative integer, not {limit!r}")
             rs = rs[:limit]
-        return self.store.views_for([r["uuid"] for r in rs], ctx.is_admin)
+        return self.with_extras(self.store.views_for([r["uuid"] for r in rs], ctx.is_admin), ctx.is_admin)
+
+    def with_extras(self, views: list[dict], admin: bool) -> list[dict]:
+        """What later microversions show of a server, read in bulk for a page: tags (2.26),
+        the flavor's swap/ephemeral (2.47), kernel/ramdisk ids and user_data (2.3, admins),
+        each volume's delete_on_termination (2.3), the host's status (2.16, admins)."""
+        if not views:
+            return views
+        ids = [v["id"] for v in views]
+        tags = self.tags_of(ids)
+        flavors = {f["id"]: f for f in dbm.rows(self.db, "SELECT id, swap, ephemeral_gb FROM flavors")}
+        rows = {r["uuid"]: r for r in _rows_in(self.db, "SELECT uuid, user_data, image_id FROM instances"
+                                                         " WHERE uuid IN", ids)} if admin else {}
+        dot = {r["id"]: bool(r["delete_on_termination"]) for r in _rows_in(
+            self.db, "SELECT id, delete_on_termination FROM volumes WHERE attached_to IN", ids)}
+        hosts = {}
+        if admin:
+            for n in dbm.rows(self.db, "SELECT * FROM compute_nodes"):
+                hosts[n["host"]] = ("MAINTENANCE" if n["disabled"] else
+                                    "UP" if servicegroup.is_up(n, self.config) else "DOWN")
+        props = {}
+        for v in views:
+            f = flavors.get(str(v["flavor"]["id"])) or {}
+            v["tags"] = tags.get(v["id"], [])
+            v["flavor"] = dict(v["flavor"], swap=f.get("swap") or 0, ephemeral=f.get("ephemeral_gb") or 0)
+            v["volumes_attached"] = [dict(x, delete_on_termination=dot.get(x["id"], False))
+                                     for x in v.get("volumes_attached") or ()]
+            if admin:
+                r = rows.get(v["id"]) or {}
+                img = r.get("image_id")
+                if img and img not in props:
+                    i = dbm.row(self.db, "SELECT properties FROM images WHERE id=?", (img,))
+                    props[img] = dbm.jload(i["properties"], {}) if i else {}
+                p = props.get(img) or {}
+                v.update(user_data=r.get("user_data"), kernel_id=p.get("kernel_id") or "",
+                         ramdisk_id=p.get("ramdisk_id") or "",
+                         host_status=hosts.get(v.get("host"), "UNKNOWN") if v.get("host") else "")
+        return views
 
     @staticmethod
     def _match_names(pat: str, rs: list[dict]) -> list[dict]:
@@ -119,7 +170,7 @@ class ComputeViews:
             raise BadRequest("ip filter takes too long to match; simplify the expression") from None
 
     def get(self, ctx, server_id):
-        return self.store.view(self._instance(ctx, server_id), ctx.is_admin)
+        return self.with_extras([self.store.view(self._instance(ctx, server_id), ctx.is_admin)], ctx.is_admin)[0]
 
     def _any_instance(self, ctx, server_id):
         """Actions, decisions and traces stay readable after a delete (as upstream's

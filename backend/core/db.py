@@ -83,10 +83,15 @@ CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL,
   metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
   deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT,
-  access_ip_v4 TEXT, access_ip_v6 TEXT, user_data TEXT);
+  access_ip_v4 TEXT, access_ip_v6 TEXT, user_data TEXT, description TEXT,
+  launch_index INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
 CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
 CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);
+-- nova's server tags (microversion 2.26): at most 50 per server, each 1-60 characters
+CREATE TABLE IF NOT EXISTS server_tags (instance_uuid TEXT NOT NULL, tag TEXT NOT NULL,
+  PRIMARY KEY (instance_uuid, tag));
+CREATE INDEX IF NOT EXISTS server_tags_tag ON server_tags(tag);
 CREATE TABLE IF NOT EXISTS claims (instance_uuid TEXT PRIMARY KEY, host TEXT NOT NULL,
   vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_gb INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS claims_host ON claims(host);

@@ -132,7 +132,8 @@ class InstanceStore:
                         "fault": faults.get(u) if r["vm_state"] == "error" else None,
                         "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
                         "key_name": r.get("key_name"), "deleted": bool(r["deleted"]),
-                        "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6")})
+                        "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6"),
+                        "description": r.get("description"), "launch_index": r.get("launch_index") or 0})
         return out
 
     def publish(self, uuid: str) -> None:

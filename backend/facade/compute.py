@@ -17,7 +17,8 @@ class ComputeFacade:
                             scheduler_hints: dict | None = None,
                             metadata: dict | None = None, key_name: str | None = None,
                             access_ips: dict | None = None,
-                            user_data: str | None = None) -> list[dict]:
+                            user_data: str | None = None, tags: list | None = None,
+                            description: str | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
@@ -29,7 +30,8 @@ class ComputeFacade:
                                                 min_count=min_count, max_count=max_count,
                                                 scheduler_hints=scheduler_hints or {},
                                                 metadata=metadata or {}, key_name=key_name,
-                                                access_ips=access_ips, user_data=user_data)
+                                                access_ips=access_ips, user_data=user_data,
+                                                tags=tags, description=description)
 
     async def list_servers(self, token: str, all_projects: bool = False,
                            filters: dict | None = None, limit: int | None = None,
@@ -41,9 +43,31 @@ class ComputeFacade:
         return self.rt.compute_api.get(await self.ctx(token), server_id)
 
     async def rename_server(self, token: str, server_id: str, name: str | None = None,
-                            access_ips: dict | None = None) -> dict:
-        """The name and/or the access IPs ({4: "1.2.3.4" or None, 6: ...}) as nova's PUT."""
-        return self.rt.compute_api.rename(await self.ctx(token), server_id, name, access_ips)
+                            access_ips: dict | None = None, description=...) -> dict:
+        """The name, the access IPs ({4: "1.2.3.4" or None, 6: ...}) and/or the description
+        (None clears it; left out keeps it) as nova's PUT."""
+        return self.rt.compute_api.rename(await self.ctx(token), server_id, name, access_ips, description)
+
+    async def list_server_tags(self, token: str, server_id: str) -> list[str]:
+        return self.rt.compute_api.list_server_tags(await self.ctx(token), server_id)
+
+    async def set_server_tags(self, token: str, server_id: str, tags: list[str]) -> list[str]:
+        """Replace every tag of the server (at most 50, each 1-60 characters, no '/' or ',')."""
+        return self.rt.compute_api.set_server_tags(await self.ctx(token), server_id, tags)
+
+    async def add_server_tag(self, token: str, server_id: str, tag: str) -> bool:
+        """True when the tag is new, False when the server had it already."""
+        return self.rt.compute_api.add_server_tag(await self.ctx(token), server_id, tag)
+
+    async def check_server_tag(self, token: str, server_id: str, tag: str) -> None:
+        """NotFound unless the server has this tag."""
+        self.rt.compute_api.has_server_tag(await self.ctx(token), server_id, tag)
+
+    async def delete_server_tag(self, token: str, server_id: str, tag: str) -> None:
+        self.rt.compute_api.delete_server_tag(await self.ctx(token), server_id, tag)
+
+    async def delete_server_tags(self, token: str, server_id: str) -> None:
+        self.rt.compute_api.delete_server_tags(await self.ctx(token), server_id)
 
     async def delete_server(self, token: str, server_id: str) -> None:
         await self.rt.compute_api.delete(await self.ctx(token), server_id)

@@ -21,7 +21,7 @@ async def boot(env, name, who="admin", **extra):
 async def test_version_document_and_microversions(env):
     r = await env.http.get("/compute")
     v = r.json()["versions"][0]
-    assert (v["id"], v["version"], v["min_version"]) == ("v2.1", "2.1", "2.1")
+    assert (v["id"], v["version"], v["min_version"]) == ("v2.1", "2.52", "2.1")
     r = await env.http.get(f"{V}/")
     assert r.json()["version"]["links"][0]["href"] == "http://pocketstack.test/compute/v2.1/"
     r = await env.get(f"{V}/flavors")
