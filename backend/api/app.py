@@ -17,7 +17,8 @@ from starlette.routing import Route
 from backend.api import microversion
 from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
                          compute_metadata, events, glossary, identity, identity_admin, identity_groups,
-                         identity_system, identity_tags, image, network, remote_consoles, volume)
+                         identity_system, identity_tags, image, network, network_routers, remote_consoles,
+                         volume)
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
@@ -113,7 +114,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
     routes = [Route("/", root, methods=["GET"])]
     for mod in (identity, identity_admin, identity_groups, identity_system, identity_tags, compute,
                 compute_extra, compute_hosts, compute_images, compute_keypairs, compute_metadata, image,
-                network, volume, events, glossary, remote_consoles):
+                network, network_routers, volume, events, glossary, remote_consoles):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,

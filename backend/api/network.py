@@ -24,7 +24,7 @@ async def version_v2(request: Request) -> Response:
     return JSONResponse({"resources": [
         {"name": n, "collection": f"{n}s", "links": [
             {"rel": "self", "href": url_for(request, "network", "v2.0", f"{n}s")}]}
-        for n in ("network", "subnet", "port")]})
+        for n in ("network", "subnet", "port", "router", "floatingip")]})
 
 
 # only what pocketstack has: clients (and tempest) skip what is not listed
@@ -33,6 +33,11 @@ _EXTENSIONS = [
     ("quota_details", "Quota details management support",
      "Expose functions for quotas usage statistics per project"),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks "
+     "and access to external networks via a NAT gateway."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway"),
 ]
 
 
@@ -91,7 +96,7 @@ def _common(x: dict) -> dict:
 def network_view(n: dict) -> dict:
     return {"id": n["id"], "name": n["name"], "status": n.get("status", "ACTIVE"),
             "admin_state_up": n.get("admin_state_up", True), "shared": n.get("shared", False),
-            "subnets": list(n.get("subnets") or []), "router:external": False, "mtu": 1500,
+            "subnets": list(n.get("subnets") or []), "router:external": n.get("external", False), "mtu": 1500,
             "availability_zone_hints": [], "availability_zones": ["nova"],
             "ipv4_address_scope": None, "ipv6_address_scope": None,
             "port_security_enabled": True, "is_default": False, **_common(n)}
@@ -212,8 +217,8 @@ async def _create_network(request: Request, body) -> dict:
         "dns_domain", "is_default"))
     name = want_str(n, "name", "network") or ""
     shared = want_bool(n.get("shared", False), "network.shared")
-    for k, ok in (("admin_state_up", True), ("router:external", False),
-                  ("port_security_enabled", True), ("is_default", False)):
+    external = want_bool(n.get("router:external", False), "network.router:external")
+    for k, ok in (("admin_state_up", True), ("port_security_enabled", True), ("is_default", False)):
         if k in n and want_bool(n[k], f"network.{k}") != ok:
             raise BadRequest(f"'network.{k}' = {n[k]!r} is not supported by pocketstack")
     if n.get("availability_zone_hints") not in (None, []):
@@ -221,7 +226,7 @@ async def _create_network(request: Request, body) -> dict:
     if n.get("mtu") not in (None, 1500):
         raise BadRequest("'network.mtu' must be 1500")
     project = await _project_ok(request, n, "network")
-    created = await request.app.state.cloud.create_network(token_of(request), name, shared, project)
+    created = await request.app.state.cloud.create_network(token_of(request), name, shared, project, external)
     return network_view(created)
 
 

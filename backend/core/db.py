@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS image_members (image_id TEXT NOT NULL REFERENCES imag
   member_id TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL, PRIMARY KEY (image_id, member_id));
 CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
-  shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL);
+  shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL,
+  external INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
   name TEXT NOT NULL, project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, ip_version INTEGER NOT NULL,
   pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -63,6 +64,16 @@ CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAUL
   device_id TEXT NOT NULL DEFAULT '', device_owner TEXT NOT NULL DEFAULT '', binding_host TEXT,
   created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, UNIQUE(subnet_id, ip_address));
 CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
+-- neutron's routers (the gateway is a port with device_owner network:router_gateway) and
+-- floating IPs (an address held by a network:floatingip port on the external network)
+CREATE TABLE IF NOT EXISTS routers (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
+  project_id TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'ACTIVE',
+  gw_port_id TEXT, enable_snat INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS floatingips (id TEXT PRIMARY KEY, project_id TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '', floating_network_id TEXT NOT NULL REFERENCES networks(id),
+  floating_port_id TEXT NOT NULL, floating_ip_address TEXT NOT NULL, port_id TEXT, fixed_ip_address TEXT,
+  router_id TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  UNIQUE(port_id, fixed_ip_address));
 CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
   description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, size INTEGER NOT NULL,
   status TEXT NOT NULL, host TEXT, bootable INTEGER NOT NULL DEFAULT 0, image_id TEXT,

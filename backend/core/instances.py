@@ -45,6 +45,8 @@ class InstanceStore:
         ("volumes", "DELETE", ["OLD.attached_to"]),
         ("instance_faults", "INSERT", ["NEW.instance_uuid"]), ("instance_faults", "DELETE", ["OLD.instance_uuid"]),
         ("images", "UPDATE", ["'*'"]), ("images", "DELETE", ["'*'"]), ("networks", "UPDATE", ["'*'"]),
+        # a floating IP shows in its port's server's addresses (rare changes: drop every view)
+        ("floatingips", "INSERT", ["'*'"]), ("floatingips", "UPDATE", ["'*'"]), ("floatingips", "DELETE", ["'*'"]),
     ]
 
     def _install_view_cache(self):
@@ -101,11 +103,14 @@ class InstanceStore:
         marks = ",".join("?" * len(ids))
         images = {i["id"]: i["name"] for i in dbm.rows(self.db, "SELECT id, name FROM images")}
         addrs: dict[str, dict] = {}
-        for p in dbm.rows(self.db, f"SELECT p.device_id, p.ip_address, p.mac_address, n.name FROM ports p"
-                                   f" JOIN networks n ON n.id=p.network_id WHERE p.device_id IN ({marks})"
-                                   " ORDER BY p.created_at", ids):
-            addrs.setdefault(p["device_id"], {}).setdefault(p["name"], []).append(
-                {"addr": p["ip_address"], "mac": p["mac_address"], "version": 4, "type": "fixed"})
+        for p in dbm.rows(self.db, f"SELECT p.device_id, p.ip_address, p.mac_address, n.name, f.floating_ip_address"
+                                   f" FROM ports p JOIN networks n ON n.id=p.network_id LEFT JOIN floatingips f"
+                                   f" ON f.port_id=p.id WHERE p.device_id IN ({marks}) ORDER BY p.created_at", ids):
+            net = addrs.setdefault(p["device_id"], {}).setdefault(p["name"], [])
+            net.append({"addr": p["ip_address"], "mac": p["mac_address"], "version": 4, "type": "fixed"})
+            if p["floating_ip_address"]:  # nova's OS-EXT-IPS:type floating, after its fixed address
+                net.append({"addr": p["floating_ip_address"], "mac": p["mac_address"], "version": 4,
+                            "type": "floating"})
         faults = {}
         for f in dbm.rows(self.db, f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id",
                           ids):

@@ -103,9 +103,10 @@ class ResourcesFacade:
         return self.rt.network.get_network(await self.ctx(token), network)
 
     async def create_network(self, token: str, name: str, shared: bool = False,
-                             project_id: str | None = None) -> dict:
-        """project_id: another owner than the token's project (admins only)."""
-        return self.rt.network.create_network(await self.ctx(token), name, shared, project_id)
+                             project_id: str | None = None, external: bool = False) -> dict:
+        """project_id: another owner than the token's project (admins only); external:
+        router:external (admins only)."""
+        return self.rt.network.create_network(await self.ctx(token), name, shared, project_id, external)
 
     async def update_network(self, token: str, network: str, changes: dict) -> dict:
         """changes: name, shared (admins only). Owner or admin."""
@@ -157,6 +158,7 @@ class ResourcesFacade:
 
     async def delete_port(self, token: str, port: str) -> None:
         self.rt.network.delete_port(await self.ctx(token), port)
+        await self.rt.network.l3_sync()  # a floating IP on it was disassociated
 
     # ---- volume -----------------------------------------------------------------------
     async def list_volumes(self, token: str, all_projects: bool = False) -> list[dict]:

@@ -14,14 +14,19 @@ from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
+from backend.network.floatingips import FloatingIPMixin
 from backend.network.options import check_dns_nameservers, check_host_routes, check_mac
+from backend.network.routers import L3_OWNERS
+from backend.network.routers import RouterMixin
 from backend.network.updates import NetworkUpdates
 
 
-class NetworkService(NetworkUpdates):
+class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
     def __init__(self, db, config):
         self.db = db
         self.config = config
+        # routers whose plumbing the L3 agent must bring in line (backend/network/l3_agent.py)
+        self.l3_pending: set[str] = set()
         # used addresses per subnet, as ints: this service is the only writer of ports, so
         # the cache stays true; scanning the table per allocation was O(ports)
         self._used: dict[str, set[int]] = {}
@@ -43,7 +48,7 @@ class NetworkService(NetworkUpdates):
                                           (n["id"],))]
         return {"id": n["id"], "name": n["name"], "project_id": n["project_id"], "tenant_id": n["project_id"],
                 "shared": bool(n["shared"]), "status": n["status"], "admin_state_up": True,
-                "subnets": subs, "created_at": n["created_at"]}
+                "external": bool(n["external"]), "subnets": subs, "created_at": n["created_at"]}
 
     @staticmethod
     def _subnet_view(s):
@@ -70,7 +75,8 @@ class NetworkService(NetworkUpdates):
         n = (dbm.row(self.db, "SELECT * FROM networks WHERE id=?", (ref,)) or
              dbm.row(self.db, "SELECT * FROM networks WHERE name=? AND (project_id=? OR shared=1) "
                               "ORDER BY project_id=? DESC LIMIT 1", (ref, ctx.project_id, ctx.project_id)))
-        if not n or not self._visible(ctx, n["project_id"], n["shared"]):
+        # an external network is visible to every project (neutron's rule:external)
+        if not n or not self._visible(ctx, n["project_id"], n["shared"] or n["external"]):
             raise NotFound(f"network {ref!r} not found")
         return n
 
@@ -98,25 +104,28 @@ class NetworkService(NetworkUpdates):
     # ---- networks -------------------------------------------------------------------
     def list_networks(self, ctx, filters):
         out = [self._net_view(n) for n in dbm.rows(self.db, "SELECT * FROM networks ORDER BY created_at")
-               if self._visible(ctx, n["project_id"], n["shared"])]
+               if self._visible(ctx, n["project_id"], n["shared"] or n["external"])]
         return [n for n in out if all(str(n.get(k)) == str(v) for k, v in filters.items() if k in n)]
 
     def get_network(self, ctx, ref):
         return self._net_view(self.find_network(ctx, ref))
 
-    def create_network(self, ctx, name, shared=False, project_id=None):
-        """project_id: the owner, when not the caller's project (admins only, as neutron)."""
+    def create_network(self, ctx, name, shared=False, project_id=None, external=False):
+        """project_id: the owner, when not the caller's project (admins only, as neutron);
+        external: router:external (admins only), a network routers and floating IPs use."""
         self._write(ctx)
         check_name("network", name)
         if shared and not ctx.is_admin:
             raise Forbidden("only an admin may create a shared network")
+        if external and not ctx.is_admin:
+            raise Forbidden("only an admin may create an external network (router:external)")
         owner = self._owner(ctx, project_id)
         nid = str(uuid.uuid4())
         with dbm.transaction(self.db):
             quota.check(self.db, self.config, owner, {"network": 1}, "network")
             self.db["networks"].insert({"id": nid, "name": name, "project_id": owner,
                                         "shared": int(bool(shared)), "status": "ACTIVE",
-                                        "created_at": dbm.now_iso()})
+                                        "external": int(bool(external)), "created_at": dbm.now_iso()})
         return self.get_network(ctx, nid)
 
     def _owner(self, ctx, project_id):
@@ -298,7 +307,12 @@ class NetworkService(NetworkUpdates):
         p = self._find_port(ctx, ref)
         if p["device_owner"].startswith("compute:"):
             raise Conflict(f"port {ref} is in use by instance {p['device_id']}; delete the instance")
-        self.db.conn.execute("DELETE FROM ports WHERE id=?", (p["id"],))
+        if p["device_owner"] in L3_OWNERS:  # neutron's L3PortInUse
+            raise Conflict(f"Port {p['id']} cannot be deleted directly via the port API: has device owner "
+                           f"{p['device_owner']}.")
+        with dbm.transaction(self.db):
+            self._ports_going([p["id"]])
+            self.db.conn.execute("DELETE FROM ports WHERE id=?", (p["id"],))
         self._forget_ips()
 
     # ---- queue endpoints (compute asks for ports during 'networking') ----------------
@@ -360,16 +374,23 @@ class NetworkService(NetworkUpdates):
 
     async def deallocate_for_instance(self, ctx, instance_uuid):
         """Delete the ports made for the instance; unbind ports the user brought."""
+        self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?",
+                                                     (instance_uuid,))])
         for p in dbm.rows(self.db, "SELECT subnet_id, ip_address FROM ports WHERE created_for=?", (instance_uuid,)):
             self._used_ips(p["subnet_id"]).discard(int(ipaddress.ip_address(p["ip_address"])))
         self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))
         self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN'"
                              " WHERE device_id=?", (instance_uuid,))
+        await self.l3_sync()
 
     def addresses(self, instance_uuid) -> dict:
         out: dict[str, list] = {}
-        for p in dbm.rows(self.db, "SELECT p.ip_address, p.mac_address, n.name FROM ports p JOIN networks n"
-                                   " ON n.id=p.network_id WHERE p.device_id=? ORDER BY p.created_at", (instance_uuid,)):
+        for p in dbm.rows(self.db, "SELECT p.ip_address, p.mac_address, n.name, f.floating_ip_address FROM ports p"
+                                   " JOIN networks n ON n.id=p.network_id LEFT JOIN floatingips f ON f.port_id=p.id"
+                                   " WHERE p.device_id=? ORDER BY p.created_at", (instance_uuid,)):
             out.setdefault(p["name"], []).append({"addr": p["ip_address"], "mac": p["mac_address"],
                                                   "version": 4, "type": "fixed"})
+            if p["floating_ip_address"]:  # nova lists it after the fixed address it maps to
+                out[p["name"]].append({"addr": p["floating_ip_address"], "mac": p["mac_address"],
+                                       "version": 4, "type": "floating"})
         return out
