@@ -3,7 +3,10 @@
 kernel:    the uncompressed vmlinux unpacked from linux-image-amd64's bzImage (QEMU boots it
            through PVH: ~2 s to the marker under TCG instead of ~5.5 s for the bzImage)
 initramfs: busybox-static + the virtio/iso9660 modules; its /init reads the config drive, sets
-           hostname and address and prints `pocketstack guest booted: <hostname> <ip>`
+           the hostname, takes its address by DHCP (udhcpc; network_data.json's static address
+           when no lease comes), prints `pocketstack guest booted: <hostname> <ip>`, then runs
+           user_data if it is a script, its output between `--- user_data begin ---` and
+           `--- user_data end rc=N ---`
 disk:      a small raw disk (the root disk the instance's overlay is made on)
 
 Everything is cached under <home>/cache/tiny/ and the outputs are byte-for-byte reproducible
@@ -34,7 +37,8 @@ CMDLINE = ("console=ttyS0 quiet panic=-1 pci=noacpi mitigations=off lpj=4000000 
            "crypto_kdf108_init,tracer_init_tracefs,init_ima,init_encrypted,init_zswap")
 MARKER = "pocketstack guest booted:"
 DISK_BYTES = 1 << 20
-FORMAT_VERSION = 3  # 3: a shell on the serial console after the marker
+# 3: a shell on the serial console after the marker; 4: DHCP (udhcpc) and user_data scripts
+FORMAT_VERSION = 4
 
 INIT = r"""#!/bin/sh
 export PATH=/bin
@@ -54,6 +58,8 @@ done
 jget() { sed -n "s/^ *\"$1\": *\"\([^\"]*\)\".*/\1/p" "$2" | head -n 1; }
 host=pocketstack
 ip=none
+h=""
+ud=""
 if [ -n "$cd" ] && mount -t iso9660 -o ro "$cd" /mnt; then
   md=/mnt/openstack/latest/meta_data.json
   nd=/mnt/openstack/latest/network_data.json
@@ -65,11 +71,20 @@ if [ -n "$cd" ] && mount -t iso9660 -o ro "$cd" /mnt; then
   for n in /sys/class/net/*; do
     [ "$(cat "$n/address" 2>/dev/null)" = "$mac" ] && dev=${n##*/}
   done
-  if [ -n "$a" ]; then
-    ifconfig lo 127.0.0.1 up
+  ifconfig lo 127.0.0.1 up
+  # the address by DHCP (the network's DHCP agent knows the port's MAC); one discover and
+  # one second's wait at most, then network_data.json's static address
+  if [ -n "$mac" ] && [ -e "/sys/class/net/$dev" ]; then
+    udhcpc -i "$dev" -f -n -q -t 1 -T 1 -s /etc/udhcpc.script > $out 2>&1
+    [ -s /tmp/dhcp-ip ] && ip=$(cat /tmp/dhcp-ip)
+  fi
+  if [ "$ip" = none ] && [ -n "$a" ]; then
     ifconfig "$dev" "$a" netmask "${mask:-255.255.255.0}" up && ip="$a"
     [ -n "$gw" ] && route add default gw "$gw" 2>/dev/null
+    echo "no DHCP lease: static address $a from network_data.json" > $out
   fi
+  [ -z "$h" ] && [ -s /tmp/dhcp-hostname ] && host=$(cat /tmp/dhcp-hostname)
+  [ -f /mnt/openstack/latest/user_data ] && ud=/mnt/openstack/latest/user_data
 fi
 hostname "$host"
 echo "$MARKER_TEXT $host $ip" > $out
@@ -79,6 +94,14 @@ for e in /sys/class/input/event*; do
     (head -c 1 "/dev/input/${e##*/}" >/dev/null && poweroff -f) &
   fi
 done
+# user_data that is a script (#!) runs once, to its end, its output on the console between
+# markers (tests read it there); cloud-config and other formats are not handled
+if [ -n "$ud" ] && [ "$(head -c 2 "$ud")" = "#!" ]; then
+  cp "$ud" /tmp/user_data
+  echo "--- user_data begin ---" > $out
+  sh /tmp/user_data < /dev/null > $out 2>&1
+  echo "--- user_data end rc=$? ---" > $out
+fi
 # the serial console: a shell with ttyS0 as its controlling terminal (so ^C reaches it),
 # started again when it exits, as a getty would
 cd /
@@ -88,6 +111,20 @@ while true; do
   sleep 1
 done
 """.replace("$MARKER_TEXT", MARKER)
+
+# udhcpc's event script ($1: deconfig, bound, renew, leasefail, nak; the lease in the
+# environment): it sets address, netmask, default route, and notes address and host name
+UDHCPC_SCRIPT = r"""#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 up ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    for r in $router; do route add default gw "$r" dev "$interface" 2>/dev/null && break; done
+    echo "$ip" > /tmp/dhcp-ip
+    [ -n "$hostname" ] && echo "$hostname" > /tmp/dhcp-hostname ;;
+esac
+exit 0
+"""
 
 
 @dataclass
@@ -213,13 +250,19 @@ def build_initramfs(busybox: Path, modules: list[tuple[str, Path]], out: Path) -
         "bin", "dev", "etc", "lib", "lib/modules", "mnt", "proc", "sys", "tmp")]
     entries.append(("bin/busybox", f, busybox.read_bytes()))
     for applet in ("sh", "mount", "insmod", "mkdir", "sed", "head", "cat", "findfs", "sleep",
-                   "ifconfig", "route", "hostname", "echo", "poweroff", "ip", "ls", "dmesg"):
+                   "ifconfig", "route", "hostname", "echo", "poweroff", "ip", "ls", "dmesg",
+                   "udhcpc", "cp", "rm", "setsid",
+                   # for user_data scripts (the tests look inside guests with them)
+                   "ping", "nc", "grep", "awk", "tr", "cut", "wc", "seq", "tail", "uname", "date",
+                   "true", "false", "test", "[", "printf", "expr", "ps", "kill", "touch", "id",
+                   "env", "arp", "netstat", "timeout", "base64", "sha256sum", "uptime"):
         entries.append((f"bin/{applet}", ln, b"busybox"))
     for name, path in modules:
         entries.append((f"lib/modules/{name}.ko", 0o100644, path.read_bytes()))
     entries.append(("lib/modules/load-order", 0o100644,
                     "".join(f"{n}\n" for n, _ in modules).encode()))
     entries.append(("init", f, INIT.encode()))
+    entries.append(("etc/udhcpc.script", f, UDHCPC_SCRIPT.encode()))
     write_newc(entries, out)
 
 

@@ -248,6 +248,12 @@ class QemuDriver(QemuVolumes, ComputeDriver):
                 gw = ipaddress.ip_address(vif["gateway"])
                 if net.version == 4 and net.prefixlen <= 28 and gw in net:
                     netdev += f",net={net},host={gw}"
+                    fixed = ipaddress.ip_address(vif["fixed_ip"])
+                    if fixed in net and fixed != gw:  # slirp's DHCP then leases the port's address
+                        # slirp's DNS address (net+3 by default) must not be that address
+                        dns = next(a for a in (net.broadcast_address - 1, net.broadcast_address - 2)
+                                   if a not in (fixed, gw))
+                        netdev += f",dhcpstart={fixed},dns={dns}"
             except (KeyError, TypeError, ValueError):
                 pass
             argv += ["-netdev", netdev, "-device", f"virtio-net-pci,netdev=net{i},mac={mac}"]
