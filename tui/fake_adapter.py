@@ -74,7 +74,7 @@ def server(n: int, status: str = "ACTIVE", host: str | None = "compute-1", age_s
             "launched_at": iso(created + timedelta(seconds=3)) if status == "ACTIVE" else None,
             "terminated_at": None, "boot_volume_id": None, "volumes_attached": [], "fault": fault,
             "reservation_id": f"r-{n:08d}", "metadata": {}, "deleted": False,
-            "access_ip_v4": None, "access_ip_v6": None, "key_name": None}
+            "access_ip_v4": None, "access_ip_v6": None, "key_name": None, "security_groups": ["default"]}
 
 
 class FakeAdapter(Adapter):
@@ -230,7 +230,8 @@ class FakeAdapter(Adapter):
                  "tenant_id": s["project_id"], "mac_address": a["mac"],
                  "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": a["addr"]}],
                  "device_id": s["id"], "device_owner": "compute:nova", "binding_host_id": s["host"],
-                 "status": "ACTIVE", "admin_state_up": True}
+                 "status": "ACTIVE", "admin_state_up": True, "security_groups": ["sg-default"],
+                 "port_security_enabled": True}
                 for s in self.servers.values() for a in s["addresses"].get("private", [])]
 
     def f_list_volumes(self, tok, all_projects=False):

@@ -33,6 +33,11 @@ _EXTENSIONS = [
     ("quota_details", "Quota details management support",
      "Expose functions for quotas usage statistics per project"),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    # stored and shown; the lab's network does not enforce the rules yet
+    ("security-group", "security-group", "The security groups extension."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("stateful-security-group", "Stateful security group",
+     "Extension adding possibility to configure security groups to be stateful or not"),
     ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
     ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 Neutron networks "
      "and access to external networks via a NAT gateway."),
@@ -119,8 +124,10 @@ def port_view(p: dict) -> dict:
             # a port bound to a host is plugged into that host's bridge (DESIGN: a bridge per network)
             "binding:vif_type": "bridge" if p.get("binding_host_id") else "unbound",
             "binding:vif_details": {}, "binding:profile": {},
-            "status": p.get("status", "DOWN"), "admin_state_up": True, "security_groups": [],
-            "allowed_address_pairs": [], "extra_dhcp_opts": [], "port_security_enabled": True,
+            "status": p.get("status", "DOWN"), "admin_state_up": True,
+            "security_groups": list(p.get("security_groups") or []),
+            "allowed_address_pairs": [], "extra_dhcp_opts": [],
+            "port_security_enabled": p.get("port_security_enabled", True),
             **_common(p)}
 
 
@@ -272,7 +279,7 @@ async def _create_subnet(request: Request, body) -> dict:
 async def _create_port(request: Request, body) -> dict:
     p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
                                             "description", "tenant_id", "project_id", "binding:host_id",
-                                            "mac_address"),
+                                            "mac_address", "security_groups", "port_security_enabled"),
                           required=("network_id",))
     net = want_str(p, "network_id", "port", empty=False)
     if not is_uuid(net):
@@ -297,8 +304,17 @@ async def _create_port(request: Request, body) -> dict:
     await _project_ok(request, p, "port")
     created = await request.app.state.cloud.create_port(
         token_of(request), net, want_str(p, "name", "port") or "", fixed_ip,
-        want_str(p, "binding:host_id", "port"), want_str(p, "mac_address", "port"))
+        want_str(p, "binding:host_id", "port"), want_str(p, "mac_address", "port"),
+        *_port_security(p))
     return port_view(created)
+
+
+def _port_security(p: dict) -> tuple:
+    """(security_groups or None, port_security_enabled) of a port body."""
+    groups = p.get("security_groups")
+    if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+        raise BadRequest("'port.security_groups' must be a list of security group ids")
+    return groups, want_bool(p.get("port_security_enabled", True), "port.port_security_enabled")
 
 
 def _collection(kind: str, create):

@@ -27,8 +27,10 @@ async def _update(request: Request, kind: str, allowed: tuple, convert) -> Respo
     rid = request.path_params["id"]
     if not is_uuid(rid):
         raise NotFound(f"{kind.capitalize()} {rid} could not be found.")
-    obj = parse_object(await read_json(request), kind, allowed + tuple(k for k in _FIXED if k in allowed))
-    _fixed(obj, kind)
+    obj = parse_object(await read_json(request), kind, allowed + tuple(k for k in _FIXED if k in allowed)
+                       + (("port_security_enabled",) if kind == "port" else ()))
+    # a port's port_security_enabled can change (backend/network/secgroups.py)
+    _fixed({k: v for k, v in obj.items() if not (kind == "port" and k == "port_security_enabled")}, kind)
     changes = convert(obj)
     cloud, token = request.app.state.cloud, token_of(request)
     got = await getattr(cloud, f"update_{kind}")(token, rid, changes)
@@ -69,6 +71,13 @@ async def update_port(request: Request) -> Response:
         out = _name(p, "port")
         if "binding:host_id" in p:
             out["binding_host"] = want_str(p, "binding:host_id", "port")
+        if "security_groups" in p:
+            groups = p["security_groups"]
+            if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+                raise BadRequest("'port.security_groups' must be a list of security group ids")
+            out["security_groups"] = groups or []
+        if "port_security_enabled" in p:
+            out["port_security_enabled"] = want_bool(p["port_security_enabled"], "port.port_security_enabled")
         return out
-    return await _update(request, "port", ("name", "admin_state_up", "description", "binding:host_id"),
-                         convert)
+    return await _update(request, "port", ("name", "admin_state_up", "description", "binding:host_id",
+                                           "security_groups"), convert)

@@ -123,6 +123,21 @@ def _boot_volume(bdms, image, version: tuple[int, int] = (2, 1)):
     return img, want_int(b["volume_size"], f"{where}.volume_size", minimum=1, maximum=16384)
 
 
+def _security_groups(v) -> list[str] | None:
+    """server.security_groups: [{"name": group name or id}, ...]; none given: the default group."""
+    if v is None or v == []:
+        return None
+    if not isinstance(v, list) or not all(isinstance(g, dict) for g in v):
+        raise BadRequest("'server.security_groups' must be a list of {\"name\": ...}")
+    out = []
+    for i, g in enumerate(v):
+        check_fields(g, ("name",), f"server.security_groups[{i}]")
+        out.append(want_str(g, "name", f"server.security_groups[{i}]", empty=False))
+        if out[-1] is None:
+            raise BadRequest(f"'server.security_groups[{i}].name' is required")
+    return out
+
+
 async def server_create(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     body = await read_json(request)
@@ -150,9 +165,7 @@ async def server_create(request: Request) -> Response:
     az = want_str(s, "availability_zone", "server", empty=False)
     # how many keys is the metadata_items quota's to say (403), as nova
     meta = check_metadata(s.get("metadata") or {}, "server.metadata")
-    sgs = s.get("security_groups")
-    if sgs not in (None, []) and sgs != [{"name": "default"}]:
-        raise BadRequest("'server.security_groups': only the 'default' group exists")
+    sgs = _security_groups(s.get("security_groups"))
     if s.get("OS-DCF:diskConfig") not in (None, "AUTO", "MANUAL"):
         raise BadRequest("'server.OS-DCF:diskConfig' must be AUTO or MANUAL")
     if hints is not None and not isinstance(hints, dict):
@@ -165,7 +178,8 @@ async def server_create(request: Request) -> Response:
                                         scheduler_hints=hints or None, metadata=meta,
                                         key_name=want_str(s, "key_name", "server", empty=False),
                                         access_ips=access_ips(s), user_data=s.get("user_data"),
-                                        tags=s.get("tags"), description=s.get("description"))
+                                        tags=s.get("tags"), description=s.get("description"),
+                                        security_groups=sgs)
     first = created[0]
     rid_header = await _action_request_id(cloud, token, first["id"], "create")
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):
@@ -174,7 +188,7 @@ async def server_create(request: Request) -> Response:
     r = ServerRenderer(request, False)
     return JSONResponse({"server": {"id": first["id"], "links": r.links(first["id"]),
                                     "OS-DCF:diskConfig": "MANUAL",
-                                    "security_groups": [{"name": "default"}],
+                                    "security_groups": [{"name": n} for n in sgs or ["default"]],
                                     # returned once, kept nowhere: there is no guest agent to set it
                                     "adminPass": password or generate_password()}},
                         status_code=202, headers={"Location": r.self_prefix + first["id"], **rid_header})

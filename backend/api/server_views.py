@@ -82,7 +82,8 @@ class ServerRenderer:
             "os-extended-volumes:volumes_attached": [
                 {"id": v["id"], "delete_on_termination": bool(v.get("delete_on_termination"))}
                 if self.version >= (2, 3) else {"id": v["id"]} for v in s.get("volumes_attached") or ()],
-            "security_groups": [{"name": "default"}],
+            # omitted, as nova does, when the server is in no group
+            **({"security_groups": [{"name": n} for n in s["security_groups"]]} if s.get("security_groups") else {}),
         }
         if status in ("BUILD", "ACTIVE"):
             out["progress"] = 100 if status == "ACTIVE" else 0

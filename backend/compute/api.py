@@ -22,6 +22,7 @@ from backend.compute.views import ComputeViews
 from backend.compute.server_metadata import ServerMetadata
 from backend.compute.keypairs import KeyPairs
 from backend.compute.admin_actions import AdminActions
+from backend.compute.secgroups import ServerSecurityGroups
 from backend.compute.server_tags import ServerTags, check_tags
 from backend.compute.user_data import check_user_data
 from backend.messaging.flow import token_detail
@@ -44,7 +45,7 @@ def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags):
+class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags, ServerSecurityGroups):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)
@@ -79,7 +80,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
     # ---- create ----------------------------------------------------------------------------
     async def create(self, ctx, *, name, image, flavor, networks, boot_volume_size, availability_zone,
                      min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None, user_data=None,
-                     tags=None, description=None):
+                     tags=None, description=None, security_groups=None):
         self._need_write(ctx)
         tags = check_tags(tags or [])
         if description is not None:
@@ -89,6 +90,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
         t0 = time.perf_counter()
         req = self._validate_create(ctx, name, image, flavor, networks, boot_volume_size, availability_zone,
                                     min_count, max_count, scheduler_hints, metadata)
+        sg_ids = self.resolve_server_groups(ctx, security_groups)
         validate_ms = (time.perf_counter() - t0) * 1000
         now = dbm.now_iso()
         reservation = "r-" + uuidlib.uuid4().hex[:8]
@@ -113,6 +115,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
                     **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)},
                     "user_data": user_data, "description": description, "launch_index": i})
                 self.write_tags(u, tags)
+                self.network.set_server_groups(u, sg_ids, ports=False)
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
             self.store.publish(u)

@@ -147,6 +147,31 @@ CREATE TABLE IF NOT EXISTS trace (id INTEGER PRIMARY KEY, ts REAL NOT NULL, requ
   instance_uuid TEXT, service TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, method TEXT, step TEXT,
   phase TEXT, duration_ms REAL, detail TEXT);
 CREATE INDEX IF NOT EXISTS trace_instance ON trace(instance_uuid);
+-- neutron's security groups and rules: stored and shown, not yet enforced on the wire
+CREATE TABLE IF NOT EXISTS security_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, stateful INTEGER NOT NULL DEFAULT 1,
+  is_default INTEGER NOT NULL DEFAULT 0, revision_number INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+-- one default group per project (neutron's default_security_group table)
+CREATE UNIQUE INDEX IF NOT EXISTS security_groups_default ON security_groups(project_id) WHERE is_default=1;
+CREATE TABLE IF NOT EXISTS security_group_rules (id TEXT PRIMARY KEY,
+  security_group_id TEXT NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE,
+  project_id TEXT NOT NULL, direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT,
+  port_range_min INTEGER, port_range_max INTEGER, remote_ip_prefix TEXT,
+  remote_group_id TEXT REFERENCES security_groups(id) ON DELETE CASCADE,
+  description TEXT NOT NULL DEFAULT '', revision_number INTEGER NOT NULL DEFAULT 1,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sg_rules_group ON security_group_rules(security_group_id);
+CREATE TABLE IF NOT EXISTS port_security_groups (port_id TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+  security_group_id TEXT NOT NULL REFERENCES security_groups(id), PRIMARY KEY (port_id, security_group_id));
+CREATE INDEX IF NOT EXISTS port_sg_group ON port_security_groups(security_group_id);
+-- ports whose port_security_enabled is false (absent: true, neutron's default)
+CREATE TABLE IF NOT EXISTS port_security_off (port_id TEXT PRIMARY KEY REFERENCES ports(id) ON DELETE CASCADE);
+-- the groups a server asked for (nova's instance.security_groups), given to the ports made for it
+CREATE TABLE IF NOT EXISTS instance_security_groups (instance_uuid TEXT NOT NULL,
+  security_group_id TEXT NOT NULL REFERENCES security_groups(id), position INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (instance_uuid, security_group_id));
+CREATE INDEX IF NOT EXISTS instance_sg_group ON instance_security_groups(security_group_id);
 """
 
 

@@ -45,6 +45,8 @@ class InstanceStore:
         ("volumes", "DELETE", ["OLD.attached_to"]),
         ("instance_faults", "INSERT", ["NEW.instance_uuid"]), ("instance_faults", "DELETE", ["OLD.instance_uuid"]),
         ("images", "UPDATE", ["'*'"]), ("images", "DELETE", ["'*'"]), ("networks", "UPDATE", ["'*'"]),
+        ("instance_security_groups", "INSERT", ["NEW.instance_uuid"]),
+        ("instance_security_groups", "DELETE", ["OLD.instance_uuid"]), ("security_groups", "UPDATE", ["'*'"]),
         # a floating IP shows in its port's server's addresses (rare changes: drop every view)
         ("floatingips", "INSERT", ["'*'"]), ("floatingips", "UPDATE", ["'*'"]), ("floatingips", "DELETE", ["'*'"]),
     ]
@@ -111,6 +113,11 @@ class InstanceStore:
             if p["floating_ip_address"]:  # nova's OS-EXT-IPS:type floating, after its fixed address
                 net.append({"addr": p["floating_ip_address"], "mac": p["mac_address"], "version": 4,
                             "type": "floating"})
+        groups: dict[str, list] = {}  # nova's security_groups: the names the server asked for
+        for g in dbm.rows(self.db, f"SELECT s.instance_uuid, g.name FROM instance_security_groups s JOIN"
+                                   f" security_groups g ON g.id=s.security_group_id WHERE s.instance_uuid IN"
+                                   f" ({marks}) ORDER BY s.position", ids):
+            groups.setdefault(g["instance_uuid"], []).append(g["name"])
         faults = {}
         for f in dbm.rows(self.db, f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id",
                           ids):
@@ -138,7 +145,7 @@ class InstanceStore:
                         "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
                         "key_name": r.get("key_name"), "deleted": bool(r["deleted"]),
                         "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6"),
-                        "description": r.get("description"), "launch_index": r.get("launch_index") or 0})
+                        "security_groups": groups.get(u, []), "description": r.get("description"), "launch_index": r.get("launch_index") or 0})
         return out
 
     def publish(self, uuid: str) -> None:

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, tuple[str, int]] = {
     "network": ("network", 100), "subnet": ("network", 100), "port": ("network", 500),
     # shown with neutron's defaults; routers and floating IPs do not exist here (used is 0)
     "router": ("network", 10), "floatingip": ("network", 50),
+    "security_group": ("network", 10), "security_group_rule": ("network", 100),
     "volumes": ("volume", 10), "gigabytes": ("volume", 1000), "per_volume_gigabytes": ("volume", -1),
     # shown with cinder's defaults; snapshots, backups and groups do not exist here
     "snapshots": ("volume", 10), "backups": ("volume", 10), "backup_gigabytes": ("volume", 1000),
@@ -50,6 +51,8 @@ _COUNT = {
     "network": "SELECT count(*) FROM networks WHERE project_id=?",
     "subnet": "SELECT count(*) FROM subnets WHERE project_id=?",
     "port": "SELECT count(*) FROM ports WHERE project_id=?",
+    "security_group": "SELECT count(*) FROM security_groups WHERE project_id=?",
+    "security_group_rule": "SELECT count(*) FROM security_group_rules WHERE project_id=?",
     "router": "SELECT count(*) FROM routers WHERE project_id=?",
     "floatingip": "SELECT count(*) FROM floatingips WHERE project_id=?",
     "volumes": "SELECT count(*) FROM volumes WHERE project_id=?",

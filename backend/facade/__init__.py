@@ -22,12 +22,13 @@ from backend.core.errors import CloudError, Unauthorized
 from backend.facade.identity import IdentityFacade
 from backend.facade.compute import ComputeFacade
 from backend.facade.resources import ResourcesFacade
+from backend.facade.secgroups import SecurityGroupsFacade
 from backend.facade.routers import RoutersFacade
 
 Event = dict[str, Any]
 
 
-class Cloud(IdentityFacade, ComputeFacade, ResourcesFacade, RoutersFacade):
+class Cloud(IdentityFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade):
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         self._runtime = None  # backend.runtime.Runtime, set by start()

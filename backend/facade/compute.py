@@ -18,11 +18,13 @@ class ComputeFacade:
                             metadata: dict | None = None, key_name: str | None = None,
                             access_ips: dict | None = None,
                             user_data: str | None = None, tags: list | None = None,
-                            description: str | None = None) -> list[dict]:
+                            description: str | None = None,
+                            security_groups: list[str] | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
-        [{"uuid": net_id} | {"port": port_id} | {"fixed_ip": ip, "uuid": net_id}]."""
+        [{"uuid": net_id} | {"port": port_id} | {"fixed_ip": ip, "uuid": net_id}].
+        security_groups: names or ids of the project's groups (None: its default group)."""
         return await self.rt.compute_api.create(await self.ctx(token), name=name, image=image,
                                                 flavor=flavor, networks=networks,
                                                 boot_volume_size=boot_volume_size,
@@ -31,7 +33,8 @@ class ComputeFacade:
                                                 scheduler_hints=scheduler_hints or {},
                                                 metadata=metadata or {}, key_name=key_name,
                                                 access_ips=access_ips, user_data=user_data,
-                                                tags=tags, description=description)
+                                                tags=tags, description=description,
+                                                security_groups=security_groups)
 
     async def list_servers(self, token: str, all_projects: bool = False,
                            filters: dict | None = None, limit: int | None = None,

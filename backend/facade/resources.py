@@ -117,7 +117,8 @@ class ResourcesFacade:
         return self.rt.network.update_subnet(await self.ctx(token), subnet, changes)
 
     async def update_port(self, token: str, port: str, changes: dict) -> dict:
-        """changes: name, binding_host (admins only)."""
+        """changes: name, binding_host (admins only), security_groups (ids),
+        port_security_enabled."""
         return self.rt.network.update_port(await self.ctx(token), port, changes)
 
     async def delete_network(self, token: str, network: str) -> None:
@@ -149,12 +150,16 @@ class ResourcesFacade:
 
     async def create_port(self, token: str, network: str, name: str = "",
                           fixed_ip: str | None = None, host: str | None = None,
-                          mac_address: str | None = None) -> dict:
-        """host: binding:host_id (admins only); mac_address: the network's owner or an admin."""
+                          mac_address: str | None = None, security_groups: list[str] | None = None,
+                          port_security_enabled: bool = True) -> dict:
+        """host: binding:host_id (admins only); mac_address: the network's owner or an admin;
+        security_groups: group ids (None: the project's default group; none when
+        port_security_enabled is false)."""
         ctx = await self.ctx(token)
         self.rt.network.check_binding_host(ctx, host)
         return self.rt.network.create_port(ctx, network, name, fixed_ip, host=host or None,
-                                           mac_address=mac_address)
+                                           mac_address=mac_address, security_groups=security_groups,
+                                           port_security_enabled=port_security_enabled)
 
     async def delete_port(self, token: str, port: str) -> None:
         self.rt.network.delete_port(await self.ctx(token), port)

@@ -18,10 +18,11 @@ from backend.network.floatingips import FloatingIPMixin
 from backend.network.options import check_dns_nameservers, check_host_routes, check_mac
 from backend.network.routers import L3_OWNERS
 from backend.network.routers import RouterMixin
+from backend.network.secgroups import SecurityGroups
 from backend.network.updates import NetworkUpdates
 
 
-class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
+class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroups):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -59,13 +60,14 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
                 "dns_nameservers": dbm.jload(s["dns_nameservers"], []),
                 "host_routes": dbm.jload(s["host_routes"], []), "created_at": s["created_at"]}
 
-    @staticmethod
-    def _port_view(p):
+    def _port_view(self, p):
+        groups, secured = self.port_security(p["id"])
         return {"id": p["id"], "name": p["name"], "network_id": p["network_id"], "project_id": p["project_id"],
                 "tenant_id": p["project_id"], "mac_address": p["mac_address"],
                 "fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}] if p["subnet_id"] else [],
                 "device_id": p["device_id"], "device_owner": p["device_owner"],
-                "binding_host_id": p["binding_host"], "status": p["status"], "admin_state_up": True}
+                "binding_host_id": p["binding_host"], "status": p["status"], "admin_state_up": True,
+                "security_groups": groups, "port_security_enabled": secured}
 
     # ---- lookups with visibility ----------------------------------------------------
     def _visible(self, ctx, project_id, shared=False):
@@ -231,7 +233,10 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
         return self._port_view(self._find_port(ctx, ref))
 
     def create_port(self, ctx, network, name="", fixed_ip=None, device_id="", device_owner="",
-                    host=None, project_id=None, mac_address=None):
+                    host=None, project_id=None, mac_address=None, security_groups=None,
+                    port_security_enabled=True):
+        """security_groups: ids (None: the project's default group; ports a router or a
+        floating IP owns get none, as neutron's)."""
         self._write(ctx)
         check_name("port", name or "", empty=True)
         n = self.find_network(ctx, network)
@@ -250,6 +255,8 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
             if n["project_id"] != ctx.project_id and not ctx.is_admin:
                 raise Forbidden(f"only an admin may choose a MAC address on network {n['name']!r}, "
                                 "which belongs to another project")
+        gids = ([] if device_owner.startswith("network:") else
+                self.check_port_groups(ctx, project_id or ctx.project_id, security_groups, port_security_enabled))
         with dbm.transaction(self.db):
             quota.check(self.db, self.config, project_id or ctx.project_id, {"port": 1}, "network")
             subnet, ip = self._pick_ip(subnets, fixed_ip) if subnets else ({"id": None}, None)
@@ -271,6 +278,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
                         raise Conflict(f"MAC address {mac_address} is already in use on a port") from None
             else:
                 raise Conflict("could not find a free MAC address")
+            self.set_port_security(pid, gids, port_security_enabled)
         if ip is not None:
             self._used_ips(subnet["id"]).add(int(ipaddress.ip_address(ip)))
         return self._port_view(dbm.row(self.db, "SELECT * FROM ports WHERE id=?", (pid,)))
@@ -337,8 +345,11 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin):
                                          " WHERE id=?", (instance_uuid, f"compute:{zone}", host, p["id"]))
                     made.append(("bound", p["id"]))
                 else:
+                    # the server's groups (nova's instance.security_groups); none asked: default
+                    sgs = [g["id"] for g in self.server_groups(instance_uuid)] or None
                     p = self.create_port(ctx, req["uuid"], fixed_ip=req.get("fixed_ip"), device_id=instance_uuid,
-                                         device_owner=f"compute:{zone}", host=host, project_id=project_id)
+                                         device_owner=f"compute:{zone}", host=host, project_id=project_id,
+                                         security_groups=sgs)
                     made.append(("created", p["id"]))
                 info.append(self.network_info(p["id"]))
             return info

@@ -85,7 +85,8 @@ class NetworkUpdates:
             raise BadRequest("'port.binding:host_id' must be a string of at most 255 characters")
 
     def update_port(self, ctx, ref, changes: dict) -> dict:
-        """changes: name, binding_host (admins only; not on a port an instance uses)."""
+        """changes: name, binding_host (admins only; not on a port an instance uses),
+        security_groups (ids), port_security_enabled."""
         p = self._find_port(ctx, ref)
         self._owner_or_admin(ctx, p["project_id"], f"port {p['id']}")
         values = {}
@@ -97,6 +98,8 @@ class NetworkUpdates:
             if p["device_owner"].startswith("compute:"):
                 raise Conflict(f"port {p['id']} is bound by instance {p['device_id']}; its host follows it")
             values["binding_host"] = changes["binding_host"] or None
+        if "security_groups" in changes or "port_security_enabled" in changes:
+            self.update_port_security(ctx, p, changes)  # backend/network/secgroups.py
         if values:
             self._set("ports", p["id"], values)
         return self.get_port(ctx, p["id"])
