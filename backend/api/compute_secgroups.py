@@ -62,6 +62,8 @@ def _text(obj: dict, field: str) -> str:
 
 async def groups(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
+    if request.method == "DELETE":  # no id (nova routes it nowhere)
+        raise NotFound("Security group  not found.")
     if request.method == "GET":
         listed = await cloud.list_security_groups(token)
         everyone = want_bool(request.query_params.get("all_tenants", "0"), "all_tenants")
@@ -194,7 +196,7 @@ SERVER_ACTIONS = ("addSecurityGroup", "removeSecurityGroup")
 def routes() -> list[Route]:
     v = "/compute/v2.1"
     return [
-        Route(f"{v}/os-security-groups", groups, methods=["GET", "POST"]),
+        Route(f"{v}/os-security-groups", groups, methods=["GET", "POST", "DELETE"]),
         Route(f"{v}/os-security-groups/{{id}}", group_one, methods=["GET", "PUT", "DELETE"]),
         Route(f"{v}/os-security-group-rules", rules, methods=["POST"]),
         Route(f"{v}/os-security-group-rules/{{id}}", rule_one, methods=["DELETE"]),

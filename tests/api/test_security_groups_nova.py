@@ -45,6 +45,7 @@ async def test_nova_group_refusals(env):
         assert r.status_code == 400, (body, r.text)
     assert (await env.get(f"{NSG}/{MISSING}")).status_code == 404
     assert (await env.delete(f"{NSG}/{MISSING}")).status_code == 404
+    assert (await env.delete(f"{NSG}/")).status_code == 404
     r = await env.http.put(f"{NSG}/{MISSING}", json={"security_group": {"name": "x", "description": "y"}},
                            headers=env.h())
     assert r.status_code == 404, r.text
