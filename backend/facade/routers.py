@@ -25,9 +25,10 @@ class RoutersFacade:
 
     async def update_router(self, token: str, router: str, changes: dict) -> dict:
         """changes: name, description, external_gateway_info (None: remove the gateway)."""
-        out = self.rt.network.update_router(await self.ctx(token), router, changes)
+        ctx = await self.ctx(token)
+        out = self.rt.network.update_router(ctx, router, changes)
         await self._l3_sync()
-        return out
+        return self.rt.network.get_router(ctx, out["id"])  # its status after the plumbing
 
     async def delete_router(self, token: str, router: str) -> None:
         self.rt.network.delete_router(await self.ctx(token), router)
