@@ -2,6 +2,7 @@
 file, the host entry, the field and the line named."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -45,6 +46,11 @@ class HostConfig(BaseModel):
     # a network namespace to enter for the lab's own hosts (none for real hosts)
     netns: str | None = None
     fake: FakeOptions | None = None
+    # how guests are wired: `bridge` = a tap on the network's bridge (VXLAN between hosts,
+    # through the privileged helper); `user` = qemu's user-mode NIC (hosts without the helper)
+    vif: Literal["user", "bridge"] = "user"
+    # the VXLAN endpoint address (Neutron's local_ip); default: address when it is an IPv4 address
+    local_ip: str | None = None
 
     @field_validator("key", "known_hosts", "state_dir")
     @classmethod
@@ -53,10 +59,44 @@ class HostConfig(BaseModel):
             raise ValueError("must not be empty")
         return v
 
+    @field_validator("local_ip")
+    @classmethod
+    def _ipv4(cls, v):
+        return _ipv4(v) if v is not None else v
+
+    @property
+    def vtep(self) -> str | None:
+        if self.local_ip:
+            return self.local_ip
+        try:
+            return str(ipaddress.IPv4Address(self.address))
+        except ValueError:
+            return None
+
+
+def _ipv4(v: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ValueError(f"{v!r} is not an IPv4 address") from None
+
+
+class NetworkNode(BaseModel):
+    """The control machine as the network node (devstack's): a VXLAN endpoint of every tenant
+    network that has DHCP or a router there."""
+    model_config = ConfigDict(extra="forbid")
+    local_ip: str
+
+    @field_validator("local_ip")
+    @classmethod
+    def _ipv4(cls, v):
+        return _ipv4(v)
+
 
 class HostsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hosts: list[HostConfig]
+    network_node: NetworkNode | None = None
 
 
 def default_hosts_path(explicit: str | None = None) -> Path:
@@ -86,6 +126,10 @@ def _line_of(node, loc) -> int | None:
 
 
 def parse_hosts(text: str, source: str = "hosts.yaml") -> list[HostConfig]:
+    return parse_hosts_file(text, source).hosts
+
+
+def parse_hosts_file(text: str, source: str = "hosts.yaml") -> HostsFile:
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -121,7 +165,7 @@ def parse_hosts(text: str, source: str = "hosts.yaml") -> list[HostConfig]:
         names.add(h.name)
     if not parsed.hosts:
         raise HostsFileError(f"{source}, field 'hosts': at least one host is needed")
-    return parsed.hosts
+    return parsed
 
 
 def load_hosts(path: str | os.PathLike | None = None) -> list[HostConfig]:
@@ -141,3 +185,13 @@ def load_hosts(path: str | os.PathLike | None = None) -> list[HostConfig]:
                     v = str(base / v)
                 setattr(h, attr, v)
     return hosts
+
+
+def load_network_node(path: str | os.PathLike | None = None) -> NetworkNode | None:
+    """hosts.yaml's network_node section; None when the file or the section is missing."""
+    p = default_hosts_path(str(path) if path else None)
+    try:
+        text = p.read_text()
+    except OSError:
+        return None
+    return parse_hosts_file(text, str(p)).network_node
