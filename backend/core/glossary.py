@@ -156,6 +156,9 @@ TERMS = {
     "port": "A virtual network interface in Neutron: a MAC address and a fixed IP on one network, "
             "bound to an instance and its host.",
     "network": "A Neutron layer-2 network; its subnets hand out fixed IPs from their allocation pools.",
+    "security group": "A named set of Neutron firewall rules a port (and so an instance) is in; each "
+                      "project has a 'default' group. pocketstack stores and shows the rules but does "
+                      "not yet enforce them: guest traffic is not filtered.",
     "volume": "A block device from the volume service (Cinder), attachable to an instance or used as "
               "its boot disk.",
     "project": "Keystone's unit of ownership (tenant): instances, networks and quotas belong to one.",
