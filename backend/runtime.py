@@ -1,6 +1,12 @@
 """Wires the services together on one event loop: the database, the bus, every service and
 one compute manager per host of hosts.yaml; starts the conductor's recovery (reconcile what
-a previous run left behind, the build watchdog). One backend per state directory (a lock)."""
+a previous run left behind, the build watchdog). One backend per state directory (a lock).
+
+config.role picks what this process serves (`pocketstack serve --role`): `all` (the embedded
+default: everything, one process), or one role of a cluster over RabbitMQ (docs/cluster.md):
+`api` (REST API, facade, compute API, identity, and the network/volume/image topics),
+`conductor` (conductor topic, build watchdog, takeover of lost compute processes' hosts),
+`scheduler`, `compute` (a compute manager per host of its hosts file, owned by this process)."""
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +25,12 @@ from backend.compute.console_auth import ConsoleAPI
 from backend.conductor.manager import ConductorManager
 from backend.conductor.recovery import Recovery
 from backend.conductor.rpcapi import ConductorAPI
+from backend.core import servicegroup
 from backend.core.errors import AlreadyRunning, CloudError
 from backend.messaging.events import EventHub, Tracer
+from backend.messaging.events_relay import EventRelay
+from backend.network.rpcapi import NetworkAPI
+from backend.volume.rpcapi import VolumeAPI
 from backend.core.hosts import HostsFileError, load_hosts
 from backend.identity import IdentityService
 from backend.image.api import ImageService
@@ -33,6 +43,11 @@ from backend.virt import load_driver
 from backend.volume.api import VolumeService
 
 log = logging.getLogger(__name__)
+ROLES = ("all", "api", "conductor", "scheduler", "compute")
+# the bus topics each role serves (compute: compute.<host> per host it owns)
+TOPICS = {"all": ("conductor", "scheduler", "network", "volume", "image"),
+          "api": ("network", "volume", "image"), "conductor": ("conductor",), "scheduler": ("scheduler",),
+          "compute": ()}
 
 
 def resolve_hosts_path(config) -> Path:
@@ -49,6 +64,7 @@ def resolve_hosts_path(config) -> Path:
 class Runtime:
     def __init__(self, config):
         self.config = config
+        self.service = self.relay = None
         self._lock_fd = None
         self._tasks: list[asyncio.Task] = []
         self.computes: dict[str, ComputeManager] = {}
@@ -57,25 +73,31 @@ class Runtime:
     def _take_lock(self, serve_url):
         path = self.config.home / "pocketstack.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        shared = self.config.role != "all"  # a cluster's processes share the directory
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
                 info = json.loads(os.read(fd, 4096) or b"{}")
             except ValueError:
                 info = {}
             os.close(fd)
+            if shared or not info:
+                raise AlreadyRunning(f"a pocketstack backend{' (pid ' + str(info['pid']) + ')' if info else ''} "
+                                     f"or cluster is already running on {self.config.home}; stop it "
+                                     "(`pocketstack cluster down`) or use another POCKETSTACK_HOME") from None
             where = f", serving {info['url']}" if info.get("url") else ""
             raise AlreadyRunning(f"another pocketstack backend (pid {info.get('pid', '?')}{where}) is already "
                                  f"running on {self.config.home}; stop it or use another POCKETSTACK_HOME") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "url": serve_url, "started": time.time()}).encode())
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "url": serve_url, "started": time.time()}).encode())
         self._lock_fd = fd
 
     # ---- start / stop ------------------------------------------------------------------------
     async def start(self, serve_url=None):
         c = self.config
-        if not getattr(c, "database_connection", "").startswith("postgres") and not c.db_path.exists():
+        if not c.db_path.exists():
             raise CloudError(f"no cloud in {c.home}: run `pocketstack init` first")
         self._take_lock(serve_url)
         try:
@@ -85,18 +107,30 @@ class Runtime:
             raise
 
     async def _start(self):
-        c = self.config
-        hosts_path = resolve_hosts_path(c)
-        try:
-            hosts = load_hosts(hosts_path)
-        except HostsFileError as e:
-            raise CloudError(str(e)) from None
-        self.db = dbm.open_db(getattr(c, "database_connection", "") or c.db_path)
+        c, role = self.config, self.config.role
+        if role not in ROLES:
+            raise CloudError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+        cluster = role != "all"
+        if cluster and not c.transport_url:
+            raise CloudError(f"role {role} is one process of a cluster: it needs the message broker "
+                             "([DEFAULT] transport_url = rabbit://... in pocketstack.conf, or "
+                             "POCKETSTACK_TRANSPORT_URL)")
+        hosts = []
+        if role in ("all", "compute"):
+            hosts_path = resolve_hosts_path(c)
+            try:
+                hosts = load_hosts(hosts_path)
+            except HostsFileError as e:
+                raise CloudError(str(e)) from None
+        if c.database_connection.startswith("postgresql"):
+            raise CloudError("[database] connection: postgresql:// is not available in this version; "
+                             "leave it empty or use sqlite:///PATH")
+        self.db = dbm.open_db(c.db_path)
         ok = self.db.conn.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             raise CloudError(f"database {c.db_path} failed its integrity check: {ok}")
         self.events = EventHub(keep=c.event_replay)
-        self.tracer = Tracer(self.db, self.events)
+        self.tracer = Tracer(self.db, self.events, shared=cluster)
         if c.transport_url:
             self.bus = await AMQPBus(c.transport_url, self.tracer).connect()
         else:
@@ -112,25 +146,52 @@ class Runtime:
         self.conductor = ConductorManager(self.db, self.bus, self.tracer, self.store, c, self.events)
         self.compute_api = ComputeAPI(self.db, self.bus, self.tracer, self.store, self.network, self.image,
                                       self.volume, c)
-        for topic, ep in (("conductor", self.conductor), ("scheduler", self.scheduler),
-                          ("network", self.network), ("volume", self.volume), ("image", self.image)):
-            self.bus.register(topic, ep)
-        self.conductor.register_hosts(hosts)
+        served = {"conductor": self.conductor, "scheduler": self.scheduler, "network": self.network,
+                  "volume": self.volume, "image": self.image}
+        for topic in TOPICS[role]:
+            self.bus.register(topic, served[topic])
+        if cluster:
+            await self._register_service(hosts)
+        else:
+            self.conductor.register_hosts(hosts)
         for h in hosts:
             cm = ComputeManager(h, load_driver(h, c), self.bus, self.tracer, c)
             self.computes[h.name] = cm
             self.bus.register(cm.topic, cm)
         if isinstance(self.bus, AMQPBus):
             await self.bus.ready()  # the queues are declared and consumed before any message
+        if cluster:  # live events cross processes; the api role serves them to clients
+            self.relay = await EventRelay(c.transport_url, self.events, receive=role == "api").start()
         await asyncio.gather(*(cm.start() for cm in self.computes.values()))
         self.console_api = ConsoleAPI(self.compute_api, self.computes)
+        # in a cluster the ports and volumes are released by the api process that serves them
+        network, volume = (NetworkAPI(self.bus), VolumeAPI(self.bus)) if cluster else (self.network, self.volume)
         self.recovery = Recovery(self.db, self.store, self.tracer, c, computes=self.computes,
-                                 compute_api=self.compute_api, network=self.network, volume=self.volume,
+                                 compute_api=self.compute_api, network=network, volume=volume,
                                  image=self.image, conductor_api=self.conductor_api,
                                  compute_rpcapi=self.compute_rpcapi)
-        await self.recovery.reconcile()
-        self._tasks.append(asyncio.get_running_loop().create_task(self.recovery.watchdog()))
-        self._tasks.append(asyncio.get_running_loop().create_task(self._flusher()))
+        loop = asyncio.get_running_loop()
+        if role == "all":
+            await self.recovery.reconcile()
+        if role in ("all", "conductor"):
+            self._tasks.append(loop.create_task(self.recovery.watchdog()))
+        if role == "conductor":
+            self._tasks.append(loop.create_task(self.recovery.watch_compute_services()))
+        self._tasks.append(loop.create_task(self._flusher()))
+
+    async def _register_service(self, hosts):
+        """This process's services row; a compute process claims its hosts (refused when a live
+        process holds one), marks them configured and takes over their queues."""
+        c = self.config
+        name = c.service_host or (f"{c.role}-{os.getpid()}")
+        self.service = servicegroup.ServiceRecord(self.db, c, f"pocketstack-{c.role}", name)
+        try:
+            lost = self.service.register([h.name for h in hosts], hosts)
+        except servicegroup.HostOwned as e:
+            raise CloudError(str(e)) from None
+        for h in lost:  # the conductor rescheduled their builds: what was queued for them is stale
+            await self.bus.purge(f"compute.{h}")
+        self._tasks.append(asyncio.get_running_loop().create_task(self.service.reporting()))
 
     async def _flusher(self):
         while True:
@@ -141,6 +202,10 @@ class Runtime:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if getattr(self, "service", None) is not None:
+            self.service.stop()
+        if getattr(self, "relay", None) is not None:
+            await self.relay.stop()
         await self.bus.drain(2.0)
         self.bus.cancel_all()
         if isinstance(self.bus, AMQPBus):

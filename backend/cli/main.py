@@ -48,7 +48,7 @@ def cmd_serve(args) -> int:
     from backend.api.httpserver import HttpLimits
     from backend.cli import serve
     limits = HttpLimits(args.header_timeout, args.body_timeout, args.max_connections)
-    return serve.run(args.host, args.port, args.hosts, args.public_url, limits)
+    return serve.run(args.host, args.port, args.hosts, args.public_url, limits, args.role, args.config_file)
 
 
 def _positive(kind):
@@ -72,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(admin password: $OS_PASSWORD, else asked)")
     p.set_defaults(local=cmd_init)
     p = groups.add_parser("serve", help="run the REST API (and the whole backend)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8774)
+    p.add_argument("--host", help="listen address (default: [api] listen, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default: [api] port, 8774)")
     p.add_argument("--hosts", help="hosts.yaml (default: $POCKETSTACK_HOSTS or ./hosts.yaml)")
+    p.add_argument("--role", choices=("all", "api", "conductor", "scheduler", "compute"), default="all",
+                   help="what this process serves: all (one process, the default) or one service of a "
+                        "cluster over RabbitMQ (docs/cluster.md)")
+    p.add_argument("--config-file", metavar="FILE",
+                   help="pocketstack.conf (default: $POCKETSTACK_CONFIG_FILE; none: defaults)")
     p.add_argument("--public-url", help="root of the catalog and every link (default: http://HOST:PORT)")
     p.add_argument("--header-timeout", type=_positive(float), default=10.0, metavar="S",
                    help="close a connection whose request header is not whole after S seconds (10)")
@@ -91,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _optional(groups, images) -> None:
     """Commands other modules own; the CLI works without them until they land."""
+    from backend.cli import cluster
+    cluster.register(groups)
     try:
         from backend.cli import lab
     except ImportError:

@@ -1,8 +1,10 @@
-"""`pocketstack serve`: bind the port, start the backend on uvicorn's loop, serve the API;
-SIGTERM/SIGINT stop it cleanly (uvicorn's handlers end serve(), then the backend stops)."""
+"""`pocketstack serve [--role ROLE]`: bind the port, start the backend on uvicorn's loop, serve
+the API; SIGTERM/SIGINT stop it cleanly (uvicorn's handlers end serve(), then the backend stops).
+The roles of a cluster other than `api` serve no HTTP: they run until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import sys
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 from backend.api import create_app
 from backend.api.httpserver import HttpLimits, server as http_server
+from backend.core.conffile import ConfFileError
 from backend.core.config import Config
 from backend.core.errors import CloudError
 from backend.facade import Cloud
@@ -46,11 +49,18 @@ def public_url(url: str | None, host: str, port: int) -> str:
     return url.rstrip("/")
 
 
-async def _serve(host: str, port: int, hosts: str | None, public: str | None = None,
-                 limits: HttpLimits | None = None) -> int:
-    config = Config()
-    if hosts:
-        config.hosts_path = Path(hosts)
+async def _serve(host: str | None, port: int | None, hosts: str | None, public: str | None = None,
+                 limits: HttpLimits | None = None, role: str = "all", conf: str | None = None) -> int:
+    try:
+        config = Config.load(conf, hosts_path=Path(hosts) if hosts else None, role=role)
+    except ConfFileError as e:
+        print(f"pocketstack: error: {e}", file=sys.stderr)
+        return 2
+    if role not in ("all", "api"):
+        return await _serve_role(config)
+    host = host or config.api_listen
+    port = port or config.api_port
+    public = public or config.api_public_url or None
     try:
         public = public_url(public, host, port)
     except CloudError as e:
@@ -73,7 +83,7 @@ async def _serve(host: str, port: int, hosts: str | None, public: str | None = N
     try:
         server = http_server(create_app(cloud, public_url=public), limits)
         shown = url if public == url else f"{url} (public URL {public})"
-        print(f"pocketstack serving on {shown}\n"
+        print(f"pocketstack {'' if role == 'all' else role + ' '}serving on {shown}\n"
               f"  export OS_AUTH_URL={public}/identity/v3 OS_USERNAME=admin OS_PROJECT_NAME=admin "
               f"OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_PASSWORD=...\n"
               f"  then: pocketstack server list   or   openstack server list", flush=True)
@@ -85,6 +95,28 @@ async def _serve(host: str, port: int, hosts: str | None, public: str | None = N
     return 0
 
 
-def run(host: str, port: int, hosts: str | None, public: str | None = None,
-        limits: HttpLimits | None = None) -> int:
-    return asyncio.run(_serve(host, port, hosts, public, limits))
+async def _serve_role(config: Config) -> int:
+    """A conductor, scheduler or compute process: its services on the bus until a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    cloud = Cloud(config)
+    try:
+        await cloud.start()
+    except CloudError as e:
+        print(f"pocketstack: error: {e.message}", file=sys.stderr)
+        return 1
+    try:
+        rt = cloud.rt
+        what = f" hosts {', '.join(rt.computes)}" if rt.computes else ""
+        print(f"pocketstack {config.role} serving as {rt.service.host!r}{what} (pid {os.getpid()})", flush=True)
+        await stop.wait()
+    finally:
+        await cloud.stop()
+    return 0
+
+
+def run(host: str | None, port: int | None, hosts: str | None, public: str | None = None,
+        limits: HttpLimits | None = None, role: str = "all", conf: str | None = None) -> int:
+    return asyncio.run(_serve(host, port, hosts, public, limits, role, conf))

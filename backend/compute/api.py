@@ -82,6 +82,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
                      min_count, max_count, scheduler_hints, metadata, key_name=None, access_ips=None, user_data=None,
                      tags=None, description=None, security_groups=None):
         self._need_write(ctx)
+        self.bus.check_available()  # no broker: 503 before anything is written
         tags = check_tags(tags or [])
         if description is not None:
             check_description(description)

@@ -8,7 +8,7 @@ import logging
 import time
 
 from backend.core import db as dbm
-from backend.core import states
+from backend.core import servicegroup, states
 from backend.core.context import RequestContext
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,41 @@ class Recovery:
                 "availability_zone": r["requested_az"],
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},
                 "group_id": r["server_group_id"], "group_policy": g["policy"] if g else None}
+
+    # ---- a lost compute process (a cluster) -------------------------------------------------------
+    async def watch_compute_services(self):
+        """The hosts of a compute process that stopped or stopped reporting go down and their
+        builds are rescheduled, as when a host is lost mid-build."""
+        while True:
+            await asyncio.sleep(min(1.0, self.config.heartbeat_interval))
+            try:
+                for host, why in servicegroup.dead_compute_hosts(self.db, self.config).items():
+                    await self.host_lost(host, why)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watching the compute services failed")
+
+    async def host_lost(self, host, why):
+        ctx = RequestContext.system()
+        await self.conductor_api.service_heartbeat(ctx, host=host, up=False, reason=why)
+        servicegroup.mark_lost(self.db, host)
+        for r in dbm.rows(self.db, "SELECT i.* FROM instances i LEFT JOIN claims c ON c.instance_uuid=i.uuid"
+                                   " WHERE i.deleted=0 AND i.vm_state='building' AND (i.host=? OR c.host=?)",
+                          (host, host)):
+            u = r["uuid"]
+            log.warning("build of %s was on %s, which is lost (%s): rescheduling", u, host, why)
+            await self.network.deallocate_for_instance(ctx, instance_uuid=u)
+            await self.volume.release_for_instance(ctx, instance_uuid=u)  # files on the lost host stay
+            self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
+            d = dbm.row(self.db, "SELECT data FROM scheduler_decisions WHERE instance_uuid=? ORDER BY id DESC"
+                                 " LIMIT 1", (u,))
+            alternates = [a for a in (dbm.jload(d["data"], {}).get("alternates") or []) if a != host] if d else []
+            create = dbm.row(self.db, "SELECT request_id FROM instance_actions WHERE instance_uuid=? AND"
+                                      " action='create' ORDER BY id DESC LIMIT 1", (u,))
+            rctx = ctx.with_request_id(create["request_id"]) if create else ctx
+            self.conductor_api.build_failed(rctx, instance_uuid=u, host=host, reason=why, reschedulable=True,
+                                            alternates=alternates)
 
     # ---- the build watchdog ------------------------------------------------------------------------
     async def watchdog(self):

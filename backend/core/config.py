@@ -45,9 +45,35 @@ class Config:
     # the bus: empty = in process (the embedded default); rabbit://user:pass@host:port/vhost =
     # over RabbitMQ (nova.conf's transport_url)
     transport_url: str = field(default_factory=lambda: os.environ.get("POCKETSTACK_TRANSPORT_URL", ""))
+    # [database] connection: empty = <home>/pocketstack.db; sqlite:///PATH; postgresql://...
+    database_connection: str = field(default_factory=lambda: os.environ.get("POCKETSTACK_DATABASE_CONNECTION", ""))
+    # this process's service name (nova.conf's [DEFAULT] host): a compute process's record
+    service_host: str = field(default_factory=lambda: os.environ.get("POCKETSTACK_SERVICE_HOST", ""))
+    # what this process serves: all (embedded) | api | conductor | scheduler | compute
+    role: str = "all"
+    api_listen: str = "127.0.0.1"
+    api_port: int = 8774
+    api_public_url: str = ""
+    conf_file: Path | None = None  # the pocketstack.conf this was read from, if any
+
+    @classmethod
+    def load(cls, conf_file: Path | str | None = None, **overrides) -> "Config":
+        """Defaults, then pocketstack.conf (conf_file, else $POCKETSTACK_CONFIG_FILE, else
+        none), then the environment, then overrides (command-line options). A bad file is
+        refused naming the file, section and key (backend.core.conffile.ConfFileError)."""
+        from backend.core import conffile
+        conf_file = conf_file or os.environ.get("POCKETSTACK_CONFIG_FILE") or None
+        values = {}
+        if conf_file:
+            values = conffile.overridden_by_environment(conffile.read(Path(conf_file)))
+            values["conf_file"] = Path(conf_file)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
     @property
     def db_path(self) -> Path:
+        if self.database_connection.startswith("sqlite:///"):
+            return Path(self.database_connection[len("sqlite:///"):])
         return self.home / "pocketstack.db"
 
     @property

@@ -54,8 +54,6 @@ class InstanceStore:
     def _install_view_cache(self):
         self._views: dict[str, dict] = {}
         self.db.conn.create_function("ps_view_dirty", 1, self._dirty)
-        if self.db.engine != "sqlite":
-            return  # PostgreSQL: the migrations' triggers NOTIFY ps_view_dirty, which calls _dirty
         for table, op, keys in self._TRIGGERS:
             body = " ".join(f"SELECT ps_view_dirty({k});" for k in keys)
             self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "
@@ -83,6 +81,12 @@ class InstanceStore:
 
     def views_for(self, uuids: list[str], admin: bool = True) -> list[dict]:
         """The views of these instances, in this order (each a fresh top-level dict)."""
+        # another connection (another process of a cluster) committed: the triggers did not see it
+        if getattr(self.db, "engine", "sqlite") == "sqlite":
+            version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != getattr(self, "_data_version", version):
+                self._views.clear()
+            self._data_version = version
         missing = [u for u in uuids if u not in self._views]
         for i in range(0, len(missing), 900):  # SQLite's bound-parameter limit
             part = missing[i:i + 900]

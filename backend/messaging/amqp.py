@@ -127,6 +127,9 @@ class AMQPBus(Bus):
         for f in self._replies.values():
             f.cancel()
 
+    def check_available(self) -> None:
+        self._check_connected()
+
     def _check_connected(self):
         c = self._conn
         if c is None or c.is_closed or not c.connected.is_set():
@@ -184,6 +187,11 @@ class AMQPBus(Bus):
             task = asyncio.get_running_loop().create_task(self._unserve(topic))
             self._setup.add(task)
             task.add_done_callback(self._setup.discard)
+
+    async def purge(self, topic: str) -> int:
+        """Drop what waits in the topic's queue (a lost compute host taken over); the count."""
+        q = await self._serve_ch.declare_queue(topic, durable=True)
+        return (await q.purge()).message_count
 
     def has_topic(self, topic: str) -> bool:
         """Topics this process serves (hosts of other processes are known from the database)."""

@@ -48,6 +48,10 @@ class Bus(abc.ABC):
     def cancel_all(self) -> None:
         """Give up the casts still in flight (after drain, at shutdown)."""
 
+    def check_available(self) -> None:
+        """Raise (a CloudError, 503) when no message can be sent now: a broker that cannot be
+        reached. Asked before a request writes anything it will hand on."""
+
 
 class RPCClient:
     """The base of the typed clients: one topic, the bus underneath."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -118,11 +119,16 @@ class Tracer:
 
     FLUSH_AT = 500
 
-    def __init__(self, db, hub: EventHub):
+    def __init__(self, db, hub: EventHub, shared: bool = False):
         self.db = db
         self.hub = hub
         self._buf: list[tuple] = []
         self._next_id = (db.conn.execute("SELECT coalesce(max(id), 0) FROM trace").fetchone()[0]) + 1
+        # shared: several processes write the trace (a cluster). Ids are then the time in
+        # 16 µs steps (monotonic here) with this process's slot in the low 12 bits, so they
+        # never collide and still sort in time order across processes.
+        self._slot = os.getpid() & 0xFFF if shared else None
+        self._tick = 0
 
     def record(self, *, service: str, kind: str, request_id: str | None = None,
                instance_uuid: str | None = None, topic: str | None = None,
@@ -132,8 +138,12 @@ class Tracer:
              "service": service, "kind": kind, "topic": topic, "method": method, "step": step,
              "phase": phase, "duration_ms": duration_ms, "detail": detail}
         if instance_uuid:  # only instance-related traces are kept; the rest only pushed
-            t["id"] = self._next_id
-            self._next_id += 1
+            if self._slot is None:
+                t["id"] = self._next_id
+                self._next_id += 1
+            else:
+                self._tick = max(self._tick + 1, int(t["ts"] * 1e6) >> 4)
+                t["id"] = (self._tick << 12) | self._slot
             self._buf.append((t["id"], t["ts"], request_id, instance_uuid, service, kind, topic, method, step,
                               phase, duration_ms, detail))
             if len(self._buf) >= self.FLUSH_AT:
