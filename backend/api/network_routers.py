@@ -18,7 +18,7 @@ from backend.core.errors import BadRequest, NotFound
 
 def router_view(r: dict) -> dict:
     return {**_common(r), "id": r["id"], "name": r["name"], "status": r["status"],
-            "admin_state_up": True, "external_gateway_info": r["external_gateway_info"],
+            "admin_state_up": r["admin_state_up"], "external_gateway_info": r["external_gateway_info"],
             "routes": [], "description": r.get("description") or ""}
 
 
@@ -113,7 +113,7 @@ def _shown(request: Request, kind: str, item: dict) -> Response:
 
 
 # ---- routers --------------------------------------------------------------------------------
-_ROUTER_FIXED = {"admin_state_up": True, "distributed": False, "ha": False, "availability_zone_hints": [],
+_ROUTER_FIXED = {"distributed": False, "ha": False, "availability_zone_hints": [],
                  "routes": []}
 
 
@@ -122,12 +122,14 @@ async def routers(request: Request) -> Response:
     if request.method == "GET":
         return await _list(request, "routers", await cloud.list_routers(token), router_view)
     r = parse_object(await read_json(request), "router", (
-        "name", "description", "external_gateway_info", "tenant_id", "project_id", *_ROUTER_FIXED))
+        "name", "description", "external_gateway_info", "tenant_id", "project_id", "admin_state_up",
+        *_ROUTER_FIXED))
     _unsupported(r, "router", _ROUTER_FIXED)
     project = await _project_ok(request, r, "router")
     created = await cloud.create_router(token, want_str(r, "name", "router") or "",
                                         _gateway(r.get("external_gateway_info")), project,
-                                        want_str(r, "description", "router") or "")
+                                        want_str(r, "description", "router") or "",
+                                        want_bool(r.get("admin_state_up", True), "router.admin_state_up"))
     return JSONResponse({"router": router_view(created)}, status_code=201)
 
 
@@ -138,9 +140,11 @@ async def router_one(request: Request) -> Response:
         return Response(status_code=204)
     if request.method == "PUT":
         r = parse_object(await read_json(request), "router", (
-            "name", "description", "external_gateway_info", *_ROUTER_FIXED))
+            "name", "description", "external_gateway_info", "admin_state_up", *_ROUTER_FIXED))
         _unsupported(r, "router", _ROUTER_FIXED)
         changes = {k: want_str(r, k, "router") or "" for k in ("name", "description") if k in r}
+        if "admin_state_up" in r:
+            changes["admin_state_up"] = want_bool(r["admin_state_up"], "router.admin_state_up")
         if "external_gateway_info" in r:
             changes["external_gateway_info"] = _gateway(r["external_gateway_info"])
         return JSONResponse({"router": router_view(await cloud.update_router(token, rid, changes))})

@@ -17,14 +17,17 @@ class RoutersFacade:
         return self.rt.network.get_router(await self.ctx(token), router)
 
     async def create_router(self, token: str, name: str = "", gateway: dict | None = None,
-                            project_id: str | None = None, description: str = "") -> dict:
+                            project_id: str | None = None, description: str = "",
+                            admin_state_up: bool = True) -> dict:
         """gateway: external_gateway_info {network_id, enable_snat, external_fixed_ips}."""
-        out = self.rt.network.create_router(await self.ctx(token), name, gateway, project_id, description)
+        out = self.rt.network.create_router(await self.ctx(token), name, gateway, project_id, description,
+                                            admin_state_up)
         await self._l3_sync()
         return self.rt.network.get_router(await self.ctx(token), out["id"])
 
     async def update_router(self, token: str, router: str, changes: dict) -> dict:
-        """changes: name, description, external_gateway_info (None: remove the gateway)."""
+        """changes: name, description, admin_state_up, external_gateway_info (None: remove the
+        gateway)."""
         ctx = await self.ctx(token)
         out = self.rt.network.update_router(ctx, router, changes)
         await self._l3_sync()

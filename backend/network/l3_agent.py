@@ -66,7 +66,7 @@ class L3Agent:
     def wanted(self, router_id: str) -> tuple[list[str] | None, set[str]]:
         """The sync-router arguments (None: unplug) and the tenant networks of its legs."""
         r = dbm.row(self.db, "SELECT * FROM routers WHERE id=?", (router_id,))
-        if r is None:
+        if r is None or not r["admin_state_up"]:  # an administratively down router forwards nothing
             return None, set()
         interfaces = self.net.router_interfaces(router_id)
         gw = dbm.row(self.db, "SELECT p.*, s.cidr, s.gateway_ip FROM ports p JOIN subnets s ON s.id=p.subnet_id"

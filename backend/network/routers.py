@@ -45,7 +45,7 @@ class RouterMixin:
                   "external_fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}]
                   if p["subnet_id"] else []}
         return {"id": r["id"], "name": r["name"], "project_id": r["project_id"], "tenant_id": r["project_id"],
-                "description": r["description"], "status": r["status"], "admin_state_up": True,
+                "description": r["description"], "status": r["status"], "admin_state_up": bool(r["admin_state_up"]),
                 "external_gateway_info": gw, "routes": [], "created_at": r["created_at"],
                 "updated_at": r["updated_at"]}
 
@@ -117,8 +117,10 @@ class RouterMixin:
                                  f"{leg['cidr']} of subnet {leg['subnet_id']}.")
 
     # ---- create / update / delete --------------------------------------------------------
-    def create_router(self, ctx, name="", gateway=None, project_id=None, description="") -> dict:
-        """gateway: external_gateway_info ({network_id, enable_snat, external_fixed_ips})."""
+    def create_router(self, ctx, name="", gateway=None, project_id=None, description="",
+                      admin_state_up=True) -> dict:
+        """gateway: external_gateway_info ({network_id, enable_snat, external_fixed_ips});
+        admin_state_up False: the router is kept but not plumbed (it forwards nothing)."""
         self._write(ctx)
         check_name("router", name, empty=True)
         owner = self._owner(ctx, project_id)
@@ -126,8 +128,9 @@ class RouterMixin:
         try:
             with dbm.transaction(self.db):
                 quota.check(self.db, self.config, owner, {"router": 1}, "network")
-                self.db.conn.execute("INSERT INTO routers (id, name, project_id, description, created_at, updated_at)"
-                                     " VALUES (?,?,?,?,?,?)", (rid, name, owner, description or "", now, now))
+                self.db.conn.execute("INSERT INTO routers (id, name, project_id, description, admin_state_up,"
+                                     " created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                                     (rid, name, owner, description or "", int(bool(admin_state_up)), now, now))
                 if gateway:
                     self._set_gateway(ctx, rid, gateway)
         except BaseException:
@@ -172,7 +175,8 @@ class RouterMixin:
         self._drop_ports([r["gw_port_id"]])
 
     def update_router(self, ctx, ref, changes: dict) -> dict:
-        """changes: name, description, external_gateway_info (None or {}: remove it)."""
+        """changes: name, description, admin_state_up, external_gateway_info (None or {}:
+        remove it)."""
         r = self._own_router(ctx, ref)
         if "name" in changes:
             check_name("router", changes["name"], empty=True)
@@ -182,6 +186,9 @@ class RouterMixin:
                     if k in changes:
                         self.db.conn.execute(f"UPDATE routers SET {k}=?, updated_at=? WHERE id=?",
                                              (changes[k] or "", dbm.now_iso(), r["id"]))
+                if "admin_state_up" in changes:
+                    self.db.conn.execute("UPDATE routers SET admin_state_up=?, updated_at=? WHERE id=?",
+                                         (int(bool(changes["admin_state_up"])), dbm.now_iso(), r["id"]))
                 if "external_gateway_info" in changes:
                     self._update_gateway(ctx, r, changes["external_gateway_info"])
         except BaseException:

@@ -155,3 +155,14 @@ async def test_router_quota_is_neutrons(env):
     assert (await env.get(f"{N}/quotas/{pid}/details")).json()["quota"]["router"]["used"] == 1
     defaults = (await env.get(f"{N}/quotas/{pid}/default")).json()["quota"]
     assert defaults["router"] == 10 and defaults["floatingip"] == 50
+
+
+async def test_admin_state_is_kept(env):
+    r = await env.post(f"{N}/routers", {"router": {"name": "down", "admin_state_up": False}}, who="mia")
+    assert r.status_code == 201 and r.json()["router"]["admin_state_up"] is False, r.text
+    rid = r.json()["router"]["id"]
+    got = await put(env, f"{N}/routers/{rid}", {"router": {"admin_state_up": True}})
+    assert got.status_code == 200 and got.json()["router"]["admin_state_up"] is True
+    assert (await env.get(f"{N}/routers/{rid}", who="mia")).json()["router"]["admin_state_up"] is True
+    neutron_error(await put(env, f"{N}/routers/{rid}", {"router": {"admin_state_up": "maybe"}}), 400,
+                  "admin_state_up")

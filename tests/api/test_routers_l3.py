@@ -87,6 +87,16 @@ async def test_router_floating_ip_and_removal_are_plumbed(env, rec):
     assert rec.calls[-2:] == [("unplug-router", namespace(r["id"])), ("remove-external", "psxunit")]
 
 
+async def test_admin_down_router_is_unplugged_and_back_up_plumbed(env, rec):
+    pub = (await env.get(f"{N}/networks?router:external=True")).json()["networks"][0]
+    r = await router(env, gateway_net=pub["id"], name="toggled")
+    assert rec.last("sync-router")[1] == namespace(r["id"])
+    assert (await put(env, f"{N}/routers/{r['id']}", {"router": {"admin_state_up": False}})).status_code == 200
+    assert rec.calls[-1] == ("unplug-router", namespace(r["id"]))
+    assert (await put(env, f"{N}/routers/{r['id']}", {"router": {"admin_state_up": True}})).status_code == 200
+    assert rec.calls[-1][:2] == ("sync-router", namespace(r["id"]))
+
+
 async def test_failed_plumbing_marks_the_router_error(env, rec):
     pub = (await env.get(f"{N}/networks?router:external=True")).json()["networks"][0]
     rec.fail = True
