@@ -25,7 +25,7 @@ def init(config: Config, admin_password: str) -> dict:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(home, 0o700)
     config.images_dir.mkdir(exist_ok=True, mode=0o700)
-    db = dbm.open_db(config.db_path)
+    db = dbm.open_db(getattr(config, "database_connection", "") or config.db_path)
     ident = IdentityService(db, config)
     created = []
     with dbm.transaction(db):

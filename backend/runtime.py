@@ -97,7 +97,7 @@ class Runtime:
     # ---- start / stop ------------------------------------------------------------------------
     async def start(self, serve_url=None):
         c = self.config
-        if not c.db_path.exists():
+        if not getattr(c, "database_connection", "").startswith("postgres") and not c.db_path.exists():
             raise CloudError(f"no cloud in {c.home}: run `pocketstack init` first")
         self._take_lock(serve_url)
         try:
@@ -122,10 +122,7 @@ class Runtime:
                 hosts = load_hosts(hosts_path)
             except HostsFileError as e:
                 raise CloudError(str(e)) from None
-        if c.database_connection.startswith("postgresql"):
-            raise CloudError("[database] connection: postgresql:// is not available in this version; "
-                             "leave it empty or use sqlite:///PATH")
-        self.db = dbm.open_db(c.db_path)
+        self.db = dbm.open_db(getattr(c, "database_connection", "") or c.db_path)
         ok = self.db.conn.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             raise CloudError(f"database {c.db_path} failed its integrity check: {ok}")

@@ -8,6 +8,7 @@ from backend.facade import Cloud
 from backend.virt.fake import FakeDriver
 from cloudhelp import make_config
 from realguard import pytest_runtest_makereport, pytest_terminal_summary  # noqa: F401 (hooks)
+from dbhelp import database_connection, db_engine, on_database, pg_cluster, pytest_generate_tests  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +19,8 @@ def _fresh_fake_behaviour():
 
 
 @pytest.fixture
-def config(tmp_path):
-    return make_config(tmp_path)
+def config(tmp_path, database_connection):
+    return on_database(make_config(tmp_path), database_connection)
 
 
 @pytest.fixture

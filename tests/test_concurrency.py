@@ -3,9 +3,9 @@ database after every instance state change, and the samples must exist)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from backend.facade import Cloud
+from dbhelp import dbconnect, on_database
 from cloudhelp import make_config
 
 HOSTS = """
@@ -18,8 +18,9 @@ NAMES = [f"c{i}" for i in range(10)]
 CPU_LIMIT, RAM_LIMIT, PER_HOST = 4 * 4.0, 2560 * 1.0 - 512, 16
 
 
-async def test_200_creates_at_once(tmp_path):
-    cfg = make_config(tmp_path, HOSTS, quota_instances=1000, quota_cores=1000, quota_ram=10 ** 7)
+async def test_200_creates_at_once(tmp_path, database_connection):
+    cfg = on_database(make_config(tmp_path, HOSTS, quota_instances=1000, quota_cores=1000, quota_ram=10 ** 7),
+                      database_connection)
     Cloud.init(cfg, "secret")
     c = Cloud(cfg)
     await c.start()
@@ -63,7 +64,7 @@ async def test_200_creates_at_once(tmp_path):
         for s in servers:
             if s["status"] == "ERROR":
                 assert "No valid host" in s["fault"]["message"], s["fault"]
-        con = sqlite3.connect(cfg.db_path)
+        con = dbconnect(cfg)
         ips = [r[0] for r in con.execute("SELECT ip_address FROM ports")]
         assert len(ips) == 160 and len(set(ips)) == 160
         macs = [r[0] for r in con.execute("SELECT mac_address FROM ports")]

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 import pytest
 
 from backend.core import power_state
 from backend.core.errors import Conflict
 from backend.virt.fake import FakeBehaviour, FakeDriver
+from dbhelp import dbconnect
 from cloudhelp import run_power_syncs, settle, wait_for, wait_gone, wait_task
 
 
 def count(config, sql, params=()):
-    con = sqlite3.connect(config.db_path)
+    con = dbconnect(config)
     try:
         return con.execute(sql, params).fetchone()[0]
     finally:

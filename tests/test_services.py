@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 
 import pytest
 
@@ -12,6 +11,7 @@ from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.messaging.events import EventHub, Tracer
 from backend.messaging.bus import MessagingTimeout, NoSuchTopic
 from backend.messaging.inproc import InProcessBus
+from dbhelp import dbconnect
 from cloudhelp import wait_for
 
 
@@ -157,7 +157,7 @@ async def test_volume_lifecycle_and_boot_from_volume(cloud, admin, image, config
     assert [x["id"] for x in await cloud.list_volumes(admin)] == [v["id"]]  # boot volume went with it
     assert boot["id"] not in cloud.rt.computes[s["host"]].driver.volumes
     await cloud.delete_volume(admin, v["id"])
-    con = sqlite3.connect(config.db_path)
+    con = dbconnect(config)
     assert con.execute("SELECT count(*) FROM volumes").fetchone()[0] == 0
 
 

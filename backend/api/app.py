@@ -17,7 +17,8 @@ from starlette.routing import Route
 from backend.api import microversion
 from backend.api import compute_secgroups, network_secgroups
 from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
-                         compute_metadata, events, glossary, identity, identity_admin, identity_groups,
+                         compute_metadata, events, glossary, identity, identity_admin, identity_creds,
+                         identity_grants, identity_groups,
                          identity_system, identity_tags, image, network, network_routers, remote_consoles,
                          volume)
 from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
@@ -113,10 +114,10 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
     """public_url: the root of every URL the API hands out (catalog, links); without it,
     the address each connection reached."""
     routes = [Route("/", root, methods=["GET"])]
-    for mod in (identity, identity_admin, identity_groups, identity_system, identity_tags, compute,
-                compute_extra, compute_hosts, compute_images, compute_keypairs, compute_metadata, image,
-                network, network_routers, volume, events, glossary, remote_consoles, compute_secgroups,
-                network_secgroups):
+    for mod in (identity, identity_admin, identity_creds, identity_grants, identity_groups, identity_system,
+                identity_tags, compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
+                compute_metadata, image, network, network_routers, volume, events, glossary, remote_consoles,
+                compute_secgroups, network_secgroups):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,

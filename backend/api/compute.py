@@ -59,8 +59,10 @@ async def _list(request: Request, detail: bool) -> Response:
     if all_tenants and not admin:
         # nova's policy os_compute_api:servers:index:get_all_tenants is admin-only
         raise Forbidden("only an admin may list the servers of all projects (all_tenants)")
+    # ip6 (admins; everyone from 2.5): no server has an IPv6 address, so none matches
+    ip6 = bool(q.get("ip6")) and (admin or microversion.at_least(request, "2.5"))
     try:
-        items = await cloud.list_servers(token, all_tenants, filters, limit + 1, marker)
+        items = [] if ip6 else await cloud.list_servers(token, all_tenants, filters, limit + 1, marker)
     except BadRequest as e:
         # below 2.38 nova answers an unknown status with an empty list, from 2.38 a 400
         if ("status" not in filters or not e.message.startswith("unknown status")
@@ -166,15 +168,24 @@ def _action_view(a: dict, with_events: bool, admin: bool) -> dict:
     return out
 
 
-async def actions_list(request: Request) -> Response:
+async def _actions_of(request: Request) -> tuple:
     cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    if not microversion.at_least(request, "2.21"):
+        await cloud.get_server(token, sid)  # a deleted server's actions are readable from 2.21
+    return cloud, token, sid
+
+
+async def actions_list(request: Request) -> Response:
+    cloud, token, sid = await _actions_of(request)
     items = await cloud.list_instance_actions(token, sid)
     return JSONResponse({"instanceActions": [_action_view(a, False, False) for a in items]})
 
 
 async def action_show(request: Request) -> Response:
-    cloud, token, sid = request.app.state.cloud, token_of(request), _server_id(request)
+    cloud, token, sid = await _actions_of(request)
     a = await cloud.get_instance_action(token, sid, request.path_params["req"])
+    # events for everyone at every version (nova's os-instance-actions:events policy opened to
+    # project members; 2.51 makes that the default), their traceback and host for admins only
     return JSONResponse({"instanceAction": _action_view(a, True, await is_admin(request, token))})
 
 

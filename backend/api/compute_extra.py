@@ -173,7 +173,7 @@ def _version_int(v) -> int:
         return 1
 
 
-def hypervisor_view(h: dict, detail: bool, extras: bool = False) -> dict:
+def hypervisor_view(h: dict, detail: bool, extras: bool = False, version: tuple = (2, 1)) -> dict:
     """nova 2.1's view (its schema is strict); extras: pocketstack's keys as well, for the
     app and the CLI through os-pocketstack-hypervisors, an endpoint other clients never ask for."""
     out = {"id": h["id"], "hypervisor_hostname": h["name"], "state": h["state"],
@@ -189,7 +189,7 @@ def hypervisor_view(h: dict, detail: bool, extras: bool = False) -> dict:
         "disk_available_least": h["disk_gb"] - h["disk_gb_used"],
         "hypervisor_type": h.get("hypervisor_type") or h.get("driver"),
         "hypervisor_version": _version_int(h.get("hypervisor_version")), "host_ip": h.get("address"),
-        "cpu_info": "{}",
+        "cpu_info": {} if version >= (2, 28) else "{}",  # 2.28: an object, no longer its JSON
         "service": {"host": h["name"], "id": h["id"], "disabled_reason": h.get("down_reason")},
     })
     if extras:
@@ -213,7 +213,14 @@ async def hypervisors_pocketstack(request: Request) -> Response:
 async def hypervisors(request: Request) -> Response:
     items = await request.app.state.cloud.list_hypervisors(token_of(request))
     detail = request.url.path.endswith("/detail")
-    return JSONResponse({"hypervisors": [hypervisor_view(h, detail) for h in items]})
+    body = {}
+    if microversion.at_least(request, "2.33"):  # 2.33: limit and marker
+        limit, marker = limit_marker(request)
+        items, more = page(items, limit, marker)
+        if more and items:
+            body["hypervisors_links"] = [{"rel": "next", "href": next_href(request, str(items[-1]["id"]), limit)}]
+    version = microversion.of(request)
+    return JSONResponse({"hypervisors": [hypervisor_view(h, detail, version=version) for h in items], **body})
 
 
 async def hypervisor_one(request: Request) -> Response:
@@ -221,7 +228,7 @@ async def hypervisor_one(request: Request) -> Response:
     items = await request.app.state.cloud.list_hypervisors(token_of(request))
     for h in items:
         if str(h["id"]) == hid:
-            return JSONResponse({"hypervisor": hypervisor_view(h, True)})
+            return JSONResponse({"hypervisor": hypervisor_view(h, True, version=microversion.of(request))})
     raise NotFound(f"Hypervisor with ID {hid} could not be found.")
 
 
@@ -246,11 +253,13 @@ async def hypervisor_search(request: Request) -> Response:
 
 
 # ---- server groups --------------------------------------------------------------------
-def group_view(g: dict) -> dict:
+def group_view(g: dict, request: Request | None = None) -> dict:
     policy = g.get("policy") or (g.get("policies") or [None])[0]
-    # the 2.1 view: project_id and user_id arrive with 2.13, which pocketstack does not offer
-    return {"id": g["id"], "name": g["name"], "policies": [policy] if policy else [],
-            "members": g.get("members", []), "metadata": {}}
+    out = {"id": g["id"], "name": g["name"], "policies": [policy] if policy else [],
+           "members": g.get("members", []), "metadata": {}}
+    if request is not None and microversion.at_least(request, "2.13"):  # 2.13: the owner
+        out.update(project_id=g.get("project_id"), user_id=g.get("user_id"))
+    return out
 
 
 async def server_groups(request: Request) -> Response:
@@ -270,9 +279,9 @@ async def server_groups(request: Request) -> Response:
         if g.get("rules"):
             raise BadRequest("'server_group.rules' is not supported")
         created = await cloud.create_server_group(token, name, pol)
-        return JSONResponse({"server_group": group_view(created)})
+        return JSONResponse({"server_group": group_view(created, request)})
     items = await cloud.list_server_groups(token)
-    return JSONResponse({"server_groups": [group_view(g) for g in items]})
+    return JSONResponse({"server_groups": [group_view(g, request) for g in items]})
 
 
 async def server_group_one(request: Request) -> Response:
@@ -284,7 +293,7 @@ async def server_group_one(request: Request) -> Response:
             if request.method == "DELETE":
                 await cloud.delete_server_group(token, gid)
                 return Response(status_code=204)
-            return JSONResponse({"server_group": group_view(g)})
+            return JSONResponse({"server_group": group_view(g, request)})
     raise NotFound(f"Server group {gid} could not be found.")
 
 
@@ -294,11 +303,13 @@ async def limits(request: Request) -> Response:
     absolute.update({"maxPersonality": 0, "maxPersonalitySize": 0})  # no file injection
     # the 2.1 view's network proxies: nova does not limit these (neutron does), -1 as nova
     # shows an unlimited resource; image metadata is bounded by the same metadata_items
-    absolute.setdefault("maxImageMeta", absolute.get("maxServerMeta", 128))
-    for k in ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps"):
-        absolute.setdefault(k, -1)
-    for k in ("totalFloatingIpsUsed", "totalSecurityGroupsUsed"):
-        absolute.setdefault(k, 0)
+    if not microversion.at_least(request, "2.39"):  # 2.39 drops the image-metadata proxy's limit
+        absolute.setdefault("maxImageMeta", absolute.get("maxServerMeta", 128))
+    if not microversion.at_least(request, "2.36"):  # 2.36 drops the network proxies' limits
+        for k in ("maxSecurityGroups", "maxSecurityGroupRules", "maxTotalFloatingIps"):
+            absolute.setdefault(k, -1)
+        for k in ("totalFloatingIpsUsed", "totalSecurityGroupsUsed"):
+            absolute.setdefault(k, 0)
     return JSONResponse({"limits": {"absolute": absolute, "rate": []}})
 
 
@@ -313,7 +324,9 @@ def _no_user_quotas(request: Request) -> None:
 _PROXY_QUOTAS = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
 
 
-def _with_proxies(qs: dict, detail: bool = False) -> dict:
+def _with_proxies(qs: dict, detail: bool = False, request: Request | None = None) -> dict:
+    if request is not None and microversion.at_least(request, "2.36"):
+        return qs  # 2.36: the network proxies' keys are gone
     for k in _PROXY_QUOTAS:
         qs.setdefault(k, {"limit": -1, "in_use": 0, "reserved": 0} if detail else -1)
     return qs
@@ -337,20 +350,20 @@ async def quota_set(request: Request) -> Response:
         values = dict(body["quota_set"])
         force = want_bool(values.pop("force", False), "quota_set.force")
         got = await cloud.update_quotas(token, pid, "compute", values, force=force)
-        return JSONResponse({"quota_set": _with_proxies({k: v["limit"] for k, v in got.items()})})
+        return JSONResponse({"quota_set": _with_proxies({k: v["limit"] for k, v in got.items()}, request=request)})
     got = await cloud.get_quotas(token, pid, "compute")
     if request.url.path.endswith("/detail"):
         body = {k: {"limit": v["limit"], "in_use": v["in_use"], "reserved": 0} for k, v in got.items()}
     else:
         body = {k: v["limit"] for k, v in got.items()}
     detail = request.url.path.endswith("/detail")
-    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(body, detail)}})
+    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(body, detail, request)}})
 
 
 async def quota_set_defaults(request: Request) -> Response:
     pid = request.path_params["project"]
     got = await request.app.state.cloud.get_default_quotas(token_of(request), "compute")
-    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(got)}})
+    return JSONResponse({"quota_set": {"id": pid, **_with_proxies(got, request=request)}})
 
 
 async def aggregates(request: Request) -> Response:

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import microversion
 from backend.api.common import iso, read_json, token_of
 from backend.core.errors import BadRequest, CloudError, NotFound
 
@@ -31,6 +32,9 @@ def _service(n: int, h: dict) -> dict:
 
 async def services(request: Request) -> Response:
     items = [_service(n, h) for n, h in enumerate(await _hypervisors(request), 1)]
+    if microversion.at_least(request, "2.11"):  # 2.11: forced_down (pocketstack never forces one down)
+        for s in items:
+            s["forced_down"] = False
     q = request.query_params
     # nova filters on host and binary and ignores any other parameter
     for key in ("host", "binary"):

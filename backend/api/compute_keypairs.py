@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import iso, parse_object, read_json, token_of
+from backend.api import microversion
+from backend.api.common import iso, limit_marker, next_href, page, parse_object, read_json, token_of
+from backend.core.errors import BadRequest
 
 
 def _user(request: Request) -> str | None:
@@ -15,16 +17,31 @@ def _user(request: Request) -> str | None:
 
 async def keypair_create(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
-    kp = parse_object(await read_json(request), "keypair", ("name", "public_key", "user_id"), required=("name",))
+    v22 = microversion.at_least(request, "2.2")
+    kp = parse_object(await read_json(request), "keypair", ("name", "public_key", "user_id") + ("type",) * v22,
+                      required=("name",))
+    if kp.get("type", "ssh") != "ssh":  # 2.2's other type, x509, is a certificate pocketstack does not keep
+        raise BadRequest(f"'keypair.type' {kp['type']!r} is not supported: pocketstack keeps ssh keys only")
     made = await cloud.create_keypair(token, kp["name"], kp.get("public_key"), kp.get("user_id"))
+    if v22:  # 2.2: the type shown, and 201 Created
+        return JSONResponse({"keypair": {**made, "type": "ssh"}}, status_code=201)
     return JSONResponse({"keypair": made})
 
 
 async def keypairs_list(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     items = await cloud.list_keypairs(token, _user(request))
+    body = {}
+    if microversion.at_least(request, "2.35"):  # 2.35: limit and marker (a key pair's name)
+        limit, marker = limit_marker(request)
+        items, more = page(items, limit, marker, key="name")
+        if more and items:
+            body["keypairs_links"] = [{"rel": "next", "href": next_href(request, items[-1]["name"], limit)}]
+    typed = microversion.at_least(request, "2.2")
     return JSONResponse({"keypairs": [{"keypair": {"name": k["name"], "public_key": k["public_key"],
-                                                   "fingerprint": k["fingerprint"]}} for k in items]})
+                                                   "fingerprint": k["fingerprint"],
+                                                   **({"type": k.get("type") or "ssh"} if typed else {})}}
+                                      for k in items], **body})
 
 
 async def keypair_show(request: Request) -> Response:
@@ -33,13 +50,15 @@ async def keypair_show(request: Request) -> Response:
     return JSONResponse({"keypair": {"id": k["id"], "name": k["name"], "public_key": k["public_key"],
                                      "fingerprint": k["fingerprint"], "user_id": k["user_id"],
                                      "created_at": iso(k["created_at"]), "updated_at": None,
-                                     "deleted_at": None, "deleted": False}})
+                                     "deleted_at": None, "deleted": False,
+                                     **({"type": k.get("type") or "ssh"} if microversion.at_least(request, "2.2")
+                                        else {})}})
 
 
 async def keypair_delete(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     await cloud.delete_keypair(token, request.path_params["name"], _user(request))
-    return Response(status_code=202)
+    return Response(status_code=204 if microversion.at_least(request, "2.2") else 202)  # 2.2: 204
 
 
 def routes() -> list[Route]:

@@ -64,7 +64,14 @@ def token_body(request: Request, t: dict, with_catalog: bool = True) -> dict:
                      "password_expires_at": None},
             "audit_ids": [],
             "expires_at": iso(t["expires_at"]), "issued_at": iso(t["issued_at"])}
-    if t.get("system"):
+    if t.get("application_credential"):
+        body["application_credential"] = t["application_credential"]
+    if t.get("domain"):
+        body["domain"] = dict(t["domain"])
+        body["roles"] = [{"id": r["id"], "name": r["name"]} for r in t.get("roles", [])]
+        if with_catalog:
+            body["catalog"] = catalog(request, None)
+    elif t.get("system"):
         body["system"] = {"all": True}
         body["roles"] = [{"id": r["id"], "name": r["name"]} for r in t.get("roles", [])]
         if with_catalog:
@@ -96,6 +103,10 @@ SYSTEM = object()  # the scope {"system": {"all": true}}
 UNSCOPED = object()  # the scope "unscoped": not even the user's default project
 
 
+class DomainScope(str):
+    """The scope {"domain": {"id" | "name"}}: the domain's id or name."""
+
+
 def _scope_project(auth: dict):
     """(the project asked for (name or id), SYSTEM, UNSCOPED or None (none asked); its domain)."""
     scope = auth.get("scope")
@@ -113,7 +124,9 @@ def _scope_project(auth: dict):
     if "project" not in scope:
         if "unscoped" in scope:
             return UNSCOPED, "Default"
-        raise BadRequest("only project and system scopes are supported: give 'auth.scope.project'")
+        if "domain" in scope:
+            return DomainScope(_check_domain(scope["domain"], "auth.scope")), "Default"
+        raise BadRequest("give 'auth.scope.project', 'auth.scope.domain' or 'auth.scope.system'")
     p = scope["project"]
     if not isinstance(p, dict):
         raise BadRequest("'auth.scope.project' must be an object")
@@ -154,7 +167,9 @@ async def issue_token(request: Request) -> Response:
         password = u.get("password")
         if not isinstance(password, str) or not password:
             raise Unauthorized("the request you have made requires authentication: no password")
-        if project is SYSTEM:
+        if isinstance(project, DomainScope):
+            t = await cloud.login_domain(who, password, str(project), domain)
+        elif project is SYSTEM:
             t = await cloud.login(who, password, None, domain, system=True)
         elif project in (None, UNSCOPED):
             t = await cloud.login(who, password, None, domain, default_project=project is None)
@@ -166,15 +181,40 @@ async def issue_token(request: Request) -> Response:
             raise BadRequest("'auth.identity.token.id' is required")
         if project in (None, UNSCOPED):
             t = await cloud.validate_token(tk["id"])
+        elif isinstance(project, DomainScope):
+            t = await cloud.scope_domain(tk["id"], str(project))
         elif project is SYSTEM:
             t = await cloud.scope(tk["id"], None, system=True)
         else:
             t = await cloud.scope(tk["id"], project, project_domain=project_domain)
+    elif "application_credential" in methods:
+        t = await _app_credential_login(cloud, ident, auth)
     else:
-        raise Unauthorized(f"unsupported authentication method {methods[0]!r}: use password or token")
+        raise Unauthorized(f"unsupported authentication method {methods[0]!r}: use password, token or "
+                           "application_credential")
     nocatalog = "nocatalog" in request.query_params
     return JSONResponse(token_body(request, t, not nocatalog), status_code=201,
                         headers={"X-Subject-Token": t["token"]})
+
+
+async def _app_credential_login(cloud, ident: dict, auth: dict) -> dict:
+    ac = ident.get("application_credential")
+    if not isinstance(ac, dict):
+        raise BadRequest("'auth.identity.application_credential' is required")
+    check_fields(ac, ("id", "name", "user", "secret"), "auth.identity.application_credential")
+    if auth.get("scope") is not None:
+        raise Unauthorized("an application credential's token is scoped to its project: ask no scope")
+    user, user_domain = None, "Default"
+    if ac.get("user") is not None:
+        u = ac["user"]
+        if not isinstance(u, dict):
+            raise BadRequest("'auth.identity.application_credential.user' must be an object")
+        check_fields(u, ("id", "name", "domain"), "auth.identity.application_credential.user")
+        user_domain = _check_domain(u.get("domain"), "auth.identity.application_credential.user")
+        user = want_str(u, "id", "user") or want_str(u, "name", "user")
+    where = "auth.identity.application_credential"
+    return await cloud.login_app_credential(ac.get("secret"), want_str(ac, "id", where, empty=False),
+                                            want_str(ac, "name", where, empty=False), user, user_domain)
 
 
 async def check_token(request: Request) -> Response:
@@ -193,7 +233,7 @@ async def check_token(request: Request) -> Response:
 
 async def auth_catalog(request: Request) -> Response:
     t = await request.app.state.cloud.validate_token(token_of(request))
-    if not t.get("project") and not t.get("system"):
+    if not t.get("project") and not t.get("system") and not t.get("domain"):
         raise Unauthorized("an unscoped token has no catalog: scope it to a project first")
     return JSONResponse({"catalog": catalog(request, t["project"]["id"] if t.get("project") else None),
                          "links": {"self": this_url(request)}})

@@ -29,7 +29,7 @@ def user_view(request: Request, u: dict) -> dict:
 
 def project_view(request: Request, p: dict) -> dict:
     dom = p.get("domain_id") or "default"
-    return {"id": p["id"], "name": p["name"], "domain_id": dom, "parent_id": dom,
+    return {"id": p["id"], "name": p["name"], "domain_id": dom, "parent_id": p.get("parent_id") or dom,
             "description": p.get("description") or "", "enabled": p.get("enabled", True),
             "is_domain": False, "tags": p.get("tags") or [], "options": {},
             "links": _links(request, "projects", p["id"])}
@@ -43,7 +43,7 @@ def role_view(request: Request, r: dict) -> dict:
 def _collection(request: Request, key: str, items: list[dict]) -> JSONResponse:
     # keystone filters collections by query attributes (?name=, ?domain_id=, ?enabled=)
     for k, v in request.query_params.items():
-        if k in ("name", "domain_id", "id"):
+        if k in ("name", "domain_id", "id", "parent_id"):
             items = [i for i in items if str(i.get(k)) == v]
         elif k == "enabled":
             items = [i for i in items if i.get("enabled") == want_bool(v, "enabled")]
@@ -150,15 +150,14 @@ async def projects(request: Request) -> Response:
         p = await read_object(request, "project", ("name", "description", "domain_id", "enabled",
                                                    "is_domain", "parent_id", "tags", "options"),
                               required=("name",))
-        domain = want_str(p, "domain_id", "project", empty=False) or "default"
-        if p.get("parent_id") not in (None, domain):
-            raise BadRequest("'project.parent_id': projects are not nested, a project's parent is its domain")
+        domain = want_str(p, "domain_id", "project", empty=False)
+        parent = want_str(p, "parent_id", "project", empty=False)
         if want_bool(p.get("is_domain", False), "project.is_domain"):
             raise BadRequest("'project.is_domain': a project acting as a domain is not supported (POST /v3/domains)")
         name = want_str(p, "name", "project", empty=False, max_len=64)
         desc = want_str(p, "description", "project", max_len=1024) or ""
         enabled = want_bool(p.get("enabled", True), "project.enabled")
-        created = await cloud.create_project(token, name, desc, domain, enabled, p.get("tags") or [])
+        created = await cloud.create_project(token, name, desc, domain, enabled, p.get("tags") or [], parent)
         return JSONResponse({"project": project_view(request, created)}, status_code=201)
     await _reader_only(request, "projects")
     items = [project_view(request, p) for p in await cloud.list_projects(token)]
@@ -183,7 +182,24 @@ async def project_one(request: Request) -> Response:
         p = await cloud.update_project(token, pid, name=want_str(b, "name", "project", empty=False, max_len=64),
                                        description=want_str(b, "description", "project", max_len=1024),
                                        enabled=enabled, tags=b.get("tags"))
-    return JSONResponse({"project": project_view(request, p)})
+    view = project_view(request, p)
+    q = request.query_params
+    if "subtree_as_list" in q or "parents_as_list" in q:
+        visible = {x["id"]: x for x in await cloud.list_projects(token)}
+        if "parents_as_list" in q:
+            view["parents"], up = [], visible.get(p.get("parent_id"))
+            while up and len(view["parents"]) < len(visible):
+                view["parents"].append({"project": project_view(request, up)})
+                up = visible.get(up.get("parent_id"))
+        if "subtree_as_list" in q:
+            below, todo = [], [p["id"]]
+            while todo:
+                here = todo.pop(0)
+                kids = [x for x in visible.values() if x.get("parent_id") == here]
+                below += kids
+                todo += [k["id"] for k in kids]
+            view["subtree"] = [{"project": project_view(request, x)} for x in below]
+    return JSONResponse({"project": view})
 
 
 async def roles(request: Request) -> Response:
@@ -238,46 +254,6 @@ async def project_user_role(request: Request) -> Response:
     return no_content()
 
 
-async def role_assignments(request: Request) -> Response:
-    cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
-    known = {"user.id", "scope.project.id", "scope.system", "role.id", "include_names", "effective",
-             "include_subtree"}
-    unknown = sorted(set(q) - known)
-    if unknown:
-        raise BadRequest(f"unsupported filter '{unknown[0]}' (pocketstack has project and system scopes)")
-    if "scope.system" in q and q["scope.system"] != "all":
-        raise BadRequest("'scope.system' must be 'all' (the only system)")
-    items = []
-    if "scope.system" not in q:
-        items = await cloud.list_role_assignments(token, q.get("scope.project.id"), q.get("user.id"))
-    if "scope.project.id" not in q:
-        items += [dict(a, project_id=None)
-                  for a in await cloud.list_system_assignments(token, q.get("user.id"))]
-    if q.get("role.id"):
-        items = [a for a in items if a["role_id"] == q["role.id"]]
-    names = "include_names" in q
-    if names:
-        unames = {u["id"]: u["name"] for u in await cloud.list_users(token)}
-        pnames = {p["id"]: p["name"] for p in await cloud.list_projects(token)}
-    out = []
-    for a in items:
-        role, user, project = {"id": a["role_id"]}, {"id": a["user_id"]}, {"id": a["project_id"]}
-        if names:
-            role["name"] = a.get("role_name")
-            user.update(name=unames.get(a["user_id"]), domain=dict(DEFAULT_DOMAIN))
-            project.update(name=pnames.get(a["project_id"]), domain=dict(DEFAULT_DOMAIN))
-        if a["project_id"] is None:  # on the system
-            scope = {"system": {"all": True}}
-            link = url_for(request, "identity", "v3", "system", "users", a["user_id"], "roles", a["role_id"])
-        else:
-            scope = {"project": project}
-            link = url_for(request, "identity", "v3", "projects", a["project_id"], "users", a["user_id"],
-                           "roles", a["role_id"])
-        out.append({"role": role, "user": user, "scope": scope, "links": {"assignment": link}})
-    return JSONResponse({"role_assignments": out,
-                         "links": {"self": this_url(request), "previous": None, "next": None}})
-
-
 def domain_view(request: Request, d: dict) -> dict:
     return {**d, "tags": [], "options": {}, "links": _links(request, "domains", d["id"])}
 
@@ -327,7 +303,6 @@ def routes() -> list[Route]:
               methods=["PUT", "GET", "HEAD", "DELETE"]),
         Route(f"{v3}/roles", roles, methods=["GET", "POST"]),
         Route(f"{v3}/roles/{{id}}", role_one, methods=["GET", "PATCH", "DELETE"]),
-        Route(f"{v3}/role_assignments", role_assignments, methods=["GET"]),
         Route(f"{v3}/domains", domains, methods=["GET", "POST"]),
         Route(f"{v3}/domains/{{id}}", domain_one, methods=["GET", "PATCH", "DELETE"]),
     ]

@@ -5,11 +5,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import no_content, read_object, token_of, url_for, want_str
+from backend.api.common import no_content, parse_object, read_json, read_object, token_of, url_for, want_str
 from backend.api.identity_admin import _collection, user_view
 from backend.core.errors import NotFound
 
 V3 = "/identity/v3"
+GROUP_FIELDS = ("name", "description", "domain_id")
 
 
 def group_view(request: Request, g: dict) -> dict:
@@ -19,10 +20,14 @@ def group_view(request: Request, g: dict) -> dict:
 async def groups(request: Request) -> Response:
     cloud, token = request.app.state.cloud, token_of(request)
     if request.method == "POST":
-        b = await read_object(request, "group", ("name", "description", "domain_id"), required=("name",))
+        body = await read_json(request)
+        # keystone keeps a group's other attributes (project_id, ...) as given
+        inner = body.get("group") if isinstance(body, dict) else None
+        extra = {k: v for k, v in inner.items() if k not in GROUP_FIELDS} if isinstance(inner, dict) else {}
+        b = parse_object(body, "group", (*GROUP_FIELDS, *extra), required=("name",))
         g = await cloud.create_group(token, want_str(b, "name", "group", empty=False, max_len=64),
                                      want_str(b, "description", "group", max_len=1024) or "",
-                                     want_str(b, "domain_id", "group", empty=False) or "default")
+                                     want_str(b, "domain_id", "group", empty=False) or "default", extra)
         return JSONResponse({"group": group_view(request, g)}, status_code=201)
     return _collection(request, "groups", [group_view(request, g) for g in await cloud.list_groups(token)])
 

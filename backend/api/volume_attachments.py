@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.api import microversion
 from backend.api.common import check_fields, read_json, token_of, want_str
 from backend.core.errors import BadRequest
 
@@ -17,7 +18,9 @@ async def attach(request: Request) -> Response:
     va = body.get("volumeAttachment") if isinstance(body, dict) else None
     if not isinstance(va, dict):
         raise BadRequest("the body is {\"volumeAttachment\": {\"volumeId\": VOLUME_ID}}")
-    check_fields(va, ("volumeId", "device", "tag", "delete_on_termination"), "volumeAttachment")
+    # a device tag from 2.49 (accepted, not shown to the guest); delete_on_termination is 2.79's
+    check_fields(va, ("volumeId", "device") + ("tag",) * microversion.at_least(request, "2.49"),
+                 "volumeAttachment")
     if va.get("device") is not None:
         want_str(va, "device", "volumeAttachment")  # a hint nova may ignore, and so do we
     got = await cloud.attach_volume(token, sid, want_str(va, "volumeId", "volumeAttachment", empty=False))

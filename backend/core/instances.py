@@ -54,6 +54,8 @@ class InstanceStore:
     def _install_view_cache(self):
         self._views: dict[str, dict] = {}
         self.db.conn.create_function("ps_view_dirty", 1, self._dirty)
+        if self.db.engine != "sqlite":
+            return  # PostgreSQL: the migrations' triggers NOTIFY ps_view_dirty, which calls _dirty
         for table, op, keys in self._TRIGGERS:
             body = " ".join(f"SELECT ps_view_dirty({k});" for k in keys)
             self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "

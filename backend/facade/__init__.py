@@ -20,6 +20,7 @@ from backend.core.config import Config
 from backend.core.context import RequestContext
 from backend.core.errors import CloudError, Unauthorized
 from backend.facade.identity import IdentityFacade
+from backend.facade.identity_extra import IdentityExtraFacade
 from backend.facade.compute import ComputeFacade
 from backend.facade.resources import ResourcesFacade
 from backend.facade.secgroups import SecurityGroupsFacade
@@ -28,7 +29,7 @@ from backend.facade.routers import RoutersFacade
 Event = dict[str, Any]
 
 
-class Cloud(IdentityFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade):
+class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade):
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         self._runtime = None  # backend.runtime.Runtime, set by start()

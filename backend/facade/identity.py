@@ -84,8 +84,10 @@ class IdentityFacade:
         return self.rt.identity.get_project(await self._ictx(token), project)
 
     async def create_project(self, token: str, name: str, description: str = "", domain: str = "default",
-                             enabled: bool = True, tags: list[str] = ()) -> dict:
-        return self.rt.identity.create_project(await self._ictx(token), name, description, domain, enabled, tags)
+                             enabled: bool = True, tags: list[str] = (), parent: str | None = None) -> dict:
+        """parent: the project it is below (in the parent's domain); none: directly below its domain."""
+        return self.rt.identity.create_project(await self._ictx(token), name, description, domain, enabled, tags,
+                                               parent)
 
     async def update_project(self, token: str, project: str, name: str | None = None,
                              description: str | None = None, enabled: bool | None = None,
@@ -163,8 +165,9 @@ class IdentityFacade:
     async def get_group(self, token: str, group: str) -> dict:
         return self.rt.identity.get_group(await self._ictx(token), group)
 
-    async def create_group(self, token: str, name: str, description: str = "", domain: str = "default") -> dict:
-        return self.rt.identity.create_group(await self._ictx(token), name, description, domain)
+    async def create_group(self, token: str, name: str, description: str = "", domain: str = "default",
+                           extra: dict | None = None) -> dict:
+        return self.rt.identity.create_group(await self._ictx(token), name, description, domain, extra)
 
     async def update_group(self, token: str, group: str, name: str | None = None,
                            description: str | None = None) -> dict:

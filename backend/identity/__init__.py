@@ -15,7 +15,10 @@ from backend.core import db as dbm
 from backend.core.context import RequestContext, new_request_id
 from backend.core.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from backend.identity.admin import IdentityAdmin
+from backend.identity.appcreds import AppCredentials
+from backend.identity.credentials import Credentials
 from backend.identity.domains import Domains
+from backend.identity.grants import Grants
 from backend.identity.groups import Groups
 from backend.identity.system import SystemRoles
 from backend.identity.tags import ProjectTags
@@ -26,7 +29,7 @@ __all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityS
            "check_text"]
 
 
-class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
+class IdentityService(Grants, AppCredentials, Credentials, IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -69,17 +72,14 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
         d = dbm.row(self.db, "SELECT id, name FROM domains WHERE id=?", (domain_id,))
         return {"id": domain_id, "name": d["name"] if d else domain_id}
 
-    def _roles_on(self, user_id: str, project_id: str) -> list[dict]:
-        names: set[str] = set()
-        for r in dbm.rows(self.db, "SELECT r.name FROM assignments a JOIN roles r ON r.id=a.role_id"
-                                   " WHERE a.user_id=? AND a.project_id=?", (user_id, project_id)):
-            names.update(IMPLIES.get(r["name"], (r["name"],)))
-        roles = dbm.rows(self.db, "SELECT id, name FROM roles")
-        return sorted((r for r in roles if r["name"] in names), key=lambda r: r["name"])
-
     def _issue(self, user: dict, project: dict | None, methods: list[str],
-               expires_at: float | None = None, system: bool = False) -> dict:
-        if system:
+               expires_at: float | None = None, system: bool = False, domain: dict | None = None,
+               app_cred: dict | None = None) -> dict:
+        if domain is not None:
+            roles = self._domain_roles(user["id"], domain["id"])
+            if not roles:
+                raise Unauthorized(f"user {user['name']!r} has no role on domain {domain['name']!r}")
+        elif system:
             roles = self._system_roles(user["id"])
             if not roles:
                 raise Unauthorized(f"user {user['name']!r} has no role on the system")
@@ -87,6 +87,10 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             if not project["enabled"]:
                 raise Unauthorized(f"project {project['name']!r} is disabled")
             roles = self._roles_on(user["id"], project["id"])
+            if app_cred is not None:  # its roles that the user still holds; never outliving it
+                roles = self._app_cred_roles(app_cred, roles)
+                if app_cred["expires_at"]:
+                    expires_at = min(expires_at or app_cred["expires_at"], app_cred["expires_at"])
             if not roles:
                 raise Unauthorized(f"user {user['name']!r} has no role on project {project['name']!r}")
         else:
@@ -95,14 +99,15 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
         now = time.time()
         exp = min(expires_at or now + self.config.token_ttl, now + self.config.token_ttl)
         self.db.conn.execute(
-            "INSERT INTO tokens (id_hash, user_id, project_id, methods, issued_at, expires_at, system)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO tokens (id_hash, user_id, project_id, methods, issued_at, expires_at, system, domain_id,"
+            " app_cred_id) VALUES (?,?,?,?,?,?,?,?,?)",
             (_hash_token(token), user["id"], None if system or not project else project["id"],
-             dbm.jdump(methods), now, exp, int(system)))
-        return self._view(token, user, None if system else project, roles, methods, now, exp, system)
+             dbm.jdump(methods), now, exp, int(system), domain["id"] if domain else None,
+             app_cred["id"] if app_cred else None))
+        return self._view(token, user, None if system else project, roles, methods, now, exp, system, domain)
 
-    def _view(self, token, user, project, roles, methods, issued, exp, system=False) -> dict:
-        return {"token": token, "issued_at": _iso(issued), "expires_at": _iso(exp), "methods": methods,
+    def _view(self, token, user, project, roles, methods, issued, exp, system=False, domain=None) -> dict:
+        return {"domain": {"id": domain["id"], "name": domain["name"]} if domain else None,"token": token, "issued_at": _iso(issued), "expires_at": _iso(exp), "methods": methods,
                 "user": {"id": user["id"], "name": user["name"], "domain": self._domain_ref(user["domain_id"])},
                 "project": ({"id": project["id"], "name": project["name"],
                              "domain": self._domain_ref(project["domain_id"])} if project else None),
@@ -110,7 +115,8 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
 
     async def authenticate_password(self, username: str, password: str, project: str | None,
                                     domain: str = "Default", system: bool = False,
-                                    project_domain: str = "Default", default_project: bool = False) -> dict:
+                                    project_domain: str = "Default", default_project: bool = False,
+                                    domain_scope: str | None = None) -> dict:
         if not isinstance(username, str) or not username or not isinstance(password, str):
             raise BadRequest("username and password are required")
         user = self._find_user(username, domain)
@@ -135,7 +141,7 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             p = self._find_project(user["default_project_id"])
             if p and p["enabled"] and self._roles_on(user["id"], p["id"]):
                 proj = p
-        return self._issue(user, proj, ["password"], system=system)
+        return self._issue(user, proj, ["password"], system=system, domain=self._scope_domain(domain_scope))
 
     def operator_token(self) -> str:
         user = dbm.row(self.db, "SELECT * FROM users WHERE name='admin' AND domain_id='default'")
@@ -145,11 +151,17 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
         return self._issue(user, proj, ["local"])["token"]
 
     def authenticate_token(self, token: str, project: str | None, system: bool = False,
-                           project_domain: str = "Default") -> dict:
+                           project_domain: str = "Default", domain_scope: str | None = None) -> dict:
         ctx, row = self._validate(token)
+        if row["app_cred_id"]:
+            raise Unauthorized("a token from an application credential cannot be rescoped")
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
-        proj = None
-        if project is not None:
+        proj, domain = None, self._scope_domain(domain_scope)
+        if domain is not None:
+            pass
+        elif row["domain_id"] and project is None and not system:
+            domain = self._scope_domain(row["domain_id"])  # rescoping nothing keeps the domain
+        elif project is not None:
             proj = self._find_project(project, project_domain)
             if not proj:
                 raise Unauthorized(f"project {project!r} not found")
@@ -160,7 +172,19 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
         # a token-method token never outlives the one it came from, and names the methods
         # that one was got by too (keystone)
         methods = list(dict.fromkeys([*dbm.jload(row["methods"]), "token"]))
-        return self._issue(user, proj, methods, expires_at=row["expires_at"], system=system)
+        return self._issue(user, proj, methods, expires_at=row["expires_at"], system=system, domain=domain)
+
+    def _scope_domain(self, domain: str | None) -> dict | None:
+        """A domain scope asked for (id or name) -> the domain; unknown or disabled is 401."""
+        if domain is None:
+            return None
+        d = (dbm.row(self.db, "SELECT * FROM domains WHERE id=?", (domain,)) or
+             dbm.row(self.db, "SELECT * FROM domains WHERE name=?", (domain,)))
+        if not d:
+            raise Unauthorized(f"domain {domain!r} not found")
+        if not d["enabled"]:
+            raise Unauthorized(f"domain {d['name']!r} is disabled")
+        return d
 
     def _validate(self, token: str) -> tuple[RequestContext, dict]:
         if not token or not isinstance(token, str):
@@ -184,9 +208,14 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (row["project_id"],))
             if not proj or not proj["enabled"]:
                 raise Unauthorized("the token's project no longer exists or is disabled")
-            roles = tuple(r["name"] for r in self._roles_on(user["id"], proj["id"]))
+            roles = tuple(r["name"] for r in self._token_roles(row, user["id"], proj["id"]))
             if not roles:
                 raise Unauthorized("the token's user no longer has a role on its project")
+        elif row["domain_id"]:
+            d = dbm.row(self.db, "SELECT * FROM domains WHERE id=?", (row["domain_id"],))
+            if not d or not d["enabled"] or not self._domain_roles(user["id"], d["id"]):
+                raise Unauthorized("the token's domain no longer exists, is disabled or holds no role of its user")
+            # a domain-scoped token's roles are shown, not yet honoured: it acts as its user only
         ctx = RequestContext(user["id"], user["name"], proj["id"] if proj else None,
                              proj["name"] if proj else None, roles, token_issued_at=_iso(row["issued_at"]),
                              token_expires_at=_iso(row["expires_at"]), system_scope=bool(row["system"]))
@@ -231,10 +260,12 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
             raise Forbidden("only an admin, a system reader or the token's owner may validate a token")
         user = dbm.row(self.db, "SELECT * FROM users WHERE id=?", (ctx.user_id,))
         proj = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (ctx.project_id,)) if ctx.project_id else None
+        domain = self._scope_domain(row["domain_id"]) if row["domain_id"] else None
         roles = (self._system_roles(user["id"]) if row["system"] else
-                 self._roles_on(user["id"], proj["id"]) if proj else [])
+                 self._token_roles(row, user["id"], proj["id"]) if proj else
+                 self._domain_roles(user["id"], domain["id"]) if domain else [])
         return self._view(subject, user, proj, roles, dbm.jload(row["methods"]), row["issued_at"],
-                          row["expires_at"], bool(row["system"]))
+                          row["expires_at"], bool(row["system"]), domain)
 
     def revoke(self, token: str, subject: str | None) -> None:
         ctx = self.context_for(token, system=True)
@@ -247,6 +278,4 @@ class IdentityService(IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
 
     def auth_projects(self, token: str) -> list[dict]:
         ctx = self.context_for(token, system=True)
-        return [self._project_view(p) for p in dbm.rows(
-            self.db, "SELECT DISTINCT p.* FROM projects p JOIN assignments a ON a.project_id=p.id"
-                     " WHERE a.user_id=? AND p.enabled=1 ORDER BY p.name", (ctx.user_id,))]
+        return [p for p in self.auth_projects_for(ctx.user_id) if p["enabled"]]

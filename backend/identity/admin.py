@@ -32,7 +32,7 @@ class IdentityAdmin:
     def _project_view(p):
         return {"id": p["id"], "name": p["name"], "domain_id": p["domain_id"],
                 "description": p["description"], "enabled": bool(p["enabled"]),
-                "tags": dbm.jload(p["tags"] or "[]")}
+                "tags": dbm.jload(p["tags"] or "[]"), "parent_id": p.get("parent_id") or p["domain_id"]}
 
     def list_users(self, ctx):
         if not self._reads_all(ctx):
@@ -126,6 +126,9 @@ class IdentityAdmin:
             self.db.conn.execute("DELETE FROM assignments WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM system_assignments WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM group_members WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM grants WHERE actor_type='user' AND actor_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM app_credentials WHERE user_id=?", (u["id"],))
+            self.db.conn.execute("DELETE FROM credentials WHERE user_id=?", (u["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE user_id=?", (u["id"],))
             self.db.conn.execute("DELETE FROM users WHERE id=?", (u["id"],))
         self._cache.clear()
@@ -135,30 +138,35 @@ class IdentityAdmin:
             return self.auth_projects_for(ctx.user_id)
         return [self._project_view(p) for p in dbm.rows(self.db, "SELECT * FROM projects ORDER BY name")]
 
-    def auth_projects_for(self, user_id):
-        return [self._project_view(p) for p in dbm.rows(
-            self.db, "SELECT DISTINCT p.* FROM projects p JOIN assignments a ON a.project_id=p.id"
-                     " WHERE a.user_id=? ORDER BY p.name", (user_id,))]
-
     def get_project(self, ctx, project):
         p = self._find_project(project)
         if not p or (not self._reads_all(ctx) and p["id"] not in {x["id"] for x in self.auth_projects_for(ctx.user_id)}):
             raise NotFound(f"project {project!r} not found")
         return self._project_view(p)
 
-    def create_project(self, ctx, name, description="", domain="default", enabled=True, tags=()):
+    def create_project(self, ctx, name, description="", domain="default", enabled=True, tags=(), parent=None):
         self._admin(ctx)
         tags = check_tags(list(tags))
         check_name("project", name, 64)
         if not isinstance(description, str):
             raise BadRequest("project description must be a string")
+        parent_row = None
+        if parent is not None:  # a project, or a domain (then the project is at its top)
+            parent_row = dbm.row(self.db, "SELECT * FROM projects WHERE id=?", (parent,))
+            parent_domain = parent_row["domain_id"] if parent_row else (
+                dbm.row(self.db, "SELECT id FROM domains WHERE id=?", (parent,)) or {}).get("id")
+            if not parent_domain:
+                raise BadRequest(f"'project.parent_id': no project or domain {parent!r}")
+            if domain and domain != parent_domain:
+                raise BadRequest("'project.parent_id': a project is in its parent's domain")
+            domain = parent_domain
         domain_id = self._find_domain(domain or "default")["id"]
         if dbm.row(self.db, "SELECT 1 x FROM projects WHERE name=? AND domain_id=?", (name, domain_id)):
             raise Conflict(f"a project named {name!r} already exists")
         pid = uuid.uuid4().hex
         self.db["projects"].insert({"id": pid, "name": name, "domain_id": domain_id,
                                     "description": description, "enabled": int(bool(enabled)),
-                                    "tags": dbm.jdump(tags),
+                                    "tags": dbm.jdump(tags), "parent_id": parent_row["id"] if parent_row else None,
                                     "created_at": dbm.now_iso()})
         return self._project_view(self._find_project(pid))
 
@@ -198,12 +206,16 @@ class IdentityAdmin:
             raise NotFound(f"project {project!r} not found")
         if p["id"] == ctx.project_id:
             raise Conflict("you cannot delete the project your token is scoped to")
+        if dbm.row(self.db, "SELECT 1 x FROM projects WHERE parent_id=?", (p["id"],)):
+            raise Forbidden(f"project {p['name']!r} has projects below it: delete them first")
         owned = self._owned_by(p["id"])
         if owned:
             # keystone leaves a deleted project's resources behind, owned by nobody
             raise Conflict(f"project {p['name']!r} still owns {', '.join(owned)}: delete them first")
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE project_id=?", (p["id"],))
+            self.db.conn.execute("DELETE FROM grants WHERE target_type='project' AND target_id=?", (p["id"],))
+            self.db.conn.execute("DELETE FROM app_credentials WHERE project_id=?", (p["id"],))
             self.db.conn.execute("UPDATE tokens SET revoked=1 WHERE project_id=?", (p["id"],))
             self.db.conn.execute("DELETE FROM quotas WHERE project_id=?", (p["id"],))  # its overrides go too
             self.db.conn.execute("DELETE FROM projects WHERE id=?", (p["id"],))
@@ -279,6 +291,8 @@ class IdentityAdmin:
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM assignments WHERE role_id=?", (r["id"],))
             self.db.conn.execute("DELETE FROM system_assignments WHERE role_id=?", (r["id"],))
+            self.db.conn.execute("DELETE FROM grants WHERE role_id=?", (r["id"],))
+            self.db.conn.execute("DELETE FROM implied_roles WHERE prior_role_id=?1 OR implied_role_id=?1", (r["id"],))
             self.db.conn.execute("DELETE FROM roles WHERE id=?", (r["id"],))
         self._cache.clear()
 

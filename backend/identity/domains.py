@@ -92,6 +92,13 @@ class Domains:
                         "DELETE FROM system_assignments WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)",
                         "DELETE FROM group_members WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
                         " OR group_id IN (SELECT id FROM groups WHERE domain_id=?1)",
+                        "DELETE FROM grants WHERE (actor_type='user' AND actor_id IN (SELECT id FROM users"
+                        " WHERE domain_id=?1)) OR (actor_type='group' AND actor_id IN (SELECT id FROM groups"
+                        " WHERE domain_id=?1)) OR (target_type='domain' AND target_id=?1) OR"
+                        " (target_type='project' AND target_id IN (SELECT id FROM projects WHERE domain_id=?1))",
+                        "DELETE FROM app_credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
+                        " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
+                        "DELETE FROM credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)",
                         "DELETE FROM groups WHERE domain_id=?1",
                         "UPDATE tokens SET revoked=1 WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
                         " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",

@@ -1,13 +1,13 @@
 """Keystone's groups: named sets of users in a domain. Admins change them and their members;
-admins and system readers see all, a user sees the groups they are in. (Roles are granted
-to users only: a group holds no role.)"""
+admins and system readers see all, a user sees the groups they are in. A role granted to a
+group is held by each member (grants.py)."""
 from __future__ import annotations
 
 import uuid
 
 from backend.core import db as dbm
 from backend.core.errors import Conflict, NotFound
-from backend.identity.common import check_name, check_text
+from backend.identity.common import check_extra, check_name, check_text
 
 
 class Groups:
@@ -15,7 +15,8 @@ class Groups:
 
     @staticmethod
     def _group_view(g):
-        return {"id": g["id"], "name": g["name"], "domain_id": g["domain_id"], "description": g["description"]}
+        return {**dbm.jload(g.get("extra") or "{}"), "id": g["id"], "name": g["name"], "domain_id": g["domain_id"],
+                "description": g["description"]}
 
     def _find_group(self, ctx, group):
         g = dbm.row(self.db, "SELECT * FROM groups WHERE id=?", (group,))
@@ -41,16 +42,18 @@ class Groups:
     def get_group(self, ctx, group):
         return self._group_view(self._find_group(ctx, group))
 
-    def create_group(self, ctx, name, description="", domain="default"):
+    def create_group(self, ctx, name, description="", domain="default", extra=None):
+        """extra: the group's other attributes, kept as given (keystone)."""
         self._admin(ctx)
         check_name("group", name, 64)
         check_text("group description", description, 1024)
+        extra = check_extra("group", extra or {})
         domain_id = self._find_domain(domain or "default")["id"]
         if dbm.row(self.db, "SELECT 1 x FROM groups WHERE name=? AND domain_id=?", (name, domain_id)):
             raise Conflict(f"a group named {name!r} already exists in that domain")
         gid = uuid.uuid4().hex
         self.db["groups"].insert({"id": gid, "name": name, "domain_id": domain_id, "description": description,
-                                  "created_at": dbm.now_iso()})
+                                  "created_at": dbm.now_iso(), "extra": dbm.jdump(extra)})
         return self.get_group(ctx, gid)
 
     def update_group(self, ctx, group, name=None, description=None):
@@ -74,12 +77,15 @@ class Groups:
         g = self._find_group(ctx, group)
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM group_members WHERE group_id=?", (g["id"],))
+            self.db.conn.execute("DELETE FROM grants WHERE actor_type='group' AND actor_id=?", (g["id"],))
             self.db.conn.execute("DELETE FROM groups WHERE id=?", (g["id"],))
+        self._cache.clear()  # its members' roles through it end
 
     def add_group_user(self, ctx, group, user):
         self._admin(ctx)
         g, u = self._find_group(ctx, group), self._user_of(user)
         self.db.conn.execute("INSERT OR IGNORE INTO group_members VALUES (?,?)", (g["id"], u["id"]))
+        self._cache.clear()  # the group's roles are the member's now
 
     def remove_group_user(self, ctx, group, user):
         self._admin(ctx)
@@ -87,6 +93,7 @@ class Groups:
         cur = self.db.conn.execute("DELETE FROM group_members WHERE group_id=? AND user_id=?", (g["id"], u["id"]))
         if not cur.rowcount:
             raise NotFound(f"user {u['name']!r} is not in group {g['name']!r}")
+        self._cache.clear()
 
     def check_group_user(self, ctx, group, user) -> bool:
         g, u = self._find_group(ctx, group), self._user_of(user)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from backend.core import db as dbm
 from backend.core.errors import NotFound
-from backend.identity.common import IMPLIES
 
 
 class SystemRoles:
@@ -16,14 +15,6 @@ class SystemRoles:
     def _reads_all(ctx) -> bool:
         # keystone's default policies: admin anywhere, or any role (reader up) on the system
         return ctx.is_admin or (ctx.system_scope and bool(ctx.roles))
-
-    def _system_roles(self, user_id: str) -> list[dict]:
-        names: set[str] = set()
-        for r in dbm.rows(self.db, "SELECT r.name FROM system_assignments a JOIN roles r ON r.id=a.role_id"
-                                   " WHERE a.user_id=?", (user_id,)):
-            names.update(IMPLIES.get(r["name"], (r["name"],)))
-        roles = dbm.rows(self.db, "SELECT id, name FROM roles")
-        return sorted((r for r in roles if r["name"] in names), key=lambda r: r["name"])
 
     def _system_parts(self, ctx, user, role):
         u = self._find_user(user)

@@ -62,7 +62,7 @@ CASES = [
     ("auth-totp", None, "POST", AUTH, {"auth": {"identity": {"methods": ["totp"]}}}, 401, "totp"),
     ("auth-domain-scope", None, "POST", AUTH, {"auth": {
         "identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": "secret"}}},
-        "scope": {"domain": {"id": "default"}}}}, 400, "project"),
+        "scope": {"domain": {"id": "default"}}}}, 401, "no role on domain"),
     ("user-no-name", "admin", "POST", "/identity/v3/users", {"user": {"password": "x"}}, 400, "name"),
     # keystone keeps other attributes as given, scalars only here
     ("user-nested-attribute", "admin", "POST", "/identity/v3/users",

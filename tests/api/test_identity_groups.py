@@ -56,7 +56,7 @@ async def test_groups_go_with_their_domain(env):
 async def test_bad_group_input_is_400_naming_it_and_nothing_written(env):
     before = dbm.rows(env.cloud.rt.db, "SELECT * FROM groups ORDER BY id")
     for body, named in (({"name": ""}, "name"), ({"name": "a" * 65}, "name"),
-                        ({"name": "x", "description": ["d"]}, "description"), ({"name": "x", "colour": 1}, "colour")):
+                        ({"name": "x", "description": ["d"]}, "description"), ({"name": "x", "colour": ["red"]}, "colour")):
         r = await env.post(G, {"group": body})
         assert r.status_code == 400 and named in r.json()["error"]["message"], (body, r.text)
     r = await env.post(G, {"group": {"name": "x", "domain_id": "nowhere"}})

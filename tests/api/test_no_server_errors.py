@@ -113,7 +113,8 @@ def _path(template: str, ids: dict) -> str:
     values = {"project": ids["project_admin"], "target": ids["project_admin"], "project_id": ids["project_admin"],
               "user": ids["user_mia"], "role": ids["role"], "req": "req-x", "pattern": "fake",
               "network": "private", "alias": "quotas", "key": "k", "tag": "t", "action": "deactivate",
-              "type": "default", "name": "x", "member": ids["project_other"]}
+              "type": "default", "name": "x", "member": ids["project_other"],
+              "actor": ids["user_mia"], "prior": ids["role"], "implied": ids["role"]}
     if "{id}" in seg:
         values["id"] = by_collection.get(seg[seg.index("{id}") - 1], "x")
     return template.format(**values)
