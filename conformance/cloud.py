@@ -115,6 +115,12 @@ def prepare(cloud: Cloud) -> dict:
     c.post("/network/v2.0/subnets", json={"subnet": {
         "network_id": net.json()["network"]["id"], "name": "conformance-shared-subnet",
         "ip_version": 4, "cidr": "10.250.0.0/16"}}).raise_for_status()
+    # devstack's public network: external, for routers' gateways and floating IPs
+    pub = c.post("/network/v2.0/networks", json={"network": {"name": "public", "router:external": True}})
+    pub.raise_for_status()
+    c.post("/network/v2.0/subnets", json={"subnet": {
+        "network_id": pub.json()["network"]["id"], "name": "public-subnet", "ip_version": 4,
+        "cidr": "172.24.4.0/24"}}).raise_for_status()
     flavors = sorted(c.get("/compute/v2.1/flavors/detail").json()["flavors"],
                      key=lambda f: (f["ram"], f["vcpus"], f["disk"]))
     networks = c.get("/network/v2.0/networks").json()["networks"]

@@ -33,7 +33,8 @@ GROUPS = {
                 r"|test_quotas|test_versions|test_extensions"
                 r"|admin\.test_(quotas|hypervisor|services|availability_zone|hosts|flavors|servers))"),
     "image": r"tempest\.api\.image\.v2\.",
-    "network": r"tempest\.api\.network\.(test_networks|test_ports|test_extensions|admin\.test_ports)",
+    "network": (r"tempest\.api\.network\.(test_networks|test_ports|test_extensions|admin\.test_ports"
+                r"|(admin\.)?test_routers|(admin\.)?test_floating_ips)"),
     "volume": (r"tempest\.api\.volume\.(test_volumes_get|test_volumes_list|test_volume_metadata"
                r"|test_availability_zone|test_versions|admin\.test_volume_types)"),
 }
