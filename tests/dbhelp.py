@@ -14,7 +14,7 @@ from backend.core import db as dbm
 from backend.core.pgnode import PgNode
 
 # these modules' tests that take the `config` fixture run on SQLite and on PostgreSQL
-BOTH_ENGINES = {"test_flow", "test_services", "test_quota", "test_engines",
+BOTH_ENGINES = {"test_flow", "test_services", "test_quota", "test_concurrency", "test_engines",
                 "test_pg_restart"}
 TEMPLATE = "pocketstack_template"
 
