@@ -31,7 +31,7 @@ from backend.messaging.events import EventHub, Tracer
 from backend.messaging.events_relay import EventRelay
 from backend.network.rpcapi import NetworkAPI
 from backend.volume.rpcapi import VolumeAPI
-from backend.core.hosts import HostsFileError, load_hosts
+from backend.core.hosts import HostsFileError, load_hosts, load_network_node
 from backend.identity import IdentityService
 from backend.image.api import ImageService
 from backend.core.instances import InstanceStore
@@ -136,6 +136,12 @@ class Runtime:
         self.identity = IdentityService(self.db, c)
         self.image = ImageService(self.db, c)
         self.network = NetworkService(self.db, c)
+        # l2population reaches the compute hosts over the bus; the network node is hosts.yaml's
+        self.network.l2.bus = self.bus
+        try:
+            self.network.l2.node = load_network_node(resolve_hosts_path(c))
+        except HostsFileError as e:
+            raise CloudError(str(e)) from None
         self.volume = VolumeService(self.db, self.bus, c)
         self.store = InstanceStore(self.db, self.events, self.network)
         self.store.tracer = self.tracer

@@ -44,6 +44,8 @@ async def test_partition_mid_spawn_reschedules_and_reaps_the_orphans(tmp_path):
         ids = [s["id"] for s in servers]
         for sid in ids:
             assert (await wait_task(cloud, tok, sid, "spawning"))["host"] == "fake-1"
+            # spawning starts with plugging the VIFs: wait for the hypervisor's spawn to begin
+            await until(lambda sid=sid: _spawn_started(cloud, tok, sid), f"{sid}'s spawn started")
         orphans = cloud.rt.computes["fake-1"].driver.guests
         assert not any(sid in orphans for sid in ids)
 
@@ -70,6 +72,10 @@ async def test_partition_mid_spawn_reschedules_and_reaps_the_orphans(tmp_path):
         assert set(cloud.rt.computes["fake-2"].driver.guests) >= set(ids)
     finally:
         await cloud.stop()
+
+
+async def _spawn_started(cloud, tok, sid):
+    return any(t["service"] == "hypervisor" and t["step"] == "spawn" for t in await cloud.get_trace(tok, sid))
 
 
 async def _up(cloud, tok, host):

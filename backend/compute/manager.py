@@ -15,6 +15,7 @@ from backend.messaging.trace import Step
 from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
 from backend.compute.serial_console import SerialConsoleManager
+from backend.compute.vifs import VifManager
 from backend.volume.rpcapi import VolumeAPI
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class _Stage:
     event: str | None = None
 
 
-class ComputeManager(SerialConsoleManager):
+class ComputeManager(SerialConsoleManager, VifManager):
     def __init__(self, host, driver, bus, tracer, config):
         self.host = host.name
         self.host_cfg = host
@@ -47,6 +48,7 @@ class ComputeManager(SerialConsoleManager):
         self.up = False
         self._stopping = False
         self._building: dict[str, asyncio.Task] = {}
+        self._vif_init()
 
     # ---- plumbing -----------------------------------------------------------------------
     def _lock(self, uuid) -> asyncio.Lock:
@@ -176,7 +178,8 @@ class ComputeManager(SerialConsoleManager):
         async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
             nw = await self.network_api.allocate_for_instance(
                 ctx, instance_uuid=uuid, project_id=inst["project_id"], host=self.host,
-                requested=inst["requested_networks"], zone=inst["availability_zone"])
+                requested=inst["requested_networks"], zone=inst["availability_zone"],
+                vif_type=self.driver.vif_type, vtep=self.host_cfg.vtep)
         await self.driver.build_stage_done(uuid, states.NETWORKING)
         bdm_event = "compute_block_device_mapping"
         await self._progress(ctx, uuid, stage, (states.NETWORKING, {"task_state": states.BLOCK_DEVICE_MAPPING}),
@@ -220,6 +223,8 @@ class ComputeManager(SerialConsoleManager):
                          root_volume=root_volume, metadata=json.loads(inst.get("metadata") or "{}"),
                          public_keys={inst["key_name"]: inst["key_data"]} if inst.get("key_data") else {},
                          user_data=inst.get("user_data"))
+        async with Step(self.tracer, ctx, "network", "plug vifs", uuid, detail=self.host):
+            await self.plug_vifs(ctx, uuid, nw, wait=True)
         async with Step(self.tracer, ctx, "hypervisor", "spawn", uuid, detail=self.host):
             await self.driver.spawn(spec)
         await self._progress(ctx, uuid, stage, (states.SPAWNING, {"vm_state": states.ACTIVE, "task_state": None,
@@ -230,6 +235,7 @@ class ComputeManager(SerialConsoleManager):
     async def _cleanup(self, ctx, uuid):
         """Remove everything a failed or aborted build made, best effort per piece."""
         for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
+                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
                            ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid))):
             try:
                 await coro()
@@ -287,16 +293,20 @@ class ComputeManager(SerialConsoleManager):
                                  lambda: self.driver.power_off(instance_uuid), {"vm_state": states.STOPPED})
 
     async def start_instance(self, ctx, instance_uuid):
-        await self._power_action(ctx, instance_uuid, "compute_start_instance",
-                                 lambda: self.driver.power_on(instance_uuid), {"vm_state": states.ACTIVE})
+        async def start():
+            await self.replug_vifs(ctx, instance_uuid)
+            await self.driver.power_on(instance_uuid)
+        await self._power_action(ctx, instance_uuid, "compute_start_instance", start, {"vm_state": states.ACTIVE})
 
     async def reboot_instance(self, ctx, instance_uuid, reboot_type):
         hard = reboot_type == "HARD"
         steps = ([(states.REBOOTING_HARD, states.REBOOT_PENDING_HARD),
                   (states.REBOOT_PENDING_HARD, states.REBOOT_STARTED_HARD)] if hard else
                  [(states.REBOOTING, states.REBOOT_PENDING), (states.REBOOT_PENDING, states.REBOOT_STARTED)])
-        await self._power_action(ctx, instance_uuid, "compute_reboot_instance",
-                                 lambda: self.driver.reboot(instance_uuid, reboot_type),
+        async def reboot():
+            await self.replug_vifs(ctx, instance_uuid)
+            await self.driver.reboot(instance_uuid, reboot_type)
+        await self._power_action(ctx, instance_uuid, "compute_reboot_instance", reboot,
                                  {"vm_state": states.ACTIVE}, steps)
 
     async def get_console_output(self, ctx, instance_uuid, length=None):

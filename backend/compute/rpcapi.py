@@ -49,3 +49,13 @@ class ComputeAPI(RPCClient):
 
     async def delete_volume_backing(self, ctx, host, volume_id) -> None:
         await self.bus.call(ctx, topic_of(host), "delete_volume_backing", timeout=60, volume_id=volume_id)
+
+    def external_instance_event(self, ctx, host, instance_uuid, name, tag) -> None:
+        """nova's os-server-external-events towards the host (network-vif-plugged)."""
+        self.bus.cast(ctx, topic_of(host), "external_instance_event", instance_uuid=instance_uuid,
+                      name=name, tag=tag)
+
+    def update_network_peers(self, ctx, host, network_id, segmentation_id, peers, seq) -> None:
+        """l2population: the host's flooding list of the network becomes peers (newest seq wins)."""
+        self.bus.cast(ctx, topic_of(host), "update_network_peers", network_id=network_id,
+                      segmentation_id=segmentation_id, peers=peers, seq=seq)

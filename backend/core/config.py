@@ -28,6 +28,8 @@ class Config:
     build_failure_weight_multiplier: float = 1000000.0
     max_attempts: int = 3                      # scheduler max_attempts: host + alternates
     build_timeout: float = 600.0               # nova instance_build_timeout (0 = off upstream; on here)
+    # nova's vif_plugging_timeout: how long a build waits for network-vif-plugged (fatal after)
+    vif_plugging_timeout: float = 300.0
     heartbeat_interval: float = 5.0
     service_down_time: float = 30.0
     power_sync_interval: float = 5.0

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS image_members (image_id TEXT NOT NULL REFERENCES imag
   updated_at TEXT NOT NULL, PRIMARY KEY (image_id, member_id));
 CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
   shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL,
-  external INTEGER NOT NULL DEFAULT 0);
+  external INTEGER NOT NULL DEFAULT 0, segmentation_id INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS networks_segmentation_id ON networks(segmentation_id);
 CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
   name TEXT NOT NULL, project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, ip_version INTEGER NOT NULL,
   pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL,
@@ -62,7 +63,8 @@ CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAUL
   network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT REFERENCES subnets(id),
   project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT,
   device_id TEXT NOT NULL DEFAULT '', device_owner TEXT NOT NULL DEFAULT '', binding_host TEXT,
-  created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, UNIQUE(subnet_id, ip_address));
+  created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL,
+  binding_vif_type TEXT, binding_vtep TEXT, UNIQUE(subnet_id, ip_address));
 CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
 -- neutron's routers (the gateway is a port with device_owner network:router_gateway) and
 -- floating IPs (an address held by a network:floatingip port on the external network)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from backend.core.config import default_home
+from backend.lab.helper_install import InstallError, install_helper
 from backend.lab.labfs import open_dir, root_dir
 
 LAB_USER = "pocketstack"
@@ -172,6 +173,10 @@ def up(home: Path | None = None, hosts: int = 2, log=print) -> list[dict]:
     d.mkdir(parents=True, exist_ok=True)
     labid = lab_id(home)
     pw = ensure_user()
+    try:
+        install_helper()
+    except (InstallError, OSError) as e:
+        raise LabError(f"cannot install the privileged network helper: {e}") from None
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     key = d / "id_ed25519"
     if not key.exists():
@@ -229,18 +234,23 @@ def up(home: Path | None = None, hosts: int = 2, log=print) -> list[dict]:
                             "key": str(key), "known_hosts": str(d / "known_hosts"),
                             "availability_zone": "nova", "driver": "qemu",
                             "state_dir": str(side / "state"),
-                            **({"netns": n["netns"]} if mode == "netns" else {})})
+                            # in their namespaces hosts get taps on VXLAN bridges; on loopback
+                            # ports they would share one namespace, so qemu's user-mode NIC
+                            **({"netns": n["netns"], "vif": "bridge"} if mode == "netns" else {})})
     (d / "known_hosts").write_text("\n".join(known) + "\n")
-    _write_hosts_yaml(d / "hosts.yaml", state_hosts)
+    # the control machine is the network node: its VXLAN endpoint is the lab bridge's address
+    node = {"local_ip": _names(labid, 1)["gateway"]} if mode == "netns" else None
+    _write_hosts_yaml(d / "hosts.yaml", state_hosts, node)
     _write_state(d, {"labid": labid, "mode": mode, "hosts": state_hosts,
                      "bridge": _names(labid, 1)["bridge"] if mode == "netns" else None})
     return status(home)
 
 
-def _write_hosts_yaml(path: Path, hosts: list[dict]) -> None:
+def _write_hosts_yaml(path: Path, hosts: list[dict], network_node: dict | None = None) -> None:
     import yaml
     text = ("# Written by `pocketstack lab up`: the local lab's compute hosts.\n" +
-            yaml.safe_dump({"hosts": hosts}, sort_keys=False))
+            yaml.safe_dump({"hosts": hosts, **({"network_node": network_node} if network_node else {})},
+                           sort_keys=False))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

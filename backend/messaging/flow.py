@@ -22,10 +22,12 @@ _STEP_OF = {("identity", "token validated"): 1,
             ("network", "allocate ports"): 3,
             ("volume", "block device mapping"): 4, ("hypervisor", "create volume"): 4,
             ("image", "fetch image"): 5,
-            ("hypervisor", "spawn"): 6}
+            ("hypervisor", "spawn"): 6, ("network", "plug vifs"): 6}
 # a queue message's topic (compute.<host> as 'compute') -> flow step, where the topic says it
 _TOPIC_STEP = {"scheduler": 2, "network": 3, "volume": 4, "image": 5}
-_METHOD_STEP = {("conductor", "build_instances"): 2, ("compute", "build_and_run_instance"): 2}
+# (plugging the VIFs is part of the boot, as in nova's spawn: its messages to and from neutron too)
+_METHOD_STEP = {("conductor", "build_instances"): 2, ("compute", "build_and_run_instance"): 2,
+                ("network", "update_device_up"): 6, ("compute", "external_instance_event"): 6}
 # instance-action events of a create -> flow step
 EVENT_STEP = {"conductor_schedule_and_build_instances": 2, "compute_claim_resources": 2,
               "compute_allocate_network": 3, "compute_block_device_mapping": 4, "compute_fetch_image": 5,
@@ -72,7 +74,7 @@ def _direct_step(r: dict) -> int | None:
         return _STEP_OF.get((r.get("service"), r.get("step")))
     if r.get("kind") in ("cast", "call", "reply"):
         svc = _topic_service(r.get("topic"))
-        return _TOPIC_STEP.get(svc) or _METHOD_STEP.get((svc, r.get("method")))
+        return _METHOD_STEP.get((svc, r.get("method"))) or _TOPIC_STEP.get(svc)
     return None
 
 

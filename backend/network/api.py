@@ -15,6 +15,7 @@ from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 from backend.network.floatingips import FloatingIPMixin
+from backend.network.l2_agent import L2Agent, L2PortBinding
 from backend.network.options import check_dns_nameservers, check_host_routes, check_mac
 from backend.network.routers import L3_OWNERS
 from backend.network.routers import RouterMixin
@@ -22,10 +23,11 @@ from backend.network.secgroups import SecurityGroups
 from backend.network.updates import NetworkUpdates
 
 
-class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroups):
+class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroups, L2PortBinding):
     def __init__(self, db, config):
         self.db = db
         self.config = config
+        self.l2 = L2Agent(db)  # segments, flooding lists, the network node (backend/network/l2_agent.py)
         # routers whose plumbing the L3 agent must bring in line (backend/network/l3_agent.py)
         self.l3_pending: set[str] = set()
         # used addresses per subnet, as ints: this service is the only writer of ports, so
@@ -44,12 +46,13 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
         self._used.clear()
 
     # ---- views ----------------------------------------------------------------------
-    def _net_view(self, n):
+    def _net_view(self, n, ctx=None):
         subs = [s["id"] for s in dbm.rows(self.db, "SELECT id FROM subnets WHERE network_id=? ORDER BY created_at",
                                           (n["id"],))]
         return {"id": n["id"], "name": n["name"], "project_id": n["project_id"], "tenant_id": n["project_id"],
                 "shared": bool(n["shared"]), "status": n["status"], "admin_state_up": True,
-                "external": bool(n["external"]), "subnets": subs, "created_at": n["created_at"]}
+                "external": bool(n["external"]), "subnets": subs, "created_at": n["created_at"],
+                **self._l2_net_fields(ctx, n)}
 
     @staticmethod
     def _subnet_view(s):
@@ -67,7 +70,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
                 "fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}] if p["subnet_id"] else [],
                 "device_id": p["device_id"], "device_owner": p["device_owner"],
                 "binding_host_id": p["binding_host"], "status": p["status"], "admin_state_up": True,
-                "security_groups": groups, "port_security_enabled": secured}
+                "security_groups": groups, "port_security_enabled": secured, **self._l2_port_fields(p)}
 
     # ---- lookups with visibility ----------------------------------------------------
     def _visible(self, ctx, project_id, shared=False):
@@ -105,12 +108,12 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
 
     # ---- networks -------------------------------------------------------------------
     def list_networks(self, ctx, filters):
-        out = [self._net_view(n) for n in dbm.rows(self.db, "SELECT * FROM networks ORDER BY created_at")
+        out = [self._net_view(n, ctx) for n in dbm.rows(self.db, "SELECT * FROM networks ORDER BY created_at")
                if self._visible(ctx, n["project_id"], n["shared"] or n["external"])]
         return [n for n in out if all(str(n.get(k)) == str(v) for k, v in filters.items() if k in n)]
 
     def get_network(self, ctx, ref):
-        return self._net_view(self.find_network(ctx, ref))
+        return self._net_view(self.find_network(ctx, ref), ctx)
 
     def create_network(self, ctx, name, shared=False, project_id=None, external=False):
         """project_id: the owner, when not the caller's project (admins only, as neutron);
@@ -127,7 +130,8 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
             quota.check(self.db, self.config, owner, {"network": 1}, "network")
             self.db["networks"].insert({"id": nid, "name": name, "project_id": owner,
                                         "shared": int(bool(shared)), "status": "ACTIVE",
-                                        "external": int(bool(external)), "created_at": dbm.now_iso()})
+                                        "external": int(bool(external)), "created_at": dbm.now_iso(),
+                                        "segmentation_id": self.l2.allocate_segment()})
         return self.get_network(ctx, nid)
 
     def _owner(self, ctx, project_id):
@@ -324,9 +328,11 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
         self._forget_ips()
 
     # ---- queue endpoints (compute asks for ports during 'networking') ----------------
-    async def allocate_for_instance(self, ctx, instance_uuid, project_id, host, requested, zone="nova"):
+    async def allocate_for_instance(self, ctx, instance_uuid, project_id, host, requested, zone="nova",
+                                    vif_type="other", vtep=None):
         """requested: "auto" | "none" | [{"uuid"} | {"port"} | {"uuid", "fixed_ip"}]. Returns
-        network_info for the driver; on any failure nothing it made remains."""
+        network_info for the driver; on any failure nothing it made remains. The ports are
+        bound to host (vif_type, and its VXLAN endpoint vtep), status DOWN until it wires them."""
         made = []
         try:
             if requested == "none":
@@ -352,7 +358,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
                                          security_groups=sgs)
                     made.append(("created", p["id"]))
                 info.append(self.network_info(p["id"]))
-            return info
+            return await self._bind_l2(ctx, instance_uuid, host, vif_type, vtep, info)
         except Exception:
             for kind, pid in made:
                 if kind == "created":
@@ -360,7 +366,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
                     self._forget_ips()
                 else:
                     self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL,"
-                                         " status='DOWN' WHERE id=?", (pid,))
+                                         " status='DOWN', binding_vif_type=NULL, binding_vtep=NULL WHERE id=?", (pid,))
             raise
 
     def auto_network(self, ctx, project_id):
@@ -385,13 +391,15 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
 
     async def deallocate_for_instance(self, ctx, instance_uuid):
         """Delete the ports made for the instance; unbind ports the user brought."""
+        l2_was = self._l2_hosts(instance_uuid)
         self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?",
                                                      (instance_uuid,))])
         for p in dbm.rows(self.db, "SELECT subnet_id, ip_address FROM ports WHERE created_for=?", (instance_uuid,)):
             self._used_ips(p["subnet_id"]).discard(int(ipaddress.ip_address(p["ip_address"])))
         self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))
-        self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN'"
-                             " WHERE device_id=?", (instance_uuid,))
+        self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN',"
+                             " binding_vif_type=NULL, binding_vtep=NULL WHERE device_id=?", (instance_uuid,))
+        await self._l2_left(ctx, l2_was)
         await self.l3_sync()
 
     def addresses(self, instance_uuid) -> dict:

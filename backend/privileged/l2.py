@@ -16,6 +16,18 @@ MTU = "1450"
 FLOOD_MAC = "00:00:00:00:00:00"
 
 
+def bridge_name(network_id: str) -> str:
+    return "brq" + network_id[:11]
+
+
+def tap_name(port_id: str) -> str:
+    return "tap" + port_id[:11]
+
+
+def vxlan_name(vni: int) -> str:
+    return f"vxlan-{int(vni)}"
+
+
 def command(name):
     def reg(fn):
         COMMANDS[name] = fn

@@ -157,6 +157,26 @@ class ComputeDriver(abc.ABC):
         devices exist) and is about to leave that state. Nothing to do for a real hypervisor;
         the fake one can wait here, so a test can stop a build in a chosen stage."""
 
+    # ---- VIFs (nova's plug_vifs/unplug_vifs; the wiring Neutron's linuxbridge agent does) --------
+    @property
+    def vif_type(self) -> str:
+        """Neutron's binding:vif_type of the ports wired here: 'bridge' (a tap on the network's
+        bridge, VXLAN to the other hosts) or 'other' (nothing to wire: qemu's user-mode NIC)."""
+        return "other"
+
+    async def plug_vifs(self, uuid: str, network_info: list[dict]) -> None:
+        """Wire the guest's ports on this host before it starts: per network the bridge and
+        VXLAN (vif["segmentation_id"], flooding to vif["peers"]), per port a tap. Idempotent
+        (start and reboot plug again). Raise DriverError, having removed what this call made."""
+
+    async def unplug_vifs(self, uuid: str, network_info: list[dict]) -> None:
+        """Remove the guest's taps; a network's bridge and VXLAN go with its last port here.
+        Idempotent."""
+
+    async def update_network_peers(self, network_id: str, segmentation_id: int, peers: list[str]) -> None:
+        """l2population: the flooding list of the network's VXLAN here becomes peers (nothing
+        when this host is not on the network)."""
+
     async def create_volume(self, volume_id: str, size_gb: int, image: ImageFile | None = None) -> None:
         """Make the backing file of a volume on this host; with image, the volume starts as a
         copy of it (boot from volume). Raise DriverError on failure, leaving nothing behind."""

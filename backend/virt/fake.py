@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from backend.core import power_state
+from backend.privileged.l2 import bridge_name, tap_name
 from backend.virt.driver import (ComputeDriver, ConsoleSession, DriverError, GuestSpec,
                                  HostCapabilities, HostUnreachable, InstanceNotFound)
 from backend.virt.fake_console import FakeConsole
@@ -29,6 +30,7 @@ class FakeBehaviour:
     fail_message: str = "fake spawn failure"
     partitioned: asyncio.Event = field(default_factory=asyncio.Event)  # set = the link is cut
     partition_detect: float = 0.5  # seconds a call hangs before the dead link is noticed
+    fail_plugs: int = 0           # fail the next N plug_vifs (after plugging the first port)
 
 
 @dataclass
@@ -52,6 +54,10 @@ class FakeDriver(ComputeDriver):
         super().__init__(host)
         self.guests: dict[str, FakeGuest] = {}
         self.volumes: dict[str, int] = {}
+        # what plug_vifs made, as the helper's `list` shows it on a real host:
+        # bridges {bridge: {"vni", "peers", "ports"}}, taps {tap: bridge}
+        self.bridges: dict[str, dict] = {}
+        self.taps: dict[str, str] = {}
 
     @property
     def behaviour(self) -> FakeBehaviour:
@@ -193,6 +199,51 @@ class FakeDriver(ComputeDriver):
     async def delete_volume(self, volume_id) -> None:
         await self._reach()
         self.volumes.pop(volume_id, None)
+
+    @property
+    def vif_type(self) -> str:
+        return "bridge"
+
+    async def plug_vifs(self, uuid, network_info) -> None:
+        await self._reach()
+        made = []
+        try:
+            for vif in network_info:
+                br, tap = bridge_name(vif["network_id"]), tap_name(vif["port_id"])
+                if br not in self.bridges:
+                    self.bridges[br] = {"vni": vif["segmentation_id"], "peers": [], "ports": set()}
+                    made.append(("bridge", br))
+                self.bridges[br]["peers"] = list(vif.get("peers", []))
+                if tap not in self.taps:
+                    made.append(("tap", tap))
+                self.taps[tap] = br
+                self.bridges[br]["ports"].add(tap)
+                if self.behaviour.fail_plugs > 0:  # fails with a port plugged: it must go again
+                    self.behaviour.fail_plugs -= 1
+                    raise DriverError(f"fake plug failure on {self.host.name}", reschedulable=False)
+        except DriverError:
+            for kind, name in reversed(made):
+                if kind == "tap":
+                    self.bridges[self.taps.pop(name)]["ports"].discard(name)
+                elif not self.bridges[name]["ports"]:
+                    del self.bridges[name]
+            raise
+
+    async def unplug_vifs(self, uuid, network_info) -> None:
+        await self._reach()
+        for vif in network_info:
+            br = self.taps.pop(tap_name(vif["port_id"]), None) or bridge_name(vif["network_id"])
+            b = self.bridges.get(br)
+            if b is not None:
+                b["ports"].discard(tap_name(vif["port_id"]))
+                if not b["ports"]:
+                    del self.bridges[br]
+
+    async def update_network_peers(self, network_id, segmentation_id, peers) -> None:
+        await self._reach()
+        b = self.bridges.get(bridge_name(network_id))
+        if b is not None:
+            b["peers"] = list(peers)
 
     # test helper: a guest dying behind our back
     def crash(self, uuid: str, state: int = power_state.SHUTDOWN) -> None:

@@ -22,6 +22,7 @@ import tenacity
 from backend.core import power_state
 from backend.virt.qemu.hostlink import CommandError, HostLink
 from backend.virt.qemu import configdrive, console as qemu_console, images as qemu_images, remote as R
+from backend.virt.qemu.vif import QemuVifs, netdev_args
 from backend.virt.qemu.volumes import QemuVolumes, _safe_id, _volume_args
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, ImageFile, InstanceNotFound)
@@ -39,7 +40,7 @@ _STATES = {"running": power_state.RUNNING, "shutdown": power_state.SHUTDOWN,
            "crashed": power_state.CRASHED}
 
 
-class QemuDriver(QemuVolumes, ComputeDriver):
+class QemuDriver(QemuVolumes, QemuVifs, ComputeDriver):
     def __init__(self, host, config=None, link: HostLink | None = None):
         super().__init__(host)
         self.config = config
@@ -242,6 +243,9 @@ class QemuDriver(QemuVolumes, ComputeDriver):
             mac = vif.get("mac_address") or ""
             if not _MAC.match(mac):
                 raise DriverError(f"invalid MAC address {mac!r}", reschedulable=False)
+            if self.vif_type == "bridge":  # a tap plug_vifs made on the network's bridge
+                argv += netdev_args(i, vif) + ["-device", f"virtio-net-pci,netdev=net{i},mac={mac}"]
+                continue
             netdev = f"user,id=net{i}"
             try:  # slirp on the port's own subnet, so the fixed IP and gateway work inside
                 net = ipaddress.ip_network(vif["cidr"], strict=False)
