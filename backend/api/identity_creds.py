@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import no_content, read_object, this_url, token_of, url_for, want_bool, want_str
+from backend.api.common import (check_fields, no_content, read_json, read_object, this_url, token_of, url_for,
+                                want_bool, want_str)
 from backend.api.identity_admin import _collection
 from backend.core.errors import BadRequest
 
@@ -86,9 +87,45 @@ async def app_credential_one(request: Request) -> Response:
         token, uid, cid))})
 
 
+def ec2_view(request: Request, c: dict) -> dict:
+    return {**c, "links": {"self": url_for(request, "identity", "v3", "users", c["user_id"], "credentials",
+                                           "OS-EC2", c["access"])}}
+
+
+async def ec2_credentials(request: Request) -> Response:
+    cloud, token, uid = request.app.state.cloud, token_of(request), request.path_params["user"]
+    if request.method == "POST":
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object with 'tenant_id'")
+        check_fields(body, ("tenant_id",), "body")
+        c = await cloud.create_ec2_credential(token, uid, want_str(body, "tenant_id", "body", empty=False)
+                                              or _missing("tenant_id"))
+        return JSONResponse({"credential": ec2_view(request, c)}, status_code=201)
+    items = [ec2_view(request, c) for c in await cloud.list_ec2_credentials(token, uid)]
+    return JSONResponse({"credentials": items, "links": {"self": this_url(request), "previous": None,
+                                                         "next": None}})
+
+
+def _missing(what: str):
+    raise BadRequest(f"'{what}' is required")
+
+
+async def ec2_credential_one(request: Request) -> Response:
+    cloud, token = request.app.state.cloud, token_of(request)
+    uid, access = request.path_params["user"], request.path_params["access"]
+    if request.method == "DELETE":
+        await cloud.delete_ec2_credential(token, uid, access)
+        return no_content()
+    return JSONResponse({"credential": ec2_view(request, await cloud.get_ec2_credential(token, uid, access))})
+
+
 def routes() -> list[Route]:
     return [Route(f"{V3}/credentials", credentials, methods=["GET", "POST"]),
             Route(f"{V3}/credentials/{{id}}", credential_one, methods=["GET", "PATCH", "DELETE"]),
             Route(f"{V3}/users/{{user}}/application_credentials", app_credentials, methods=["GET", "POST"]),
             Route(f"{V3}/users/{{user}}/application_credentials/{{id}}", app_credential_one,
+                  methods=["GET", "DELETE"]),
+            Route(f"{V3}/users/{{user}}/credentials/OS-EC2", ec2_credentials, methods=["GET", "POST"]),
+            Route(f"{V3}/users/{{user}}/credentials/OS-EC2/{{access}}", ec2_credential_one,
                   methods=["GET", "DELETE"])]

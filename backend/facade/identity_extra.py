@@ -101,3 +101,17 @@ class IdentityExtraFacade:
 
     async def scope_domain(self, token: str, domain: str) -> dict:
         return self.rt.identity.authenticate_token(token, None, domain_scope=domain)
+
+    # ---- OS-EC2 ------------------------------------------------------------------------------
+    async def create_ec2_credential(self, token: str, user: str, project: str) -> dict:
+        """{user_id, tenant_id, access, secret, trust_id}: a new EC2 key pair kept for user on project."""
+        return self.rt.identity.create_ec2_credential(await self._ictx(token), user, project)
+
+    async def list_ec2_credentials(self, token: str, user: str) -> list[dict]:
+        return self.rt.identity.list_ec2_credentials(await self._ictx(token), user)
+
+    async def get_ec2_credential(self, token: str, user: str, access: str) -> dict:
+        return self.rt.identity.get_ec2_credential(await self._ictx(token), user, access)
+
+    async def delete_ec2_credential(self, token: str, user: str, access: str) -> None:
+        self.rt.identity.delete_ec2_credential(await self._ictx(token), user, access)

@@ -264,8 +264,12 @@ class IdentityService(Grants, AppCredentials, Credentials, IdentityAdmin, System
         roles = (self._system_roles(user["id"]) if row["system"] else
                  self._token_roles(row, user["id"], proj["id"]) if proj else
                  self._domain_roles(user["id"], domain["id"]) if domain else [])
-        return self._view(subject, user, proj, roles, dbm.jload(row["methods"]), row["issued_at"],
+        view = self._view(subject, user, proj, roles, dbm.jload(row["methods"]), row["issued_at"],
                           row["expires_at"], bool(row["system"]), domain)
+        ac = row["app_cred_id"] and dbm.row(self.db, "SELECT * FROM app_credentials WHERE id=?", (row["app_cred_id"],))
+        if ac:
+            view["application_credential"] = {"id": ac["id"], "name": ac["name"], "restricted": not ac["unrestricted"]}
+        return view
 
     def revoke(self, token: str, subject: str | None) -> None:
         ctx = self.context_for(token, system=True)

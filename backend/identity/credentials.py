@@ -1,5 +1,5 @@
-"""Keystone's credentials (/v3/credentials): a blob (an EC2 key pair, a certificate, a TOTP
-secret) kept for a user. The blob is encrypted at rest with Fernet (as keystone's credential
+"""Keystone's credentials (/v3/credentials, and OS-EC2's /v3/users/{user}/credentials/OS-EC2):
+a blob (an EC2 key pair, a certificate, a TOTP secret) kept for a user. The blob is encrypted at rest with Fernet (as keystone's credential
 provider does) under a key made on first use beside the database, readable by the state
 directory's owner only; a copy of the database alone yields no blob. Only the credential's
 user, an admin or a system reader sees it; the blob is never put in an error or a log."""
@@ -127,3 +127,48 @@ class Credentials:
         if c["user_id"] != ctx.user_id and not ctx.is_admin:
             raise Forbidden("only an admin may delete another user's credential")
         self.db.conn.execute("DELETE FROM credentials WHERE id=?", (c["id"],))
+
+    # ---- OS-EC2: /v3/users/{user}/credentials/OS-EC2 (ec2 credentials made by keystone) ----
+    def _ec2_user(self, ctx, user) -> dict:
+        u = self._find_user(user)
+        if not u or (u["id"] != ctx.user_id and not self._reads_all(ctx)):
+            raise NotFound(f"could not find user: {user}")
+        return u
+
+    def _ec2_view(self, c: dict) -> dict:
+        blob = json.loads(self._cred_view(c)["blob"])
+        return {"user_id": c["user_id"], "tenant_id": c["project_id"], "access": blob["access"],
+                "secret": blob.get("secret"), "trust_id": blob.get("trust_id")}
+
+    def create_ec2_credential(self, ctx, user, project) -> dict:
+        """A new access/secret pair for user on project (which the user holds a role on)."""
+        u = self._ec2_user(ctx, user)
+        p = self._find_project(project) if isinstance(project, str) and project else None
+        if not p:
+            raise BadRequest(f"'tenant_id': project {project!r} not found")
+        if not self._roles_on(u["id"], p["id"]):
+            raise Forbidden(f"user {u['name']!r} holds no role on project {p['name']!r}")
+        blob = json.dumps({"access": uuid.uuid4().hex, "secret": uuid.uuid4().hex, "trust_id": None,
+                           "app_cred_id": None, "access_token_id": None})
+        c = self.create_credential(ctx, u["id"], "ec2", blob, p["id"])
+        return self._ec2_view(dbm.row(self.db, "SELECT * FROM credentials WHERE id=?", (c["id"],)))
+
+    def _find_ec2(self, ctx, user, access) -> dict:
+        u = self._ec2_user(ctx, user)
+        cid = hashlib.sha256(access.encode()).hexdigest() if isinstance(access, str) else ""
+        c = dbm.row(self.db, "SELECT * FROM credentials WHERE id=? AND user_id=? AND type='ec2'", (cid, u["id"]))
+        if not c:
+            raise NotFound(f"could not find ec2 credential: {access}")
+        return c
+
+    def list_ec2_credentials(self, ctx, user) -> list[dict]:
+        u = self._ec2_user(ctx, user)
+        return [self._ec2_view(c) for c in dbm.rows(
+            self.db, "SELECT * FROM credentials WHERE user_id=? AND type='ec2' ORDER BY created_at, id", (u["id"],))]
+
+    def get_ec2_credential(self, ctx, user, access) -> dict:
+        return self._ec2_view(self._find_ec2(ctx, user, access))
+
+    def delete_ec2_credential(self, ctx, user, access) -> None:
+        c = self._find_ec2(ctx, user, access)
+        self.delete_credential(ctx, c["id"])

@@ -95,6 +95,8 @@ async def test_application_credential_lifecycle(env, caplog):
     assert tok["application_credential"]["id"] == ac["id"]
     assert tok["expires_at"] <= expires.isoformat() + "Z"
     app_token = r.headers["X-Subject-Token"]
+    r = await env.http.get(AUTH, headers={**env.h(), "X-Subject-Token": app_token})
+    assert r.json()["token"]["application_credential"] == {"id": ac["id"], "name": "ci", "restricted": True}
     # a reader's token: may look, not change
     r = await env.http.post("/network/v2.0/networks", json={"network": {"name": "n"}}, headers={"X-Auth-Token": app_token})
     assert r.status_code == 403
@@ -142,3 +144,27 @@ async def test_application_credential_expiry_and_bad_input(env):
     env.cloud.rt.db.conn.execute("UPDATE app_credentials SET expires_at=1 WHERE id=?", (ac["id"],))
     assert (await env.http.post(AUTH, json=_app_auth(ac["id"], "s" * 100))).status_code == 401
     assert (await env.post(base, {"application_credential": {"name": "soon"}}, who="mia")).status_code == 409
+
+
+async def test_ec2_credentials_of_a_user(env):
+    uid, pid = env.ids["user_bob"], env.ids["project_other"]
+    base = f"{V3}/users/{uid}/credentials/OS-EC2"
+    r = await env.post(base, {"tenant_id": pid}, who="bob")
+    assert r.status_code == 201, r.text
+    ec2 = r.json()["credential"]
+    assert (ec2["user_id"], ec2["tenant_id"]) == (uid, pid) and ec2["access"] and ec2["secret"]
+    stored = dbm.rows(env.cloud.rt.db, "SELECT blob FROM credentials WHERE user_id=?", (uid,))
+    assert stored and all(ec2["secret"] not in s["blob"] for s in stored)
+    shown = (await env.get(f"{base}/{ec2['access']}", who="bob")).json()["credential"]
+    assert {k: shown[k] for k in ("access", "secret", "user_id", "tenant_id")} == {
+        k: ec2[k] for k in ("access", "secret", "user_id", "tenant_id")}
+    assert [c["access"] for c in (await env.get(base, who="bob")).json()["credentials"]] == [ec2["access"]]
+    # mia sees none of bob's, makes none for him, and none for herself on a project she has no role on
+    assert (await env.get(f"{base}/{ec2['access']}", who="mia")).status_code == 404
+    assert (await env.post(base, {"tenant_id": pid}, who="mia")).status_code == 404
+    r = await env.post(f"{V3}/users/{env.ids['user_mia']}/credentials/OS-EC2", {"tenant_id": pid}, who="mia")
+    assert r.status_code == 403
+    r = await env.post(base, {"tenant_id": pid, "colour": 1}, who="bob")
+    assert r.status_code == 400 and "colour" in r.json()["error"]["message"]
+    assert (await env.delete(f"{base}/{ec2['access']}", who="bob")).status_code == 204
+    assert (await env.get(f"{base}/{ec2['access']}", who="bob")).status_code == 404
