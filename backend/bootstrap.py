@@ -8,6 +8,7 @@ import uuid
 
 from backend.core import db as dbm
 from backend.core.config import Config
+from backend.core.errors import CloudError
 from backend.identity import ROLE_NAMES, IdentityService
 
 FLAVORS = [  # id, name, vcpus, ram MB, disk GB
@@ -66,3 +67,22 @@ def init(config: Config, admin_password: str) -> dict:
             created.append("network private (10.0.0.0/24)")
     db.conn.close()
     return {"home": str(home), "created": created}
+
+
+def db_sync(config: Config, revision: str = "head") -> dict:
+    """`pocketstack db sync`: the database's schema upgraded to revision (as nova-manage db
+    sync); a file made before migrations is adopted in place. Returns the revisions."""
+    target = getattr(config, "database_connection", "") or config.db_path
+    if not isinstance(target, str) and not target.exists():
+        raise CloudError(f"no cloud in {config.home}: run `pocketstack init` first")
+    try:
+        db = dbm.open_db(target, migrate=False)
+    except dbm.DatabaseError as e:
+        raise CloudError(str(e)) from None
+    try:
+        before = dbm.current_revision(db)
+        dbm.upgrade(db, revision)
+        return {"database": db.url if db.engine == "sqlite" else dbm.safe_url(db.url),
+                "before": before or "none (made before migrations)", "after": dbm.current_revision(db)}
+    finally:
+        db.close()

@@ -56,6 +56,8 @@ def test_the_wheel_installs_and_the_app_starts(tmp_path):
     (wheel,) = wheels.glob("pocketstack-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "tui/app.tcss" in names, "the stylesheet is not in the wheel"
+    assert {"backend/core/migrations/versions/0001_baseline.py", "backend/core/migrations/env.py",
+            "backend/core/migrations/script.py.mako"} <= set(names), "the schema's migrations are not in the wheel"
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)

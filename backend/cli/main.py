@@ -44,6 +44,15 @@ def cmd_init(args) -> int:
     return 0
 
 
+def cmd_db_sync(args) -> int:
+    from backend.core.config import Config
+    from backend.facade import Cloud
+    # pocketstack.conf's [database] connection ($POCKETSTACK_CONFIG_FILE), then the environment
+    for k, v in Cloud.db_sync(Config.load(), args.revision).items():
+        print(f"{k}: {v}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from backend.api.httpserver import HttpLimits
     from backend.cli import serve
@@ -71,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = groups.add_parser("init", help="create the state directory, admin, flavors, network "
                                        "(admin password: $OS_PASSWORD, else asked)")
     p.set_defaults(local=cmd_init)
+    db = groups.add_parser("db", help="the database").add_subparsers(dest="cmd", required=True,
+                                                                     parser_class=Parser)
+    p = db.add_parser("sync", help="upgrade the schema to the newest revision (a database made by an "
+                                   "earlier version is upgraded in place; the backend also does it on start)")
+    p.add_argument("--revision", default="head", help="the revision to upgrade to (default: head)")
+    p.set_defaults(local=cmd_db_sync)
     p = groups.add_parser("serve", help="run the REST API (and the whole backend)")
     p.add_argument("--host", help="listen address (default: [api] listen, 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default: [api] port, 8774)")

@@ -1,6 +1,12 @@
-"""The database: one SQLite file through sqlite-utils, WAL mode, one transaction per
-state change. Services other than compute use it directly; compute goes through the
-conductor."""
+"""The data-access layer: every SQL statement of the services goes through here, on SQLite
+(the embedded default: one file, WAL mode, one transaction per state change) or PostgreSQL
+(the cluster's control plane). The services write SQLite's dialect; backend.core.pgsql turns
+it into PostgreSQL's in one place. The schema is versioned (backend/core/migrations, Alembic):
+a database is upgraded to the head when it is opened. Services other than compute use it
+directly; compute goes through the conductor.
+
+A schema change is a new revision in backend/core/migrations/versions/ (`alembic -c alembic.ini
+revision -m ...`); never an edit of a revision that has been released."""
 from __future__ import annotations
 
 import contextlib
@@ -10,262 +16,208 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import sqlite_utils
+MIGRATIONS = Path(__file__).with_name("migrations")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
-  password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, default_project_id TEXT,
-  created_at TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}', UNIQUE(domain_id, name));
-CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL,
-  tags TEXT NOT NULL DEFAULT '[]', UNIQUE(domain_id, name));
-CREATE TABLE IF NOT EXISTS roles (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT);
--- keystone's domains; 'default' always exists (users and projects live in it)
-CREATE TABLE IF NOT EXISTS domains (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-  description TEXT NOT NULL DEFAULT '', enabled INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);
-INSERT OR IGNORE INTO domains VALUES ('default', 'Default', 'The default domain', 1, '');
-CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, domain_id TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, UNIQUE(domain_id, name));
-CREATE TABLE IF NOT EXISTS group_members (group_id TEXT NOT NULL REFERENCES groups(id),
-  user_id TEXT NOT NULL REFERENCES users(id), PRIMARY KEY (group_id, user_id));
-CREATE TABLE IF NOT EXISTS assignments (user_id TEXT NOT NULL REFERENCES users(id),
-  project_id TEXT NOT NULL REFERENCES projects(id), role_id TEXT NOT NULL REFERENCES roles(id),
-  PRIMARY KEY (user_id, project_id, role_id));
-CREATE TABLE IF NOT EXISTS tokens (id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, project_id TEXT,
-  methods TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL,
-  revoked INTEGER NOT NULL DEFAULT 0, system INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);
-CREATE TABLE IF NOT EXISTS system_assignments (user_id TEXT NOT NULL REFERENCES users(id),
-  role_id TEXT NOT NULL REFERENCES roles(id), PRIMARY KEY (user_id, role_id));
-CREATE TABLE IF NOT EXISTS flavors (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, vcpus INTEGER NOT NULL,
-  ram INTEGER NOT NULL, disk INTEGER NOT NULL, is_public INTEGER NOT NULL DEFAULT 1,
-  created_at TEXT NOT NULL, swap INTEGER NOT NULL DEFAULT 0, ephemeral_gb INTEGER NOT NULL DEFAULT 0,
-  rxtx_factor REAL NOT NULL DEFAULT 1.0);
-CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL,
-  status TEXT NOT NULL, disk_format TEXT, container_format TEXT, size INTEGER, checksum TEXT,
-  sha256 TEXT, visibility TEXT NOT NULL, min_ram INTEGER NOT NULL DEFAULT 0,
-  min_disk INTEGER NOT NULL DEFAULT 0, properties TEXT NOT NULL DEFAULT '{}', path TEXT,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]');
--- glance's image members: projects an image is shared with, and whether they took it
-CREATE TABLE IF NOT EXISTS image_members (image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-  member_id TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL, PRIMARY KEY (image_id, member_id));
-CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
-  shared INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'ACTIVE', created_at TEXT NOT NULL,
-  external INTEGER NOT NULL DEFAULT 0, segmentation_id INTEGER);
-CREATE UNIQUE INDEX IF NOT EXISTS networks_segmentation_id ON networks(segmentation_id);
-CREATE TABLE IF NOT EXISTS subnets (id TEXT PRIMARY KEY, network_id TEXT NOT NULL REFERENCES networks(id),
-  name TEXT NOT NULL, project_id TEXT NOT NULL, cidr TEXT NOT NULL, gateway_ip TEXT, ip_version INTEGER NOT NULL,
-  pool_start TEXT NOT NULL, pool_end TEXT NOT NULL, created_at TEXT NOT NULL,
-  dns_nameservers TEXT NOT NULL DEFAULT '[]', host_routes TEXT NOT NULL DEFAULT '[]');
-CREATE TABLE IF NOT EXISTS ports (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
-  network_id TEXT NOT NULL REFERENCES networks(id), subnet_id TEXT REFERENCES subnets(id),
-  project_id TEXT NOT NULL, mac_address TEXT NOT NULL UNIQUE, ip_address TEXT,
-  device_id TEXT NOT NULL DEFAULT '', device_owner TEXT NOT NULL DEFAULT '', binding_host TEXT,
-  created_for TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL,
-  binding_vif_type TEXT, binding_vtep TEXT, UNIQUE(subnet_id, ip_address));
-CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
--- neutron's routers (the gateway is a port with device_owner network:router_gateway) and
--- floating IPs (an address held by a network:floatingip port on the external network)
-CREATE TABLE IF NOT EXISTS routers (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
-  project_id TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'ACTIVE',
-  gw_port_id TEXT, enable_snat INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-  admin_state_up INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS floatingips (id TEXT PRIMARY KEY, project_id TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '', floating_network_id TEXT NOT NULL REFERENCES networks(id),
-  floating_port_id TEXT NOT NULL, floating_ip_address TEXT NOT NULL, port_id TEXT, fixed_ip_address TEXT,
-  router_id TEXT, status TEXT NOT NULL DEFAULT 'DOWN', created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-  UNIQUE(port_id, fixed_ip_address));
-CREATE TABLE IF NOT EXISTS volumes (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
-  description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, size INTEGER NOT NULL,
-  status TEXT NOT NULL, host TEXT, bootable INTEGER NOT NULL DEFAULT 0, image_id TEXT,
-  attached_to TEXT, device TEXT, delete_on_termination INTEGER NOT NULL DEFAULT 0,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, user_id TEXT,
-  metadata TEXT NOT NULL DEFAULT '{}', volume_type_id TEXT);
--- cinder's volume types beyond __DEFAULT__ (which is built in): admins make them
-CREATE TABLE IF NOT EXISTS volume_types (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-  description TEXT, is_public INTEGER NOT NULL DEFAULT 1, extra_specs TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS volumes_attached ON volumes(attached_to);
-CREATE TABLE IF NOT EXISTS instances (uuid TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
-  project_id TEXT NOT NULL, user_id TEXT NOT NULL, image_id TEXT, flavor_id TEXT NOT NULL,
-  vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, root_gb INTEGER NOT NULL, flavor_name TEXT NOT NULL,
-  vm_state TEXT NOT NULL, task_state TEXT, power_state INTEGER NOT NULL DEFAULT 0, host TEXT,
-  availability_zone TEXT, requested_az TEXT, requested_networks TEXT NOT NULL DEFAULT '"auto"',
-  boot_volume_size INTEGER, boot_volume_id TEXT, server_group_id TEXT, reservation_id TEXT,
-  metadata TEXT NOT NULL DEFAULT '{}', attempts TEXT NOT NULL DEFAULT '[]',
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, launched_at TEXT, terminated_at TEXT,
-  deleted INTEGER NOT NULL DEFAULT 0, build_started REAL, key_name TEXT, key_data TEXT,
-  access_ip_v4 TEXT, access_ip_v6 TEXT, user_data TEXT, description TEXT,
-  launch_index INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS instances_project ON instances(project_id, deleted);
-CREATE INDEX IF NOT EXISTS instances_listing ON instances(deleted, created_at, uuid);
-CREATE INDEX IF NOT EXISTS instances_host ON instances(host, deleted);
--- nova's server tags (microversion 2.26): at most 50 per server, each 1-60 characters
-CREATE TABLE IF NOT EXISTS server_tags (instance_uuid TEXT NOT NULL, tag TEXT NOT NULL,
-  PRIMARY KEY (instance_uuid, tag));
-CREATE INDEX IF NOT EXISTS server_tags_tag ON server_tags(tag);
-CREATE TABLE IF NOT EXISTS claims (instance_uuid TEXT PRIMARY KEY, host TEXT NOT NULL,
-  vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_gb INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS claims_host ON claims(host);
-CREATE TABLE IF NOT EXISTS instance_actions (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
-  action TEXT NOT NULL, request_id TEXT NOT NULL, user_id TEXT, project_id TEXT, start_time TEXT NOT NULL,
-  finish_time TEXT, message TEXT);
-CREATE INDEX IF NOT EXISTS actions_instance ON instance_actions(instance_uuid);
-CREATE TABLE IF NOT EXISTS instance_action_events (id INTEGER PRIMARY KEY, action_id INTEGER NOT NULL,
-  event TEXT NOT NULL, start_time TEXT NOT NULL, finish_time TEXT, result TEXT, host TEXT, details TEXT);
-CREATE INDEX IF NOT EXISTS events_action ON instance_action_events(action_id);
-CREATE TABLE IF NOT EXISTS instance_faults (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
-  code INTEGER NOT NULL, message TEXT NOT NULL, details TEXT, host TEXT, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS faults_instance ON instance_faults(instance_uuid);
-CREATE TABLE IF NOT EXISTS scheduler_decisions (id INTEGER PRIMARY KEY, instance_uuid TEXT NOT NULL,
-  attempt INTEGER NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS decisions_instance ON scheduler_decisions(instance_uuid);
-CREATE TABLE IF NOT EXISTS compute_nodes (host TEXT PRIMARY KEY, address TEXT, driver TEXT NOT NULL,
-  availability_zone TEXT NOT NULL, vcpus INTEGER NOT NULL DEFAULT 0, memory_mb INTEGER NOT NULL DEFAULT 0,
-  disk_gb INTEGER NOT NULL DEFAULT 0, hypervisor_type TEXT, hypervisor_version TEXT,
-  cpu_arch TEXT, accelerator TEXT, disabled INTEGER NOT NULL DEFAULT 0, disabled_reason TEXT,
-  last_heartbeat REAL, down_reason TEXT, failed_builds INTEGER NOT NULL DEFAULT 0,
-  configured INTEGER NOT NULL DEFAULT 1, vcpus_used INTEGER NOT NULL DEFAULT 0,
-  memory_mb_used INTEGER NOT NULL DEFAULT 0, disk_gb_used INTEGER NOT NULL DEFAULT 0,
-  running_vms INTEGER NOT NULL DEFAULT 0);
--- usage per host follows the claims exactly (triggers), so the scheduler reads it in O(hosts)
-CREATE TRIGGER IF NOT EXISTS claims_add AFTER INSERT ON claims BEGIN
-  UPDATE compute_nodes SET vcpus_used=vcpus_used+NEW.vcpus, memory_mb_used=memory_mb_used+NEW.memory_mb,
-    disk_gb_used=disk_gb_used+NEW.disk_gb, running_vms=running_vms+1 WHERE host=NEW.host; END;
-CREATE TRIGGER IF NOT EXISTS claims_drop AFTER DELETE ON claims BEGIN
-  UPDATE compute_nodes SET vcpus_used=vcpus_used-OLD.vcpus, memory_mb_used=memory_mb_used-OLD.memory_mb,
-    disk_gb_used=disk_gb_used-OLD.disk_gb, running_vms=running_vms-1 WHERE host=OLD.host; END;
--- nova's key_pairs: per user; the private half of a generated key is never stored
-CREATE TABLE IF NOT EXISTS key_pairs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, user_id TEXT NOT NULL,
-  fingerprint TEXT NOT NULL, public_key TEXT NOT NULL, type TEXT NOT NULL DEFAULT 'ssh',
-  created_at TEXT NOT NULL, UNIQUE(user_id, name));
-CREATE TABLE IF NOT EXISTS server_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL, project_id TEXT NOT NULL,
-  user_id TEXT NOT NULL, policy TEXT NOT NULL, created_at TEXT NOT NULL);
--- per-project quota overrides (nova's/cinder's quotas table); absent rows mean the default
-CREATE TABLE IF NOT EXISTS quotas (project_id TEXT NOT NULL, resource TEXT NOT NULL,
-  hard_limit INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (project_id, resource));
-CREATE TABLE IF NOT EXISTS trace (id INTEGER PRIMARY KEY, ts REAL NOT NULL, request_id TEXT,
-  instance_uuid TEXT, service TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT, method TEXT, step TEXT,
-  phase TEXT, duration_ms REAL, detail TEXT);
-CREATE INDEX IF NOT EXISTS trace_instance ON trace(instance_uuid);
--- neutron's security groups and rules: stored and shown, not yet enforced on the wire
-CREATE TABLE IF NOT EXISTS security_groups (id TEXT PRIMARY KEY, name TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL, stateful INTEGER NOT NULL DEFAULT 1,
-  is_default INTEGER NOT NULL DEFAULT 0, revision_number INTEGER NOT NULL DEFAULT 1,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
--- one default group per project (neutron's default_security_group table)
-CREATE UNIQUE INDEX IF NOT EXISTS security_groups_default ON security_groups(project_id) WHERE is_default=1;
-CREATE TABLE IF NOT EXISTS security_group_rules (id TEXT PRIMARY KEY,
-  security_group_id TEXT NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE,
-  project_id TEXT NOT NULL, direction TEXT NOT NULL, ethertype TEXT NOT NULL, protocol TEXT,
-  port_range_min INTEGER, port_range_max INTEGER, remote_ip_prefix TEXT,
-  remote_group_id TEXT REFERENCES security_groups(id) ON DELETE CASCADE,
-  description TEXT NOT NULL DEFAULT '', revision_number INTEGER NOT NULL DEFAULT 1,
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS sg_rules_group ON security_group_rules(security_group_id);
-CREATE TABLE IF NOT EXISTS port_security_groups (port_id TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
-  security_group_id TEXT NOT NULL REFERENCES security_groups(id), PRIMARY KEY (port_id, security_group_id));
-CREATE INDEX IF NOT EXISTS port_sg_group ON port_security_groups(security_group_id);
--- ports whose port_security_enabled is false (absent: true, neutron's default)
-CREATE TABLE IF NOT EXISTS port_security_off (port_id TEXT PRIMARY KEY REFERENCES ports(id) ON DELETE CASCADE);
--- the groups a server asked for (nova's instance.security_groups), given to the ports made for it
-CREATE TABLE IF NOT EXISTS instance_security_groups (instance_uuid TEXT NOT NULL,
-  security_group_id TEXT NOT NULL REFERENCES security_groups(id), position INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (instance_uuid, security_group_id));
-CREATE INDEX IF NOT EXISTS instance_sg_group ON instance_security_groups(security_group_id);
-"""
+
+def _head() -> str:
+    """The newest revision: the one no other revision names as its down_revision (read from
+    the files without importing Alembic, which only an upgrade needs; a test checks it)."""
+    revs, downs = set(), set()
+    for f in (MIGRATIONS / "versions").glob("*.py"):
+        text = f.read_text()
+        revs.update(re.findall(r'^revision = "([^"]+)"', text, re.M))
+        downs.update(re.findall(r'^down_revision = "([^"]+)"', text, re.M))
+    heads = revs - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have one head, not {sorted(heads)}: see {MIGRATIONS}")
+    return heads.pop()
+
+
+HEAD = _head()
+IntegrityError = sqlite3.IntegrityError  # raised by both engines (PostgreSQL's is translated)
+
+
+class DatabaseError(Exception):
+    pass
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def open_db(path: Path) -> sqlite_utils.Database:
+class Table:
+    """sqlite-utils' db[table].insert(row) / .update(pk, values), on both engines."""
+
+    def __init__(self, db: "Database", name: str):
+        self.db, self.name = db, name
+
+    def insert(self, record: dict) -> "Table":
+        cols = ", ".join(record)
+        self.db.conn.execute(f"INSERT INTO {self.name} ({cols}) VALUES ({', '.join('?' * len(record))})",
+                             tuple(record.values()))
+        return self
+
+    def update(self, pk, values: dict) -> "Table":
+        update(self.db, self.name, pk, values)
+        return self
+
+
+class Database:
+    """engine 'sqlite' or 'postgresql'; conn has sqlite3's shape on both (execute, executemany,
+    in_transaction, create_function, close): on SQLite it is the sqlite3 connection itself."""
+
+    def __init__(self, engine: str, conn, url: str):
+        self.engine, self.conn, self.url = engine, conn, url
+
+    def __getitem__(self, table: str) -> Table:
+        return Table(self, table)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL SQLAlchemy (Alembic) takes for one of ours."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def sqlite_path(url: str) -> Path:
+    """sqlite:////abs/path or sqlite:///rel/path -> the file."""
+    p = url[len("sqlite:///"):]
+    if not url.startswith("sqlite:///") or not p or p == ":memory:":
+        raise DatabaseError(f"database connection {url!r}: a SQLite URL names a file (sqlite:////path/to/file.db)")
+    return Path(p)
+
+
+def open_db(target: Path | str, migrate: bool = True) -> Database:
+    """A database by file path or URL (sqlite:////path | postgresql://user@host:port/name),
+    upgraded to the newest schema revision (unless migrate=False: `pocketstack db sync`)."""
+    url = target if isinstance(target, str) else None
+    if url is None or url.startswith("sqlite:"):
+        path = Path(target) if url is None else sqlite_path(url)
+        db = Database("sqlite", _open_sqlite(path), f"sqlite:///{path}")
+    elif url.startswith(("postgresql://", "postgres://")):
+        from backend.core.pgsql import PgConnection
+        import psycopg
+        try:
+            db = Database("postgresql", PgConnection(url), url)
+        except psycopg.OperationalError as e:
+            raise DatabaseError(f"cannot reach the database {safe_url(url)}: {str(e).strip()}") from None
+    else:
+        raise DatabaseError(f"database connection {safe_url(url)!r}: only sqlite:/// and postgresql:// are known")
+    if migrate and current_revision(db) != HEAD:
+        upgrade(db)
+    return db
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password (it goes into errors and logs)."""
+    u = urlsplit(url)
+    if u.password:
+        return url.replace(f":{u.password}@", ":***@", 1)
+    return url
+
+
+def _open_sqlite(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     if new:
         os.chmod(path, 0o600)
-    db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL: durable at checkpoints, one fsync-free commit per state change in WAL mode
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
-    _add_missing_columns(conn)
-    _ports_without_address(conn)
-    conn.executescript(SCHEMA)
     for suffix in ("-wal", "-shm"):
         p = Path(str(path) + suffix)
         if p.exists():
             os.chmod(p, 0o600)
-    return db
+    return conn
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """A database made by an earlier version gets the columns added since (the only kind of
-    schema change so far); tables that are new are made by SCHEMA itself."""
-    want = sqlite3.connect(":memory:")
-    want.executescript(SCHEMA)
-    have_tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    for (table,) in want.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-        if table not in have_tables:
-            continue
-        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-        for _, col, ctype, notnull, default, _pk in want.execute(f"PRAGMA table_info({table})"):
-            if col not in have:
-                dflt = f" DEFAULT {default}" if default is not None else ""
-                null = " NOT NULL" if notnull and default is not None else ""
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {ctype}{null}{dflt}")
-    want.close()
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None: new, or made before migrations)."""
+    if db.engine == "sqlite":
+        if not db.conn.execute("SELECT 1 FROM sqlite_master WHERE name='alembic_version'").fetchone():
+            return None
+    elif not row(db, "SELECT 1 x FROM pg_tables WHERE tablename='alembic_version' AND schemaname=current_schema()"):
+        return None
+    r = db.conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return r[0] if r else None
 
 
-def _ports_without_address(conn: sqlite3.Connection) -> None:
-    """A port on a network without a subnet has no subnet and no address (neutron): a
-    database made before that had ports.subnet_id and ip_address NOT NULL, which SQLite
-    cannot relax in place, so the table is rebuilt from SCHEMA's definition, rows kept."""
-    cols = {r[1]: r[3] for r in conn.execute("PRAGMA table_info(ports)")}
-    if not cols.get("subnet_id"):
-        return  # no ports table yet (SCHEMA makes it) or already relaxed
-    ddl = re.search(r"CREATE TABLE IF NOT EXISTS ports \(.*?\);\n", SCHEMA, re.S).group(0)
-    names = ", ".join(cols)
-    conn.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set before it
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Alembic's upgrade on its own connection to the same database. A file made before
+    migrations is adopted by the first revision (stamped and upgraded in place, rows kept).
+    On PostgreSQL an advisory lock keeps two processes from upgrading at once."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if db.engine == "sqlite":
+        file = db.url[len("sqlite:///"):]
+        engine = create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
+            file, isolation_level=None, check_same_thread=False))
+    else:
+        engine = create_engine(sqlalchemy_url(db.url), poolclass=NullPool)
     try:
-        conn.executescript(
-            "BEGIN IMMEDIATE;" + ddl.replace("IF NOT EXISTS ports", "ports_relaxed") +
-            f"INSERT INTO ports_relaxed ({names}) SELECT {names} FROM ports;"
-            "DROP TABLE ports; ALTER TABLE ports_relaxed RENAME TO ports; COMMIT;")
+        with engine.connect() as conn:
+            if db.engine == "sqlite":
+                conn.exec_driver_sql("PRAGMA busy_timeout=5000")
+            else:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": 0x70636B6D})
+                conn.commit()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            conn.commit()
     finally:
-        conn.execute("PRAGMA foreign_keys=ON")
+        engine.dispose()
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database):
-    """One transaction: everything inside commits together or not at all."""
+def transaction(db: Database):
+    """One transaction: everything inside commits together or not at all. One writer at a
+    time on both engines (SQLite's BEGIN IMMEDIATE; on PostgreSQL an advisory lock), so a
+    check and the write it guards cannot interleave with another's."""
     conn = db.conn
     if conn.in_transaction:  # nested: the outer transaction owns commit/rollback
         yield db
         return
-    conn.execute("BEGIN IMMEDIATE")
+    if db.engine == "sqlite":
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        return
+    conn.begin()
     try:
         yield db
     except BaseException:
-        conn.execute("ROLLBACK")
+        conn.rollback()
         raise
     else:
-        conn.execute("COMMIT")
+        conn.commit()
 
 
-PKS = {"instances": "uuid", "compute_nodes": "host", "volumes": "id", "images": "id"}
+PKS = {"instances": "uuid", "compute_nodes": "host"}  # the rest: id
 
 
-def update(db: sqlite_utils.Database, table: str, pk, values: dict) -> None:
-    """UPDATE by primary key (sqlite-utils' Table.update re-reads the schema on every call,
-    too slow for the per-state-change hot path)."""
+def update(db: Database, table: str, pk, values: dict) -> None:
+    """UPDATE by primary key (one statement, no schema lookups: the per-state-change hot path)."""
     cols = ", ".join(f"{k}=?" for k in values)
-    db.conn.execute(f"UPDATE {table} SET {cols} WHERE {PKS[table]}=?", (*values.values(), pk))
+    db.conn.execute(f"UPDATE {table} SET {cols} WHERE {PKS.get(table, 'id')}=?", (*values.values(), pk))
 
 
 def put_claim(db, uuid: str, host: str, vcpus: int, memory_mb: int, disk_gb: int) -> None:
@@ -274,7 +226,7 @@ def put_claim(db, uuid: str, host: str, vcpus: int, memory_mb: int, disk_gb: int
     db.conn.execute("INSERT INTO claims VALUES (?,?,?,?,?)", (uuid, host, vcpus, memory_mb, disk_gb))
 
 
-def row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
+def row(db: Database, sql: str, params=()) -> dict | None:
     cur = db.conn.execute(sql, params)
     r = cur.fetchone()
     if r is None:
@@ -282,7 +234,7 @@ def row(db: sqlite_utils.Database, sql: str, params=()) -> dict | None:
     return dict(zip([c[0] for c in cur.description], r))
 
 
-def rows(db: sqlite_utils.Database, sql: str, params=()) -> list[dict]:
+def rows(db: Database, sql: str, params=()) -> list[dict]:
     cur = db.conn.execute(sql, params)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]

@@ -42,6 +42,13 @@ class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade,
         from backend import bootstrap
         return bootstrap.init(config, admin_password)
 
+    @staticmethod
+    def db_sync(config: Config, revision: str = "head") -> dict:
+        """Upgrade the database's schema to revision (`pocketstack db sync`); a database made
+        before migrations is adopted in place. Returns the database and its revisions."""
+        from backend import bootstrap
+        return bootstrap.db_sync(config, revision)
+
     async def start(self, *, serve_url: str | None = None) -> None:
         """Take the state directory's lock, open the database, start every service and
         reconcile what a previous run left behind. serve_url is recorded in the lock so a

@@ -91,7 +91,8 @@ CREATE INDEX IF NOT EXISTS ports_device ON ports(device_id);
 -- floating IPs (an address held by a network:floatingip port on the external network)
 CREATE TABLE IF NOT EXISTS routers (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
   project_id TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'ACTIVE',
-  gw_port_id TEXT, enable_snat INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  gw_port_id TEXT, enable_snat INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  admin_state_up INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS floatingips (id TEXT PRIMARY KEY, project_id TEXT NOT NULL,
   description TEXT NOT NULL DEFAULT '', floating_network_id TEXT NOT NULL REFERENCES networks(id),
   floating_port_id TEXT NOT NULL, floating_ip_address TEXT NOT NULL, port_id TEXT, fixed_ip_address TEXT,
