@@ -83,12 +83,12 @@ class InstanceStore:
 
     def views_for(self, uuids: list[str], admin: bool = True) -> list[dict]:
         """The views of these instances, in this order (each a fresh top-level dict)."""
-        # another connection (another process of a cluster) committed: the triggers did not see it
-        if getattr(self.db, "engine", "sqlite") == "sqlite":
-            version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != getattr(self, "_data_version", version):
-                self._views.clear()
-            self._data_version = version
+        # another connection (another process of a cluster) committed: the triggers did not see
+        # it (on PostgreSQL this round trip delivers the other's NOTIFYs, which drop the views)
+        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != getattr(self, "_data_version", version):
+            self._views.clear()
+        self._data_version = version
         missing = [u for u in uuids if u not in self._views]
         for i in range(0, len(missing), 900):  # SQLite's bound-parameter limit
             part = missing[i:i + 900]

@@ -111,3 +111,25 @@ def test_sqlite_only_statements_are_refused_on_postgresql_by_name():
     with pytest.raises(Exception, match="journal_mode"):
         translate("PRAGMA journal_mode")
     assert translate("SELECT 'a?%' x, ? y")[0] == "SELECT 'a?%%' x, %s y"
+
+
+def test_a_cached_server_view_follows_a_change_made_by_another_process(url):
+    """Two processes of a cluster, each with its own connection and view cache: a change one
+    commits shows in the other's next view (SQLite: data_version; PostgreSQL: the triggers'
+    NOTIFY, delivered by the cache's check)."""
+    from backend.core.instances import InstanceStore
+
+    class Hub:
+        active = False
+
+    a, b = dbm.open_db(url), dbm.open_db(url)
+    a["instances"].insert({"uuid": "i1", "name": "vm", "hostname": "vm", "project_id": "p", "user_id": "u",
+                           "flavor_id": "f", "vcpus": 1, "memory_mb": 128, "root_gb": 1, "flavor_name": "m1.nano",
+                           "vm_state": "building", "created_at": "t", "updated_at": "t"})
+    store_a, store_b = InstanceStore(a, Hub(), None), InstanceStore(b, Hub(), None)
+    assert store_a.views_for(["i1"])[0]["vm_state"] == "building"  # cached in process a
+    dbm.update(b, "instances", "i1", {"vm_state": "active"})       # process b commits
+    assert store_a.views_for(["i1"])[0]["vm_state"] == "active"
+    assert store_b.views_for(["i1"])[0]["vm_state"] == "active"
+    a.close()
+    b.close()
