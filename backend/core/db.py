@@ -227,6 +227,8 @@ def put_claim(db, uuid: str, host: str, vcpus: int, memory_mb: int, disk_gb: int
 
 
 def row(db: Database, sql: str, params=()) -> dict | None:
+    if db.engine != "sqlite":
+        return db.conn.dicts(sql, params).fetchone()
     cur = db.conn.execute(sql, params)
     r = cur.fetchone()
     if r is None:
@@ -235,6 +237,8 @@ def row(db: Database, sql: str, params=()) -> dict | None:
 
 
 def rows(db: Database, sql: str, params=()) -> list[dict]:
+    if db.engine != "sqlite":
+        return db.conn.dicts(sql, params).fetchall()
     cur = db.conn.execute(sql, params)
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]

@@ -22,6 +22,7 @@ import sqlite3
 
 import psycopg
 from psycopg.adapt import Loader
+from psycopg.rows import dict_row
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 # the tables whose id is an identity column (INTEGER PRIMARY KEY in SQLite)
@@ -162,11 +163,11 @@ class PgConnection:
         return Retrying(retry=retry_if_exception(_dropped), stop=stop_after_delay(RECONNECT_FOR),
                         wait=wait_exponential(multiplier=0.05, max=1.0), reraise=True)
 
-    def _run(self, q: str, params, many: bool = False):
+    def _run(self, q: str, params, many: bool = False, dicts: bool = False):
         try:
             if self._conn is None:
                 self._connect()
-            cur = self._conn.cursor()
+            cur = self._conn.cursor(row_factory=dict_row) if dicts else self._conn.cursor()
             if many:
                 cur.executemany(q, params)
             else:
@@ -178,9 +179,9 @@ class PgConnection:
             e._ps_conn_broken = self._broken()
             raise
 
-    def _call(self, q: str, params, many: bool = False):
+    def _call(self, q: str, params, many: bool = False, dicts: bool = False):
         try:
-            return self._run(q, params, many)
+            return self._run(q, params, many, dicts)
         except psycopg.OperationalError as e:
             if self._tx or not _dropped(e):  # in a transaction: it is gone (rolled back), fail
                 raise
@@ -188,7 +189,7 @@ class PgConnection:
             with attempt:
                 if self._broken():
                     self._reconnect()
-                return self._run(q, params, many)
+                return self._run(q, params, many, dicts)
 
     # ---- sqlite3's shape ---------------------------------------------------------------
     @property
@@ -199,6 +200,10 @@ class PgConnection:
         q, returning = translate(sql)
         cur = self._call(q, tuple(params))
         return _Inserted(cur) if returning else cur
+
+    def dicts(self, sql: str, params=()):
+        """The rows as dicts (db.row/db.rows): psycopg names the columns once per result."""
+        return self._call(translate(sql)[0], tuple(params), dicts=True)
 
     def executemany(self, sql: str, seq):
         q, _ = translate(sql)
