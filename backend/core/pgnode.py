@@ -3,12 +3,14 @@ its data directory (and its socket) under a state directory. The machine's syste
 clusters and its port are never touched.
 
 initdb and the server refuse to run as root: as root they run as the `postgres` user, who
-then owns the data directory. Authentication is `trust` on loopback only, as the cluster is
-reachable from this machine (or the lab's namespaces) and holds one cloud."""
+then owns the data directory. Every connection authenticates (scram-sha-256) with a password
+made at initdb and kept in the cluster's directory (0600): the cluster may listen on an address
+the lab's namespaces reach, and other local users must not get at the cloud's database."""
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -44,14 +46,21 @@ class PgNode:
         self.user = "postgres"
 
     @property
+    def password(self) -> str:
+        return (self.base / "password").read_text().strip()
+
+    @property
     def url(self) -> str:
-        return f"postgresql://{self.user}@{self.listen}:{self.port}/{self.dbname}"
+        return f"postgresql://{self.user}:{self.password}@{self.listen}:{self.port}/{self.dbname}"
 
     def _as_owner(self, argv: list[str], **kw) -> subprocess.CompletedProcess:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             kw["user"], kw["group"], kw["extra_groups"] = pw.pw_uid, pw.pw_gid, []
             kw["env"] = {"PATH": os.environ.get("PATH", ""), "HOME": pw.pw_dir, "LANG": "C.UTF-8"}
+        pwfile = self.base / "password"
+        if pwfile.exists():
+            kw["env"] = dict(kw.get("env") or os.environ, PGPASSWORD=pwfile.read_text().strip())
         return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
 
     def _prepare(self):
@@ -70,9 +79,16 @@ class PgNode:
     def start(self, timeout: float = 60.0) -> "PgNode":
         self._prepare()
         if not (self.data / "PG_VERSION").exists():
+            pwfile = self.base / "password"
+            pwfile.write_text(secrets.token_hex(16) + "\n")
+            pwfile.chmod(0o600)
+            if os.geteuid() == 0:
+                pw = pwd.getpwnam("postgres")
+                os.chown(pwfile, pw.pw_uid, pw.pw_gid)
             # C collation: text sorts by bytes, as SQLite's default BINARY collation does
-            r = self._as_owner([str(BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user,
-                                "-E", "UTF8", "--locale=C", "--no-sync"], timeout=timeout)
+            r = self._as_owner([str(BIN / "initdb"), "-D", str(self.data), "-A", "scram-sha-256",
+                                f"--pwfile={pwfile}", "-U", self.user, "-E", "UTF8", "--locale=C", "--no-sync"],
+                               timeout=timeout)
             if r.returncode != 0:
                 raise PgError(f"initdb failed: {(r.stderr or r.stdout).strip()[-300:]}")
         # synchronous_commit=off, as the SQLite file's synchronous=NORMAL: a commit does not
