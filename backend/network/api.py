@@ -15,6 +15,7 @@ from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 from backend.network.floatingips import FloatingIPMixin
+from backend.network.dhcp_agent import DEVICE_OWNER as DHCP_OWNER, DhcpAgent
 from backend.network.l2_agent import L2Agent, L2PortBinding
 from backend.network.options import check_dns_nameservers, check_host_routes, check_mac
 from backend.network.routers import L3_OWNERS
@@ -28,6 +29,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
         self.db = db
         self.config = config
         self.l2 = L2Agent(db)  # segments, flooding lists, the network node (backend/network/l2_agent.py)
+        self.dhcp = DhcpAgent(self)  # dnsmasq per network on the node (backend/network/dhcp_agent.py)
         # routers whose plumbing the L3 agent must bring in line (backend/network/l3_agent.py)
         self.l3_pending: set[str] = set()
         # used addresses per subnet, as ints: this service is the only writer of ports, so
@@ -148,9 +150,11 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
         n = self.find_network(ctx, ref)
         if n["project_id"] != ctx.project_id and not ctx.is_admin:
             raise Forbidden("a shared network can only be deleted by its owner or an admin")
-        used = dbm.row(self.db, "SELECT count(*) c FROM ports WHERE network_id=?", (n["id"],))["c"]
+        used = dbm.row(self.db, "SELECT count(*) c FROM ports WHERE network_id=? AND device_owner!=?",
+                       (n["id"], DHCP_OWNER))["c"]
         if used:
             raise Conflict(f"network {n['name']!r} still has {used} port(s) in use")
+        self.dhcp.network_deleted(n["id"])  # its DHCP port goes with it, as neutron's
         with dbm.transaction(self.db):
             self.db.conn.execute("DELETE FROM subnets WHERE network_id=?", (n["id"],))
             self.db.conn.execute("DELETE FROM networks WHERE id=?", (n["id"],))
@@ -358,7 +362,9 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
                                          security_groups=sgs)
                     made.append(("created", p["id"]))
                 info.append(self.network_info(p["id"]))
-            return await self._bind_l2(ctx, instance_uuid, host, vif_type, vtep, info)
+            out = await self._bind_l2(ctx, instance_uuid, host, vif_type, vtep, info)
+            self.dhcp.ports_bound({i["network_id"] for i in info})  # ready before the ports go ACTIVE
+            return out
         except Exception:
             for kind, pid in made:
                 if kind == "created":
@@ -392,6 +398,8 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
     async def deallocate_for_instance(self, ctx, instance_uuid):
         """Delete the ports made for the instance; unbind ports the user brought."""
         l2_was = self._l2_hosts(instance_uuid)
+        dhcp_nets = {r["network_id"] for r in dbm.rows(self.db, "SELECT network_id FROM ports WHERE device_id=?",
+                                                       (instance_uuid,))}
         self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?",
                                                      (instance_uuid,))])
         for p in dbm.rows(self.db, "SELECT subnet_id, ip_address FROM ports WHERE created_for=?", (instance_uuid,)):
@@ -400,6 +408,7 @@ class NetworkService(NetworkUpdates, RouterMixin, FloatingIPMixin, SecurityGroup
         self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN',"
                              " binding_vif_type=NULL, binding_vtep=NULL WHERE device_id=?", (instance_uuid,))
         await self._l2_left(ctx, l2_was)
+        await self.dhcp.networks_changed(dhcp_nets)
         await self.l3_sync()
 
     def addresses(self, instance_uuid) -> dict:

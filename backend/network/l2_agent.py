@@ -187,6 +187,10 @@ class L2PortBinding:
     async def update_device_up(self, ctx, instance_uuid, host, port_ids) -> None:
         """The host wired these ports (the linuxbridge agent's update_device_up): they go
         ACTIVE and the compute host gets nova's network-vif-plugged event for each."""
+        # the DHCP agent's provisioning block: its entry for these ports comes first
+        await self.dhcp.ready({r["network_id"] for r in dbm.rows(
+            self.db, f"SELECT network_id FROM ports WHERE id IN ({','.join('?' * len(port_ids))})",
+            tuple(port_ids))})
         for pid in port_ids:
             cur = self.db.conn.execute("UPDATE ports SET status='ACTIVE' WHERE id=? AND device_id=? AND binding_host=?",
                                        (pid, instance_uuid, host))
