@@ -26,7 +26,6 @@ DEFAULTS: dict[str, tuple[str, int]] = {
     "metadata_items": ("compute", 128), "server_groups": ("compute", 10),
     "server_group_members": ("compute", 10), "key_pairs": ("compute", 100),
     "network": ("network", 100), "subnet": ("network", 100), "port": ("network", 500),
-    # shown with neutron's defaults; routers and floating IPs do not exist here (used is 0)
     "router": ("network", 10), "floatingip": ("network", 50),
     "security_group": ("network", 10), "security_group_rule": ("network", 100),
     "volumes": ("volume", 10), "gigabytes": ("volume", 1000), "per_volume_gigabytes": ("volume", -1),
