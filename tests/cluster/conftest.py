@@ -4,76 +4,13 @@ it takes ~10 s to start."""
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from backend.cli import cluster as cl
-from backend.core.config import Config
-from backend.facade import Cloud
-
-PASSWORD = "secret-pw"
-# split round robin: compute-1 owns fake-1 and fake-3, compute-2 fake-2 and fake-4. In zone
-# 'slow', fake-1 (compute-1) has the most free RAM, so it is picked first; fake-2 (compute-2)
-# is its alternate. fake-1 spawns for 60 s: a build there is mid-spawn for as long as a test needs.
-HOSTS = """
-hosts:
-  - {name: fake-1, address: 127.0.0.1, driver: fake, availability_zone: slow, vcpus: 16, memory_mb: 65536,
-     disk_gb: 400, fake: {spawn_latency: 60}}
-  - {name: fake-2, address: 127.0.0.1, driver: fake, availability_zone: slow, vcpus: 16, memory_mb: 8192,
-     disk_gb: 400}
-  - {name: fake-3, address: 127.0.0.1, driver: fake, vcpus: 16, memory_mb: 16384, disk_gb: 400}
-  - {name: fake-4, address: 127.0.0.1, driver: fake, vcpus: 16, memory_mb: 16384, disk_gb: 400}
-"""
-BASE_CONF = """
-[DEFAULT]
-report_interval = 0.3
-service_down_time = 3
-sync_power_state_interval = 1
-[quota]
-instances = 1000
-cores = 10000
-ram = 10000000
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Cluster:
-    config: Config
-    state: dict
-    url: str
-
-    def token(self) -> str:
-        r = httpx.post(f"{self.url}/identity/v3/auth/tokens", json={"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}},
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-        assert r.status_code == 201, r.text
-        return r.headers["X-Subject-Token"]
-
-    def process(self, name: str) -> dict:
-        return next(p for p in self.state["processes"] if p["name"] == name)
-
-
-def make_cluster(tmp: Path, hosts: str = HOSTS, computes: int = 2) -> Cluster:
-    (tmp / "hosts.yaml").write_text(textwrap.dedent(hosts))
-    (tmp / "base.conf").write_text(BASE_CONF)
-    config = Config.load(tmp / "base.conf", home=tmp / "home", hosts_path=tmp / "hosts.yaml",
-                         password_hash_rounds=4)
-    Cloud.init(config, PASSWORD)
-    state = cl.up(config, computes, port=free_port(), log=lambda m: None)
-    return Cluster(config, state, state["url"])
+from clusterhelp import make_cluster
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,174 @@
+"""The cluster deployment on the fake driver (`pocketstack cluster up`: a RabbitMQ node of our
+own, conductor, scheduler, api and N compute processes, started here and stopped at the end):
+
+- create -> ACTIVE over REST, one at a time: p50/p99 from the POST to the ACTIVE event on the
+  api process's event stream (which the conductor's save reaches through the events fanout);
+- N creates submitted concurrently over REST (64 connections): ACTIVE/s from the first POST
+  to the last ACTIVE event, with 1 and with 2 compute processes.
+
+Servers are made with networks "none" (the burst would need more addresses than the default
+/24). Prints a table; not a test.
+
+    .venv/bin/python bench/cluster.py [--sequential 200] [--burst 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.cli import cluster as cl  # noqa: E402
+from backend.core.config import Config  # noqa: E402
+from backend.facade import Cloud  # noqa: E402
+from backend.messaging.rabbit import free_port  # noqa: E402
+
+PASSWORD = "bench-pw"
+HOST = "  - {{name: fake-{i}, address: 127.0.0.1, driver: fake, vcpus: 4096, memory_mb: 8388608, disk_gb: 100000}}\n"
+CONF = """
+[DEFAULT]
+report_interval = 1
+service_down_time = 10
+[quota]
+instances = 100000
+cores = 1000000
+ram = 1000000000
+"""
+
+
+class Events:
+    """The api process's event stream: when each server was first seen ACTIVE."""
+
+    def __init__(self, url, token):
+        self.url, self.token = url, token
+        self.active: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Future] = {}
+
+    async def run(self, opened: asyncio.Event):
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as c:
+            async with c.stream("GET", f"{self.url}/pocketstack/v1/events",
+                                headers={"X-Auth-Token": self.token}) as r:
+                opened.set()
+                async for line in r.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    e = json.loads(line[6:])
+                    if e.get("type") != "instance" or e["server"]["status"] != "ACTIVE":
+                        continue
+                    sid = e["server"]["id"]
+                    if sid not in self.active:
+                        self.active[sid] = time.perf_counter()
+                        f = self.waiters.pop(sid, None)
+                        if f and not f.done():
+                            f.set_result(None)
+
+    async def wait(self, sid, timeout=120):
+        if sid in self.active:
+            return
+        f = self.waiters.setdefault(sid, asyncio.get_running_loop().create_future())
+        await asyncio.wait_for(f, timeout)
+
+
+async def token(c, url):
+    r = await c.post(f"{url}/identity/v3/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+    r.raise_for_status()
+    return r.headers["X-Subject-Token"]
+
+
+async def image(c, url, h):
+    r = await c.post(f"{url}/image/v2/images", headers=h, json={
+        "name": "bench", "disk_format": "raw", "container_format": "bare", "visibility": "public"})
+    iid = r.json()["id"]
+    await c.put(f"{url}/image/v2/images/{iid}/file", headers=dict(h, **{"Content-Type": "application/octet-stream"}),
+                content=b"\0" * 4096)
+    return iid
+
+
+async def measure(url, sequential: int, burst: int) -> dict:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as c:
+        tok = await token(c, url)
+        h = {"X-Auth-Token": tok}
+        iid = await image(c, url, h)
+        ev = Events(url, tok)
+        opened = asyncio.Event()
+        reader = asyncio.create_task(ev.run(opened))
+        await opened.wait()
+
+        async def create(name):
+            t0 = time.perf_counter()
+            r = await c.post(f"{url}/compute/v2.1/servers", headers=dict(h, **{
+                "OpenStack-API-Version": "compute 2.37"}), json={"server": {
+                    "name": name, "imageRef": iid, "flavorRef": "1", "networks": "none"}})
+            if r.status_code != 202:
+                raise RuntimeError(f"create {name}: {r.status_code} {r.text[:200]}")
+            return r.json()["server"]["id"], t0
+
+        lat = []
+        for i in range(sequential):
+            sid, t0 = await create(f"seq-{i}")
+            await ev.wait(sid)
+            lat.append((ev.active[sid] - t0) * 1000)
+        out = {}
+        if lat:
+            lat.sort()
+            out["p50"], out["p99"] = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        if burst:
+            t0 = time.perf_counter()
+            sids = [s for s, _ in await asyncio.gather(*(create(f"burst-{i}") for i in range(burst)))]
+            await asyncio.gather(*(ev.wait(s, timeout=600) for s in sids))
+            out["burst_s"] = max(ev.active[s] for s in sids) - t0
+            out["active_per_s"] = burst / out["burst_s"]
+        reader.cancel()
+        return out
+
+
+def run_cluster(computes: int, sequential: int, burst: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="pocketstack-bench-cluster-"))
+    try:
+        (tmp / "hosts.yaml").write_text("hosts:\n" + "".join(HOST.format(i=i + 1) for i in range(4)))
+        (tmp / "base.conf").write_text(CONF)
+        config = Config.load(tmp / "base.conf", home=tmp / "home", hosts_path=tmp / "hosts.yaml",
+                             password_hash_rounds=4)
+        Cloud.init(config, PASSWORD)
+        state = cl.up(config, computes, port=free_port(), log=lambda m: None)
+        try:
+            return asyncio.run(measure(state["url"], sequential, burst))
+        finally:
+            cl.down(config, log=lambda m: None)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sequential", type=int, default=200)
+    ap.add_argument("--burst", type=int, default=1000)
+    a = ap.parse_args()
+    rows = []
+    for n in (1, 2):
+        r = run_cluster(n, a.sequential if n == 2 else 0, a.burst)
+        rows.append((n, r))
+    print(f"\ncluster on the fake driver, 4 hosts, REST over 127.0.0.1, {a.burst} creates in the burst")
+    print(f"| compute processes | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, r in rows:
+        p50 = f"{r['p50']:.1f}" if "p50" in r else "-"
+        p99 = f"{r['p99']:.1f}" if "p99" in r else "-"
+        print(f"| {n} | {p50} | {p99} | {r.get('active_per_s', 0):.0f} | {r.get('burst_s', 0):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
