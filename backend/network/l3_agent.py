@@ -63,8 +63,10 @@ class L3Agent:
             out.append(f"{s['gateway_ip']}/{ipaddress.ip_network(s['cidr']).prefixlen}")
         return out
 
-    def wanted(self, router_id: str) -> tuple[list[str] | None, set[str]]:
-        """The sync-router arguments (None: unplug) and the tenant networks of its legs."""
+    def wanted(self, router_id: str) -> tuple[list | None, set[str]]:
+        """The sync-router arguments (None: unplug) and the tenant networks of its legs. A
+        leg's bridge is left as ("bridge-of", network_id): joining the network is plumbing,
+        done with the rest off the event loop; this reads the database only."""
         r = dbm.row(self.db, "SELECT * FROM routers WHERE id=?", (router_id,))
         if r is None or not r["admin_state_up"]:  # an administratively down router forwards nothing
             return None, set()
@@ -84,7 +86,7 @@ class L3Agent:
                      f"{gw['ip_address']}/{plen}", gw["gateway_ip"]]
         nets = set()
         for leg in interfaces:
-            bridge = self.ensure_network(leg["network_id"])
+            bridge = ("bridge-of", leg["network_id"])
             nets.add(leg["network_id"])
             plen = ipaddress.ip_network(leg["cidr"]).prefixlen
             args += ["--leg", *legs(leg["id"], "qr-"), bridge, leg["mac_address"], f"{leg['ip_address']}/{plen}"]
@@ -98,41 +100,42 @@ class L3Agent:
 
     # ---- doing it ----------------------------------------------------------------------------
     async def sync_router(self, router_id: str) -> None:
+        """Read what the database wants (on the loop, which owns the connection), plumb it in
+        a thread, record the outcome as the router's status."""
         async with self._lock:
-            await asyncio.to_thread(self._sync, router_id)
-
-    def _sync(self, router_id: str) -> None:
-        try:
-            args, nets = self.wanted(router_id)
-            ext = self.external_addresses()
-            if ext:
-                self.helper("ensure-external", self.bridge, *ext)
-            if args is None:
-                self.helper("unplug-router", namespace(router_id))
-            else:
-                self.helper("sync-router", *args)
-            for nid in sorted(self._networks.pop(router_id, set()) - nets):
-                self._leave(nid)
-            if nets:
-                self._networks[router_id] = nets
-            if not ext:
-                self.helper("remove-external", self.bridge)
-            status = "ACTIVE"
-        except Exception as e:  # the helper's failure, or the network node's
-            log.error("router %s: plumbing failed: %s", router_id, e)
-            status = "ERROR"
-        self.db.conn.execute("UPDATE routers SET status=? WHERE id=? AND status!=?", (status, router_id, status))
-
-    def _leave(self, network_id: str) -> None:
-        """The node's bridge of a network no router leg of ours is on any more (L2 keeps it
-        while anything else, a DHCP namespace or another router, is still on it)."""
-        if any(network_id in n for n in self._networks.values()):
-            return
-        if dbm.row(self.db, "SELECT 1 x FROM networks WHERE id=?", (network_id,)):
             try:
-                self.remove_network(network_id)
+                args, nets = self.wanted(router_id)
+                ext = self.external_addresses()
+                gone = sorted(n for n in self._networks.pop(router_id, set()) - nets
+                              if not any(n in other for other in self._networks.values()))
+                if nets:
+                    self._networks[router_id] = nets
+                await asyncio.to_thread(self._apply, router_id, args, ext, gone)
+                status = "ACTIVE"
+            except Exception as e:  # the helper's failure, or the network node's
+                log.error("router %s: plumbing failed: %s", router_id, e)
+                status = "ERROR"
+            self.db.conn.execute("UPDATE routers SET status=? WHERE id=? AND status!=?",
+                                 (status, router_id, status))
+
+    def _apply(self, router_id: str, args, ext: list[str], gone: list[str]) -> None:
+        if args is not None:
+            args = [self.ensure_network(a[1]) if isinstance(a, tuple) else a for a in args]
+        if ext:
+            self.helper("ensure-external", self.bridge, *ext)
+        if args is None:
+            self.helper("unplug-router", namespace(router_id))
+        else:
+            self.helper("sync-router", *args)
+        for nid in gone:
+            # the node's bridge of a network no router leg of ours is on any more (L2 keeps
+            # it while anything else, a DHCP namespace or another router, is still on it)
+            try:
+                self.remove_network(nid)
             except Exception as e:
-                log.warning("network %s: the network node's bridge not removed: %s", network_id, e)
+                log.warning("network %s: the network node's bridge not removed: %s", nid, e)
+        if not ext:
+            self.helper("remove-external", self.bridge)
 
     async def sync_all(self) -> None:
         """Every router the database holds (after a restart). Namespaces of routers it does
