@@ -86,6 +86,9 @@ class NetworkNode(BaseModel):
     network that has DHCP or a router there."""
     model_config = ConfigDict(extra="forbid")
     local_ip: str
+    # the external bridge of routers' gateways and floating IPs (devstack's br-ex); default
+    # psx<id of the state directory>. The privileged helper takes psx-names only.
+    external_bridge: str | None = Field(default=None, pattern=r"^psx[a-z0-9]{1,12}$")
 
     @field_validator("local_ip")
     @classmethod

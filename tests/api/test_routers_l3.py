@@ -112,3 +112,13 @@ async def test_failed_plumbing_marks_the_router_error(env, rec):
 async def test_external_bridge_name_is_per_state_directory(tmp_path):
     a, b = external_bridge_name(tmp_path / "a"), external_bridge_name(tmp_path / "b")
     assert a != b and a.startswith("psx") and len(a) <= 15
+
+
+async def test_external_bridge_is_configurable_in_hosts_yaml():
+    from backend.core.hosts import HostsFileError, parse_hosts_file
+    text = "hosts:\n  - {name: a, address: 127.0.0.1, driver: fake}\nnetwork_node: {local_ip: 10.0.0.1, %s}\n"
+    assert parse_hosts_file(text % "external_bridge: psxlab1", "h.yaml").network_node.external_bridge == "psxlab1"
+    assert parse_hosts_file(text % "external_bridge: null", "h.yaml").network_node.external_bridge is None
+    with pytest.raises(HostsFileError) as e:
+        parse_hosts_file(text % "external_bridge: 'br-ex;reboot'", "h.yaml")
+    assert "h.yaml" in str(e.value) and "network_node.external_bridge" in str(e.value) and "line 3" in str(e.value)
