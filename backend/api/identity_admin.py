@@ -36,7 +36,7 @@ def project_view(request: Request, p: dict) -> dict:
 
 
 def role_view(request: Request, r: dict) -> dict:
-    return {"id": r["id"], "name": r["name"], "domain_id": None, "description": r.get("description"),
+    return {"id": r["id"], "name": r["name"], "domain_id": r.get("domain_id"), "description": r.get("description"),
             "options": {}, "links": _links(request, "roles", r["id"])}
 
 
@@ -207,12 +207,10 @@ async def roles(request: Request) -> Response:
     if request.method == "POST":
         b = await read_object(request, "role", ("name", "description", "domain_id", "options"),
                               required=("name",))
-        if b.get("domain_id") is not None:
-            raise BadRequest("'role.domain_id': domain-specific roles are not supported")
         r = await cloud.create_role(token, want_str(b, "name", "role", empty=False),
-                                    want_str(b, "description", "role"))
+                                    want_str(b, "description", "role"), want_str(b, "domain_id", "role", empty=False))
         return JSONResponse({"role": role_view(request, r)}, status_code=201)
-    items = [role_view(request, r) for r in await cloud.list_roles(token)]
+    items = [role_view(request, r) for r in await cloud.list_roles(token, request.query_params.get("domain_id"))]
     return _collection(request, "roles", items)
 
 

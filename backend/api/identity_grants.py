@@ -91,6 +91,8 @@ class _Names:
                       "project": self.cloud.list_projects, "domain": self.cloud.list_domains,
                       "role": self.cloud.list_roles}[kind]
             self.cache[kind] = {x["id"]: x for x in await lister(self.token)}
+        if id_ not in self.cache[kind] and kind == "role":  # a domain's own role is not in the global list
+            self.cache[kind][id_] = await self.cloud.get_role(self.token, id_)
         return self.cache[kind].get(id_) or {}
 
     async def ref(self, kind: str, id_: str) -> dict:

@@ -97,8 +97,9 @@ class IdentityFacade:
     async def delete_project(self, token: str, project: str) -> None:
         self.rt.identity.delete_project(await self._ictx(token), project)
 
-    async def list_roles(self, token: str) -> list[dict]:
-        return self.rt.identity.list_roles(await self._ictx(token))
+    async def list_roles(self, token: str, domain: str | None = None) -> list[dict]:
+        """The global roles; with domain, that domain's own roles."""
+        return self.rt.identity.list_roles(await self._ictx(token), domain)
 
     async def get_role(self, token: str, role: str) -> dict:
         return self.rt.identity.get_role(await self._ictx(token), role)
@@ -147,8 +148,9 @@ class IdentityFacade:
         """Only a disabled domain (403 otherwise, as keystone)."""
         self.rt.identity.delete_domain(await self._ictx(token), domain)
 
-    async def create_role(self, token: str, name: str, description: str | None = None) -> dict:
-        return self.rt.identity.create_role(await self._ictx(token), name, description)
+    async def create_role(self, token: str, name: str, description: str | None = None,
+                          domain: str | None = None) -> dict:
+        return self.rt.identity.create_role(await self._ictx(token), name, description, domain)
 
     async def update_role(self, token: str, role: str, name: str | None = None,
                           description: str | None = None) -> dict:

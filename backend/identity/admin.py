@@ -237,25 +237,33 @@ class IdentityAdmin:
                 out.append(f"{n} {label}")
         return out
 
-    def list_roles(self, ctx):
-        return dbm.rows(self.db, "SELECT id, name, description FROM roles ORDER BY name")
+    def list_roles(self, ctx, domain=None):
+        """The global roles, or with domain those specific to it (keystone lists them apart)."""
+        if domain is not None:
+            return dbm.rows(self.db, "SELECT id, name, description, domain_id FROM roles WHERE domain_id=?"
+                                     " ORDER BY name", (domain,))
+        return dbm.rows(self.db, "SELECT id, name, description, domain_id FROM roles WHERE domain_id IS NULL"
+                                 " ORDER BY name")
 
     def get_role(self, ctx, role):
-        r = (dbm.row(self.db, "SELECT id, name, description FROM roles WHERE id=?", (role,)) or
-             dbm.row(self.db, "SELECT id, name, description FROM roles WHERE name=?", (role,)))
+        r = (dbm.row(self.db, "SELECT id, name, description, domain_id FROM roles WHERE id=?", (role,)) or
+             dbm.row(self.db, "SELECT id, name, description, domain_id FROM roles WHERE name=?", (role,)))
         if not r:
             raise NotFound(f"role {role!r} not found")
         return r
 
-    def create_role(self, ctx, name, description=None):
+    def create_role(self, ctx, name, description=None, domain=None):
+        """domain: a domain-specific role (held only for the global roles it implies)."""
         self._admin(ctx)
         check_name("role", name)
         if description is not None:
             check_text("role description", description, 255)
+        if domain is not None:
+            domain = self._find_domain(domain)["id"]
         if dbm.row(self.db, "SELECT 1 x FROM roles WHERE name=?", (name,)):
             raise Conflict(f"a role named {name!r} already exists")
         rid = uuid.uuid4().hex
-        self.db["roles"].insert({"id": rid, "name": name, "description": description})
+        self.db["roles"].insert({"id": rid, "name": name, "description": description, "domain_id": domain})
         return self.get_role(ctx, rid)
 
     def _own_role(self, ctx, role):

@@ -100,6 +100,13 @@ class Domains:
                         " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
                         "DELETE FROM credentials WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)",
                         "DELETE FROM groups WHERE domain_id=?1",
+                        # its own roles go with it, and every assignment and rule naming them
+                        "DELETE FROM assignments WHERE role_id IN (SELECT id FROM roles WHERE domain_id=?1)",
+                        "DELETE FROM system_assignments WHERE role_id IN (SELECT id FROM roles WHERE domain_id=?1)",
+                        "DELETE FROM grants WHERE role_id IN (SELECT id FROM roles WHERE domain_id=?1)",
+                        "DELETE FROM implied_roles WHERE prior_role_id IN (SELECT id FROM roles WHERE domain_id=?1)"
+                        " OR implied_role_id IN (SELECT id FROM roles WHERE domain_id=?1)",
+                        "DELETE FROM roles WHERE domain_id=?1",
                         "UPDATE tokens SET revoked=1 WHERE user_id IN (SELECT id FROM users WHERE domain_id=?1)"
                         " OR project_id IN (SELECT id FROM projects WHERE domain_id=?1)",
                         "DELETE FROM quotas WHERE project_id IN (SELECT id FROM projects WHERE domain_id=?1)",

@@ -59,10 +59,9 @@ class Grants:
         targets += [("project", a, 1) for a in self._ancestors(p)]
         return ids | self._grant_role_ids(user_id, targets)
 
-    def _implied(self, role_ids: set[str]) -> list[dict]:
+    def _closure(self, role_ids: set[str], roles: dict[str, dict]) -> set[str]:
         """role_ids with every role they imply (the built-in chain admin > member > reader and
-        the inference rules), as [{id, name}] sorted by name."""
-        roles = {r["id"]: r for r in dbm.rows(self.db, "SELECT id, name FROM roles")}
+        the inference rules), domain-specific ones included."""
         by_name = {r["name"]: i for i, r in roles.items()}
         rules: dict[str, set[str]] = {}
         for r in dbm.rows(self.db, "SELECT prior_role_id, implied_role_id FROM implied_roles"):
@@ -76,7 +75,15 @@ class Grants:
             if i not in seen:
                 seen.add(i)
                 todo.extend(rules.get(i, ()))
-        return sorted((roles[i] for i in seen), key=lambda r: r["name"])
+        return seen
+
+    def _implied(self, role_ids: set[str]) -> list[dict]:
+        """The roles role_ids bring, as [{id, name}] sorted by name."""
+        roles = {r["id"]: r for r in dbm.rows(self.db, "SELECT id, name, domain_id FROM roles")}
+        seen = self._closure(role_ids, roles)
+        # a domain-specific role is never held itself, only the global roles it implies (keystone)
+        return sorted(({"id": i, "name": roles[i]["name"]} for i in seen if not roles[i]["domain_id"]),
+                      key=lambda r: r["name"])
 
     def _roles_on(self, user_id: str, project_id: str) -> list[dict]:
         return self._implied(self._held_role_ids(user_id, "project", project_id))
@@ -166,8 +173,8 @@ class Grants:
 
     # ---- implied roles (keystone's role inference rules) -----------------------------------
     def _rule_parts(self, ctx, prior, implied):
-        p = dbm.row(self.db, "SELECT id, name FROM roles WHERE id=?", (prior,))
-        i = dbm.row(self.db, "SELECT id, name FROM roles WHERE id=?", (implied,)) if implied else None
+        p = dbm.row(self.db, "SELECT id, name, domain_id FROM roles WHERE id=?", (prior,))
+        i = dbm.row(self.db, "SELECT id, name, domain_id FROM roles WHERE id=?", (implied,)) if implied else None
         if not p:
             raise NotFound(f"could not find role: {prior}")
         if implied and not i:
@@ -177,13 +184,16 @@ class Grants:
     def create_implied_role(self, ctx, prior, implied):
         self._admin(ctx)
         p, i = self._rule_parts(ctx, prior, implied)
-        if p["id"] == i["id"] or p["id"] in {r["id"] for r in self._implied({i["id"]})}:
+        roles = {r["id"]: r for r in dbm.rows(self.db, "SELECT id, name FROM roles")}
+        if p["id"] in self._closure({i["id"]}, roles):
             raise Conflict(f"role {i['name']!r} already implies {p['name']!r}: a rule cannot make a cycle")
         if i["name"] == "admin":
             raise Forbidden("the admin role cannot be implied (keystone's prohibited_implied_role)")
+        if i["domain_id"] and not p["domain_id"]:
+            raise Forbidden(f"a global role cannot imply the domain-specific role {i['name']!r}")
         self.db.conn.execute("INSERT OR IGNORE INTO implied_roles VALUES (?,?)", (p["id"], i["id"]))
         self._cache.clear()
-        return p, i
+        return self._rule_parts(ctx, p["id"], i["id"])
 
     def get_implied_role(self, ctx, prior, implied):
         p, i = self._rule_parts(ctx, prior, implied)

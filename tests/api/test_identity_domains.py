@@ -104,7 +104,7 @@ async def test_roles_bad_input_builtins_and_non_admins(env):
     R = "/identity/v3/roles"
     roles = {r["name"]: r["id"] for r in (await env.get(R)).json()["roles"]}
     before = sorted(roles)
-    for body, named in (({"name": ""}, "name"), ({"name": "x", "domain_id": "default"}, "role.domain_id"),
+    for body, named in (({"name": ""}, "name"), ({"name": "x", "domain_id": ""}, "role.domain_id"),
                         ({"name": "x", "description": 5}, "description")):
         r = await env.post(R, {"role": body})
         assert r.status_code == 400 and named in r.json()["error"]["message"], (body, r.text)

@@ -194,3 +194,30 @@ async def test_bad_grants_are_refused_by_name_and_change_nothing(env):
                                                       "domain_id": "nowhere"}})
     assert r.status_code in (400, 404)
     assert await env.state() == before
+
+
+async def test_a_domain_specific_role_is_held_only_for_the_global_roles_it_implies(env):
+    did = (await env.post(f"{V3}/domains", {"domain": {"name": "dom-droles"}})).json()["domain"]["id"]
+    r = await env.post(f"{V3}/roles", {"role": {"name": "d-operator", "domain_id": did}})
+    assert r.status_code == 201 and r.json()["role"]["domain_id"] == did
+    drole = r.json()["role"]["id"]
+    assert drole not in [x["id"] for x in (await env.get(f"{V3}/roles")).json()["roles"]]
+    assert [x["id"] for x in (await env.get(f"{V3}/roles?domain_id={did}")).json()["roles"]] == [drole]
+    reader = (await env.get(f"{V3}/roles?name=reader")).json()["roles"][0]["id"]
+    proj = await _project(env, "drole-proj")
+    uid = await _user(env, "dex")
+    assert (await _put(env, f"{V3}/projects/{proj['id']}/users/{uid}/roles/{drole}")).status_code == 204
+    # held for nothing yet: no token, no effective assignment
+    assert (await _token(env, "dex", {"project": {"id": proj["id"]}})).status_code == 401
+    assert (await env.get(f"{V3}/role_assignments?effective&user.id={uid}")).json()["role_assignments"] == []
+    # a global role cannot imply it; it may imply a global one, which is then held
+    assert (await env.http.put(f"{V3}/roles/{reader}/implies/{drole}", headers=env.h())).status_code == 403
+    assert (await env.http.put(f"{V3}/roles/{drole}/implies/{reader}", headers=env.h())).status_code == 201
+    r = await _token(env, "dex", {"project": {"id": proj["id"]}})
+    assert r.status_code == 201 and [x["name"] for x in r.json()["token"]["roles"]] == ["reader"]
+    assert (await env.post(f"{V3}/roles", {"role": {"name": "d2", "domain_id": "nowhere"}})).status_code == 404
+    # the domain takes its roles and their assignments with it
+    await env.http.patch(f"{V3}/domains/{did}", json={"domain": {"enabled": False}}, headers=env.h())
+    assert (await env.delete(f"{V3}/domains/{did}")).status_code == 204
+    assert (await env.get(f"{V3}/roles/{drole}")).status_code == 404
+    assert (await env.get(f"{V3}/role_assignments?user.id={uid}")).json()["role_assignments"] == []
