@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from backend.core import db as dbm
 from backend.core.pgnode import PgNode
 
 
@@ -19,8 +20,12 @@ def test_the_cluster_wants_its_password_and_keeps_it_private():
     try:
         assert stat.S_IMODE((base / "cluster").stat().st_mode) == 0o700
         assert stat.S_IMODE((base / "cluster" / "password").stat().st_mode) == 0o600
-        with psycopg.connect(node.url) as c:
-            assert c.execute("SELECT current_database()").fetchone() == ("pocketstack",)
+        for url in (node.url, node.local_url):
+            with psycopg.connect(url) as c:
+                assert c.execute("SELECT current_database()").fetchone() == ("pocketstack",)
+        db = dbm.open_db(node.local_url)  # migrated over the socket too
+        assert dbm.current_revision(db) == dbm.HEAD
+        db.close()
         no_password = node.url.replace(f":{node.password}@", "@")
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(no_password, connect_timeout=5)
