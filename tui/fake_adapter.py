@@ -68,13 +68,15 @@ def server(n: int, status: str = "ACTIVE", host: str | None = "compute-1", age_s
             "hostname": name or f"vm-{n:04d}", "project_id": project, "user_id": "u-admin",
             "status": status, "vm_state": vm, "task_state": task, "power_state": power[0],
             "power_state_name": power[1], "host": host, "availability_zone": "nova",
-            "flavor": {k: FLAVORS[0][k] for k in ("id", "name", "vcpus", "ram", "disk")},
+            "flavor": {**{k: FLAVORS[0][k] for k in ("id", "name", "vcpus", "ram", "disk")}, "swap": 0, "ephemeral": 0},
             "image": {"id": "img-0001", "name": "tiny-linux"},
             "addresses": addr, "created": iso(created), "updated": iso(created),
             "launched_at": iso(created + timedelta(seconds=3)) if status == "ACTIVE" else None,
             "terminated_at": None, "boot_volume_id": None, "volumes_attached": [], "fault": fault,
             "reservation_id": f"r-{n:08d}", "metadata": {}, "deleted": False,
-            "access_ip_v4": None, "access_ip_v6": None, "key_name": None, "security_groups": ["default"]}
+            "access_ip_v4": None, "access_ip_v6": None, "key_name": None, "security_groups": ["default"],
+            "description": None, "launch_index": 0, "tags": [], "user_data": None, "kernel_id": "",
+            "ramdisk_id": "", "host_status": "UP" if host else ""}
 
 
 class FakeAdapter(Adapter):

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from backend.api.common import (FastJSONResponse, check_fields, iso, limit_marker, next_href, read_json,
                                 token_of, url_for, want_int)
-from backend.api import microversion, server_tags, volume_attachments
+from backend.api import microversion, server_password, server_tags, volume_attachments
 from backend.api.microversion import MAX_VERSION, MIN_VERSION
 from backend.api.server_create import _action_request_id, access_ips, server_create  # noqa: F401 (re-exported)
 from backend.api.server_views import ServerRenderer, _server_id, is_admin, is_uuid  # noqa: F401 (re-exported)
@@ -216,4 +216,5 @@ def routes() -> list[Route]:
         Route(f"{v}/servers/{{id}}/os-pocketstack-trace", trace, methods=["GET"]),
         *volume_attachments.routes(v),
         *server_tags.routes(v),
+        *server_password.routes(v),
     ]

@@ -8,7 +8,6 @@ from starlette.routing import Route
 
 from backend.api import microversion
 from backend.api.common import iso, limit_marker, next_href, page, parse_object, read_json, token_of
-from backend.core.errors import BadRequest
 
 
 def _user(request: Request) -> str | None:
@@ -20,12 +19,11 @@ async def keypair_create(request: Request) -> Response:
     v22 = microversion.at_least(request, "2.2")
     kp = parse_object(await read_json(request), "keypair", ("name", "public_key", "user_id") + ("type",) * v22,
                       required=("name",))
-    if kp.get("type", "ssh") != "ssh":  # 2.2's other type, x509, is a certificate pocketstack does not keep
-        raise BadRequest(f"'keypair.type' {kp['type']!r} is not supported: pocketstack keeps ssh keys only")
-    made = await cloud.create_keypair(token, kp["name"], kp.get("public_key"), kp.get("user_id"))
+    made = await cloud.create_keypair(token, kp["name"], kp.get("public_key"), kp.get("user_id"),
+                                      kp.get("type", "ssh"))
     if v22:  # 2.2: the type shown, and 201 Created
-        return JSONResponse({"keypair": {**made, "type": "ssh"}}, status_code=201)
-    return JSONResponse({"keypair": made})
+        return JSONResponse({"keypair": made}, status_code=201)
+    return JSONResponse({"keypair": {k: v for k, v in made.items() if k != "type"}})
 
 
 async def keypairs_list(request: Request) -> Response:

@@ -11,6 +11,7 @@ import re
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from backend.compute import x509_keys
 from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -69,16 +70,25 @@ class KeyPairs:
             return user_id
         return ctx.user_id
 
-    def create_keypair(self, ctx, name, public_key=None, user_id=None) -> dict:
+    def create_keypair(self, ctx, name, public_key=None, user_id=None, key_type="ssh") -> dict:
         self._need_write(ctx)
         owner = self._keypair_owner(ctx, user_id)
         check_keypair_name(name)
+        if key_type not in ("ssh", "x509"):
+            raise BadRequest(f"'keypair.type' must be 'ssh' or 'x509', not {str(key_type)[:32]!r}")
         private = None
-        if public_key is None:
-            public_key, private = generate()
+        if key_type == "x509":  # a certificate (microversion 2.2)
+            if public_key is None:
+                public_key, private = x509_keys.generate(owner)
+            else:
+                public_key = x509_keys.check_certificate(public_key)
+            fp = x509_keys.fingerprint(public_key)
         else:
-            public_key = check_public_key(public_key)
-        fp = fingerprint_of(public_key)
+            if public_key is None:
+                public_key, private = generate()
+            else:
+                public_key = check_public_key(public_key)
+            fp = fingerprint_of(public_key)
         with dbm.transaction(self.db):
             n = dbm.row(self.db, "SELECT count(*) n FROM key_pairs WHERE user_id=?", (owner,))["n"]
             # per user, as nova counts key_pairs
@@ -87,8 +97,8 @@ class KeyPairs:
             if dbm.row(self.db, "SELECT 1 FROM key_pairs WHERE user_id=? AND name=?", (owner, name)):
                 raise Conflict(f"Key pair '{name}' already exists.")
             self.db.conn.execute("INSERT INTO key_pairs (name, user_id, fingerprint, public_key, type, created_at)"
-                                 " VALUES (?,?,?,?,?,?)", (name, owner, fp, public_key, "ssh", dbm.now_iso()))
-        out = {"name": name, "public_key": public_key, "fingerprint": fp, "user_id": owner}
+                                 " VALUES (?,?,?,?,?,?)", (name, owner, fp, public_key, key_type, dbm.now_iso()))
+        out = {"name": name, "public_key": public_key, "fingerprint": fp, "user_id": owner, "type": key_type}
         if private is not None:
             out["private_key"] = private
         return out

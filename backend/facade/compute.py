@@ -206,10 +206,11 @@ class ComputeFacade:
         self.rt.compute_api.delete_server_metadata_item(await self.ctx(token), server_id, key)
 
     async def create_keypair(self, token: str, name: str, public_key: str | None = None,
-                             user_id: str | None = None) -> dict:
+                             user_id: str | None = None, key_type: str = "ssh") -> dict:
         """Import public_key, or generate a key pair (its private_key is in this answer only).
-        {name, public_key, fingerprint, user_id[, private_key]}; user_id: admins only."""
-        return self.rt.compute_api.create_keypair(await self.ctx(token), name, public_key, user_id)
+        {name, public_key, fingerprint, user_id, type[, private_key]}; user_id: admins only;
+        key_type 'ssh' (an OpenSSH key) or 'x509' (a PEM certificate)."""
+        return self.rt.compute_api.create_keypair(await self.ctx(token), name, public_key, user_id, key_type)
 
     async def list_keypairs(self, token: str, user_id: str | None = None) -> list[dict]:
         return self.rt.compute_api.list_keypairs(await self.ctx(token), user_id)

@@ -22,13 +22,42 @@ async def test_keypairs_22_type_and_status_codes(env):
     assert r.status_code == 400 and "type" in r.text
     r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia", {"keypair": {"name": "k22", "type": "ssh"}})
     assert r.status_code == 201 and r.json()["keypair"]["type"] == "ssh"
-    r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia", {"keypair": {"name": "k22x", "type": "x509"}})
-    assert r.status_code == 400 and "x509" in r.text
+    r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia", {"keypair": {"name": "k22x", "type": "rsa"}})
+    assert r.status_code == 400 and "keypair.type" in r.text
     assert (await call(env, "GET", f"{V}/os-keypairs/k22", "2.2", "mia")).json()["keypair"]["type"] == "ssh"
     listed = (await call(env, "GET", f"{V}/os-keypairs", "2.2", "mia")).json()["keypairs"]
     assert {k["keypair"]["type"] for k in listed} == {"ssh"}
     assert (await call(env, "DELETE", f"{V}/os-keypairs/k22", "2.2", "mia")).status_code == 204
     assert (await call(env, "DELETE", f"{V}/os-keypairs/k21", "2.1", "mia")).status_code == 202
+
+
+async def test_keypairs_22_x509(env):
+    r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia", {"keypair": {"name": "cert", "type": "x509"}})
+    assert r.status_code == 201, r.text
+    kp = r.json()["keypair"]
+    assert kp["type"] == "x509" and kp["public_key"].startswith("-----BEGIN CERTIFICATE-----")
+    assert kp["private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert len(kp["fingerprint"].split(":")) == 20                       # SHA-1, as nova
+    shown = (await call(env, "GET", f"{V}/os-keypairs/cert", "2.2", "mia")).json()["keypair"]
+    assert shown["type"] == "x509" and "private_key" not in shown
+    r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia",
+                   {"keypair": {"name": "cert2", "type": "x509", "public_key": kp["public_key"]}})
+    assert r.status_code == 201 and r.json()["keypair"]["fingerprint"] == kp["fingerprint"]
+    before = await env.state()
+    r = await call(env, "POST", f"{V}/os-keypairs", "2.2", "mia",
+                   {"keypair": {"name": "cert3", "type": "x509", "public_key": "-----BEGIN CERTIFICATE-----\nAAAA"}})
+    assert r.status_code == 400 and "x509" in r.json()["badRequest"]["message"]
+    assert await env.state() == before
+
+
+async def test_server_password_is_never_there(env):
+    body = {"server": {"name": "mv-pw", "imageRef": env.ids["image"], "flavorRef": "1",
+                       "networks": [{"uuid": env.ids["network"]}]}}
+    sid = (await call(env, "POST", f"{V}/servers", "2.1", "mia", body)).json()["server"]["id"]
+    assert (await call(env, "GET", f"{V}/servers/{sid}/os-server-password", "2.1", "rita")).json() == {"password": ""}
+    assert (await call(env, "DELETE", f"{V}/servers/{sid}/os-server-password", "2.1", "rita")).status_code == 403
+    assert (await call(env, "DELETE", f"{V}/servers/{sid}/os-server-password", "2.1", "mia")).status_code == 204
+    assert (await call(env, "GET", f"{V}/servers/{sid}/os-server-password", "2.1", "bob")).status_code == 404
 
 
 async def test_keypairs_235_pagination(env):

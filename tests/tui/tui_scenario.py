@@ -136,7 +136,8 @@ def build() -> FakeAdapter:
               server(3, "ERROR", host=None, age_s=30, fault=FAULT, name="big-1"),
               server(4, "SHUTOFF", host="compute-1", age_s=86400 * 2, name="old-1")):
         a.servers[s["id"]] = s
-    a.servers[FAILED]["flavor"] = {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 4096, "disk": 4}
+    a.servers[FAILED]["flavor"] = {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 4096, "disk": 4,
+                                 "swap": 0, "ephemeral": 0}
     a.traces = {ACTIVE: launch_trace(), BUILDING: launch_trace(BUILDING, running=True)}
     a.decisions = {ACTIVE: placed_decision(), FAILED: no_host_decision()}
     a.actions = {ACTIVE: actions()}
