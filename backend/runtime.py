@@ -142,7 +142,8 @@ class Runtime:
             self.network.l2.node = load_network_node(resolve_hosts_path(c))
         except HostsFileError as e:
             raise CloudError(str(e)) from None
-        if self.network.l2.node is not None:  # the network node also runs the L3 agent (routers)
+        # the network node also runs the L3 agent (routers), in the process serving the network topic
+        if self.network.l2.node is not None and "network" in TOPICS[role]:
             from backend.network.l3_agent import L3Agent, external_bridge_name
             self.network.l3_agent = L3Agent(self.network, getattr(self.network.l2.node, "external_bridge", None)
                                             or external_bridge_name(c.home))
@@ -192,7 +193,7 @@ class Runtime:
         process holds one), marks them configured and takes over their queues."""
         c = self.config
         name = c.service_host or (f"{c.role}-{os.getpid()}")
-        self.service = servicegroup.ServiceRecord(self.db, c, f"pocketstack-{c.role}", name)
+        self.service = servicegroup.ServiceRecord(self.db, c, c.role, name)
         try:
             lost = self.service.register([h.name for h in hosts], hosts)
         except servicegroup.HostOwned as e:

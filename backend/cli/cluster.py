@@ -178,7 +178,9 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
             raise ClusterError(str(e)) from None
         conf = cdir / "pocketstack.conf"
         _write_conf(config, conf, state["transport_url"], port)
-        plan = [("conductor", "conductor", None), ("scheduler", "scheduler", None), ("api", "api", None)]
+        # the control plane gets the whole hosts file: its network node section (the L3 agent's)
+        whole = resolve_hosts_path(config).resolve()
+        plan = [("conductor", "conductor", whole), ("scheduler", "scheduler", whole), ("api", "api", whole)]
         plan += [("compute", f"compute-{i + 1}", f) for i, f in enumerate(hosts_files)]
         for role, name, hosts in plan:
             proc = _spawn(config, cdir, conf, role, name, hosts)
@@ -203,7 +205,7 @@ def respawn(config: Config, name: str, timeout: float = 60.0) -> dict:
     if _ours(old["pid"]):
         raise ClusterError(f"{name} is running (pid {old['pid']})")
     cdir = cluster_dir(config)
-    hosts = cdir / f"hosts-{name}.yaml" if old["role"] == "compute" else None
+    hosts = cdir / f"hosts-{name}.yaml" if old["role"] == "compute" else resolve_hosts_path(config).resolve()
     proc = _spawn(config, cdir, cdir / "pocketstack.conf", old["role"], name, hosts)
     state["processes"][state["processes"].index(old)] = {k: v for k, v in proc.items() if k != "proc"}
     _save(config, state)

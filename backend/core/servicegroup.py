@@ -27,22 +27,25 @@ def is_up(node, config, now: float | None = None) -> bool:
 
 
 # ---- service records and host ownership (nova's services table, servicegroup db driver) -------
-# Each process of a cluster has a services row (binary, host = its service name) whose
-# updated_at it renews every report interval; a compute process owns the hosts mapped to it in
-# host_mappings. A row not renewed within service_down_time is a dead process.
-SERVICES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS services (id INTEGER PRIMARY KEY, binary TEXT NOT NULL, host TEXT NOT NULL,
-  pid INTEGER NOT NULL, node TEXT NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL,
-  stopped INTEGER NOT NULL DEFAULT 0, UNIQUE(binary, host));
-CREATE TABLE IF NOT EXISTS host_mappings (host TEXT PRIMARY KEY, service_id INTEGER NOT NULL,
-  lost_at REAL);
-"""
+# Each process of a cluster has a services row (role, host = its service name) whose updated_at
+# it renews every report interval; a compute process owns the hosts mapped to it in
+# host_mappings. A row not renewed within service_down_time is a dead process. The tables are
+# made on first use, in SQL both engines take (no identity column, no engine-specific types).
+SERVICES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS services (role TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,"
+    " node TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,"
+    " stopped BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (role, host))",
+    "CREATE TABLE IF NOT EXISTS host_mappings (host TEXT PRIMARY KEY, service_role TEXT NOT NULL,"
+    " service_host TEXT NOT NULL, lost_at DOUBLE PRECISION)",
+)
+_MADE: set[int] = set()
 
 
 def _ensure_schema(db) -> None:
-    # SQLite: made here on first use; PostgreSQL: the migrations make them (the same tables)
-    if getattr(db, "engine", "sqlite") == "sqlite":
-        db.conn.executescript(SERVICES_SCHEMA)
+    if id(db) not in _MADE:
+        for ddl in SERVICES_SCHEMA:
+            db.conn.execute(ddl)
+        _MADE.add(id(db))
 
 
 class HostOwned(Exception):
@@ -51,11 +54,12 @@ class HostOwned(Exception):
 
 class ServiceRecord:
     """This process's services row: register() (claiming its compute hosts), report() each
-    interval, stop(). db: the backend's database (sqlite-utils), config: Config."""
+    interval, stop(). db: the backend's database, config: Config; role 'compute', ...; host:
+    the service's name."""
 
-    def __init__(self, db, config, binary: str, host: str):
-        self.db, self.config, self.binary, self.host = db, config, binary, host
-        self.id: int | None = None
+    def __init__(self, db, config, role: str, host: str):
+        self.db, self.config, self.role, self.host = db, config, role, host
+        self.registered = False
         _ensure_schema(db)
 
     def _alive(self, row, now) -> bool:
@@ -67,42 +71,43 @@ class ServiceRecord:
         process holds this service name or any host. Returns the hosts the conductor took
         over from a lost process (their builds were rescheduled)."""
         now = time.time()
+        me = (self.role, self.host)
         with dbm.transaction(self.db):
-            same = dbm.row(self.db, "SELECT * FROM services WHERE binary=? AND host=?", (self.binary, self.host))
+            same = dbm.row(self.db, "SELECT * FROM services WHERE role=? AND host=?", me)
             if same and self._alive(same, now) and same["pid"] != os.getpid():
-                raise HostOwned(f"service {self.binary} {self.host!r} is already running (pid {same['pid']} "
+                raise HostOwned(f"service {self.role} {self.host!r} is already running (pid {same['pid']} "
                                 f"on {same['node']}, reported {now - same['updated_at']:.1f} s ago)")
             for h in compute_hosts:
-                owner = dbm.row(self.db, "SELECT s.* FROM host_mappings m JOIN services s ON s.id=m.service_id"
-                                         " WHERE m.host=?", (h,))
-                if owner and (owner["binary"], owner["host"]) != (self.binary, self.host) \
-                        and self._alive(owner, now):
-                    raise HostOwned(f"host {h} is owned by compute service {owner['host']!r} (pid "
+                owner = dbm.row(self.db, "SELECT s.* FROM host_mappings m JOIN services s ON s.role=m.service_role"
+                                         " AND s.host=m.service_host WHERE m.host=?", (h,))
+                if owner and (owner["role"], owner["host"]) != me and self._alive(owner, now):
+                    raise HostOwned(f"host {h} is owned by {owner['role']} service {owner['host']!r} (pid "
                                     f"{owner['pid']} on {owner['node']}), which is alive: a host is "
                                     f"served by one compute process")
             self.db.conn.execute(
-                "INSERT INTO services (binary, host, pid, node, started_at, updated_at, stopped)"
-                " VALUES (?,?,?,?,?,?,0) ON CONFLICT(binary, host) DO UPDATE SET pid=excluded.pid,"
+                "INSERT INTO services (role, host, pid, node, started_at, updated_at, stopped)"
+                " VALUES (?,?,?,?,?,?,0) ON CONFLICT (role, host) DO UPDATE SET pid=excluded.pid,"
                 " node=excluded.node, started_at=excluded.started_at, updated_at=excluded.updated_at,"
-                " stopped=0", (self.binary, self.host, os.getpid(), socket.gethostname(), now, now))
-            self.id = dbm.row(self.db, "SELECT id FROM services WHERE binary=? AND host=?",
-                              (self.binary, self.host))["id"]
+                " stopped=0", (*me, os.getpid(), socket.gethostname(), now, now))
             lost = [r["host"] for h in compute_hosts for r in dbm.rows(
                 self.db, "SELECT host FROM host_mappings WHERE host=? AND lost_at IS NOT NULL", (h,))]
-            self.db.conn.execute("DELETE FROM host_mappings WHERE service_id=?", (self.id,))
+            self.db.conn.execute("DELETE FROM host_mappings WHERE service_role=? AND service_host=?", me)
             for h in compute_hosts:
-                self.db.conn.execute("INSERT INTO host_mappings VALUES (?,?,NULL) ON CONFLICT(host) DO UPDATE"
-                                     " SET service_id=excluded.service_id, lost_at=NULL", (h, self.id))
+                self.db.conn.execute("INSERT INTO host_mappings VALUES (?,?,?,NULL) ON CONFLICT (host) DO UPDATE"
+                                     " SET service_role=excluded.service_role,"
+                                     " service_host=excluded.service_host, lost_at=NULL", (h, *me))
             for h in host_configs:
                 values = {"address": h.address, "driver": h.driver, "availability_zone": h.availability_zone}
                 if dbm.row(self.db, "SELECT 1 x FROM compute_nodes WHERE host=?", (h.name,)):
                     dbm.update(self.db, "compute_nodes", h.name, dict(values, configured=1, last_heartbeat=None))
                 else:
                     self.db["compute_nodes"].insert(dict(values, host=h.name, configured=1))
+        self.registered = True
         return lost
 
     def report(self) -> None:
-        self.db.conn.execute("UPDATE services SET updated_at=? WHERE id=?", (time.time(), self.id))
+        self.db.conn.execute("UPDATE services SET updated_at=? WHERE role=? AND host=?",
+                             (time.time(), self.role, self.host))
 
     async def reporting(self) -> None:
         while True:
@@ -111,8 +116,9 @@ class ServiceRecord:
 
     def stop(self) -> None:
         """A clean stop: the row says so (its hosts are down at once, not after service_down_time)."""
-        if self.id is not None:
-            self.db.conn.execute("UPDATE services SET stopped=1 WHERE id=?", (self.id,))
+        if self.registered:
+            self.db.conn.execute("UPDATE services SET stopped=1 WHERE role=? AND host=? AND pid=?",
+                                 (self.role, self.host, os.getpid()))
 
 
 def mark_lost(db, host: str) -> None:
@@ -126,8 +132,8 @@ def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
     _ensure_schema(db)
     now = time.time() if now is None else now
     out = {}
-    for r in dbm.rows(db, "SELECT m.host h, s.* FROM host_mappings m JOIN services s ON s.id=m.service_id"
-                                 " WHERE m.lost_at IS NULL"):
+    for r in dbm.rows(db, "SELECT m.host h, s.* FROM host_mappings m JOIN services s ON s.role=m.service_role"
+                          " AND s.host=m.service_host WHERE m.lost_at IS NULL"):
         if r["stopped"]:
             out[r["h"]] = f"compute service {r['host']} (pid {r['pid']}) stopped"
         elif now - r["updated_at"] >= config.service_down_time:
@@ -138,4 +144,4 @@ def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
 
 def services(db) -> list[dict]:
     _ensure_schema(db)
-    return dbm.rows(db, "SELECT * FROM services ORDER BY binary, host")
+    return dbm.rows(db, "SELECT * FROM services ORDER BY role, host")

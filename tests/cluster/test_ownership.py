@@ -1,5 +1,6 @@
 """Host ownership (backend/core/servicegroup.py): one live compute process per host; a process
-that stopped reporting loses its hosts; nothing is written when a claim is refused."""
+that stopped reporting loses its hosts; nothing is written when a claim is refused. On SQLite
+and on PostgreSQL."""
 from __future__ import annotations
 
 import time
@@ -10,26 +11,37 @@ from backend.core import db as dbm
 from backend.core import servicegroup as sg
 from backend.core.config import Config
 from backend.core.hosts import parse_hosts
+from dbhelp import drop_database, fresh_database, pg_cluster  # noqa: F401 (the session's cluster)
 
 HOSTS = parse_hosts("hosts:\n  - {name: h1, address: 127.0.0.1, driver: fake}\n"
                     "  - {name: h2, address: 127.0.0.1, driver: fake}\n", "test")
 
 
-@pytest.fixture
-def db(tmp_path):
-    d = dbm.open_db(tmp_path / "p.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The same tables and rules on both engines (PostgreSQL: a fresh database on the tests'
+    own cluster)."""
+    if request.param == "sqlite":
+        d = dbm.open_db(tmp_path / "p.db")
+        yield d
+        d.conn.close()
+        return
+    node = request.getfixturevalue("pg_cluster")
+    url = fresh_database(node)
+    d = dbm.open_db(url)
     yield d
     d.conn.close()
+    drop_database(node, url)
 
 
 
 
 def test_a_host_of_a_live_process_is_refused_and_nothing_is_written(db, monkeypatch):
     config = Config(service_down_time=5)
-    a = sg.ServiceRecord(db, config, "pocketstack-compute", "compute-1")
+    a = sg.ServiceRecord(db, config, "compute", "compute-1")
     assert a.register(["h1", "h2"], HOSTS) == []
     before = dbm.rows(db, "SELECT * FROM services"), dbm.rows(db, "SELECT * FROM host_mappings")
-    b = sg.ServiceRecord(db, config, "pocketstack-compute", "compute-2")
+    b = sg.ServiceRecord(db, config, "compute", "compute-2")
     with pytest.raises(sg.HostOwned, match=r"host h2 is owned by compute service 'compute-1' \(pid \d+"):
         b.register(["h2"], HOSTS[1:])
     assert (dbm.rows(db, "SELECT * FROM services"), dbm.rows(db, "SELECT * FROM host_mappings")) == before
@@ -38,7 +50,7 @@ def test_a_host_of_a_live_process_is_refused_and_nothing_is_written(db, monkeypa
 
 def test_a_process_that_stops_reporting_loses_its_hosts(db):
     config = Config(service_down_time=5)
-    a = sg.ServiceRecord(db, config, "pocketstack-compute", "compute-1")
+    a = sg.ServiceRecord(db, config, "compute", "compute-1")
     a.register(["h1", "h2"], HOSTS)
     later = time.time() + 6
     dead = sg.dead_compute_hosts(db, config, now=later)
@@ -52,15 +64,14 @@ def test_a_process_that_stops_reporting_loses_its_hosts(db):
     assert "stopped" in sg.dead_compute_hosts(db, config)["h2"]
     # another process may take the hosts now; the one taken over is handed back as lost
     db.conn.execute("UPDATE services SET pid=-1")  # not this test's own pid: another process
-    b = sg.ServiceRecord(db, config, "pocketstack-compute", "compute-2")
+    b = sg.ServiceRecord(db, config, "compute", "compute-2")
     assert b.register(["h1"], HOSTS[:1]) == ["h1"]
-    assert dbm.row(db, "SELECT s.host FROM host_mappings m JOIN services s ON s.id=m.service_id"
-                       " WHERE m.host='h1'")["host"] == "compute-2"
+    assert dbm.row(db, "SELECT service_host FROM host_mappings WHERE host='h1'")["service_host"] == "compute-2"
 
 
 def test_two_processes_under_one_service_name_are_refused(db):
     config = Config(service_down_time=5)
-    sg.ServiceRecord(db, config, "pocketstack-compute", "compute-1").register([], [])
+    sg.ServiceRecord(db, config, "compute", "compute-1").register([], [])
     db.conn.execute("UPDATE services SET pid=-1")  # as if another process registered it
-    with pytest.raises(sg.HostOwned, match="service pocketstack-compute 'compute-1' is already running"):
-        sg.ServiceRecord(db, config, "pocketstack-compute", "compute-1").register([], [])
+    with pytest.raises(sg.HostOwned, match="service compute 'compute-1' is already running"):
+        sg.ServiceRecord(db, config, "compute", "compute-1").register([], [])
