@@ -165,3 +165,17 @@ def test_hosts_file_vif_and_local_ip():
         parse_hosts("hosts: [{name: h, address: 10.1.2.3, local_ip: 'x;y'}]")
     with pytest.raises(Exception, match="vif"):
         parse_hosts("hosts: [{name: h, address: 10.1.2.3, vif: tap}]")
+
+
+def test_tap_names_reaching_qemu_are_plain():
+    """The port id goes into qemu's comma-separated -netdev: anything but a plain name is
+    refused before qemu or the helper see it (a ',script=' would name a program to run)."""
+    from backend.virt.driver import DriverError
+    from backend.virt.qemu.vif import bridged, checked_tap, netdev_args
+    assert netdev_args(0, {"port_id": "0a1b2c3d-4e5f-6789"}) == [
+        "-netdev", "tap,id=net0,ifname=tap0a1b2c3d-4e,script=no,downscript=no"]
+    for bad in ("x,script=/bi", "p;`touch /v`", "UPPER", ""):
+        with pytest.raises(DriverError, match="no valid tap name"):
+            checked_tap(bad)
+    assert bridged([{"vif_type": "bridge", "port_id": "a"}, {"vif_type": "other", "port_id": "b"}, {}]) == [
+        {"vif_type": "bridge", "port_id": "a"}]

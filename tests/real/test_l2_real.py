@@ -60,8 +60,18 @@ def plumbing(lab_home) -> dict:
     return out
 
 
-def empty(lab_home) -> bool:
-    return all(v == {"bridges": {}, "vxlans": {}, "taps": {}} for v in plumbing(lab_home).values())
+def leftovers(lab_home, network_ids, port_ids, vnis) -> list[str]:
+    """What of these networks and ports is still on a host (other tests' clouds share the lab)."""
+    mine = {bridge_name(n) for n in network_ids} | {tap_name(p) for p in port_ids} | {f"vxlan-{v}" for v in vnis}
+    return [f"{h}: {name}" for h, got in plumbing(lab_home).items()
+            for kind in ("bridges", "vxlans", "taps") for name in got[kind] if name in mine]
+
+
+async def gone_from_hosts(cloud, tok, lab_home, network_ids, port_ids):
+    vnis = [(await cloud.get_network(tok, n))["provider:segmentation_id"] for n in network_ids]
+    await until(lambda: not leftovers(lab_home, network_ids, port_ids, vnis),
+                "no tap, bridge or VXLAN of the test left on the hosts", 60)
+    return vnis
 
 
 async def until(fn, what: str, timeout: float = 60.0):
@@ -140,7 +150,7 @@ async def test_two_guests_on_private_reach_each_other_across_hosts(real_cloud, l
     assert f"PING {a_ip} yes" in await console_with(cloud, tok, b["id"], f"PING {a_ip}")
     for s in (a, b):
         await cloud.delete_server(tok, s["id"])
-    await until(lambda: empty(lab_home), "no tap, bridge or VXLAN left on the hosts", 60)
+    await gone_from_hosts(cloud, tok, lab_home, [net["id"]], [ports[a["id"]]["id"], ports[b["id"]]["id"]])
 
 
 async def test_guests_on_two_networks_do_not_reach_each_other(real_cloud, lab_home):
@@ -166,9 +176,12 @@ async def test_guests_on_two_networks_do_not_reach_each_other(real_cloud, lab_ho
     log_y = await console_with(cloud, tok, y["id"], f"PING {x_ip}")
     assert "PING 10.77.0.2 yes" in log_x and "PING 10.77.0.2 yes" in log_y
     assert f"PING {y_ip} no" in log_x and f"PING {x_ip} no" in log_y
+    ports = [p["id"] for n in nets for p in await cloud.list_ports(tok, {"network_id": n["id"]})
+             if p["device_id"] in (x["id"], y["id"])]
+    assert len(ports) == 2
     for s in (x, y):
         await cloud.delete_server(tok, s["id"])
-    await until(lambda: empty(lab_home), "no tap, bridge or VXLAN left on the hosts", 60)
+    await gone_from_hosts(cloud, tok, lab_home, [n["id"] for n in nets], ports)
 
 
 @pytest.mark.parametrize("real_cloud", [{"memory_mb": 1 << 25, "quota_ram": 1 << 25}], indirect=True)
@@ -178,7 +191,10 @@ async def test_a_failed_build_leaves_no_plumbing(real_cloud, lab_home):
     bridges and VXLANs go."""
     cloud, tok = real_cloud
     await cloud.create_flavor(tok, "huge-ram", vcpus=1, ram=1 << 24, disk=1)
-    s = (await cloud.create_server(tok, "doomed", "tiny", "huge-ram"))[0]
+    net = await cloud.create_network(tok, "doomed-net")
+    await cloud.create_subnet(tok, net["id"], "10.78.0.0/24")
+    taps_before = {h: set(got["taps"]) for h, got in plumbing(lab_home).items()}
+    s = (await cloud.create_server(tok, "doomed", "tiny", "huge-ram", networks=[{"uuid": net["id"]}]))[0]
 
     async def errored():
         got = await cloud.get_server(tok, s["id"])
@@ -190,4 +206,8 @@ async def test_a_failed_build_leaves_no_plumbing(real_cloud, lab_home):
              if t["kind"] == "step" and t["step"] in ("plug vifs", "spawn")]
     tried = {d for st, ph, d in steps if st == "plug vifs" and ph == "start"}
     assert tried == {h.name for h in load_hosts(lab.hosts_file(lab_home))}, steps
-    assert empty(lab_home), plumbing(lab_home)
+    # the network's bridge and VXLAN went, and no tap was added on any host
+    vni = (await cloud.get_network(tok, net["id"]))["provider:segmentation_id"]
+    assert leftovers(lab_home, [net["id"]], [], [vni]) == []
+    assert {h: set(got["taps"]) - taps_before[h] for h, got in plumbing(lab_home).items()} == \
+        {h: set() for h in taps_before}

@@ -243,7 +243,7 @@ class QemuDriver(QemuVolumes, QemuVifs, ComputeDriver):
             mac = vif.get("mac_address") or ""
             if not _MAC.match(mac):
                 raise DriverError(f"invalid MAC address {mac!r}", reschedulable=False)
-            if self.vif_type == "bridge":  # a tap plug_vifs made on the network's bridge
+            if vif.get("vif_type") == "bridge":  # bound as a tap on the network's bridge (plug_vifs made it)
                 argv += netdev_args(i, vif) + ["-device", f"virtio-net-pci,netdev=net{i},mac={mac}"]
                 continue
             netdev = f"user,id=net{i}"

@@ -7,6 +7,7 @@ Hosts whose hosts.yaml entry says `vif: user` keep qemu's user-mode NIC and wire
 from __future__ import annotations
 
 import json
+import re
 
 from backend.privileged import INSTALL_DIR, SUDO_ARGV
 from backend.privileged.l2 import bridge_name, tap_name
@@ -15,9 +16,26 @@ from backend.virt.driver import DriverError
 HELPER_DIR, HELPER = INSTALL_DIR, SUDO_ARGV
 
 
+_TAP = re.compile(r"^tap[a-z0-9-]{1,11}$")
+
+
+def checked_tap(port_id: str) -> str:
+    """The port's tap name, refused unless plain (it goes into qemu's comma-separated -netdev
+    and to the helper, which checks it again)."""
+    name = tap_name(str(port_id))
+    if not _TAP.fullmatch(name):
+        raise DriverError(f"port id {port_id!r} makes no valid tap name", reschedulable=False)
+    return name
+
+
 def netdev_args(i: int, vif: dict) -> list[str]:
     """qemu's -netdev for a port plugged as a tap (script=no: qemu runs nothing as root)."""
-    return ["-netdev", f"tap,id=net{i},ifname={tap_name(vif['port_id'])},script=no,downscript=no"]
+    return ["-netdev", f"tap,id=net{i},ifname={checked_tap(vif['port_id'])},script=no,downscript=no"]
+
+
+def bridged(network_info: list[dict]) -> list[dict]:
+    """The vifs bound as taps on bridges (binding:vif_type bridge); others use qemu's NIC."""
+    return [v for v in network_info if v.get("vif_type") == "bridge"]
 
 
 class QemuVifs:
@@ -54,7 +72,7 @@ class QemuVifs:
         try:
             for vif in network_info:
                 self._helper("plug-port", bridge_name(vif["network_id"]), str(int(vif["segmentation_id"])),
-                             local, tap_name(vif["port_id"]), self.host.user, *vif.get("peers", []))
+                             local, checked_tap(vif["port_id"]), self.host.user, *vif.get("peers", []))
         except Exception:
             self._unplug_sync(network_info, quiet=True)  # what this call made goes again
             raise
@@ -66,7 +84,7 @@ class QemuVifs:
             if vif.get("segmentation_id") is None:
                 continue
             try:
-                out = self._helper("unplug-port", tap_name(vif["port_id"]), bridge_name(vif["network_id"]),
+                out = self._helper("unplug-port", checked_tap(vif["port_id"]), bridge_name(vif["network_id"]),
                                    str(int(vif["segmentation_id"])))
             except DriverError:
                 if quiet:
@@ -77,12 +95,12 @@ class QemuVifs:
         return gone
 
     async def plug_vifs(self, uuid: str, network_info: list[dict]) -> None:
-        if self.vif_type == "bridge" and network_info:
-            await self._thread(self._plug_sync, network_info)
+        if bridged(network_info):
+            await self._thread(self._plug_sync, bridged(network_info))
 
     async def unplug_vifs(self, uuid: str, network_info: list[dict]) -> None:
-        if self.vif_type == "bridge" and network_info:
-            await self._thread(self._unplug_sync, network_info)
+        if bridged(network_info):
+            await self._thread(self._unplug_sync, bridged(network_info))
 
     async def update_network_peers(self, network_id: str, segmentation_id: int, peers: list[str]) -> None:
         if self.vif_type == "bridge":
