@@ -184,13 +184,13 @@ class Grants:
     def create_implied_role(self, ctx, prior, implied):
         self._admin(ctx)
         p, i = self._rule_parts(ctx, prior, implied)
-        roles = {r["id"]: r for r in dbm.rows(self.db, "SELECT id, name FROM roles")}
-        if p["id"] in self._closure({i["id"]}, roles):
-            raise Conflict(f"role {i['name']!r} already implies {p['name']!r}: a rule cannot make a cycle")
         if i["name"] == "admin":
             raise Forbidden("the admin role cannot be implied (keystone's prohibited_implied_role)")
         if i["domain_id"] and not p["domain_id"]:
             raise Forbidden(f"a global role cannot imply the domain-specific role {i['name']!r}")
+        roles = {r["id"]: r for r in dbm.rows(self.db, "SELECT id, name FROM roles")}
+        if p["id"] in self._closure({i["id"]}, roles):
+            raise Conflict(f"role {i['name']!r} already implies {p['name']!r}: a rule cannot make a cycle")
         self.db.conn.execute("INSERT OR IGNORE INTO implied_roles VALUES (?,?)", (p["id"], i["id"]))
         self._cache.clear()
         return self._rule_parts(ctx, p["id"], i["id"])

@@ -213,6 +213,8 @@ async def test_a_domain_specific_role_is_held_only_for_the_global_roles_it_impli
     # a global role cannot imply it; it may imply a global one, which is then held
     assert (await env.http.put(f"{V3}/roles/{reader}/implies/{drole}", headers=env.h())).status_code == 403
     assert (await env.http.put(f"{V3}/roles/{drole}/implies/{reader}", headers=env.h())).status_code == 201
+    # the reverse would also be a cycle: the domain-specific rule is what is refused (keystone)
+    assert (await env.http.put(f"{V3}/roles/{reader}/implies/{drole}", headers=env.h())).status_code == 403
     r = await _token(env, "dex", {"project": {"id": proj["id"]}})
     assert r.status_code == 201 and [x["name"] for x in r.json()["token"]["roles"]] == ["reader"]
     assert (await env.post(f"{V3}/roles", {"role": {"name": "d2", "domain_id": "nowhere"}})).status_code == 404
