@@ -3,6 +3,7 @@ on a free port under a temporary directory, once per session), a fresh database 
 made from a migrated template, and the modules whose tests run on both engines."""
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,7 +27,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def db_engine(request):
-    return getattr(request, "param", "sqlite")
+    # POCKETSTACK_TEST_DATABASE=postgresql: every other test that takes `config` on PostgreSQL
+    return getattr(request, "param", os.environ.get("POCKETSTACK_TEST_DATABASE", "sqlite"))
 
 
 @pytest.fixture(scope="session")
