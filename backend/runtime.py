@@ -142,11 +142,6 @@ class Runtime:
             self.network.l2.node = load_network_node(resolve_hosts_path(c))
         except HostsFileError as e:
             raise CloudError(str(e)) from None
-        if self.network.l2.node is not None:  # the network node also runs the L3 agent (routers)
-            from backend.network.l3_agent import L3Agent, external_bridge_name
-            self.network.l3_agent = L3Agent(self.network, getattr(self.network.l2.node, "external_bridge", None)
-                                            or external_bridge_name(c.home))
-            await self.network.l3_agent.sync_all()
         # the network node also runs the L3 agent (routers), in the process serving the network topic
         if self.network.l2.node is not None and "network" in TOPICS[role]:
             from backend.network.l3_agent import L3Agent, external_bridge_name
