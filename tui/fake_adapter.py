@@ -38,7 +38,8 @@ IMAGES = [{"id": "img-0001", "name": "tiny-linux", "status": "active", "disk_for
            "visibility": "public", "owner": "p-admin", "properties": {}, "protected": False,
            "created_at": iso(NOW), "updated_at": iso(NOW), "tags": []}]
 NETWORK = {"id": "net-0001", "name": "private", "project_id": "p-admin", "tenant_id": "p-admin", "shared": True,
-           "status": "ACTIVE", "admin_state_up": True, "subnets": ["sub-0001"], "created_at": iso(NOW)}
+           "status": "ACTIVE", "admin_state_up": True, "external": False, "subnets": ["sub-0001"],
+           "created_at": iso(NOW)}
 SUBNET = {"id": "sub-0001", "name": "private-subnet", "network_id": "net-0001", "project_id": "p-admin",
           "tenant_id": "p-admin", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
           "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}],
