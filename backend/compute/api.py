@@ -24,6 +24,7 @@ from backend.compute.keypairs import KeyPairs
 from backend.compute.admin_actions import AdminActions
 from backend.compute.secgroups import ServerSecurityGroups
 from backend.compute.server_tags import ServerTags, check_tags
+from backend.compute.flavor_specs import FlavorExtraSpecs
 from backend.compute.user_data import check_user_data
 from backend.messaging.flow import token_detail
 
@@ -45,7 +46,8 @@ def _int(name, v, lo, hi):
     return parse_int(v, name, lo, hi)
 
 
-class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags, ServerSecurityGroups):
+class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags, ServerSecurityGroups,
+                 FlavorExtraSpecs):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)

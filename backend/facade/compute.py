@@ -160,6 +160,17 @@ class ComputeFacade:
     async def delete_flavor(self, token: str, flavor: str) -> None:
         self.rt.compute_api.delete_flavor(await self.ctx(token), flavor)
 
+    async def get_flavor_extra_specs(self, token: str, flavor: str) -> dict:
+        """nova's os-extra_specs: string pairs kept and shown; nothing acts on them."""
+        return self.rt.compute_api.get_flavor_extra_specs(await self.ctx(token), flavor)
+
+    async def set_flavor_extra_specs(self, token: str, flavor: str, specs: dict) -> dict:
+        """Merged into the flavor's (admins); answers what was given."""
+        return self.rt.compute_api.set_flavor_extra_specs(await self.ctx(token), flavor, specs)
+
+    async def delete_flavor_extra_spec(self, token: str, flavor: str, key: str) -> None:
+        self.rt.compute_api.delete_flavor_extra_spec(await self.ctx(token), flavor, key)
+
     async def list_hypervisors(self, token: str) -> list[dict]:
         return self.rt.compute_api.list_hypervisors(await self.ctx(token))
 
