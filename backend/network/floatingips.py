@@ -105,6 +105,7 @@ class FloatingIPMixin:
         try:
             with dbm.transaction(self.db):
                 quota.check(self.db, self.config, owner, {"floatingip": 1}, "network")
+                self.check_ip_on_network(floating_ip_address, subnets)
                 subnet, ip = self._pick_ip(subnets, floating_ip_address)
                 port = self._l3_port(net["id"], subnet["id"], ip, FLOATINGIP, fid, "")
                 self.db.conn.execute(

@@ -101,6 +101,15 @@ class RouterMixin:
             self.db.conn.execute("DELETE FROM ports WHERE id=?", (pid,))
         self._forget_ips()
 
+    @staticmethod
+    def check_ip_on_network(ip, subnets) -> None:
+        """A chosen address must lie inside one of the subnets (neutron's InvalidIpForNetwork)."""
+        if ip is not None and not any(ipaddress.ip_address(ip) in ipaddress.ip_network(s["cidr"])
+                                      for s in subnets):
+            raise neutron_error(BadRequest, "InvalidIpForNetwork",
+                                f"IP address {ip} is not a valid IP for any of the subnets on the specified "
+                                "network.")
+
     # ---- overlapping subnets on one router ------------------------------------------------
     def _check_no_overlap(self, router_id, subnet_id, cidr, skip_port=None) -> None:
         new = ipaddress.ip_network(cidr)
@@ -157,6 +166,7 @@ class RouterMixin:
         if not subnets:
             raise BadRequest(f"Bad router request: external network {net['id']} has no subnet to take "
                              "a gateway address from.")
+        self.check_ip_on_network(fixed.get("ip_address"), subnets)
         subnet, ip = self._pick_ip(subnets, fixed.get("ip_address"))
         self._check_no_overlap(rid, subnet["id"], subnet["cidr"])
         pid = self._l3_port(net["id"], subnet["id"], ip, ROUTER_GATEWAY, rid, "")

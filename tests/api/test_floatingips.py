@@ -84,7 +84,7 @@ async def test_bad_floating_ips_are_refused_and_write_nothing(env, lan):
     neutron_error(await env.post(f"{N}/floatingips", _fip(lan["net"]["id"]), who="mia"), 400,
                   "not a valid external network")
     neutron_error(await env.post(f"{N}/floatingips", _fip(pub, floating_ip_address="10.9.9.9")), 400,
-                  "10.9.9.9")
+                  "IP address 10.9.9.9 is not a valid IP for any of the subnets", kind="InvalidIpForNetwork")
     neutron_error(await env.post(f"{N}/floatingips", _fip(pub, floating_ip_address="172.24.4.77"), who="mia"),
                   403, "floating_ip_address")
     neutron_error(await env.post(f"{N}/floatingips", _fip(pub, fixed_ip_address="10.51.0.x"), who="mia"), 400,

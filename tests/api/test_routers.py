@@ -129,6 +129,9 @@ async def test_gateway_overlap_and_non_external_network(env, public):
         "network_id": public[0]["id"], "enable_snat": False}}}, who="mia"), 403, "enable_snat")
     neutron_error(await env.post(f"{N}/routers", {"router": {"name": "x", "distributed": True}}, who="mia"), 400,
                   "distributed")
+    neutron_error(await env.post(f"{N}/routers", {"router": {"name": "x", "external_gateway_info": {
+        "network_id": public[0]["id"], "external_fixed_ips": [{"ip_address": "10.9.9.9"}]}}}), 400,
+        "not a valid IP for any of the subnets", kind="InvalidIpForNetwork")
     assert db_state(env) == before
     r = await router(env, gateway_net=public[0]["id"])
     before = db_state(env)
