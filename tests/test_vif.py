@@ -179,3 +179,28 @@ def test_tap_names_reaching_qemu_are_plain():
             checked_tap(bad)
     assert bridged([{"vif_type": "bridge", "port_id": "a"}, {"vif_type": "other", "port_id": "b"}, {}]) == [
         {"vif_type": "bridge", "port_id": "a"}]
+
+
+def test_a_bridge_host_without_the_helper_is_refused_by_name():
+    """The build fault names the host and what it lacks (the helper, or the sudo rule)."""
+    from backend.core.hosts import parse_hosts
+    from backend.virt.driver import DriverError
+    from backend.virt.qemu.driver import QemuDriver
+
+    class Link:
+        def __init__(self, rc, err):
+            self.rc, self.err, self.argv = rc, err, None
+
+        def run(self, argv, timeout=None, check=True):
+            self.argv = argv
+            return self.rc, "", self.err
+    host = parse_hosts("hosts: [{name: far-1, address: 10.1.2.3, user: ops, vif: bridge}]")[0]
+    vif = {"vif_type": "bridge", "port_id": "0a1b2c3d-4e5f", "network_id": "9f8e7d6c-5b4a",
+           "segmentation_id": 7, "peers": ["10.1.2.4"]}
+    for rc, err, lacks in ((1, "sudo: a password is required", "sudo rights for ops"),
+                           (1, "/usr/bin/python3: can't find '__main__' module in '/usr/local/lib/pocketstack/"
+                               "privileged'", "the privileged helper at /usr/local/lib/pocketstack/privileged")):
+        d = QemuDriver(host, None, link=Link(rc, err))
+        with pytest.raises(DriverError, match=f"host far-1 has vif 'bridge' but lacks {lacks}"):
+            d._plug_sync([vif])
+        assert d.link.argv[:5] == ["sudo", "-n", "/usr/bin/python3", "-I", "/usr/local/lib/pocketstack/privileged"]

@@ -114,9 +114,11 @@ class L2Agent:
             if self.bus is not None:
                 api = compute_rpcapi.ComputeAPI(self.bus)
                 for other in sorted(self.hosts_on(nid) - {host}):
-                    if api.has_host(other):
+                    try:  # (a cluster's compute hosts are served by other processes)
                         api.update_network_peers(ctx, other, network_id=nid, segmentation_id=vni,
                                                  peers=self.peers(nid, other), seq=time.time_ns())
+                    except Exception as e:  # a host no compute serves any more: nothing to tell
+                        log.warning("host %s: flooding list of VNI %s not sent: %s", other, vni, e)
             if self.node is not None:
                 try:
                     await asyncio.to_thread(run_helper, "set-flood", str(vni), *self.peers(nid, None))
