@@ -34,6 +34,7 @@ RECONNECT_FOR = 60.0  # seconds a statement waits for the server to come back
 _TOKENS = re.compile(r"('(?:[^']|'')*'|\"[^\"]*\")")
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*(\(([^)]*)\))?", re.I)
 _MINMAX = re.compile(r"\b(max|min)\s*\(", re.I)
+_NUMBERED = re.compile(r"\?(\d+)")  # SQLite's ?NNN: the NNNth parameter, as often as it appears
 
 
 class _NumericLoader(Loader):
@@ -62,7 +63,8 @@ def _scalar_minmax(sql: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, bool]:
-    """(PostgreSQL statement, whether it returns the new row's id)."""
+    """(PostgreSQL statement, whether it returns the new row's id). Numbered parameters
+    (?1, ?2) become named ones (%(p1)s): params() turns the sequence into their dict."""
     if sql.lstrip().upper().startswith("PRAGMA"):
         if sql.strip().lower() in ("pragma quick_check", "pragma integrity_check"):
             return "SELECT 'ok' AS quick_check", False
@@ -76,7 +78,7 @@ def translate(sql: str) -> tuple[str, bool]:
         if i % 2:  # a literal or a quoted name: only % is special to psycopg
             parts[i] = p.replace("%", "%%")
         else:
-            p = p.replace("%", "%%").replace("?", "%s")
+            p = _NUMBERED.sub(r"%(p\1)s", p.replace("%", "%%")).replace("?", "%s")
             p = re.sub(r"\bLIKE\b", "ILIKE", p, flags=re.I)
             parts[i] = _scalar_minmax(p) if _MINMAX.search(p) else p
     q = "".join(parts)
@@ -94,6 +96,12 @@ def translate(sql: str) -> tuple[str, bool]:
             q += " RETURNING id"
             returning = True
     return q, returning
+
+
+def _params(q: str, params):
+    if "%(p" in q:
+        return {f"p{i}": v for i, v in enumerate(params, 1)}
+    return tuple(params)
 
 
 class _Inserted:
@@ -198,16 +206,17 @@ class PgConnection:
 
     def execute(self, sql: str, params=()):
         q, returning = translate(sql)
-        cur = self._call(q, tuple(params))
+        cur = self._call(q, _params(q, params))
         return _Inserted(cur) if returning else cur
 
     def dicts(self, sql: str, params=()):
         """The rows as dicts (db.row/db.rows): psycopg names the columns once per result."""
-        return self._call(translate(sql)[0], tuple(params), dicts=True)
+        q = translate(sql)[0]
+        return self._call(q, _params(q, params), dicts=True)
 
     def executemany(self, sql: str, seq):
         q, _ = translate(sql)
-        return self._call(q, [tuple(p) for p in seq], many=True)
+        return self._call(q, [_params(q, p) for p in seq], many=True)
 
     def begin(self):
         self._call(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})", None)

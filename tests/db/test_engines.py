@@ -57,6 +57,8 @@ def test_the_sqlite_dialect_runs_on_both(db):
         "message": "50% done"}
     assert dbm.row(db, "SELECT max(code, 7) m, min(code, 7) n FROM instance_faults WHERE id=?", (first,)) == {
         "m": 500, "n": 7}
+    assert dbm.rows(db, "SELECT id FROM roles WHERE id=?1 OR name=?1 OR id=?2 ORDER BY id", ("r1", "nope")) == [
+        {"id": "r1"}]  # numbered parameters, one used twice
     dbm.update(db, "roles", "r1", {"description": "it's ?"})
     assert dbm.row(db, "SELECT description FROM roles WHERE name LIKE 'ADM%'")["description"] == "it's ?"
 
