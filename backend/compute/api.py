@@ -26,6 +26,7 @@ from backend.compute.secgroups import ServerSecurityGroups
 from backend.compute.server_tags import ServerTags, check_tags
 from backend.compute.flavor_specs import FlavorExtraSpecs
 from backend.compute.user_data import check_user_data
+from backend.compute.host_hints import host_hints
 from backend.messaging.flow import token_detail
 
 MAX_COUNT = 100
@@ -132,7 +133,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
         spec = {"vcpus": f["vcpus"], "memory_mb": f["ram"], "disk_gb": 0 if boot_volume_size else f["disk"],
                 "availability_zone": availability_zone,
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},
-                "group_id": req["group_id"], "group_policy": req["group_policy"]}
+                "group_id": req["group_id"], "group_policy": req["group_policy"],
+                "same_host": req["same_host"], "different_host": req["different_host"]}
         self.conductor_api.build_instances(ctx, instance_uuids=uuids, request_spec=spec, instance_uuid=uuids[0])
         return [self.store.view(self.store.get(u), ctx.is_admin) for u in uuids]
 
@@ -197,7 +199,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
         group_id = group_policy = None
         if not isinstance(hints, dict):
             raise BadRequest("scheduler hints must be a mapping")
-        unknown = set(hints) - {"group"}
+        unknown = set(hints) - {"group", "same_host", "different_host"}
         if unknown:
             raise BadRequest(f"unknown scheduler hint(s): {', '.join(sorted(unknown))}")
         if hints.get("group"):
@@ -206,7 +208,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
                 raise BadRequest(f"server group {hints['group']!r} not found")
             group_id, group_policy = g["id"], g["policy"]
         return {"flavor": f, "image": img, "networks": nets, "min_count": min_count, "max_count": max_count,
-                "group_id": group_id, "group_policy": group_policy}
+                "group_id": group_id, "group_policy": group_policy, **host_hints(hints)}
 
     def _validate_networks(self, ctx, networks, max_count):
         if networks in (None, "auto"):

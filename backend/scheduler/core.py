@@ -69,6 +69,9 @@ class RequestSpec:
     group_policy: str | None = None                        # "affinity" | "anti-affinity"
     group_hosts: set[str] = field(default_factory=set)     # hosts holding group members
     ignore_hosts: set[str] = field(default_factory=set)    # already tried (reschedule)
+    # hosts of the instances the same_host / different_host hints name (None: no such hint)
+    same_host_hosts: set[str] | None = None
+    different_host_hosts: set[str] | None = None
 
 
 @dataclass

@@ -311,8 +311,11 @@ class ServerGroupAffinityFilter(BaseFilter):
 # Run order of the default list: root causes (service down) before capacity, so that the
 # explanation blames a host being down rather than its memory. IgnoreHosts is not in it: it is
 # not optional, the core always runs it first (upstream strips ignored hosts before filtering).
+from .hint_filters import DifferentHostFilter, SameHostFilter  # noqa: E402 (they subclass BaseFilter)
+
 ALL_FILTERS = [IgnoreHostsFilter, ComputeFilter, AvailabilityZoneFilter, RamFilter,
                CoreFilter, DiskFilter, ImagePropertiesFilter,
-               ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter]
+               ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter,
+               SameHostFilter, DifferentHostFilter]
 FILTERS = {cls.name: cls for cls in ALL_FILTERS}
 DEFAULT_FILTERS = [cls.name for cls in ALL_FILTERS if cls is not IgnoreHostsFilter]

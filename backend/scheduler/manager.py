@@ -42,7 +42,9 @@ class SchedulerManager:
                            image_properties=rs.get("image_properties") or {},
                            group_policy=rs.get("group_policy"),
                            group_hosts=set(self._group_hosts(rs.get("group_id"))),
-                           ignore_hosts=set(rs.get("ignore_hosts") or ()))
+                           ignore_hosts=set(rs.get("ignore_hosts") or ()),
+                           same_host_hosts=self._hint_hosts(rs.get("same_host")),
+                           different_host_hosts=self._hint_hosts(rs.get("different_host")))
         async with Step(self.tracer, ctx, "scheduler", "filter and weigh", instance_uuids[0]):
             decisions = select_destinations(spec, self.host_states(), self.conf, len(instance_uuids),
                                             list(instance_uuids))
@@ -69,3 +71,11 @@ class SchedulerManager:
             return []
         return [r["host"] for r in dbm.rows(self.db, "SELECT DISTINCT host FROM instances WHERE server_group_id=?"
                                                      " AND deleted=0 AND host IS NOT NULL", (group_id,))]
+
+    def _hint_hosts(self, uuids):
+        """The hosts of the instances a same_host/different_host hint names (None: no hint)."""
+        if not uuids:
+            return None
+        marks = ",".join("?" * len(uuids))
+        return {r["host"] for r in dbm.rows(self.db, f"SELECT DISTINCT host FROM instances WHERE uuid IN ({marks})"
+                                                     " AND deleted=0 AND host IS NOT NULL", tuple(uuids))}
