@@ -62,6 +62,7 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
         "multiattach": False, "volume_type": v.get("volume_type") or "__DEFAULT__", "snapshot_id": None,
         "source_volid": None, "metadata": dict(v.get("metadata") or {}), "user_id": v.get("user_id"),
         "replication_status": None, "consistencygroup_id": None,
+        **({"volume_image_metadata": {"image_id": v["image_id"]}} if v.get("image_id") else {}),
         "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
                          "volume_id": vid, "id": vid, "device": a.get("device"),
                          "host_name": v.get("host"), "attached_at": None}
@@ -135,7 +136,7 @@ async def volumes_detail(request: Request) -> Response:
 _CREATE_FIELDS = ("size", "name", "description", "volume_type", "availability_zone", "metadata",
                   "imageRef", "snapshot_id", "source_volid", "backup_id", "multiattach",
                   "consistencygroup_id", "group_id", "display_name", "display_description")
-_NULL_ONLY = ("imageRef", "snapshot_id", "source_volid", "backup_id", "consistencygroup_id",
+_NULL_ONLY = ("snapshot_id", "source_volid", "backup_id", "consistencygroup_id",
               "group_id")
 
 
@@ -159,7 +160,8 @@ async def volume_create(request: Request) -> Response:
     if not isinstance(metadata, dict):
         raise BadRequest("'volume.metadata' must be an object of string keys and values")
     vtype = want_str(v, "volume_type", "volume") or None
-    created = await cloud.create_volume(token, size, name, desc, metadata, vtype)
+    image = want_str(v, "imageRef", "volume") or None
+    created = await cloud.create_volume(token, size, name, desc, metadata, vtype, image)
     return JSONResponse({"volume": volume_view(request, created, await _is_admin(request, token),
                                                created=True)},
                         status_code=202)

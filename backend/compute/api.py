@@ -383,8 +383,10 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
         self.store.action_start(ctx, r["uuid"], "attach_volume")
         self.volume.set(v["id"], status="attaching", attached_to=r["uuid"], device=device)
         try:
+            # a volume without a host gets its file now, from its image if it was made from one
             await self.compute_rpcapi.attach_volume(ctx, r["host"], instance_uuid=r["uuid"], volume_id=v["id"],
-                                                    size_gb=v["size"], device=device, create=not v["host"])
+                                                    size_gb=v["size"], device=device, create=not v["host"],
+                                                    image_id=None if v["host"] else v["image_id"])
         except Exception as e:
             self.volume.set(v["id"], status="available", attached_to=None, device=None)
             raise Conflict(f"attaching volume {v['id']} failed on {r['host']}: {e}") from None

@@ -318,10 +318,15 @@ class ComputeManager(SerialConsoleManager, VifManager):
     async def delete_volume_backing(self, ctx, volume_id):
         await self.driver.delete_volume(volume_id)
 
-    async def attach_volume(self, ctx, instance_uuid, volume_id, size_gb, device, create):
+    async def attach_volume(self, ctx, instance_uuid, volume_id, size_gb, device, create, image_id=None):
         async with self._lock(instance_uuid):
-            if create:  # a new volume gets its file on the host that uses it
-                await self.driver.create_volume(volume_id, size_gb)
+            if create:  # a new volume gets its file on the host that uses it (a copy of its image)
+                image = None
+                if image_id:
+                    f = await self.image_api.get_image_file(ctx, image_id=image_id, instance_uuid=instance_uuid)
+                    f.pop("properties")
+                    image = ImageFile(**f)
+                await self.driver.create_volume(volume_id, size_gb, image)
             try:
                 await self.driver.attach_volume(instance_uuid, volume_id, device)
             except Exception:

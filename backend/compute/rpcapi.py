@@ -39,9 +39,11 @@ class ComputeAPI(RPCClient):
         return await self.bus.call(ctx, topic_of(host), "get_serial_console", timeout=30,
                                    instance_uuid=instance_uuid)
 
-    async def attach_volume(self, ctx, host, instance_uuid, volume_id, size_gb, device, create) -> None:
+    async def attach_volume(self, ctx, host, instance_uuid, volume_id, size_gb, device, create,
+                            image_id=None) -> None:
         await self.bus.call(ctx, topic_of(host), "attach_volume", timeout=120, instance_uuid=instance_uuid,
-                            volume_id=volume_id, size_gb=size_gb, device=device, create=create)
+                            volume_id=volume_id, size_gb=size_gb, device=device, create=create,
+                            image_id=image_id)
 
     async def detach_volume(self, ctx, host, instance_uuid, volume_id) -> None:
         await self.bus.call(ctx, topic_of(host), "detach_volume", timeout=60, instance_uuid=instance_uuid,

@@ -174,11 +174,15 @@ class ResourcesFacade:
 
     async def create_volume(self, token: str, size: int, name: str = "",
                             description: str = "", metadata: dict | None = None,
-                            volume_type: str | None = None) -> dict:
+                            volume_type: str | None = None, image: str | None = None) -> dict:
         """metadata: {key: value}, strings (cinder's volume metadata); volume_type: a type's
-        id or name (None: __DEFAULT__)."""
-        return self.rt.volume.create(await self.ctx(token), size, name, description,
-                                     metadata=metadata, volume_type=volume_type)
+        id or name (None: __DEFAULT__); image: an active image's id (cinder's imageRef): the
+        volume is bootable and its file, made on the host that first uses it, starts as a copy
+        of the image."""
+        ctx = await self.ctx(token)
+        image_id = self.rt.volume.image_for_volume(ctx, self.rt.image, image, size) if image else None
+        return self.rt.volume.create(ctx, size, name, description, metadata=metadata,
+                                     volume_type=volume_type, image_id=image_id, bootable=bool(image_id))
 
     async def list_volume_types(self, token: str) -> list[dict]:
         """__DEFAULT__ first; private types for admins only."""

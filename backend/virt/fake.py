@@ -54,6 +54,7 @@ class FakeDriver(ComputeDriver):
         super().__init__(host)
         self.guests: dict[str, FakeGuest] = {}
         self.volumes: dict[str, int] = {}
+        self.volume_images: dict[str, str] = {}  # volume id -> the image it started as a copy of
         # what plug_vifs made, as the helper's `list` shows it on a real host:
         # bridges {bridge: {"vni", "peers", "ports"}}, taps {tap: bridge}
         self.bridges: dict[str, dict] = {}
@@ -184,6 +185,8 @@ class FakeDriver(ComputeDriver):
     async def create_volume(self, volume_id, size_gb, image=None) -> None:
         await self._reach()
         self.volumes[volume_id] = size_gb
+        if image is not None:
+            self.volume_images[volume_id] = image.id
 
     async def attach_volume(self, uuid, volume_id, device) -> None:
         g = await self._guest(uuid)
@@ -199,6 +202,7 @@ class FakeDriver(ComputeDriver):
     async def delete_volume(self, volume_id) -> None:
         await self._reach()
         self.volumes.pop(volume_id, None)
+        self.volume_images.pop(volume_id, None)
 
     @property
     def vif_type(self) -> str:

@@ -106,6 +106,25 @@ class VolumeService(VolumeTypes):
                                        "created_at": now, "updated_at": now})
         return self._typed([self.view(dbm.row(self.db, "SELECT * FROM volumes WHERE id=?", (vid,)))])[0]
 
+    @staticmethod
+    def image_for_volume(ctx, images, ref: str, size: int) -> str:
+        """The id of the image a volume of size GB is made from (cinder's imageRef), checked as
+        cinder checks it: visible to the caller, active, not larger than the volume, the volume
+        not smaller than its min_disk."""
+        try:
+            img = images.find(ctx, str(ref))
+        except (NotFound, Conflict):
+            raise BadRequest("Invalid image identifier or unable to access requested image.") from None
+        if img["status"] != "active":
+            raise BadRequest(f"Image {img['id']} is not active.")
+        gb = -(-(img["size"] or 0) // 1024 ** 3)
+        if isinstance(size, int) and gb > size:
+            raise BadRequest(f"Size of specified image {gb} GB is larger than volume size {size} GB.")
+        if isinstance(size, int) and img["min_disk"] and size < img["min_disk"]:
+            raise BadRequest(f"Volume size {size}GB cannot be smaller than the image minDisk size "
+                             f"{img['min_disk']}GB.")
+        return img["id"]
+
     def update(self, ctx, ref, changes: dict) -> dict:
         """cinder's PUT: name, description, metadata (replaces the volume's)."""
         if not ctx.can_write:
