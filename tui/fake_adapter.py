@@ -25,9 +25,9 @@ def fixed_clock() -> datetime:
 
 USER = {"id": "u-admin", "name": "admin", "domain": {"id": "default", "name": "Default"}}
 PROJECTS = [{"id": "p-admin", "name": "admin", "domain_id": "default", "description": "", "enabled": True,
-             "tags": []},
+             "tags": [], "parent_id": "default"},
             {"id": "p-demo", "name": "demo", "domain_id": "default", "description": "", "enabled": True,
-             "tags": []}]
+             "tags": [], "parent_id": "default"}]
 FLAVORS = [{"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 128, "disk": 1, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0},
            {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 256, "disk": 2, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0},
            {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 512, "disk": 4, "is_public": True, "swap": 0, "ephemeral": 0, "rxtx_factor": 1.0}]
@@ -122,7 +122,7 @@ class FakeAdapter(Adapter):
                 "project": {"id": project["id"], "name": project["name"],
                             "domain": {"id": "default", "name": "Default"}} if project else None,
                 "roles": [{"id": "r-admin", "name": "admin"}, {"id": "r-member", "name": "member"}] if project else [],
-                "is_admin": bool(project), "system": False}
+                "is_admin": bool(project), "system": False, "domain": None}
 
     async def _invoke(self, method: str, *args, **kwargs) -> Any:
         self.calls.append((method, args))
