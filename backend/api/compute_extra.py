@@ -40,14 +40,18 @@ def flavor_view(request: Request, f: dict, detail: bool = True) -> dict:
 async def _flavors(request: Request, detail: bool) -> Response:
     cloud, token, q = request.app.state.cloud, token_of(request), request.query_params
     limit, marker = limit_marker(request)
-    items = await cloud.list_flavors(token)
+    # nova: is_public is the admins' to choose (default: public and shared with their project;
+    # 'none': all); members always get the public flavors and those shared with them
+    pub = None
+    if await is_admin(request, token):
+        pub = True
+        if "is_public" in q:
+            pub = None if q["is_public"].strip().lower() == "none" else _flavor_bool(q["is_public"])
+    items = await cloud.list_flavors(token, pub)
     for key, field in (("minRam", "ram"), ("minDisk", "disk")):
         if key in q:
             m = want_int(q[key], key, minimum=0)
             items = [f for f in items if f[field] >= m]
-    if "is_public" in q and q["is_public"].lower() != "none":
-        pub = _flavor_bool(q["is_public"])
-        items = [f for f in items if f.get("is_public", True) == pub]
     items = [{**f, "id": str(f["id"])} for f in items]
     items, more = page(items, limit, marker)
     body = {"flavors": [flavor_view(request, f, detail) for f in items]}

@@ -25,6 +25,7 @@ from backend.compute.admin_actions import AdminActions
 from backend.compute.secgroups import ServerSecurityGroups
 from backend.compute.server_tags import ServerTags, check_tags
 from backend.compute.flavor_specs import FlavorExtraSpecs
+from backend.compute.flavor_access import FlavorAccess
 from backend.compute.user_data import check_user_data
 from backend.compute.host_hints import host_hints
 from backend.messaging.flow import token_detail
@@ -48,7 +49,7 @@ def _int(name, v, lo, hi):
 
 
 class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags, ServerSecurityGroups,
-                 FlavorExtraSpecs):
+                 FlavorExtraSpecs, FlavorAccess):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)
@@ -147,7 +148,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
             f = self.find_flavor(flavor)
         except NotFound:
             raise BadRequest(f"Flavor {flavor} could not be found.") from None
-        if not f["is_public"] and not ctx.is_admin:
+        if not self.may_see_flavor(ctx, f):
             raise BadRequest(f"Flavor {flavor} could not be found.")
         img = None
         if image not in (None, ""):
@@ -440,7 +441,9 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
         if not ctx.is_admin:
             raise Forbidden("only an admin may delete flavors")
         f = self.find_flavor(ref)
-        self.db.conn.execute("DELETE FROM flavors WHERE id=?", (f["id"],))
+        with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM flavor_projects WHERE flavor_id=?", (f["id"],))
+            self.db.conn.execute("DELETE FROM flavors WHERE id=?", (f["id"],))
 
     def create_server_group(self, ctx, name, policy):
         self._need_write(ctx)

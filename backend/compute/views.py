@@ -228,13 +228,13 @@ class ComputeViews:
                 "is_public": bool(f["is_public"]), "swap": f.get("swap") or 0,
                 "ephemeral": f.get("ephemeral_gb") or 0, "rxtx_factor": f.get("rxtx_factor") or 1.0}
 
-    def list_flavors(self, ctx):
-        q = "SELECT * FROM flavors" + ("" if ctx.is_admin else " WHERE is_public=1")
-        return [self.flavor_view(f) for f in dbm.rows(self.db, q + " ORDER BY ram, name")]
+    def list_flavors(self, ctx, is_public=None):
+        """is_public as nova's list takes it from admins (members see public and shared ones)."""
+        return [self.flavor_view(f) for f in self.visible_flavors(ctx, is_public)]
 
     def get_flavor(self, ctx, ref):
         f = self.find_flavor(ref)
-        if not f["is_public"] and not ctx.is_admin:
+        if not self.may_see_flavor(ctx, f):
             raise NotFound(f"flavor {ref!r} could not be found")
         return self.flavor_view(f)
 

@@ -143,8 +143,21 @@ class ComputeFacade:
         from backend.messaging.flow import build_flow
         return build_flow(server, trace, actions, now)
 
-    async def list_flavors(self, token: str) -> list[dict]:
-        return self.rt.compute_api.list_flavors(await self.ctx(token))
+    async def list_flavors(self, token: str, is_public: bool | None = None) -> list[dict]:
+        """Members: the public flavors and those shared with their project. Admins: all
+        (is_public None), public and shared with their project (True) or private (False)."""
+        return self.rt.compute_api.list_flavors(await self.ctx(token), is_public)
+
+    async def list_flavor_access(self, token: str, flavor: str) -> list[dict]:
+        """A private flavor's projects (admins): [{flavor_id, tenant_id}]."""
+        return self.rt.compute_api.list_flavor_access(await self.ctx(token), flavor)
+
+    async def add_flavor_access(self, token: str, flavor: str, project_id: str,
+                                refuse_public: bool = True) -> list[dict]:
+        return self.rt.compute_api.add_flavor_access(await self.ctx(token), flavor, project_id, refuse_public)
+
+    async def remove_flavor_access(self, token: str, flavor: str, project_id: str) -> list[dict]:
+        return self.rt.compute_api.remove_flavor_access(await self.ctx(token), flavor, project_id)
 
     async def get_flavor(self, token: str, flavor: str) -> dict:
         return self.rt.compute_api.get_flavor(await self.ctx(token), flavor)
