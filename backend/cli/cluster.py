@@ -5,7 +5,9 @@ compute processes (`pocketstack serve --role ...`), the hosts of the hosts file 
 compute processes. Everything lives under <state directory>/cluster: the generated
 pocketstack.conf, the hosts file of each compute process, pidfiles (run/), logs (log/) and
 state.json (what `down` stops; it stops that and nothing else). The control plane shares the
-cloud's SQLite file (WAL across processes on one machine). docs/cluster.md."""
+cloud's SQLite file (WAL across processes on one machine), or with --database postgresql a
+PostgreSQL cluster of our own (backend/core/pgnode.py) under <state directory>/cluster/pg,
+which `down` stops and keeps. docs/cluster.md."""
 from __future__ import annotations
 
 import configparser
@@ -25,6 +27,7 @@ import yaml
 from backend.core import db as dbm
 from backend.core import servicegroup
 from backend.core.config import Config
+from backend.core.pgnode import PgError, PgNode
 from backend.core.hosts import HostsFileError, load_hosts
 from backend.messaging.rabbit import RabbitError, RabbitNode
 from backend.runtime import resolve_hosts_path
@@ -88,7 +91,7 @@ def _split_hosts(config: Config, n: int, where: Path) -> list[Path]:
     return files
 
 
-def _write_conf(config: Config, path: Path, transport_url: str, port: int) -> None:
+def _write_conf(config: Config, path: Path, transport_url: str, port: int, database: str | None) -> None:
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str
     if config.conf_file:
@@ -98,6 +101,10 @@ def _write_conf(config: Config, path: Path, transport_url: str, port: int) -> No
     if not cp.has_section("api"):
         cp.add_section("api")
     cp["api"]["listen"], cp["api"]["port"] = "127.0.0.1", str(port)
+    if database:
+        if not cp.has_section("database"):
+            cp.add_section("database")
+        cp["database"]["connection"] = database
     with open(path, "w") as f:
         cp.write(f)
 
@@ -117,8 +124,59 @@ def _spawn(config: Config, cdir: Path, conf: Path, role: str, name: str, hosts: 
     return {"role": role, "name": name, "pid": p.pid, "log": str(log), "proc": p}
 
 
-def _ready(config: Config, proc: dict, port: int) -> bool:
-    db = dbm.open_db(config.db_path)
+def _db(config: Config, state: dict | None = None):
+    url = (state or {}).get("database_connection") or config.database_connection
+    return dbm.open_db(url or config.db_path)
+
+
+def _start_postgres(config: Config, state: dict, log) -> str:
+    """The cluster's PostgreSQL (made on the first `up`, kept by `down`); its URL. A database
+    with no cloud yet gets one (`pocketstack init`'s work; the admin password: OS_PASSWORD)."""
+    import dataclasses
+
+    from backend.facade import Cloud
+    pg = cluster_dir(config) / "pg"
+    old = (_state(config) or {}).get("postgres") or {}
+    # the server runs as the postgres user: it must get through the state directory (0711:
+    # through, not list; everything inside stays 0600/0700)
+    for d in (config.home, cluster_dir(config)):
+        os.chmod(d, 0o711)
+    node = PgNode(pg, port=old.get("port") if old.get("dir") == str(pg) else None)
+    state["postgres"] = {"dir": str(pg), "port": node.port}
+    _save(config, state)
+    log(f"postgresql: starting on 127.0.0.1:{node.port} ({pg})")
+    try:
+        node.start()
+    except PgError as e:
+        raise ClusterError(f"{e} (the state directory's parents must be searchable by the postgres "
+                           "user: set [DEFAULT] state_path or POCKETSTACK_HOME elsewhere, e.g. "
+                           "/var/lib/pocketstack)") from None
+    db = dbm.open_db(node.url)
+    try:
+        new = dbm.row(db, "SELECT count(*) n FROM users")["n"] == 0
+    finally:
+        db.close()
+    if new:
+        password = os.environ.get("OS_PASSWORD")
+        if not password:
+            raise ClusterError("the PostgreSQL database has no cloud yet: set OS_PASSWORD (the admin's "
+                               "password) and run `cluster up --database postgresql` again")
+        Cloud.init(dataclasses.replace(config, database_connection=node.url), password)
+        for d in (config.home, cluster_dir(config)):  # init closes the state directory again
+            os.chmod(d, 0o711)
+    return node.url
+
+
+def _stop_postgres(state: dict, log) -> None:
+    pg = state.get("postgres")
+    if pg and Path(pg["dir"]).exists():
+        node = PgNode(Path(pg["dir"]), port=pg["port"])
+        node.stop()
+        log(f"postgresql: stopped (data kept in {pg['dir']})")
+
+
+def _ready(config: Config, proc: dict, port: int, state: dict | None = None) -> bool:
+    db = _db(config, state)
     try:
         rows = [r for r in servicegroup.services(db) if r["pid"] == proc["pid"] and not r["stopped"]]
     finally:
@@ -134,9 +192,9 @@ def _ready(config: Config, proc: dict, port: int) -> bool:
         return getattr(e, "code", None) is not None  # any HTTP answer: it serves
 
 
-def _wait_ready(config: Config, proc: dict, port: int, timeout: float) -> None:
+def _wait_ready(config: Config, proc: dict, port: int, timeout: float, state: dict | None = None) -> None:
     end = time.monotonic() + timeout
-    while not _ready(config, proc, port):
+    while not _ready(config, proc, port, state):
         if proc["proc"].poll() is not None:
             tail = Path(proc["log"]).read_text(errors="replace").strip().splitlines()[-5:]
             raise ClusterError(f"{proc['name']} exited ({proc['proc'].returncode}) while starting: "
@@ -147,12 +205,14 @@ def _wait_ready(config: Config, proc: dict, port: int, timeout: float) -> None:
 
 
 def up(config: Config, computes: int = 2, port: int | None = None, timeout: float = 60.0,
-       log=print) -> dict:
-    """Start the node and the processes; the cluster's state (url, processes). On any failure
-    everything started is stopped again."""
+       log=print, database: str = "sqlite") -> dict:
+    """Start the node (and with database='postgresql' the database) and the processes; the
+    cluster's state (url, processes). On any failure everything started is stopped again."""
     if computes < 1:
         raise ClusterError(f"--computes {computes}: at least 1")
-    if not config.db_path.exists():
+    if database not in ("sqlite", "postgresql"):
+        raise ClusterError(f"--database {database!r}: sqlite or postgresql")
+    if database == "sqlite" and not config.db_path.exists():
         raise ClusterError(f"no cloud in {config.home}: run `pocketstack init` first")
     old = _state(config)
     if old and any(_ours(p["pid"]) for p in old["processes"]):
@@ -168,26 +228,34 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
     state = {"rabbit": {"dir": str(rdir), "port": node.port, "dist_port": node.dist_port,
                         "epmd_port": node.epmd_port, "nodename": node.nodename},
              "transport_url": node.url.replace("amqp://", "rabbit://"), "api_port": port,
-             "url": f"http://127.0.0.1:{port}", "processes": []}
+             "url": f"http://127.0.0.1:{port}", "processes": [],
+             "postgres": (old or {}).get("postgres")}
     _save(config, state)  # before anything starts: `down` finds whatever did
     try:
+        if database == "postgresql":
+            state["database_connection"] = _start_postgres(config, state, log)
+            _save(config, state)
         log(f"rabbitmq: starting node {node.nodename} on 127.0.0.1:{node.port}")
         try:
             node.start(timeout=timeout)
         except RabbitError as e:
             raise ClusterError(str(e)) from None
         conf = cdir / "pocketstack.conf"
-        _write_conf(config, conf, state["transport_url"], port)
+        _write_conf(config, conf, state["transport_url"], port, state.get("database_connection"))
         # the control plane gets the whole hosts file: its network node section (the L3 agent's)
         whole = resolve_hosts_path(config).resolve()
         plan = [("conductor", "conductor", whole), ("scheduler", "scheduler", whole), ("api", "api", whole)]
         plan += [("compute", f"compute-{i + 1}", f) for i, f in enumerate(hosts_files)]
-        for role, name, hosts in plan:
-            proc = _spawn(config, cdir, conf, role, name, hosts)
-            state["processes"].append({k: v for k, v in proc.items() if k != "proc"})
-            _save(config, state)
-            _wait_ready(config, proc, port, timeout)
-            log(f"{name}: pid {proc['pid']} ready")
+        # the conductor first (every other process reports to it), then the rest together
+        for batch in (plan[:1], plan[1:]):
+            procs = []
+            for role, name, hosts in batch:
+                procs.append(_spawn(config, cdir, conf, role, name, hosts))
+                state["processes"].append({k: v for k, v in procs[-1].items() if k != "proc"})
+                _save(config, state)
+            for proc in procs:
+                _wait_ready(config, proc, port, timeout, state)
+                log(f"{proc['name']}: pid {proc['pid']} ready")
     except BaseException:
         down(config, log=lambda m: None)
         raise
@@ -209,11 +277,11 @@ def respawn(config: Config, name: str, timeout: float = 60.0) -> dict:
     proc = _spawn(config, cdir, cdir / "pocketstack.conf", old["role"], name, hosts)
     state["processes"][state["processes"].index(old)] = {k: v for k, v in proc.items() if k != "proc"}
     _save(config, state)
-    _wait_ready(config, proc, state["api_port"], timeout)
+    _wait_ready(config, proc, state["api_port"], timeout, state)
     return state
 
 
-def down(config: Config, timeout: float = 30.0, log=print) -> bool:
+def down(config: Config, timeout: float = 15.0, log=print) -> bool:
     """Stop what `up` started (its processes, newest first, then its node); nothing else."""
     state = _state(config)
     if state is None:
@@ -233,13 +301,17 @@ def down(config: Config, timeout: float = 30.0, log=print) -> bool:
         log(f"{p['name']}: stopped (pid {p['pid']})")
     for p in state["processes"]:
         (cluster_dir(config) / "run" / f"{p['name']}.pid").unlink(missing_ok=True)
-    node = _node_of(state)
-    if node.base.exists():
+    node = _node_of(state) if "rabbit" in state else None
+    if node is not None and node.base.exists():
         node._ctl("shutdown", timeout=60)
         node._end_epmd()
         shutil.rmtree(node.base, ignore_errors=True)
         log(f"rabbitmq: node {node.nodename} stopped")
-    (cluster_dir(config) / "state.json").unlink(missing_ok=True)
+    _stop_postgres(state, log)
+    if state.get("postgres"):  # kept for the next `up`: the database lives there
+        _save(config, {"postgres": state["postgres"], "processes": []})
+    else:
+        (cluster_dir(config) / "state.json").unlink(missing_ok=True)
     return True
 
 
@@ -255,7 +327,9 @@ def status(config: Config) -> dict | None:
     state = _state(config)
     if state is None:
         return None
-    db = dbm.open_db(config.db_path)
+    if "rabbit" not in state:  # only a kept database: nothing runs
+        return None
+    db = _db(config, state)
     try:
         rows = {(r["pid"], r["host"]): r for r in servicegroup.services(db)}
     finally:
@@ -277,7 +351,8 @@ def status(config: Config) -> dict | None:
         queues = _node_of(state).list_queues()
     except (RabbitError, OSError, subprocess.SubprocessError) as e:
         queues = {"(broker unreachable)": str(e)}
-    return {"processes": out, "queues": queues, "url": state["url"], "transport_url": state["transport_url"]}
+    return {"processes": out, "queues": queues, "url": state["url"], "transport_url": state["transport_url"],
+            "database": state.get("database_connection") or f"sqlite:///{config.db_path}"}
 
 
 # ---- the command line ------------------------------------------------------------------------
@@ -289,7 +364,7 @@ def _config(args) -> Config:
 def _up(args) -> int:
     config = _config(args)
     try:
-        state = up(config, args.computes, args.port, log=lambda m: print(m, flush=True))
+        state = up(config, args.computes, args.port, log=lambda m: print(m, flush=True), database=args.database)
     except ClusterError as e:
         print(f"pocketstack: error: {e}", file=sys.stderr)
         return 1
@@ -308,7 +383,7 @@ def _status(args) -> int:
     if st is None:
         print("no cluster here (pocketstack cluster up)")
         return 1
-    print(f"API {st['url']}   broker {st['transport_url']}")
+    print(f"API {st['url']}   broker {st['transport_url']}   database {st['database']}")
     print(f"{'ROLE':<10} {'NAME':<12} {'PID':>8}  STATE")
     for p in st["processes"]:
         print(f"{p['role']:<10} {p['name']:<12} {p['pid']:>8}  {p['state']}")
@@ -326,6 +401,9 @@ def register(groups) -> None:
     u.add_argument("--computes", type=int, default=2, help="compute processes; the hosts are split over them (2)")
     u.add_argument("--port", type=int, help="the API's port (default: [api] port, 8774)")
     u.add_argument("--hosts", help="hosts.yaml to split (default: as `serve`)")
+    u.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="the control plane's database: the cloud's SQLite file (default) or a PostgreSQL "
+                        "cluster of our own under the state directory (a new cloud: OS_PASSWORD)")
     u.add_argument("--config-file", metavar="FILE", help="pocketstack.conf to start from")
     u.set_defaults(local=_up)
     d = sub.add_parser("down", help="stop what `cluster up` started, and nothing else")
