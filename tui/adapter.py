@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from backend.core.errors import CloudError, Unauthorized
 from backend.facade import BackendThread, Cloud
@@ -32,6 +32,36 @@ def parse_ts(value: str | float | None) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+class PortWiring(TypedDict):
+    """A port as the network screen shows it; host and vif_type None: not shown to this user."""
+    id: str
+    name: str
+    device_id: str
+    device_owner: str
+    mac_address: str
+    ip_addresses: list[str]
+    status: str
+    host: str | None
+    vif_type: str | None
+    floating_ip: str | None
+
+
+class NetworkWiring(TypedDict):
+    """A network, wired (the facade's list_network_wiring, docs/facade.md): network_type,
+    segmentation_id and hosts None where neutron's policy hides them (non-admins)."""
+    id: str
+    name: str
+    project_id: str | None
+    status: str
+    shared: bool
+    external: bool
+    network_type: str | None
+    segmentation_id: int | None
+    hosts: list[str] | None
+    ports: list[PortWiring]
+    routers: list[dict]
 
 
 @runtime_checkable
@@ -60,6 +90,8 @@ class CloudAdapter(Protocol):
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any: ...
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+    async def network_wiring(self) -> list[NetworkWiring]: ...
 
     async def open_console(self, server_id: str) -> Any: ...
 
@@ -91,6 +123,12 @@ class Adapter(abc.ABC):
 
     async def close(self) -> None:
         pass
+
+    async def network_wiring(self) -> list[NetworkWiring]:
+        """Every network the user sees with its segment, hosts, ports, routers and floating
+        IPs (in-process the facade's list_network_wiring; over --url built from neutron's
+        API by the same function)."""
+        return await self.call("list_network_wiring")
 
     async def open_console(self, server_id: str) -> Any:
         """Attach to the guest's serial console as the logged-in user: an object with async

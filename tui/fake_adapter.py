@@ -39,7 +39,14 @@ IMAGES = [{"id": "img-0001", "name": "tiny-linux", "status": "active", "disk_for
            "created_at": iso(NOW), "updated_at": iso(NOW), "tags": []}]
 NETWORK = {"id": "net-0001", "name": "private", "project_id": "p-admin", "tenant_id": "p-admin", "shared": True,
            "status": "ACTIVE", "admin_state_up": True, "external": False, "subnets": ["sub-0001"],
-           "created_at": iso(NOW)}
+           "created_at": iso(NOW), "provider:network_type": "vxlan", "provider:physical_network": None,
+           "provider:segmentation_id": 4242}
+# the network's DHCP port, on the network node (as neutron's DHCP agent makes it)
+DHCP_PORT = {"id": "port-dhcp", "name": "", "network_id": "net-0001", "project_id": "p-admin", "tenant_id": "p-admin",
+             "mac_address": "fa:16:3e:00:d0:01", "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": "10.0.0.2"}],
+             "device_id": "dhcp-net-0001", "device_owner": "network:dhcp", "binding_host_id": "controller",
+             "status": "ACTIVE", "admin_state_up": True, "security_groups": [], "port_security_enabled": False,
+             "binding:host_id": "controller", "binding:vnic_type": "normal", "binding:vif_type": "bridge"}
 SUBNET = {"id": "sub-0001", "name": "private-subnet", "network_id": "net-0001", "project_id": "p-admin",
           "tenant_id": "p-admin", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
           "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}],
@@ -94,6 +101,9 @@ class FakeAdapter(Adapter):
         self.images = copy.deepcopy(IMAGES)
         self.networks = [copy.deepcopy(NETWORK)]
         self.subnets = [copy.deepcopy(SUBNET)]
+        self.ports = [copy.deepcopy(DHCP_PORT)]   # ports of no instance (DHCP, routers' legs)
+        self.routers: list[dict] = []             # {id, name, status}
+        self.floatingips: list[dict] = []         # {port_id, floating_ip_address}
         self.servers: dict[str, dict] = {}
         self.hosts = {h["name"]: h for h in (hypervisor("compute-1", vcpus_used=2, mem_used=768, vms=2),
                                               hypervisor("compute-2"),
@@ -229,13 +239,23 @@ class FakeAdapter(Adapter):
         return self.subnets
 
     def f_list_ports(self, tok, filters=None):
-        return [{"id": f"port-{s['id'][-4:]}", "name": "", "network_id": "net-0001", "project_id": s["project_id"],
-                 "tenant_id": s["project_id"], "mac_address": a["mac"],
-                 "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": a["addr"]}],
-                 "device_id": s["id"], "device_owner": "compute:nova", "binding_host_id": s["host"],
-                 "status": "ACTIVE", "admin_state_up": True, "security_groups": ["sg-default"],
-                 "port_security_enabled": True}
-                for s in self.servers.values() for a in s["addresses"].get("private", [])]
+        # a stopped guest's tap is gone: its port is DOWN until it starts again
+        out = [{"id": f"port-{s['id'][-4:]}", "name": "", "network_id": "net-0001", "project_id": s["project_id"],
+                "tenant_id": s["project_id"], "mac_address": a["mac"],
+                "fixed_ips": [{"subnet_id": "sub-0001", "ip_address": a["addr"]}],
+                "device_id": s["id"], "device_owner": "compute:nova", "binding_host_id": s["host"],
+                "status": "ACTIVE" if s["status"] == "ACTIVE" else "DOWN", "admin_state_up": True,
+                "security_groups": ["sg-default"], "port_security_enabled": True,
+                "binding:host_id": s["host"] or "", "binding:vnic_type": "normal",
+                "binding:vif_type": "bridge" if s["host"] else "unbound"}
+               for s in self.servers.values() for a in s["addresses"].get("private", [])
+               if a.get("type") != "floating"] + self.ports
+        return [p for p in out if all(p.get(k) == v for k, v in (filters or {}).items())]
+
+    def f_list_network_wiring(self, tok):
+        from backend.facade.network_wiring import wiring_of  # the facade's own composition
+        return wiring_of(self.networks, self.f_list_ports(tok), self.floatingips, self.routers, admin=True,
+                         node="controller")
 
     def f_list_volumes(self, tok, all_projects=False):
         return self.volumes

@@ -12,6 +12,7 @@ import httpx
 
 from backend.core import errors
 from backend.core.errors import BadRequest, CloudError
+from backend.facade.network_wiring import wiring_of
 from tui.adapter import Adapter, Event
 from tui.remote_stream import EventStream
 from tui.whathappened import Call, file_label, mask
@@ -362,7 +363,18 @@ class RemoteAdapter(Adapter):
         return await self._get("/network/v2.0/subnets", token, "subnets")
 
     async def r_list_ports(self, token, filters=None):
-        return await self._get("/network/v2.0/ports", token, "ports")
+        return await self._get("/network/v2.0/ports", token, "ports", **(filters or {}))
+
+    async def r_list_network_wiring(self, token):
+        """The facade's view, from neutron's: provider:segmentation_id, binding:host_id and
+        binding:vif_type are there for admins only (the network node's name is not in the API:
+        a router leg's host stays unsaid)."""
+        nets = await self._get("/network/v2.0/networks", token, "networks")
+        ports = await self._get("/network/v2.0/ports", token, "ports")
+        fips = await self._get("/network/v2.0/floatingips", token, "floatingips")
+        routers = await self._get("/network/v2.0/routers", token, "routers")
+        nets = [dict(n, external=n.get("router:external", False)) for n in nets]
+        return wiring_of(nets, ports, fips, routers, bool((self.token or {}).get("is_admin")))
 
     async def _vol(self, token) -> str:
         return f"/volume/v3/{self.project_id}/volumes"

@@ -104,7 +104,9 @@ def network_view(n: dict) -> dict:
             "subnets": list(n.get("subnets") or []), "router:external": n.get("external", False), "mtu": 1500,
             "availability_zone_hints": [], "availability_zones": ["nova"],
             "ipv4_address_scope": None, "ipv6_address_scope": None,
-            "port_security_enabled": True, "is_default": False, **_common(n)}
+            "port_security_enabled": True, "is_default": False, **_common(n),
+            # neutron's provider attributes: the facade gives them to admins only, as its policy
+            **{k: v for k, v in n.items() if k.startswith("provider:")}}
 
 
 def subnet_view(s: dict) -> dict:

@@ -25,11 +25,13 @@ from backend.facade.compute import ComputeFacade
 from backend.facade.resources import ResourcesFacade
 from backend.facade.secgroups import SecurityGroupsFacade
 from backend.facade.routers import RoutersFacade
+from backend.facade.network_wiring import NetworkWiringFacade
 
 Event = dict[str, Any]
 
 
-class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade):
+class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade,
+            NetworkWiringFacade):
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         self._runtime = None  # backend.runtime.Runtime, set by start()

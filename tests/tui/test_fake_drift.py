@@ -92,6 +92,15 @@ def real_views(real) -> dict:
     v["get_instance_action"] = [real.call("get_instance_action", a["instance_uuid"], a["request_id"])
                                 for a in acts]
     v["get_console_output"] = [real.call("get_console_output", ok["id"])]
+    # a router on 'private' with a gateway, and a floating IP on the ACTIVE instance's port
+    ext = real.call("create_network", "public", external=True)
+    real.call("create_subnet", ext["id"], "172.24.4.0/24")
+    router = real.call("create_router", "r1", gateway={"network_id": ext["id"]})
+    private = real.call("list_networks", filters={"name": "private"})[0]
+    real.call("add_router_interface", router["id"], subnet_id=private["subnets"][0])
+    port = real.call("list_ports", filters={"device_id": ok["id"]})[0]
+    real.call("create_floatingip", ext["id"], port_id=port["id"])
+    v["list_network_wiring"] = real.call("list_network_wiring")
     for m in ("list_flavors", "list_images", "list_networks", "list_subnets", "list_ports",
               "list_volumes", "list_hypervisors"):
         v[m] = real.call(m)
@@ -106,6 +115,7 @@ def fake_views() -> dict:
     acts = [x for s in servers for x in a.f_list_instance_actions(tok, s["id"])]
     # the Flow tab's own scenario: a whole create and a failed schedule, record by record
     flows = [flow_scenario.adapter("done"), flow_scenario.adapter("done", failed=True)]
+    wiring = a.f_list_network_wiring(tok) + tui_scenario.wired().f_list_network_wiring(tok)
     return {
         "get_flow": [a.f_get_flow(tok, s["id"]) for s in servers] +
                     [f.f_get_flow(tok, sid) for f in flows for sid in f.servers],
@@ -123,6 +133,7 @@ def fake_views() -> dict:
         "list_networks": a.f_list_networks(tok), "list_subnets": a.f_list_subnets(tok),
         "list_ports": a.f_list_ports(tok), "list_volumes": a.f_list_volumes(tok),
         "list_hypervisors": a.f_list_hypervisors(tok),
+        "list_network_wiring": wiring,
     }
 
 

@@ -170,3 +170,33 @@ def hostile(name: str) -> FakeAdapter:
     a.hosts = {h["name"]: h for h in a.hosts.values()}
     a.actions[ACTIVE][0]["message"] = "msg" + name
     return a
+
+
+def wired() -> FakeAdapter:
+    """The scenario with neutron's L3 on 'private': a router with its interface (10.0.0.1) and
+    a gateway on the external 'public', a floating IP on web-1's port."""
+    import copy
+    from tui.fake_adapter import NETWORK, SUBNET
+    a = build()
+    pub = dict(copy.deepcopy(NETWORK), id="net-0002", name="public", shared=False, external=True,
+               subnets=["sub-0002"], **{"provider:segmentation_id": 77})
+    a.networks.append(pub)
+    a.subnets.append(dict(copy.deepcopy(SUBNET), id="sub-0002", name="public-subnet", network_id="net-0002",
+                          cidr="172.24.4.0/24", gateway_ip="172.24.4.1",
+                          allocation_pools=[{"start": "172.24.4.2", "end": "172.24.4.254"}]))
+    a.routers = [{"id": "rtr-0001", "name": "router1", "status": "ACTIVE"}]
+
+    def leg(pid, net, sub, ip, owner, device, mac):
+        return dict(copy.deepcopy(a.ports[0]), id=pid, network_id=net, device_id=device, device_owner=owner,
+                    mac_address=mac, fixed_ips=[{"subnet_id": sub, "ip_address": ip}], binding_host_id=None,
+                    **{"binding:host_id": "", "binding:vif_type": "unbound"})
+    a.ports += [leg("port-rtr1", "net-0001", "sub-0001", "10.0.0.1", "network:router_interface", "rtr-0001",
+                    "fa:16:3e:00:a0:01"),
+                leg("port-rtgw", "net-0002", "sub-0002", "172.24.4.2", "network:router_gateway", "rtr-0001",
+                    "fa:16:3e:00:a0:02"),
+                leg("port-fip1", "net-0002", "sub-0002", "172.24.4.10", "network:floatingip", "fip-0001",
+                    "fa:16:3e:00:a0:03")]
+    a.floatingips = [{"port_id": "port-0001", "floating_ip_address": "172.24.4.10"}]
+    web = a.servers[ACTIVE]["addresses"]["private"]
+    web.append(dict(web[0], addr="172.24.4.10", type="floating"))
+    return a
