@@ -35,14 +35,26 @@ UNREQUESTED = {"trace": None, "compute_nodes": {"last_heartbeat"}}
 DB_FILES = {"pocketstack.db", "pocketstack.db-wal", "pocketstack.db-shm"}
 
 
+def table_columns(conn) -> dict[str, list[str]]:
+    """Every table and its columns, on either engine (the data-access layer's connection)."""
+    if hasattr(conn, "dicts"):  # PostgreSQL (POCKETSTACK_DATABASE_CONNECTION=postgresql://...)
+        out: dict[str, list[str]] = {}
+        for table, col in conn.execute("SELECT table_name, column_name FROM information_schema.columns"
+                                       " WHERE table_schema=current_schema() ORDER BY table_name, ordinal_position"):
+            out.setdefault(table, []).append(col)
+        return out
+    return {t: [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')]
+            for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").fetchall()}
+
+
 def table_hashes(conn) -> dict[str, str]:
     """sha256 of every table's rows, sorted (row order is not state)."""
     out = {}
-    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+    for table, all_cols in table_columns(conn).items():
         skip = UNREQUESTED.get(table, set())
         if skip is None:
             continue
-        cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[1] not in skip]
+        cols = [c for c in all_cols if c not in skip]
         rows = sorted(repr(r) for r in conn.execute(f'SELECT {", ".join(cols)} FROM "{table}"'))
         out[table] = hashlib.sha256("\n".join([repr(cols), *rows]).encode()).hexdigest()
     return out
