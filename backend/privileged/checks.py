@@ -86,9 +86,9 @@ def nargs(args: list, low: int, high: int | None, usage: str) -> None:
         raise BadArgument(f"expected {usage}")
 
 
-def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+def run(argv: list[str], check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
     """Run one program (argv list, no shell); raise CommandFailed naming it if it fails."""
-    proc = subprocess.run(argv, capture_output=True, text=True, shell=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, shell=False, input=input)
     if check and proc.returncode != 0:
         raise CommandFailed(f"{' '.join(argv)} failed ({proc.returncode}): "
                             f"{(proc.stderr or proc.stdout).strip()[:400]}")

@@ -61,18 +61,32 @@ def _flood_list(vxlan: str) -> list:
 
 
 # ---- the pieces ---------------------------------------------------------------------------
-def _ensure_bridge(bridge: str) -> None:
-    link = _link(bridge)
-    if link is None:
-        checks.run(["ip", "link", "add", bridge, "type", "bridge"])
-    elif _kind(link) != "bridge":
+# Each piece plans `ip` commands against one reading of the links; a command runs them in one
+# `ip -batch` (one process instead of one per step: a plug is on every boot's path). Batch
+# lines split on whitespace: every name and address in them passed the checks (no spaces).
+def _by_name() -> dict:
+    return {x["ifname"]: x for x in _links()}
+
+
+def _run_batch(tool: str, lines: list) -> None:
+    if lines:
+        proc = checks.run([tool, "-batch", "-"], check=False, input="\n".join(lines) + "\n")
+        if proc.returncode != 0:
+            raise checks.CommandFailed(f"{tool} -batch failed ({proc.returncode}): "
+                                       f"{(proc.stderr or proc.stdout).strip()[:400]}")
+
+
+def _plan_bridge(links: dict, bridge: str) -> list:
+    link = links.get(bridge)
+    if link is not None and _kind(link) != "bridge":
         raise checks.CommandFailed(f"{bridge} exists and is not a bridge")
-    checks.run(["ip", "link", "set", bridge, "up"])
+    return ([] if link else [f"link add {bridge} type bridge"]) + [f"link set {bridge} up"]
 
 
-def _ensure_vxlan(bridge: str, vni: int, local: str) -> str:
+def _plan_vxlan(links: dict, bridge: str, vni: int, local: str) -> tuple[list, bool]:
+    """(commands, whether the VXLAN is new: then it has no flooding list yet)."""
     name = f"vxlan-{vni}"
-    link = _link(name)
+    link, out = links.get(name), []
     if link is not None:
         data = (link.get("linkinfo") or {}).get("info_data") or {}
         if _kind(link) != "vxlan" or data.get("id") != vni:
@@ -80,32 +94,40 @@ def _ensure_vxlan(bridge: str, vni: int, local: str) -> str:
         if link.get("master") not in (None, bridge):
             raise checks.CommandFailed(f"{name} belongs to bridge {link['master']}, not {bridge}")
         if data.get("local") != local:  # the host's address changed: make it again
-            checks.run(["ip", "link", "del", name])
+            out.append(f"link del {name}")
             link = None
     if link is None:
-        checks.run(["ip", "link", "add", name, "type", "vxlan", "id", str(vni), "local", local,
-                    "dstport", VXLAN_PORT])
-    checks.run(["ip", "link", "set", name, "mtu", MTU, "master", bridge, "up"])
-    return name
+        out.append(f"link add {name} type vxlan id {vni} local {local} dstport {VXLAN_PORT}")
+    return out + [f"link set {name} mtu {MTU} master {bridge} up"], link is None
 
 
-def _set_flood(vxlan: str, peers: list) -> None:
-    """The flooding list becomes exactly peers (BUM traffic is sent to each of them)."""
-    have = set(_flood_list(vxlan))
-    for dst in sorted(have - set(peers)):
-        checks.run(["bridge", "fdb", "del", FLOOD_MAC, "dev", vxlan, "dst", dst], check=False)
-    for dst in peers:
-        if dst not in have:
-            checks.run(["bridge", "fdb", "append", FLOOD_MAC, "dev", vxlan, "dst", dst])
-
-
-def _ensure_tap(tap: str, bridge: str, user: str) -> None:
-    link = _link(tap)
+def _plan_tap(links: dict, tap: str, bridge: str, user: str) -> list:
+    link = links.get(tap)
     if link is not None and _kind(link) != "tun":
         raise checks.CommandFailed(f"{tap} exists and is not a tap")
-    if link is None:
-        checks.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap", "user", user])
-    checks.run(["ip", "link", "set", tap, "mtu", MTU, "master", bridge, "up"])
+    return ([] if link else [f"tuntap add dev {tap} mode tap user {user}"]) + \
+        [f"link set {tap} mtu {MTU} master {bridge} up"]
+
+
+def _set_flood(vxlan: str, peers: list, new: bool = False) -> None:
+    """The flooding list becomes exactly peers (BUM traffic is sent to each of them)."""
+    have = set() if new else set(_flood_list(vxlan))
+    lines = [f"fdb del {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in sorted(have - set(peers))]
+    lines += [f"fdb append {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in peers if dst not in have]
+    _run_batch("bridge", lines)
+
+
+def _plug(bridge: str, vni: int, local: str, peers: list, tap: str | None = None, user: str = "") -> None:
+    """The network (bridge, VXLAN, flooding list) and, with tap, the port's tap on it. Every
+    check against what exists is made before the first change."""
+    links = _by_name()
+    plan = _plan_bridge(links, bridge)
+    vx, new = _plan_vxlan(links, bridge, vni, local)
+    plan += vx
+    if tap:
+        plan += _plan_tap(links, tap, bridge, user)
+    _run_batch("ip", plan)
+    _set_flood(f"vxlan-{vni}", peers, new)
 
 
 def _remove_tap(tap: str) -> bool:
@@ -162,9 +184,7 @@ def plug_network(args):
     """plug-network BRIDGE VNI LOCAL_IP [PEER_IP...]: the bridge, its VXLAN and flooding list."""
     checks.nargs(args, 3, None, "plug-network BRIDGE VNI LOCAL_IP [PEER_IP...]")
     bridge, vni, local = _bridge(args[0]), checks.vni(args[1]), checks.ipv4(args[2])
-    peers = _peers(args[3:], local)
-    _ensure_bridge(bridge)
-    _set_flood(_ensure_vxlan(bridge, vni, local), peers)
+    _plug(bridge, vni, local, _peers(args[3:], local))
     return 0
 
 
@@ -200,10 +220,7 @@ def plug_port(args):
     checks.nargs(args, 5, None, "plug-port BRIDGE VNI LOCAL_IP TAP USER [PEER_IP...]")
     bridge, vni, local = _bridge(args[0]), checks.vni(args[1]), checks.ipv4(args[2])
     tap, user = _tap(args[3]), checks.user(args[4])
-    peers = _peers(args[5:], local)
-    _ensure_bridge(bridge)
-    _set_flood(_ensure_vxlan(bridge, vni, local), peers)
-    _ensure_tap(tap, bridge, user)
+    _plug(bridge, vni, local, _peers(args[5:], local), tap, user)
     return 0
 
 
@@ -212,10 +229,10 @@ def plug_tap(args):
     """plug-tap TAP BRIDGE USER: a tap for USER on an existing bridge."""
     checks.nargs(args, 3, 3, "plug-tap TAP BRIDGE USER")
     tap, bridge, user = _tap(args[0]), _bridge(args[1]), checks.user(args[2])
-    link = _link(bridge)
-    if link is None or _kind(link) != "bridge":
+    links = _by_name()
+    if bridge not in links or _kind(links[bridge]) != "bridge":
         raise checks.CommandFailed(f"no bridge {bridge}: plug the network first")
-    _ensure_tap(tap, bridge, user)
+    _run_batch("ip", _plan_tap(links, tap, bridge, user))
     return 0
 
 
