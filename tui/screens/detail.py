@@ -31,7 +31,26 @@ OVERVIEW_ORDER = ["id", "name", "status", "vm_state", "task_state", "power_state
                   "created", "updated", "launched_at", "terminated_at", "metadata"]
 
 
-def render_overview(s: dict) -> Group:
+def render_ports(s: dict, ports: list[dict]) -> Text:
+    """One line per port: network, IP, MAC, status (neutron's: ACTIVE once its host wired it)
+    and the floating IP the server's addresses map to it (OS-EXT-IPS:type floating)."""
+    nets = {a.get("mac"): net for net, addrs in (s.get("addresses") or {}).items() for a in addrs}
+    floating = {a.get("mac"): a["addr"] for addrs in (s.get("addresses") or {}).values() for a in addrs
+                if a.get("type") == "floating"}
+    out = Text()
+    for p in sorted(ports, key=lambda p: (nets.get(p["mac_address"]) or "", p["id"])):
+        if out:
+            out.append("\n")
+        ips = ", ".join(ip["ip_address"] for ip in p.get("fixed_ips") or []) or "-"
+        out.append(f"{nets.get(p['mac_address']) or p.get('network_id')}: {ips}  {p['mac_address']}  ")
+        status = p.get("status") or "?"
+        out.append(status, style={"ACTIVE": "green", "DOWN": "yellow", "ERROR": "bold red"}.get(status, ""))
+        out.append(f"  floating {floating.get(p['mac_address']) or '-'}")
+    return out or Text("-")
+
+
+def render_overview(s: dict, ports: list[dict] | None = None) -> Group:
+    """ports: the server's ports (list_ports by device_id); None: not read yet."""
     t = Table(box=None, show_header=False, padding=(0, 2))
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -45,12 +64,15 @@ def render_overview(s: dict) -> Group:
         elif k == "image" and isinstance(v, dict):
             v = f"{v.get('name')} ({v.get('id')})"
         elif k == "addresses":
-            v = "; ".join(f"{net}: " + ", ".join(f"{a['addr']} ({a.get('mac', '')})" for a in addrs)
+            v = "; ".join(f"{net}: " + ", ".join(f"{a['addr']} ({a.get('mac', '')})" + (
+                " floating" if a.get("type") == "floating" else "") for a in addrs)
                           for net, addrs in (v or {}).items()) or "-"
         elif isinstance(v, (dict, list)):
             v = json.dumps(v) if v else "-"
         style = fmt.STATUS_STYLE.get(str(v), "") if k == "status" else ""
         t.add_row(fmt.plain(k), fmt.plain(fmt.dash(v), style=style))
+        if k == "addresses" and ports is not None:
+            t.add_row(fmt.plain("ports"), render_ports(s, ports))
     parts = [t]
     fault = s.get("fault")
     if fault:
@@ -122,6 +144,7 @@ class DetailScreen(Screen):
         self.console_text: str | None = None
         self.trace_all = False          # the Trace tab shows the launch request unless asked
         self._running = False           # a step of the shown trace is still open
+        self.ports: list[dict] | None = None  # the server's ports (Overview), once read
 
     def compose(self) -> ComposeResult:
         yield SessionBar()
@@ -160,6 +183,7 @@ class DetailScreen(Screen):
         if s is not FAILED:
             self.server = s
             self.show_server()
+        await self.load_ports()
         await self.load_flow()
         tr = await app.guard(a.call("get_trace", self.sid), "trace")
         if tr is not FAILED:
@@ -176,6 +200,14 @@ class DetailScreen(Screen):
         got = await self.app.guard(self.app.adapter.call("get_flow", self.sid), "flow")
         if got is not FAILED and self.is_attached:
             self.query_one(FlowTree).show(got, self.app.clock())
+
+    async def load_ports(self) -> None:
+        """Its ports' status and floating IPs (a port goes ACTIVE once its host wired it)."""
+        from tui.app import FAILED
+        got = await self.app.guard(self.app.adapter.call("list_ports", filters={"device_id": self.sid}), "ports")
+        if got is not FAILED and self.is_attached:
+            self.ports = got
+            self.show_server()
 
     async def reload_details(self) -> None:
         from tui.app import FAILED
@@ -244,6 +276,7 @@ class DetailScreen(Screen):
             was = self.server.get("status"), self.server.get("task_state")
             self.server = s
             self.show_server()
+            self.run_worker(self.load_ports(), group="detail-ports", exclusive=True)
             if was[0] == "BUILD" and s.get("status") != "BUILD":
                 self.run_worker(self.load_explain(), group="detail-explain", exclusive=True)
             if not self.app.adapter.pushes_details and was != (s.get("status"), s.get("task_state")):
@@ -268,7 +301,7 @@ class DetailScreen(Screen):
         title.append(f"  {status}", style=fmt.STATUS_STYLE.get(s.get("status") or "", ""))
         title.append(f"  {s['id']}", style="dim")
         self.query_one("#detail-title", Static).update(title)
-        self.query_one("#overview-body", Static).update(render_overview(s))
+        self.query_one("#overview-body", Static).update(render_overview(s, self.ports))
 
     def show_trace(self) -> None:
         records = list(self.traces.values())

@@ -1,11 +1,10 @@
-"""Images, flavors, networks (with ports and free addresses) and volumes: one list screen
-each, with create and delete where the API allows."""
+"""Images, flavors and volumes: one list screen each, with create and delete where the API
+allows (networks, wired and live: tui/screens/networks.py)."""
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -190,36 +189,6 @@ def free_addresses(subnet: dict, ports: list[dict]) -> int:
     return free
 
 
-class NetworksScreen(ResourceScreen):
-    KIND = "networks"
-    COLUMNS = [("name", "Name"), ("shared", "Shared"), ("status", "Status"), ("subnets", "Subnets"),
-               ("ports", "Ports"), ("free", "Free addresses"), ("id", "ID")]
-    DELETE = "delete_network"
-    CREATE_FIELDS = [("name", "Name", "my-net"), ("cidr", "Subnet CIDR", "10.1.0.0/24")]
-
-    async def fetch(self):
-        a = self.app.adapter
-        nets = await a.call("list_networks")
-        subnets = await a.call("list_subnets")
-        ports = await a.call("list_ports")
-        rows = []
-        for n in sorted(nets, key=lambda n: n["name"]):
-            subs = [s for s in subnets if s["network_id"] == n["id"]]
-            nports = [p for p in ports if p["network_id"] == n["id"]]
-            devs = sum(1 for p in nports if p.get("device_id"))
-            rows.append((n["id"], [n["name"], "yes" if n.get("shared") else "no", n.get("status") or "",
-                                   ", ".join(s["cidr"] for s in subs) or "-",
-                                   f"{len(nports)} ({devs} bound)",
-                                   Text(str(sum(free_addresses(s, nports) for s in subs))), n["id"]]))
-        return rows
-
-    async def create(self, v: dict) -> None:
-        a = self.app.adapter
-        net = await a.call("create_network", v["name"])
-        if v.get("cidr"):
-            await a.call("create_subnet", net["id"], v["cidr"], name=f"{v['name']}-subnet")
-
-
 class VolumesScreen(ResourceScreen):
     KIND = "volumes"
     COLUMNS = [("name", "Name"), ("status", "Status"), ("size", "Size GB"), ("bootable", "Bootable"),
@@ -271,5 +240,17 @@ def _size(n) -> str:
     return f"{n:.1f} TB"
 
 
-SCREENS = {"images": ImagesScreen, "flavors": FlavorsScreen, "networks": NetworksScreen,
+def _networks() -> Screen:
+    from tui.screens.networks import NetworksScreen  # it builds on ResourceScreen above
+    return NetworksScreen()
+
+
+def __getattr__(name: str):
+    if name == "NetworksScreen":
+        from tui.screens.networks import NetworksScreen
+        return NetworksScreen
+    raise AttributeError(name)
+
+
+SCREENS = {"images": ImagesScreen, "flavors": FlavorsScreen, "networks": _networks,
            "volumes": VolumesScreen}
