@@ -214,12 +214,12 @@ def test_sigkill_of_a_compute_process_mid_build(cluster):
     tok = cluster.token()
     sids = create(cluster, tok, "vm-kill", zone="slow", count=2)
     for sid in sids:
-        until(lambda: show(cluster, tok, sid)["OS-EXT-STS:task_state"] == "spawning", "spawning", 30)
+        until(lambda: show(cluster, tok, sid)["OS-EXT-STS:task_state"] == "spawning", "spawning", 60)
     assert {show(cluster, tok, sid)["OS-EXT-SRV-ATTR:host"] for sid in sids} == {"fake-1"}
     victim = cluster.process("compute-1")
     os.kill(victim["pid"], signal.SIGKILL)
     for sid in sids:
-        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=30)
+        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
         assert s["OS-EXT-SRV-ATTR:host"] == "fake-2"
         assert leftovers(cluster, sid) == {"ports": 1, "claims": 1, "volumes": 0}
     hv = {x["hypervisor_hostname"]: x for x in
