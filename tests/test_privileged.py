@@ -144,3 +144,18 @@ def test_runs_as_the_hosts_run_it_from_its_own_directory(helper):
                        text=True, cwd="/", env={"PATH": os.environ["PATH"]})
     assert p.returncode == 0, p.stderr
     assert set(json.loads(p.stdout)) >= {"bridges", "vxlans", "taps", "netns", "dnsmasq"}
+
+
+def test_concurrent_flood_updates_both_succeed(helper, ns):
+    """Two updates of one flooding list at once (the network node's, say): an entry the other
+    removed first is not an error, and the list ends as asked."""
+    assert run(helper, ns, "plug-network", "brqnetc", "4004", "10.9.0.1", "10.9.0.2", "10.9.0.3").returncode == 0
+    for round_ in range(5):
+        want = ["10.9.0.4", "10.9.0.5"] if round_ % 2 == 0 else ["10.9.0.2", "10.9.0.3"]
+        procs = [subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-I", str(helper), "set-flood",
+                                   "4004", *want], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        assert listing(helper, ns)["vxlans"]["vxlan-4004"]["flood"] == want

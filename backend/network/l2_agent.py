@@ -58,6 +58,7 @@ class L2Agent:
         self.db = db
         self.node = None          # backend.core.hosts.NetworkNode (hosts.yaml), None = no node
         self.bus = None           # set by the runtime: flooding lists go to compute.<host>
+        self._node_locks: dict[str, asyncio.Lock] = {}
 
     # ---- segmentation ids ------------------------------------------------------------------
     def allocate_segment(self) -> int:
@@ -120,10 +121,13 @@ class L2Agent:
                     except Exception as e:  # a host no compute serves any more: nothing to tell
                         log.warning("host %s: flooding list of VNI %s not sent: %s", other, vni, e)
             if self.node is not None:
-                try:
-                    await asyncio.to_thread(run_helper, "set-flood", str(vni), *self.peers(nid, None))
-                except (HelperError, OSError, subprocess.TimeoutExpired) as e:
-                    log.warning("network node: flooding list of VNI %s not updated: %s", vni, e)
+                # one update of a network's list on the node at a time, from the database as it is
+                # then: concurrent ones would race on the same entries, and an older list win
+                async with self._node_locks.setdefault(nid, asyncio.Lock()):
+                    try:
+                        await asyncio.to_thread(run_helper, "set-flood", str(vni), *self.peers(nid, None))
+                    except (HelperError, OSError, subprocess.TimeoutExpired) as e:
+                        log.warning("network node: flooding list of VNI %s not updated: %s", vni, e)
 
     # ---- the network node ---------------------------------------------------------------------
     def ensure_network_on_node(self, network: dict | str) -> str:

@@ -112,9 +112,10 @@ def _plan_tap(links: dict, tap: str, bridge: str, user: str) -> list:
 def _set_flood(vxlan: str, peers: list, new: bool = False) -> None:
     """The flooding list becomes exactly peers (BUM traffic is sent to each of them)."""
     have = set() if new else set(_flood_list(vxlan))
-    lines = [f"fdb del {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in sorted(have - set(peers))]
-    lines += [f"fdb append {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in peers if dst not in have]
-    _run_batch("bridge", lines)
+    gone = [f"fdb del {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in sorted(have - set(peers))]
+    if gone:  # -force: an entry another run removed meanwhile is as good as removed
+        checks.run(["bridge", "-force", "-batch", "-"], check=False, input="\n".join(gone) + "\n")
+    _run_batch("bridge", [f"fdb append {FLOOD_MAC} dev {vxlan} dst {dst}" for dst in peers if dst not in have])
 
 
 def _plug(bridge: str, vni: int, local: str, peers: list, tap: str | None = None, user: str = "") -> None:
