@@ -59,6 +59,7 @@ class L2Agent:
         self.node = None          # backend.core.hosts.NetworkNode (hosts.yaml), None = no node
         self.bus = None           # set by the runtime: flooding lists go to compute.<host>
         self._node_locks: dict[str, asyncio.Lock] = {}
+        self._node_tasks: set[asyncio.Task] = set()
 
     # ---- segmentation ids ------------------------------------------------------------------
     def allocate_segment(self) -> int:
@@ -120,14 +121,24 @@ class L2Agent:
                                                  peers=self.peers(nid, other), seq=time.time_ns())
                     except Exception as e:  # a host no compute serves any more: nothing to tell
                         log.warning("host %s: flooding list of VNI %s not sent: %s", other, vni, e)
-            if self.node is not None:
-                # one update of a network's list on the node at a time, from the database as it is
-                # then: concurrent ones would race on the same entries, and an older list win
-                async with self._node_locks.setdefault(nid, asyncio.Lock()):
-                    try:
-                        await asyncio.to_thread(run_helper, "set-flood", str(vni), *self.peers(nid, None))
-                    except (HelperError, OSError, subprocess.TimeoutExpired) as e:
-                        log.warning("network node: flooding list of VNI %s not updated: %s", vni, e)
+            if self.node is not None:  # as the casts to the hosts: the caller does not wait for it
+                task = asyncio.get_running_loop().create_task(self._node_flood(nid, vni))
+                self._node_tasks.add(task)
+                task.add_done_callback(self._node_tasks.discard)
+
+    async def _node_flood(self, nid: str, vni: int) -> None:
+        # one update of a network's list on the node at a time, from the database as it is then:
+        # concurrent ones would race on the same entries, and an older list could win
+        async with self._node_locks.setdefault(nid, asyncio.Lock()):
+            try:
+                await asyncio.to_thread(run_helper, "set-flood", str(vni), *self.peers(nid, None))
+            except (HelperError, OSError, subprocess.TimeoutExpired) as e:
+                log.warning("network node: flooding list of VNI %s not updated: %s", vni, e)
+
+    async def settle(self) -> None:
+        """Wait for the network node's flooding-list updates in flight (tests, shutdown)."""
+        while self._node_tasks:
+            await asyncio.gather(*list(self._node_tasks), return_exceptions=True)
 
     # ---- the network node ---------------------------------------------------------------------
     def ensure_network_on_node(self, network: dict | str) -> str:

@@ -145,12 +145,13 @@ async def test_two_guests_on_private_reach_each_other_across_hosts(real_cloud, l
         assert here["taps"][tap]["master"] == br
         assert here["vxlans"][f"vxlan-{vni}"]["master"] == br
         assert here["vxlans"][f"vxlan-{vni}"]["flood"] == sorted([hosts[other["host"]].vtep, node])
-    # the network node (here, the control machine: DHCP put it on the network) floods to both
-    node_seen = json.loads(subprocess.run([*HELPER, "list"], capture_output=True, text=True, check=True).stdout)
-    assert node_seen["vxlans"][f"vxlan-{vni}"]["flood"] == sorted(hosts[s["host"]].vtep for s in (a, b))
     # each guest pinged the other (its user_data's output on the console)
     assert f"PING {b_ip} yes" in await console_with(cloud, tok, a["id"], f"PING {b_ip}")
     assert f"PING {a_ip} yes" in await console_with(cloud, tok, b["id"], f"PING {a_ip}")
+    # the network node (here, the control machine: DHCP put it on the network) floods to both
+    await cloud.rt.network.l2.settle()
+    node_seen = json.loads(subprocess.run([*HELPER, "list"], capture_output=True, text=True, check=True).stdout)
+    assert node_seen["vxlans"][f"vxlan-{vni}"]["flood"] == sorted(hosts[s["host"]].vtep for s in (a, b))
     for s in (a, b):
         await cloud.delete_server(tok, s["id"])
     await gone_from_hosts(cloud, tok, lab_home, [net["id"]], [ports[a["id"]]["id"], ports[b["id"]]["id"]])
