@@ -235,6 +235,8 @@ class DetailScreen(Screen):
             one = await app.guard(a.call("get_instance_action", self.sid, act["request_id"]), "action")
             full.append(act if one is FAILED else one)
         from tui.whathappened import event_show
+        if not self.is_attached:  # the screen went away while the actions were read
+            return
         self.query_one("#events-body", Static).update(
             render_actions(full, lambda rid: event_show(a.journal, self.sid, rid)))
 

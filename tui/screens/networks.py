@@ -28,9 +28,10 @@ PORT_COLUMNS = [("device", "Device"), ("owner", "Owner"), ("host", "Host"), ("ma
 
 
 def segment(n: dict) -> str:
-    if n.get("segmentation_id") is None:
+    """'vxlan 4242'; '-' before its first port is bound (the id is allocated then)."""
+    if n.get("network_type") is None:
         return HIDDEN
-    return f"{n.get('network_type') or ''} {n['segmentation_id']}".strip()
+    return f"{n['network_type']} {n['segmentation_id']}" if n.get("segmentation_id") is not None else "-"
 
 
 def free_of(subnets: list[dict], ports: list[dict]) -> int:
