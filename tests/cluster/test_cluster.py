@@ -210,6 +210,15 @@ def test_a_host_is_served_by_one_live_compute_process(cluster):
     assert cl.status(cluster.config)["processes"][-1]["state"] == "up"
 
 
+def test_an_embedded_backend_is_refused_while_the_cluster_runs(cluster):
+    import asyncio
+
+    from backend.core.errors import AlreadyRunning
+    from backend.facade import Cloud
+    with pytest.raises(AlreadyRunning, match="or cluster is already running on .*cluster down"):
+        asyncio.run(Cloud(cluster.config).start())
+
+
 def test_sigkill_of_a_compute_process_mid_build(cluster):
     tok = cluster.token()
     sids = create(cluster, tok, "vm-kill", zone="slow", count=2)
