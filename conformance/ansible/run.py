@@ -77,7 +77,7 @@ def play(work: Path, playbooks: list[str], state: str) -> list[Task]:
     env.update({"OS_CLIENT_CONFIG_FILE": str(work / "clouds.yaml"), "HOME": str(work),
                 "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_HOME": str(work / "ah"),
                 "ANSIBLE_LOCAL_TEMP": str(work / "ah" / "tmp"), "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
+                "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_PIPELINING": "1", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
     p = subprocess.run([str(VENV / "bin" / "ansible-playbook"), "-i", str(work / "inventory"),
                         "-e", f"state={state}", "-e", f"work={work}",
                         *[str(HERE / f"{name}.yml") for name in playbooks]],
