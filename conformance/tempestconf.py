@@ -20,7 +20,6 @@ FEATURES_OFF = {
     ("compute-feature-enabled", "metadata_service"): "metadata reaches guests on the config drive only",
     ("compute-feature-enabled", "attach_encrypted_volume"): "no volume encryption",
     ("compute-feature-enabled", "disk_config"): "no OS-DCF:diskConfig (no partition resizing)",
-    ("compute-feature-enabled", "enable_instance_password"): "the guest image has no agent to set adminPass",
     ("network-feature-enabled", "port_admin_state_change"): "ports are always admin up",
     ("validation", "run_validation"): "fake hosts: guests are not reachable over SSH",
     ("volume-feature-enabled", "backup"): "no volume backups",
