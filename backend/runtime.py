@@ -130,6 +130,8 @@ class Runtime:
         self.tracer = Tracer(self.db, self.events, shared=cluster)
         if c.transport_url:
             self.bus = await AMQPBus(c.transport_url, self.tracer).connect()
+            if cluster:  # the compute hosts other processes serve
+                self.bus.directory = lambda topic: servicegroup.serves_topic(self.db, topic)
         else:
             self.bus = InProcessBus(self.tracer, serialize=c.bus_serialize)
         self.conductor_api, self.compute_rpcapi = ConductorAPI(self.bus), compute_rpcapi.ComputeAPI(self.bus)

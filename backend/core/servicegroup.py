@@ -142,6 +142,14 @@ def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
     return out
 
 
+def serves_topic(db, topic: str) -> bool:
+    """Whether a compute process of the cluster maps the host of `compute.<host>`."""
+    if not topic.startswith("compute."):
+        return False
+    _ensure_schema(db)
+    return dbm.row(db, "SELECT 1 x FROM host_mappings WHERE host=?", (topic[len("compute."):],)) is not None
+
+
 def services(db) -> list[dict]:
     _ensure_schema(db)
     return dbm.rows(db, "SELECT * FROM services ORDER BY role, host")

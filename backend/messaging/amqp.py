@@ -193,9 +193,12 @@ class AMQPBus(Bus):
         q = await self._serve_ch.declare_queue(topic, durable=True)
         return (await q.purge()).message_count
 
+    # set in a cluster (runtime): whether another process serves a topic (the host mappings)
+    directory = None
+
     def has_topic(self, topic: str) -> bool:
-        """Topics this process serves (hosts of other processes are known from the database)."""
-        return topic in self._endpoints
+        """Topics this process serves, or, through `directory`, another process of the cluster."""
+        return topic in self._endpoints or (self.directory is not None and self.directory(topic))
 
     async def _on_request(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         # served as a task of its own: the next message does not wait for this one

@@ -75,3 +75,14 @@ def test_two_processes_under_one_service_name_are_refused(db):
     db.conn.execute("UPDATE services SET pid=-1")  # as if another process registered it
     with pytest.raises(sg.HostOwned, match="service compute 'compute-1' is already running"):
         sg.ServiceRecord(db, config, "compute", "compute-1").register([], [])
+
+
+def test_the_bus_knows_the_hosts_other_processes_serve(db):
+    from backend.messaging.amqp import AMQPBus
+    config = Config(service_down_time=5)
+    sg.ServiceRecord(db, config, "compute", "compute-1").register(["h1"], HOSTS[:1])
+    bus = AMQPBus("rabbit://guest:guest@127.0.0.1:1/")  # not connected: has_topic asks no broker
+    assert not bus.has_topic("compute.h1")  # served nowhere this bus knows of
+    bus.directory = lambda topic: sg.serves_topic(db, topic)
+    assert bus.has_topic("compute.h1") and not bus.has_topic("compute.h2")
+    assert not bus.has_topic("conductor")
