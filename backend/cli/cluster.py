@@ -27,10 +27,11 @@ import yaml
 from backend.core import db as dbm
 from backend.core import servicegroup
 from backend.core.config import Config
-from backend.core.pgnode import PgError, PgNode
 from backend.core.hosts import HostsFileError, load_hosts
 from backend.messaging.rabbit import RabbitError, RabbitNode
 from backend.runtime import resolve_hosts_path
+
+from . import cluster_pg
 
 
 class ClusterError(Exception):
@@ -129,52 +130,6 @@ def _db(config: Config, state: dict | None = None):
     return dbm.open_db(url or config.db_path)
 
 
-def _start_postgres(config: Config, state: dict, log) -> str:
-    """The cluster's PostgreSQL (made on the first `up`, kept by `down`); its URL. A database
-    with no cloud yet gets one (`pocketstack init`'s work; the admin password: OS_PASSWORD)."""
-    import dataclasses
-
-    from backend.facade import Cloud
-    pg = cluster_dir(config) / "pg"
-    old = (_state(config) or {}).get("postgres") or {}
-    # the server runs as the postgres user: it must get through the state directory (0711:
-    # through, not list; everything inside stays 0600/0700)
-    for d in (config.home, cluster_dir(config)):
-        os.chmod(d, 0o711)
-    node = PgNode(pg, port=old.get("port") if old.get("dir") == str(pg) else None)
-    state["postgres"] = {"dir": str(pg), "port": node.port}
-    _save(config, state)
-    log(f"postgresql: starting on 127.0.0.1:{node.port} ({pg})")
-    try:
-        node.start()
-    except PgError as e:
-        raise ClusterError(f"{e} (the state directory's parents must be searchable by the postgres "
-                           "user: set [DEFAULT] state_path or POCKETSTACK_HOME elsewhere, e.g. "
-                           "/var/lib/pocketstack)") from None
-    db = dbm.open_db(node.url)
-    try:
-        new = dbm.row(db, "SELECT count(*) n FROM users")["n"] == 0
-    finally:
-        db.close()
-    if new:
-        password = os.environ.get("OS_PASSWORD")
-        if not password:
-            raise ClusterError("the PostgreSQL database has no cloud yet: set OS_PASSWORD (the admin's "
-                               "password) and run `cluster up --database postgresql` again")
-        Cloud.init(dataclasses.replace(config, database_connection=node.url), password)
-        for d in (config.home, cluster_dir(config)):  # init closes the state directory again
-            os.chmod(d, 0o711)
-    return node.url
-
-
-def _stop_postgres(state: dict, log) -> None:
-    pg = state.get("postgres")
-    if pg and Path(pg["dir"]).exists():
-        node = PgNode(Path(pg["dir"]), port=pg["port"])
-        node.stop()
-        log(f"postgresql: stopped (data kept in {pg['dir']})")
-
-
 def _ready(config: Config, proc: dict, port: int, state: dict | None = None) -> bool:
     db = _db(config, state)
     try:
@@ -233,7 +188,7 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
     _save(config, state)  # before anything starts: `down` finds whatever did
     try:
         if database == "postgresql":
-            state["database_connection"] = _start_postgres(config, state, log)
+            state["database_connection"] = cluster_pg.start(config, state, log)
             _save(config, state)
         log(f"rabbitmq: starting node {node.nodename} on 127.0.0.1:{node.port}")
         try:
@@ -307,7 +262,7 @@ def down(config: Config, timeout: float = 15.0, log=print) -> bool:
         node._end_epmd()
         shutil.rmtree(node.base, ignore_errors=True)
         log(f"rabbitmq: node {node.nodename} stopped")
-    _stop_postgres(state, log)
+    cluster_pg.stop(state, log)
     if state.get("postgres"):  # kept for the next `up`: the database lives there
         _save(config, {"postgres": state["postgres"], "processes": []})
     else:
