@@ -11,6 +11,7 @@ from starlette.routing import Route
 from backend.api.common import (FastJSONResponse, check_fields, iso, limit_marker, next_href, read_json,
                                 token_of, url_for, want_int)
 from backend.api import microversion, server_password, server_tags, volume_attachments
+from backend.api import server_actions_extra
 from backend.api.microversion import MAX_VERSION, MIN_VERSION
 from backend.api.server_create import _action_request_id, access_ips, server_create  # noqa: F401 (re-exported)
 from backend.api.server_views import ServerRenderer, _server_id, is_admin, is_uuid  # noqa: F401 (re-exported)
@@ -141,13 +142,16 @@ async def server_action(request: Request) -> Response:
         check_fields(arg, ("type",), "os-getSerialConsole")
         made = await cloud.create_remote_console(token, sid, "serial", arg.get("type"))
         return JSONResponse({"console": {"type": "serial", "url": console_url(request, made["token"])}})
+    elif action in server_actions_extra.ACTIONS:
+        return await server_actions_extra.server_action(request, sid, action, arg)
     elif action in ("addSecurityGroup", "removeSecurityGroup"):
         from backend.api.compute_secgroups import server_action as security_group_action
         return await security_group_action(request, sid, action, arg)
     else:
         await cloud.get_server(token, sid)  # nova: a missing server is 404 before a bad action's 400
         raise BadRequest(f"unsupported server action '{action}' (pocketstack has os-start, "
-                         "os-stop, reboot, os-getConsoleOutput, os-getSerialConsole, os-resetState)")
+                         "os-stop, reboot, pause, unpause, suspend, resume, rebuild, os-getConsoleOutput, "
+                         "os-getSerialConsole, os-resetState)")
     return Response(status_code=202, headers=await _action_request_id(cloud, token, sid, action))
 
 

@@ -26,6 +26,7 @@ from backend.compute.secgroups import ServerSecurityGroups
 from backend.compute.server_tags import ServerTags, check_tags
 from backend.compute.flavor_specs import FlavorExtraSpecs
 from backend.compute.flavor_access import FlavorAccess
+from backend.compute.server_actions import ServerActions
 from backend.compute.user_data import check_user_data
 from backend.compute.host_hints import host_hints
 from backend.messaging.flow import token_detail
@@ -49,7 +50,7 @@ def _int(name, v, lo, hi):
 
 
 class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTags, ServerSecurityGroups,
-                 FlavorExtraSpecs, FlavorAccess):
+                 FlavorExtraSpecs, FlavorAccess, ServerActions):
     def __init__(self, db, bus, tracer, store, network, image, volume, config):
         self.db, self.bus, self.tracer, self.store = db, bus, tracer, store
         self.conductor_api, self.compute_rpcapi = ConductorAPI(bus), compute_rpcapi.ComputeAPI(bus)

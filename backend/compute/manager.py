@@ -16,6 +16,7 @@ from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
 from backend.compute.serial_console import SerialConsoleManager
 from backend.compute.vifs import VifManager
+from backend.compute.rebuild import ServerActionsManager
 from backend.volume.rpcapi import VolumeAPI
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class _Stage:
     event: str | None = None
 
 
-class ComputeManager(SerialConsoleManager, VifManager):
+class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
     def __init__(self, host, driver, bus, tracer, config):
         self.host = host.name
         self.host_cfg = host

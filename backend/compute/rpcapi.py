@@ -31,6 +31,22 @@ class ComputeAPI(RPCClient):
         self.bus.cast(ctx, topic_of(host), "reboot_instance", instance_uuid=instance_uuid,
                       reboot_type=reboot_type)
 
+    def pause_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "pause_instance", instance_uuid=instance_uuid)
+
+    def unpause_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "unpause_instance", instance_uuid=instance_uuid)
+
+    def suspend_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "suspend_instance", instance_uuid=instance_uuid)
+
+    def resume_instance(self, ctx, host, instance_uuid) -> None:
+        self.bus.cast(ctx, topic_of(host), "resume_instance", instance_uuid=instance_uuid)
+
+    def rebuild_instance(self, ctx, host, instance_uuid, image_id, root_volume, volumes) -> None:
+        self.bus.cast(ctx, topic_of(host), "rebuild_instance", instance_uuid=instance_uuid, image_id=image_id,
+                      root_volume=root_volume, volumes=volumes)
+
     async def get_console_output(self, ctx, host, instance_uuid, length=None) -> str:
         return await self.bus.call(ctx, topic_of(host), "get_console_output", timeout=30,
                                    instance_uuid=instance_uuid, length=length)

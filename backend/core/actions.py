@@ -11,7 +11,15 @@ ALLOWED_VM_STATES = {
     "start": (states.STOPPED,),
     "reboot": (states.ACTIVE,),
     "reboot_hard": (states.ACTIVE, states.STOPPED, states.ERROR),
+    "pause": (states.ACTIVE,),
+    "unpause": (states.PAUSED,),
+    "suspend": (states.ACTIVE,),
+    "resume": (states.SUSPENDED,),
+    "rebuild": (states.ACTIVE, states.STOPPED, states.ERROR),
 }
+# the vm_state an action leads to: asking for it there again is "already <status>"
+_ALREADY = {"stop": states.STOPPED, "start": states.ACTIVE, "pause": states.PAUSED,
+            "unpause": states.ACTIVE, "suspend": states.SUSPENDED, "resume": states.ACTIVE}
 ACTIONS = (*ALLOWED_VM_STATES, "delete")
 WRITE_ROLES = ("admin", "member")  # keystone's default roles: reader < member < admin
 
@@ -41,7 +49,7 @@ def state_refusal(action: str, vm_state: str | None, task_state: str | None,
     if vm_state not in ALLOWED_VM_STATES[action]:
         status = states.api_status(vm_state, None)
         verb = action.replace("_", " ")
-        if action == "stop" and vm_state == states.STOPPED or action == "start" and vm_state == states.ACTIVE:
+        if _ALREADY.get(action) == vm_state:
             return f"already {status}"
         return f"cannot {verb} while {status} (vm_state {vm_state})"
     if has_host is False:

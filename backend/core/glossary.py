@@ -53,6 +53,17 @@ TASK_STATES = {
     "reboot_started_hard": "The compute host has started the hard reboot.",
     "deleting": "A delete was accepted; the guest is being destroyed and its port, disks and claim "
                 "released.",
+    "pausing": "A pause was accepted; the compute host is freezing the guest's virtual CPUs.",
+    "unpausing": "An unpause was accepted; the compute host is letting the guest's virtual CPUs run "
+                 "again.",
+    "suspending": "A suspend was accepted; the compute host is saving the guest's state and stopping "
+                  "it.",
+    "resuming": "A resume was accepted; the compute host is bringing the suspended guest back.",
+    "rebuilding": "A rebuild was accepted: the guest is destroyed to boot again from the new image, "
+                  "keeping its ports, volumes and flavor.",
+    "rebuild_block_device_mapping": "Rebuild on its compute host: the old guest is gone, its disks "
+                                    "are being prepared from the new image.",
+    "rebuild_spawning": "Rebuild on its compute host: booting the guest from the new image.",
 }
 
 # named by nova's power_state constants; the code is what the API shows (OS-EXT-STS:power_state)
@@ -72,6 +83,7 @@ STATUSES = {
     "SHUTOFF": "API status of vm_state stopped: the guest is powered off.",
     "REBOOT": "API status of an active instance during a soft reboot.",
     "HARD_REBOOT": "API status of an active instance during a hard reboot.",
+    "REBUILD": "API status of an instance being rebuilt from a new image (any rebuild task_state).",
     "ERROR": "API status of vm_state error: see the instance's fault.",
     "PAUSED": "API status of vm_state paused.",
     "SUSPENDED": "API status of vm_state suspended.",
@@ -102,6 +114,9 @@ FILTERS = {
                                      "anti-affinity server group.",
     "ServerGroupAffinityFilter": "Keeps only the hosts that already hold members of the instance's "
                                  "affinity server group.",
+    "SameHostFilter": "With the same_host hint: keeps only the hosts of the instances it names.",
+    "DifferentHostFilter": "With the different_host hint: removes the hosts of the instances it "
+                           "names.",
 }
 
 WEIGHERS = {

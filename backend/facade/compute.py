@@ -84,6 +84,28 @@ class ComputeFacade:
     async def reboot_server(self, token: str, server_id: str, hard: bool = False) -> None:
         await self.rt.compute_api.reboot(await self.ctx(token), server_id, hard)
 
+    async def pause_server(self, token: str, server_id: str) -> None:
+        """nova's pause: the guest's vCPUs frozen, kept in the host's memory (PAUSED)."""
+        await self.rt.compute_api.pause(await self.ctx(token), server_id)
+
+    async def unpause_server(self, token: str, server_id: str) -> None:
+        await self.rt.compute_api.unpause(await self.ctx(token), server_id)
+
+    async def suspend_server(self, token: str, server_id: str) -> None:
+        """nova's suspend: the guest saved and stopped (SUSPENDED); resume brings it back."""
+        await self.rt.compute_api.suspend(await self.ctx(token), server_id)
+
+    async def resume_server(self, token: str, server_id: str) -> None:
+        await self.rt.compute_api.resume(await self.ctx(token), server_id)
+
+    async def rebuild_server(self, token: str, server_id: str, image: str, name: str | None = None,
+                             metadata: dict | None = None, access_ips: dict | None = None,
+                             description=...) -> dict:
+        """nova's rebuild: the same server (ports, volumes, flavor, host) booted again from
+        image; metadata replaces the server's when given. Answers the server (REBUILD)."""
+        return await self.rt.compute_api.rebuild(await self.ctx(token), server_id, image, name, metadata,
+                                                 access_ips, description)
+
     async def reset_server_state(self, token: str, server_id: str, state: str) -> None:
         """Admins: set vm_state to 'active' or 'error' and clear the task (nova's os-resetState)."""
         self.rt.compute_api.reset_state(await self.ctx(token), server_id, state)

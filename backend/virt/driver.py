@@ -135,6 +135,19 @@ class ComputeDriver(abc.ABC):
     async def reboot(self, uuid: str, reboot_type: str) -> None:
         """reboot_type is 'SOFT' or 'HARD'."""
 
+    # pause keeps the guest in memory with its vCPUs frozen; suspend saves it and stops it
+    async def pause(self, uuid: str) -> None:
+        raise DriverError(f"{type(self).__name__} cannot pause a guest", reschedulable=False)
+
+    async def unpause(self, uuid: str) -> None:
+        raise DriverError(f"{type(self).__name__} cannot unpause a guest", reschedulable=False)
+
+    async def suspend(self, uuid: str) -> None:
+        raise DriverError(f"{type(self).__name__} cannot suspend a guest", reschedulable=False)
+
+    async def resume(self, uuid: str) -> None:
+        raise DriverError(f"{type(self).__name__} cannot resume a guest", reschedulable=False)
+
     @abc.abstractmethod
     async def get_power_state(self, uuid: str) -> int:
         """One of backend.core.power_state; NOSTATE when unknown."""

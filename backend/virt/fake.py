@@ -160,6 +160,20 @@ class FakeDriver(ComputeDriver):
         g.end_sessions()
         g.console.append(f"reboot ({reboot_type.lower()})")
 
+    async def pause(self, uuid: str) -> None:
+        (await self._guest(uuid)).state = power_state.PAUSED
+
+    async def unpause(self, uuid: str) -> None:
+        (await self._guest(uuid)).state = power_state.RUNNING
+
+    async def suspend(self, uuid: str) -> None:
+        g = await self._guest(uuid)
+        g.state = power_state.SUSPENDED
+        g.end_sessions()
+
+    async def resume(self, uuid: str) -> None:
+        (await self._guest(uuid)).state = power_state.RUNNING
+
     async def get_power_state(self, uuid: str) -> int:
         await self._reach()
         g = self.guests.get(uuid)

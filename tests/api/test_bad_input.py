@@ -95,7 +95,7 @@ CASES = [
     ("server-over-quota", "admin", "POST", V, srv(min_count=50, max_count=50), (400, 403), "quota"),
     ("server-too-big-body", "admin", "POST", V, srv(metadata={"k": "v" * 200}, name="y" * 10,
                                                    colour="z" * 300_000), 413, "limit"),
-    ("action-unknown", "admin", "POST", V + "/{server}/action", {"pause": None}, 400, "pause"),
+    ("action-unknown", "admin", "POST", V + "/{server}/action", {"shelve": None}, 400, "shelve"),
     ("action-two-keys", "admin", "POST", V + "/{server}/action", {"os-stop": None, "os-start": None}, 400, "one"),
     ("reboot-type", "admin", "POST", V + "/{server}/action", {"reboot": {"type": "MEDIUM"}}, 400, "SOFT"),
     ("console-length", "admin", "POST", V + "/{server}/action", {"os-getConsoleOutput": {"length": "x"}},

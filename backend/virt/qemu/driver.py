@@ -23,6 +23,7 @@ from backend.core import power_state
 from backend.virt.qemu.hostlink import CommandError, HostLink
 from backend.virt.qemu import configdrive, console as qemu_console, images as qemu_images, remote as R
 from backend.virt.qemu.vif import QemuVifs, netdev_args
+from backend.virt.qemu.pause import QemuPause
 from backend.virt.qemu.volumes import QemuVolumes, _safe_id, _volume_args
 from backend.virt.driver import (ComputeDriver, DriverError, GuestSpec, HostCapabilities,
                                  HostUnreachable, ImageFile, InstanceNotFound)
@@ -40,7 +41,7 @@ _STATES = {"running": power_state.RUNNING, "shutdown": power_state.SHUTDOWN,
            "crashed": power_state.CRASHED}
 
 
-class QemuDriver(QemuVolumes, QemuVifs, ComputeDriver):
+class QemuDriver(QemuVolumes, QemuVifs, QemuPause, ComputeDriver):
     def __init__(self, host, config=None, link: HostLink | None = None):
         super().__init__(host)
         self.config = config
