@@ -248,7 +248,8 @@ class FakeAdapter(Adapter):
                 "security_groups": ["sg-default"], "port_security_enabled": True,
                 "binding:host_id": s["host"] or "", "binding:vnic_type": "normal",
                 "binding:vif_type": "bridge" if s["host"] else "unbound"}
-               for s in self.servers.values() for a in s["addresses"].get("private", [])
+               # every scripted address is on net-0001, whatever the network is called
+               for s in self.servers.values() for addrs in s["addresses"].values() for a in addrs
                if a.get("type") != "floating"] + self.ports
         return [p for p in out if all(p.get(k) == v for k, v in (filters or {}).items())]
 

@@ -130,6 +130,30 @@ async def test_resource_lists(name, kind, literals):
             await assert_shown(pilot, f"Instances on host{name}: 2", click=False)
 
 
+async def test_network_wiring_and_overview_ports(name):
+    """The network screen (network, hosts, the network node, router, instance names, in both
+    tables and the ports title) and the Overview's ports line."""
+    fake = hostile(name)
+    fake.ports[0]["binding:host_id"] = "node" + name                      # the DHCP port's host
+    fake.routers = [{"id": "rtr-0001", "name": "rtr" + name, "status": "ACTIVE"}]
+    fake.ports.append(dict(fake.ports[0], id="port-rtr1", device_id="rtr-0001", mac_address="fa:16:3e:00:a0:01",
+                           device_owner="network:router_interface"))
+    app = make_app(fake)
+    async with app.run_test(size=WIDE, notifications=True) as pilot:
+        await login(pilot, name)
+        app.open_list("networks")
+        await settle(pilot)
+        await assert_shown(pilot, f"host{name}, node{name}", f"Ports of net{name}: ", "rtr" + name,
+                           "srv" + name, "net" + name)
+        await pilot.press("escape")
+        await settle(pilot)
+        app.screen.action_detail()
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        await assert_shown(pilot, f"net{name}: 10.0.0.3  fa:16:3e:00:00:01  ACTIVE  floating -")
+
+
 async def test_launch_form_pickers_and_messages(name):
     app = make_app(hostile(name))
     async with app.run_test(size=WIDE, notifications=True) as pilot:
