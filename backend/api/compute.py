@@ -142,6 +142,8 @@ async def server_action(request: Request) -> Response:
         check_fields(arg, ("type",), "os-getSerialConsole")
         made = await cloud.create_remote_console(token, sid, "serial", arg.get("type"))
         return JSONResponse({"console": {"type": "serial", "url": console_url(request, made["token"])}})
+    elif action == "changePassword":
+        return await server_password.change_password(request, sid, arg)
     elif action in server_actions_extra.ACTIONS:
         return await server_actions_extra.server_action(request, sid, action, arg)
     elif action in ("addSecurityGroup", "removeSecurityGroup"):

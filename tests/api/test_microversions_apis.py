@@ -60,6 +60,23 @@ async def test_server_password_is_never_there(env):
     assert (await call(env, "GET", f"{V}/servers/{sid}/os-server-password", "2.1", "bob")).status_code == 404
 
 
+async def test_change_password_answers_as_for_a_guest_without_agent(env):
+    body = {"server": {"name": "mv-cp", "imageRef": env.ids["image"], "flavorRef": "1",
+                       "networks": [{"uuid": env.ids["network"]}]}}
+    sid = (await call(env, "POST", f"{V}/servers", "2.1", "mia", body)).json()["server"]["id"]
+    await env.wait_status(sid, "ACTIVE", who="mia")
+    act = f"{V}/servers/{sid}/action"
+    before = await env.state()
+    r = await call(env, "POST", act, "2.1", "mia", {"changePassword": {"adminPass": "n3w-Secret"}})
+    assert r.status_code == 409 and "agent" in r.json()["conflictingRequest"]["message"]
+    assert (await call(env, "POST", act, "2.1", "rita", {"changePassword": {"adminPass": "x"}})).status_code == 403
+    assert (await call(env, "POST", act, "2.1", "bob", {"changePassword": {"adminPass": "x"}})).status_code == 404
+    r = await call(env, "POST", act, "2.1", "mia", {"changePassword": {"password": "x"}})
+    assert r.status_code == 400 and "password" in r.json()["badRequest"]["message"]
+    assert await env.state() == before
+    assert "n3w-Secret" not in r.text
+
+
 async def test_keypairs_235_pagination(env):
     for n in ("p1", "p2", "p3"):
         made = await call(env, "POST", f"{V}/os-keypairs", "2.2", "bob", {"keypair": {"name": n}})
