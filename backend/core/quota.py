@@ -76,8 +76,17 @@ def defaults(config, service: str | None = None) -> dict[str, int]:
     return out
 
 
-def limits(db, config, project_id: str, service: str | None = None) -> dict[str, int]:
+def class_defaults(db, config, service: str | None = None) -> dict[str, int]:
+    """defaults() under nova's quota class 'default' (os-quota-class-sets, set by admins)."""
     out = defaults(config, service)
+    for r in dbm.rows(db, "SELECT resource, hard_limit FROM quota_classes WHERE class_name='default'"):
+        if r["resource"] in out:
+            out[r["resource"]] = r["hard_limit"]
+    return out
+
+
+def limits(db, config, project_id: str, service: str | None = None) -> dict[str, int]:
+    out = class_defaults(db, config, service)
     for r in dbm.rows(db, "SELECT resource, hard_limit FROM quotas WHERE project_id=?", (project_id,)):
         if r["resource"] in out:
             out[r["resource"]] = r["hard_limit"]
@@ -180,7 +189,7 @@ class QuotaService:
     def show_defaults(self, ctx, service) -> dict:
         if not ctx.project_id:
             raise Forbidden("the token is not scoped to a project")
-        return {**defaults(self.config, self._service(service)), **FIXED.get(service, {})}
+        return {**class_defaults(self.db, self.config, self._service(service)), **FIXED.get(service, {})}
 
     def update(self, ctx, project_id, service, values: dict, force: bool = True) -> dict:
         """Set limits (nothing is written unless every value is good). force=False refuses a

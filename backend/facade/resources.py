@@ -17,6 +17,17 @@ class ResourcesFacade:
         {resource: {"limit", "in_use"}}, -1 = unlimited. Members see their own project only."""
         return self._quota().show(await self.ctx(token), project_id, service)
 
+    async def get_quota_class(self, token: str, class_name: str) -> dict:
+        """nova's quota class (admins): {resource: limit} of every compute key; the class
+        'default' is every project's limits where it has none of its own."""
+        from backend.core import quota_classes
+        return quota_classes.show(self.rt.db, self.config, await self.ctx(token), class_name)
+
+    async def update_quota_class(self, token: str, class_name: str, values: dict, keys) -> dict:
+        """Admins: set some of `keys` of the class; all or nothing. Returns get_quota_class's view."""
+        from backend.core import quota_classes
+        return quota_classes.update(self.rt.db, self.config, await self.ctx(token), class_name, values, keys)
+
     async def get_default_quotas(self, token: str, service: str) -> dict:
         """{resource: default limit} of one service."""
         return self._quota().show_defaults(await self.ctx(token), service)
