@@ -56,6 +56,11 @@ BAD = [
     (["plug-port", "brqa", "7", "10.9.0.1", "brqb", "pocketstack"], "must start with one of tap"),
     (["plug-port", "brqa", "7", "10.9.0.1", "tapaaaaaaaaaaaaaaaa", "pocketstack"], "bad interface name"),
     (["plug-port", "brqa", "0", "10.9.0.1", "tapa", "pocketstack"], "bad VNI"),
+    # a trailing newline would end a line of `ip -batch` input and start another command
+    (["plug-port", "brqa\nlink del eth0", "7", "10.9.0.1", "tapa", "pocketstack"], "bad interface name"),
+    (["plug-port", "brqa", "7", "10.9.0.1", "tapa\n", "pocketstack"], "bad interface name"),
+    (["plug-port", "brqa", "7", "10.9.0.1", "tapa", "pocketstack\n"], "bad user name"),
+    (["plug-port", "brqa", "\u0663", "10.9.0.1", "tapa", "pocketstack"], "bad VNI"),
     (["plug-port", "brqa", "16777216", "10.9.0.1", "tapa", "pocketstack"], "bad VNI"),
     (["plug-port", "brqa", "-1", "10.9.0.1", "tapa", "pocketstack"], "bad VNI"),
     (["plug-port", "brqa", "1e3", "10.9.0.1", "tapa", "pocketstack"], "bad VNI"),

@@ -5,6 +5,8 @@ import ipaddress
 import re
 import subprocess
 
+# fullmatch, not match + $: "$" also matches before a trailing newline, which would end
+# a line of `ip -batch` input early
 # interface name prefixes the helper may create or delete (Neutron's names: bridge brq<net>,
 # vxlan-<vni>, tap<port>; ns-/qr-/qg- the veth ends of DHCP and router namespaces)
 IFACE_PREFIXES = ("brq", "vxlan-", "tap", "ns-", "qr-", "qg-")
@@ -25,7 +27,7 @@ class CommandFailed(RuntimeError):
 
 
 def interface(value: str, prefixes=IFACE_PREFIXES) -> str:
-    if not isinstance(value, str) or not _IFACE.match(value):
+    if not isinstance(value, str) or not _IFACE.fullmatch(value):
         raise BadArgument(f"bad interface name {value!r}: must match ^[a-z][a-z0-9-]{{1,14}}$")
     if not value.startswith(tuple(prefixes)):
         raise BadArgument(f"bad interface name {value!r}: must start with one of "
@@ -34,7 +36,7 @@ def interface(value: str, prefixes=IFACE_PREFIXES) -> str:
 
 
 def netns(value: str, prefixes=NETNS_PREFIXES) -> str:
-    if not isinstance(value, str) or not _NETNS.match(value) \
+    if not isinstance(value, str) or not _NETNS.fullmatch(value) \
             or not value.startswith(tuple(prefixes)) or value in prefixes:
         raise BadArgument(f"bad namespace name {value!r}: must be one of "
                           + ", ".join(p + "<id>" for p in prefixes))
@@ -60,13 +62,13 @@ def ipv4_cidr(value: str, strict: bool = False) -> str:
 
 
 def mac(value: str) -> str:
-    if not isinstance(value, str) or not _MAC.match(value):
+    if not isinstance(value, str) or not _MAC.fullmatch(value):
         raise BadArgument(f"bad MAC address {value!r}: must be six lower-case hex pairs")
     return value
 
 
 def vni(value: str) -> int:
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 8:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 8:
         raise BadArgument(f"bad VNI {value!r}: must be an integer 1..16777215")
     n = int(value)
     if not 1 <= n <= 16777215:
@@ -75,7 +77,7 @@ def vni(value: str) -> int:
 
 
 def user(value: str) -> str:
-    if not isinstance(value, str) or not _USER.match(value):
+    if not isinstance(value, str) or not _USER.fullmatch(value):
         raise BadArgument(f"bad user name {value!r}")
     return value
 
