@@ -366,9 +366,7 @@ class RemoteAdapter(Adapter):
         return await self._get("/network/v2.0/ports", token, "ports", **(filters or {}))
 
     async def r_list_network_wiring(self, token):
-        """The facade's view, from neutron's: provider:segmentation_id, binding:host_id and
-        binding:vif_type are there for admins only (the network node's name is not in the API:
-        a router leg's host stays unsaid)."""
+        """The facade's view from neutron's (a router leg's host, the network node, is not in it)."""
         nets = await self._get("/network/v2.0/networks", token, "networks")
         ports = await self._get("/network/v2.0/ports", token, "ports")
         fips = await self._get("/network/v2.0/floatingips", token, "floatingips")
