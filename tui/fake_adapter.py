@@ -49,7 +49,8 @@ DHCP_PORT = {"id": "port-dhcp", "name": "", "network_id": "net-0001", "project_i
              "binding:host_id": "controller", "binding:vnic_type": "normal", "binding:vif_type": "bridge"}
 SUBNET = {"id": "sub-0001", "name": "private-subnet", "network_id": "net-0001", "project_id": "p-admin",
           "tenant_id": "p-admin", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "ip_version": 4,
-          "enable_dhcp": True, "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}],
+          "enable_dhcp": True, "ipv6_ra_mode": None, "ipv6_address_mode": None,
+          "allocation_pools": [{"start": "10.0.0.2", "end": "10.0.0.254"}],
           "dns_nameservers": [], "host_routes": [], "created_at": iso(NOW)}
 
 

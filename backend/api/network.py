@@ -2,13 +2,11 @@
 (list with attribute filters, fields= and limit/marker; show; create; delete)."""
 from __future__ import annotations
 
-import ipaddress
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api import network_update
+from backend.api import network_create, network_update
 from backend.api.common import (iso_us, limit_marker, next_href, page, parse_object, read_json,
                                 token_of, url_for, want_bool, want_str)
 from backend.api.compute import is_uuid
@@ -112,10 +110,11 @@ def network_view(n: dict) -> dict:
 def subnet_view(s: dict) -> dict:
     return {"id": s["id"], "name": s.get("name", ""), "network_id": s["network_id"],
             "cidr": s["cidr"], "gateway_ip": s.get("gateway_ip"), "ip_version": s.get("ip_version", 4),
-            "allocation_pools": s.get("allocation_pools") or [], "enable_dhcp": True,
+            "allocation_pools": s.get("allocation_pools") or [], "enable_dhcp": s.get("enable_dhcp", True),
             "dns_nameservers": list(s.get("dns_nameservers") or []),
-            "host_routes": list(s.get("host_routes") or []), "ipv6_ra_mode": None,
-            "ipv6_address_mode": None, "subnetpool_id": None, "service_types": [], **_common(s)}
+            "host_routes": list(s.get("host_routes") or []), "ipv6_ra_mode": s.get("ipv6_ra_mode"),
+            "ipv6_address_mode": s.get("ipv6_address_mode"), "subnetpool_id": None, "service_types": [],
+            **_common(s)}
 
 
 def port_view(p: dict) -> dict:
@@ -126,7 +125,7 @@ def port_view(p: dict) -> dict:
             # a port bound to a host is plugged into that host's bridge (DESIGN: a bridge per network)
             "binding:vif_type": "bridge" if p.get("binding_host_id") else "unbound",
             "binding:vif_details": {}, "binding:profile": {},
-            "status": p.get("status", "DOWN"), "admin_state_up": True,
+            "status": p.get("status", "DOWN"), "admin_state_up": p.get("admin_state_up", True),
             "security_groups": list(p.get("security_groups") or []),
             "allowed_address_pairs": [], "extra_dhcp_opts": [],
             "port_security_enabled": p.get("port_security_enabled", True),
@@ -239,86 +238,6 @@ async def _create_network(request: Request, body) -> dict:
     return network_view(created)
 
 
-async def _create_subnet(request: Request, body) -> dict:
-    s = parse_object(body, "subnet", (
-        "network_id", "cidr", "ip_version", "name", "gateway_ip", "allocation_pools",
-        "enable_dhcp", "dns_nameservers", "host_routes", "description", "tenant_id",
-        "project_id", "dns_publish_fixed_ip", "service_types", "subnetpool_id", "prefixlen",
-        "use_default_subnetpool"), required=("network_id", "cidr"))
-    net = want_str(s, "network_id", "subnet", empty=False)
-    if not is_uuid(net):
-        raise NotFound(f"Network {net} could not be found.")
-    cidr = want_str(s, "cidr", "subnet", empty=False)
-    try:
-        ipaddress.IPv4Network(cidr, strict=True)
-    except ValueError as e:
-        raise BadRequest(f"invalid IPv4 CIDR {cidr!r}: {e}")
-    if s.get("ip_version", 4) != 4:
-        raise BadRequest("'subnet.ip_version' must be 4: pocketstack has IPv4 only")
-    gw = s.get("gateway_ip")
-    if gw is not None:
-        gw = want_str(s, "gateway_ip", "subnet", empty=False)
-    pools = s.get("allocation_pools")
-    if pools is not None:
-        if not isinstance(pools, list) or not all(
-                isinstance(p, dict) and set(p) == {"start", "end"} for p in pools):
-            raise BadRequest("'subnet.allocation_pools' must be a list of {start, end}")
-    for k in ("service_types",):
-        if s.get(k) not in (None, []):
-            raise BadRequest(f"'subnet.{k}' is not supported by pocketstack")
-    for k in ("subnetpool_id", "prefixlen"):
-        if s.get(k) is not None:
-            raise BadRequest(f"'subnet.{k}' is not supported by pocketstack (give a cidr)")
-    if "enable_dhcp" in s and not want_bool(s["enable_dhcp"], "subnet.enable_dhcp"):
-        raise BadRequest("'subnet.enable_dhcp' false is not supported by pocketstack")
-    await _project_ok(request, s, "subnet")
-    created = await request.app.state.cloud.create_subnet(
-        token_of(request), net, cidr, want_str(s, "name", "subnet") or "", gw, pools,
-        s.get("dns_nameservers"), s.get("host_routes"))
-    return subnet_view(created)
-
-
-async def _create_port(request: Request, body) -> dict:
-    p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
-                                            "description", "tenant_id", "project_id", "binding:host_id",
-                                            "mac_address", "security_groups", "port_security_enabled"),
-                          required=("network_id",))
-    net = want_str(p, "network_id", "port", empty=False)
-    if not is_uuid(net):
-        raise NotFound(f"Network {net} could not be found.")
-    fixed_ip = None
-    fips = p.get("fixed_ips")
-    if fips is not None:
-        if not isinstance(fips, list) or len(fips) > 1 or not all(isinstance(f, dict) for f in fips):
-            raise BadRequest("'port.fixed_ips' must be a list of at most one {ip_address}")
-        if fips:
-            extra = set(fips[0]) - {"ip_address", "subnet_id"}
-            if extra:
-                raise BadRequest(f"unrecognized field '{sorted(extra)[0]}' in 'port.fixed_ips[0]'")
-            fixed_ip = fips[0].get("ip_address")
-            if fixed_ip is not None:
-                try:
-                    ipaddress.IPv4Address(fixed_ip)
-                except ValueError:
-                    raise BadRequest(f"invalid IPv4 address {fixed_ip!r} in 'port.fixed_ips'")
-    if "admin_state_up" in p and not want_bool(p["admin_state_up"], "port.admin_state_up"):
-        raise BadRequest("'port.admin_state_up' false is not supported by pocketstack")
-    await _project_ok(request, p, "port")
-    created = await request.app.state.cloud.create_port(
-        token_of(request), net, want_str(p, "name", "port") or "", fixed_ip,
-        want_str(p, "binding:host_id", "port"), want_str(p, "mac_address", "port"),
-        *_port_security(p))
-    return port_view(created)
-
-
-def _port_security(p: dict) -> tuple:
-    """(security_groups or None, port_security_enabled) of a port body."""
-    groups = p.get("security_groups")
-    if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
-        raise BadRequest("'port.security_groups' must be a list of security group ids")
-    return groups, want_bool(p.get("port_security_enabled", True), "port.port_security_enabled")
-
-
 def _collection(kind: str, create):
     """GET lists; POST creates one ({kind: {...}}) or several ({kinds: [...]}, neutron's bulk
     create: all or nothing, so what was made before a failure is deleted again)."""
@@ -371,8 +290,8 @@ def routes() -> list[Route]:
         Route(f"{v}/networks/{{id}}", network_update.update_network, methods=["PUT"]),
         Route(f"{v}/subnets/{{id}}", network_update.update_subnet, methods=["PUT"]),
         Route(f"{v}/ports/{{id}}", network_update.update_port, methods=["PUT"]),
-        Route(f"{v}/subnets", _collection("subnet", _create_subnet), methods=["GET", "POST"]),
+        Route(f"{v}/subnets", _collection("subnet", network_create.create_subnet), methods=["GET", "POST"]),
         Route(f"{v}/subnets/{{id}}", one("subnet"), methods=["GET", "DELETE"]),
-        Route(f"{v}/ports", _collection("port", _create_port), methods=["GET", "POST"]),
+        Route(f"{v}/ports", _collection("port", network_create.create_port), methods=["GET", "POST"]),
         Route(f"{v}/ports/{{id}}", one("port"), methods=["GET", "DELETE"]),
     ]

@@ -41,7 +41,7 @@ def _ip(obj: dict, key: str) -> str | None:
     if v is None:
         return None
     try:
-        return str(ipaddress.IPv4Address(v))
+        return str(ipaddress.ip_address(v))
     except (ValueError, TypeError):
         raise BadRequest(f"Invalid input for {key}. Reason: {v!r} is not a valid IP address.") from None
 

@@ -10,8 +10,9 @@ from backend.api.compute import is_uuid
 from backend.core.errors import BadRequest, NotFound
 
 # attribute -> the only value pocketstack has (accepted when a client sends it unchanged)
-_FIXED = {"admin_state_up": True, "description": "", "enable_dhcp": True,
-          "port_security_enabled": True}
+_FIXED = {"admin_state_up": True, "description": "", "port_security_enabled": True}
+# what a kind keeps itself (a port's admin_state_up and port_security_enabled can change)
+_OWN = {"network": (), "subnet": (), "port": ("admin_state_up", "port_security_enabled")}
 
 
 def _fixed(obj: dict, kind: str) -> None:
@@ -28,9 +29,8 @@ async def _update(request: Request, kind: str, allowed: tuple, convert) -> Respo
     if not is_uuid(rid):
         raise NotFound(f"{kind.capitalize()} {rid} could not be found.")
     obj = parse_object(await read_json(request), kind, allowed + tuple(k for k in _FIXED if k in allowed)
-                       + (("port_security_enabled",) if kind == "port" else ()))
-    # a port's port_security_enabled can change (backend/network/secgroups.py)
-    _fixed({k: v for k, v in obj.items() if not (kind == "port" and k == "port_security_enabled")}, kind)
+                       + _OWN[kind])
+    _fixed({k: v for k, v in obj.items() if k not in _OWN[kind]}, kind)
     changes = convert(obj)
     cloud, token = request.app.state.cloud, token_of(request)
     got = await getattr(cloud, f"update_{kind}")(token, rid, changes)
@@ -47,9 +47,11 @@ async def update_network(request: Request) -> Response:
         out = _name(n, "network")
         if "shared" in n:
             out["shared"] = want_bool(n["shared"], "network.shared")
+        if "router:external" in n:
+            out["external"] = want_bool(n["router:external"], "network.router:external")
         return out
-    return await _update(request, "network", ("name", "shared", "admin_state_up", "description",
-                                              "port_security_enabled"), convert)
+    return await _update(request, "network", ("name", "shared", "router:external", "admin_state_up",
+                                              "description", "port_security_enabled"), convert)
 
 
 async def update_subnet(request: Request) -> Response:
@@ -58,12 +60,14 @@ async def update_subnet(request: Request) -> Response:
         if "gateway_ip" in s:
             out["gateway_ip"] = (None if s["gateway_ip"] is None
                                  else want_str(s, "gateway_ip", "subnet", empty=False))
-        for k in ("dns_nameservers", "host_routes"):
+        for k in ("dns_nameservers", "host_routes", "allocation_pools"):
             if k in s:
                 out[k] = s[k]  # the network service checks them
+        if "enable_dhcp" in s:
+            out["enable_dhcp"] = want_bool(s["enable_dhcp"], "subnet.enable_dhcp")
         return out
     return await _update(request, "subnet", ("name", "gateway_ip", "dns_nameservers", "host_routes",
-                                             "enable_dhcp", "description"), convert)
+                                             "allocation_pools", "enable_dhcp", "description"), convert)
 
 
 async def update_port(request: Request) -> Response:
@@ -78,6 +82,10 @@ async def update_port(request: Request) -> Response:
             out["security_groups"] = groups or []
         if "port_security_enabled" in p:
             out["port_security_enabled"] = want_bool(p["port_security_enabled"], "port.port_security_enabled")
+        if "admin_state_up" in p:
+            out["admin_state_up"] = want_bool(p["admin_state_up"], "port.admin_state_up")
+        if "fixed_ips" in p:
+            out["fixed_ips"] = p["fixed_ips"]  # the network service checks them (backend/network/fixed_ips.py)
         return out
-    return await _update(request, "port", ("name", "admin_state_up", "description", "binding:host_id",
-                                           "security_groups"), convert)
+    return await _update(request, "port", ("name", "description", "binding:host_id", "security_groups",
+                                           "fixed_ips"), convert)

@@ -124,13 +124,16 @@ class ResourcesFacade:
         return self.rt.network.update_network(await self.ctx(token), network, changes)
 
     async def update_subnet(self, token: str, subnet: str, changes: dict) -> dict:
-        """changes: name, gateway_ip (None: none), dns_nameservers, host_routes."""
+        """changes: name, gateway_ip (None: none), dns_nameservers, host_routes,
+        allocation_pools, enable_dhcp."""
         return self.rt.network.update_subnet(await self.ctx(token), subnet, changes)
 
     async def update_port(self, token: str, port: str, changes: dict) -> dict:
         """changes: name, binding_host (admins only), security_groups (ids),
-        port_security_enabled."""
-        return self.rt.network.update_port(await self.ctx(token), port, changes)
+        port_security_enabled, fixed_ips, admin_state_up."""
+        got = self.rt.network.update_port(await self.ctx(token), port, changes)
+        await self.rt.network.l3_sync()  # a router interface's address may have moved
+        return got
 
     async def delete_network(self, token: str, network: str) -> None:
         self.rt.network.delete_network(await self.ctx(token), network)
@@ -145,10 +148,11 @@ class ResourcesFacade:
                             gateway_ip: str | None = None,
                             allocation_pools: list[dict] | None = None,
                             dns_nameservers: list[str] | None = None,
-                            host_routes: list[dict] | None = None) -> dict:
+                            host_routes: list[dict] | None = None, **options) -> dict:
+        """options: ip_version, enable_dhcp, ipv6_ra_mode, ipv6_address_mode."""
         return self.rt.network.create_subnet(await self.ctx(token), network, cidr, name,
                                              gateway_ip, allocation_pools, dns_nameservers,
-                                             host_routes)
+                                             host_routes, **options)
 
     async def delete_subnet(self, token: str, subnet: str) -> None:
         self.rt.network.delete_subnet(await self.ctx(token), subnet)
@@ -162,15 +166,17 @@ class ResourcesFacade:
     async def create_port(self, token: str, network: str, name: str = "",
                           fixed_ip: str | None = None, host: str | None = None,
                           mac_address: str | None = None, security_groups: list[str] | None = None,
-                          port_security_enabled: bool = True) -> dict:
+                          port_security_enabled: bool = True, fixed_ips: list[dict] | None = None,
+                          admin_state_up: bool = True) -> dict:
         """host: binding:host_id (admins only); mac_address: the network's owner or an admin;
         security_groups: group ids (None: the project's default group; none when
-        port_security_enabled is false)."""
+        port_security_enabled is false); fixed_ips: neutron's [{subnet_id?, ip_address?}]."""
         ctx = await self.ctx(token)
         self.rt.network.check_binding_host(ctx, host)
         return self.rt.network.create_port(ctx, network, name, fixed_ip, host=host or None,
                                            mac_address=mac_address, security_groups=security_groups,
-                                           port_security_enabled=port_security_enabled)
+                                           port_security_enabled=port_security_enabled,
+                                           fixed_ips=fixed_ips, admin_state_up=admin_state_up)
 
     async def delete_port(self, token: str, port: str) -> None:
         self.rt.network.delete_port(await self.ctx(token), port)

@@ -8,6 +8,7 @@ import ipaddress
 from backend.core import db as dbm
 from backend.core.errors import Conflict
 from backend.network.dhcp_agent import DhcpAgent
+from backend.network.fixed_ips import FixedIPMixin
 from backend.network.floatingips import FloatingIPMixin
 from backend.network.l2_agent import L2Agent, L2PortBinding
 from backend.network.networks import NetworkMixin
@@ -18,8 +19,8 @@ from backend.network.subnets import SubnetMixin
 from backend.network.updates import NetworkUpdates
 
 
-class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, RouterMixin, FloatingIPMixin,
-                     SecurityGroups, L2PortBinding):
+class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, FixedIPMixin, RouterMixin,
+                     FloatingIPMixin, SecurityGroups, L2PortBinding):
     def __init__(self, db, config):
         self.db = db
         self.config = config
@@ -91,9 +92,8 @@ class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, Route
                                                        (instance_uuid,))}
         self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?",
                                                      (instance_uuid,))])
-        for p in dbm.rows(self.db, "SELECT subnet_id, ip_address FROM ports WHERE created_for=?", (instance_uuid,)):
-            self._used_ips(p["subnet_id"]).discard(int(ipaddress.ip_address(p["ip_address"])))
-        self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))
+        self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))  # port_ips cascade
+        self._forget_ips()
         self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN',"
                              " binding_vif_type=NULL, binding_vtep=NULL WHERE device_id=?", (instance_uuid,))
         await self._l2_left(ctx, l2_was)
@@ -106,7 +106,8 @@ class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, Route
                                    " JOIN networks n ON n.id=p.network_id LEFT JOIN floatingips f ON f.port_id=p.id"
                                    " WHERE p.device_id=? ORDER BY p.created_at", (instance_uuid,)):
             out.setdefault(p["name"], []).append({"addr": p["ip_address"], "mac": p["mac_address"],
-                                                  "version": 4, "type": "fixed"})
+                                                  "version": ipaddress.ip_address(p["ip_address"]).version,
+                                                  "type": "fixed"})
             if p["floating_ip_address"]:  # nova lists it after the fixed address it maps to
                 out[p["name"]].append({"addr": p["floating_ip_address"], "mac": p["mac_address"],
                                        "version": 4, "type": "floating"})

@@ -58,8 +58,9 @@ class DhcpAgent:
 
     # ---- what the network needs -----------------------------------------------------------
     def _subnet(self, network_id: str) -> dict | None:
-        """The subnet DHCP serves: the first (ports here have one address each)."""
-        return dbm.row(self.db, "SELECT * FROM subnets WHERE network_id=? AND ip_version=4"
+        """The subnet DHCP serves: the first IPv4 one with enable_dhcp (neutron's agent leaves
+        the others out; an instance's address there comes from its config drive only)."""
+        return dbm.row(self.db, "SELECT * FROM subnets WHERE network_id=? AND ip_version=4 AND enable_dhcp=1"
                                 " ORDER BY created_at LIMIT 1", (network_id,))
 
     def hosts(self, network_id: str, subnet_id: str) -> list[str]:

@@ -4,6 +4,8 @@ router that joins that port's subnet to the external network (as neutron's l3 pl
 it). Every check runs before the first write."""
 from __future__ import annotations
 
+import ipaddress
+
 import uuid
 
 from backend.core import db as dbm
@@ -53,11 +55,14 @@ class FloatingIPMixin:
         if p["device_owner"] in L3_OWNERS:
             raise BadRequest(f"Bad floatingip request: Port {port_id} has owner {p['device_owner']} and "
                              "therefore cannot be associated with a floating IP.")
-        if not p["ip_address"]:
+        v4 = [f for f in self.fixed_ips_of(p) if ipaddress.ip_address(f["ip_address"]).version == 4]
+        if not v4:
             raise BadRequest(f"Bad floatingip request: Cannot add floating IP to port {port_id} that has no "
                              "fixed IPv4 addresses.")
-        if fixed_ip is not None and fixed_ip != p["ip_address"]:
+        chosen = [f for f in v4 if fixed_ip is None or f["ip_address"] == fixed_ip]
+        if not chosen:
             raise BadRequest(f"Bad floatingip request: Port {port_id} does not have fixed ip {fixed_ip}.")
+        p = {**p, "subnet_id": chosen[0]["subnet_id"], "ip_address": chosen[0]["ip_address"]}  # the one it maps to
         router = dbm.row(self.db, "SELECT r.id FROM routers r JOIN ports g ON g.id=r.gw_port_id"
                                   " JOIN ports i ON i.device_id=r.id AND i.device_owner=?"
                                   " WHERE g.network_id=? AND g.device_owner=? AND i.subnet_id=?"

@@ -10,6 +10,7 @@ from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
 from backend.network.dhcp_agent import DEVICE_OWNER as DHCP_OWNER
+from backend.network.routers import neutron_error
 
 
 class NetworkMixin:
@@ -54,7 +55,7 @@ class NetworkMixin:
         """project_id: the owner, when not the caller's project (admins only, as neutron);
         external: router:external (admins only), a network routers and floating IPs use."""
         self._write(ctx)
-        check_name("network", name)
+        check_name("network", name, empty=True)  # neutron's networks may be nameless
         if shared and not ctx.is_admin:
             raise Forbidden("only an admin may create a shared network")
         if external and not ctx.is_admin:
@@ -83,14 +84,23 @@ class NetworkMixin:
         n = self.find_network(ctx, ref)
         if n["project_id"] != ctx.project_id and not ctx.is_admin:
             raise Forbidden("a shared network can only be deleted by its owner or an admin")
-        used = dbm.row(self.db, "SELECT count(*) c FROM ports WHERE network_id=? AND device_owner!=?",
-                       (n["id"], DHCP_OWNER))["c"]
+        # its DHCP port and unassociated floating IPs go with it, as neutron's
+        loose = [r["floating_port_id"] for r in dbm.rows(
+            self.db, "SELECT floating_port_id FROM floatingips WHERE floating_network_id=? AND port_id IS NULL",
+            (n["id"],))]
+        used = [r["id"] for r in dbm.rows(self.db, "SELECT id FROM ports WHERE network_id=? AND device_owner!=?",
+                                          (n["id"], DHCP_OWNER)) if r["id"] not in loose]
         if used:
-            raise Conflict(f"network {n['name']!r} still has {used} port(s) in use")
-        self.dhcp.network_deleted(n["id"])  # its DHCP port goes with it, as neutron's
+            raise neutron_error(Conflict, "NetworkInUse", f"Unable to complete operation on network {n['id']}. "
+                                f"There are one or more ports still in use on the network ({len(used)}).")
+        self.dhcp.network_deleted(n["id"])
         with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM floatingips WHERE floating_network_id=?", (n["id"],))
+            self.db.conn.execute("DELETE FROM ports WHERE network_id=?", (n["id"],))
             self.db.conn.execute("DELETE FROM subnets WHERE network_id=?", (n["id"],))
             self.db.conn.execute("DELETE FROM networks WHERE id=?", (n["id"],))
+        self._forget_ips()
+
     def auto_network(self, ctx, project_id):
         # only a network with a subnet can give the instance an address
         has_subnet = " AND EXISTS (SELECT 1 FROM subnets s WHERE s.network_id=networks.id)"

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import sqlite3
 import uuid
 
 from backend.core import db as dbm
 from backend.core import quota
 from backend.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from backend.identity import check_name
+from backend.network.fixed_ips import parse_fixed_ips
 from backend.network.options import check_mac
-from backend.network.routers import L3_OWNERS
+from backend.network.routers import FLOATINGIP, L3_OWNERS, ROUTER_GATEWAY, ROUTER_INTERFACE, neutron_error
 
 
 class PortMixin:
@@ -24,19 +24,22 @@ class PortMixin:
         u = self._used.get(subnet_id)
         if u is None:
             u = {int(ipaddress.ip_address(r["ip_address"])) for r in
-                 dbm.rows(self.db, "SELECT ip_address FROM ports WHERE subnet_id=?", (subnet_id,))}
+                 dbm.rows(self.db, "SELECT ip_address FROM ports WHERE subnet_id=? UNION ALL"
+                                   " SELECT ip_address FROM port_ips WHERE subnet_id=?", (subnet_id, subnet_id))}
             self._used[subnet_id] = u
         return u
 
     def _forget_ips(self):
         self._used.clear()
+
     def _port_view(self, p):
         groups, secured = self.port_security(p["id"])
         return {"id": p["id"], "name": p["name"], "network_id": p["network_id"], "project_id": p["project_id"],
                 "tenant_id": p["project_id"], "mac_address": p["mac_address"],
-                "fixed_ips": [{"subnet_id": p["subnet_id"], "ip_address": p["ip_address"]}] if p["subnet_id"] else [],
-                "device_id": p["device_id"], "device_owner": p["device_owner"],
-                "binding_host_id": p["binding_host"], "status": p["status"], "admin_state_up": True,
+                "fixed_ips": self.fixed_ips_of(p), "device_id": p["device_id"], "device_owner": p["device_owner"],
+                # an administratively down port carries no traffic: neutron's agent reports it DOWN
+                "binding_host_id": p["binding_host"], "status": p["status"] if p["admin_state_up"] else "DOWN",
+                "admin_state_up": bool(p["admin_state_up"]),
                 "security_groups": groups, "port_security_enabled": secured, **self._l2_port_fields(p)}
 
     def _find_port(self, ctx, ref):
@@ -56,53 +59,55 @@ class PortMixin:
 
     def create_port(self, ctx, network, name="", fixed_ip=None, device_id="", device_owner="",
                     host=None, project_id=None, mac_address=None, security_groups=None,
-                    port_security_enabled=True):
-        """security_groups: ids (None: the project's default group; ports a router or a
-        floating IP owns get none, as neutron's)."""
+                    port_security_enabled=True, fixed_ips=None, admin_state_up=True):
+        """fixed_ips: neutron's [{subnet_id?, ip_address?}] (fixed_ip: one chosen address, the
+        short form); security_groups: ids (None: the project's default group; ports a router or
+        a floating IP owns get none, as neutron's)."""
         self._write(ctx)
         check_name("port", name or "", empty=True)
         n = self.find_network(ctx, network)
-        subnets = dbm.rows(self.db, "SELECT * FROM subnets WHERE network_id=? ORDER BY created_at", (n["id"],))
-        if not subnets and (fixed_ip is not None or device_id):
+        requests = parse_fixed_ips(fixed_ips) if fixed_ips is not None else (
+            [{"ip_address": fixed_ip}] if fixed_ip is not None else None)
+        has_subnet = dbm.row(self.db, "SELECT 1 x FROM subnets WHERE network_id=? LIMIT 1", (n["id"],))
+        if not has_subnet and (requests or device_id):
             # a port the user makes on a network without a subnet has no address (neutron);
             # an instance's port, or one asking for an address, needs one
             raise Conflict(f"network {n['name']!r} has no subnet to take an address from")
-        if fixed_ip is not None and n["project_id"] != ctx.project_id and not ctx.is_admin:
-            # neutron's create_port:fixed_ips:ip_address: the network's owner or an admin only
-            # (a member would otherwise squat on chosen addresses of a shared network)
-            raise Forbidden(f"only an admin may choose a fixed IP on network {n['name']!r}, "
-                            "which belongs to another project")
+        self.check_fixed_ips_policy(ctx, n, requests)
         if mac_address is not None:
             mac_address = check_mac(mac_address)
             if n["project_id"] != ctx.project_id and not ctx.is_admin:
                 raise Forbidden(f"only an admin may choose a MAC address on network {n['name']!r}, "
                                 "which belongs to another project")
+            if dbm.row(self.db, "SELECT 1 x FROM ports WHERE mac_address=?", (mac_address,)):
+                raise neutron_error(Conflict, "MacAddressInUse", f"Unable to complete operation for network "
+                                    f"{n['id']}. The mac address {mac_address} is in use.")
         gids = ([] if device_owner.startswith("network:") else
                 self.check_port_groups(ctx, project_id or ctx.project_id, security_groups, port_security_enabled))
         with dbm.transaction(self.db):
             quota.check(self.db, self.config, project_id or ctx.project_id, {"port": 1}, "network")
-            subnet, ip = self._pick_ip(subnets, fixed_ip) if subnets else ({"id": None}, None)
             pid = str(uuid.uuid4())
-            for _ in range(20):
+            for _ in range(20):  # the MAC first: a SLAAC address is made from it
                 mac = mac_address or "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
-                try:
-                    self.db.conn.execute(
-                        "INSERT INTO ports (id, name, network_id, subnet_id, project_id, mac_address, ip_address,"
-                        " device_id, device_owner, binding_host, created_for, status, created_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (pid, name or "", n["id"], subnet["id"], project_id or ctx.project_id, mac, ip, device_id,
-                         device_owner, host, device_id or None, "ACTIVE" if device_id else "DOWN", dbm.now_iso()))
+                if mac_address or not dbm.row(self.db, "SELECT 1 x FROM ports WHERE mac_address=?", (mac,)):
                     break
-                except sqlite3.IntegrityError as e:
-                    if "mac_address" not in str(e):
-                        raise Conflict(f"IP address {ip} is already in use") from None
-                    if mac_address:  # neutron's MacAddressInUse
-                        raise Conflict(f"MAC address {mac_address} is already in use on a port") from None
             else:
                 raise Conflict("could not find a free MAC address")
+            plan = self.plan_fixed_ips(n, requests, mac)
+            try:
+                self.db.conn.execute(
+                    "INSERT INTO ports (id, name, network_id, subnet_id, project_id, mac_address, ip_address,"
+                    " device_id, device_owner, binding_host, created_for, status, created_at, admin_state_up)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (pid, name or "", n["id"], None, project_id or ctx.project_id, mac, None, device_id,
+                     device_owner, host, device_id or None, "ACTIVE" if device_id else "DOWN", dbm.now_iso(),
+                     int(bool(admin_state_up))))
+            except dbm.IntegrityError:
+                raise neutron_error(Conflict, "MacAddressInUse", f"The mac address {mac} is in use.") from None
+            self.write_fixed_ips(pid, plan)
             self.set_port_security(pid, gids, port_security_enabled)
-        if ip is not None:
-            self._used_ips(subnet["id"]).add(int(ipaddress.ip_address(ip)))
+        for s, ip in plan:
+            self._used_ips(s["id"]).add(int(ipaddress.ip_address(ip)))
         return self._port_view(dbm.row(self.db, "SELECT * FROM ports WHERE id=?", (pid,)))
 
     def _pick_ip(self, subnets, fixed_ip):
@@ -144,3 +149,28 @@ class PortMixin:
             self._ports_going([p["id"]])
             self.db.conn.execute("DELETE FROM ports WHERE id=?", (p["id"],))
         self._forget_ips()
+
+    # ---- PUT fixed_ips ----------------------------------------------------------------
+    def plan_port_ips(self, ctx, p, fixed_ips) -> list:
+        """The port's new addresses (checked, nothing written): what it names and holds stays."""
+        requests = parse_fixed_ips(fixed_ips)
+        n = dbm.row(self.db, "SELECT * FROM networks WHERE id=?", (p["network_id"],))
+        held = [(f["subnet_id"], f["ip_address"]) for f in self.fixed_ips_of(p)]
+        self.check_fixed_ips_policy(ctx, n, [r for r in requests
+                                             if (r.get("subnet_id"), r.get("ip_address")) not in held])
+        if p["device_owner"] in (ROUTER_GATEWAY, FLOATINGIP):
+            raise Conflict(f"port {p['id']} has device owner {p['device_owner']}: its address changes through "
+                           "its router or floating IP")
+        if p["device_owner"].startswith("compute:") and requests and not any(
+                r.get("ip_address") == p["ip_address"] for r in requests):
+            # the guest was given its first address at boot (config drive, DHCP): it keeps it
+            raise Conflict(f"port {p['id']} is in use by instance {p['device_id']}: its first fixed IP "
+                           f"{p['ip_address']} cannot change")
+        return self.plan_fixed_ips(n, requests, p["mac_address"], keep=held)
+
+    def move_port_ips(self, p, plan) -> None:
+        with dbm.transaction(self.db):
+            self.write_fixed_ips(p["id"], plan)
+        self._forget_ips()
+        if p["device_owner"] == ROUTER_INTERFACE and p["device_id"]:
+            self.l3_pending.add(p["device_id"])  # the router's interface address moved

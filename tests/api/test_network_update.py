@@ -142,7 +142,7 @@ async def test_chosen_mac_fixed_ips_filter_and_vif_type(env):
     assert first["binding:vif_type"] == "unbound"
     r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:aa:bb:cc"}},
                        who="mia")
-    assert r.status_code == 409 and "MAC" in r.json()["NeutronError"]["message"]
+    assert r.status_code == 409 and r.json()["NeutronError"]["type"] == "MacAddressInUse", r.text
     r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "01:00:5e:00:00:01"}},
                        who="mia")
     assert r.status_code == 400 and "mac_address" in r.json()["NeutronError"]["message"]
