@@ -17,6 +17,7 @@ from starlette.routing import Route
 from backend.api import microversion
 from backend.api import compute_secgroups, network_secgroups
 from backend.api import compute_extensions, compute_flavor_access, compute_quota_classes
+from backend.api import server_volume_attachments
 from backend.api import (compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
                          compute_metadata, events, glossary, identity, identity_admin, identity_creds,
                          identity_grants, identity_groups,
@@ -119,7 +120,7 @@ def create_app(cloud: Cloud, lifespan=None, public_url: str | None = None) -> St
                 identity_tags, compute, compute_extra, compute_hosts, compute_images, compute_keypairs,
                 compute_metadata, image, network, network_routers, volume, events, glossary, remote_consoles,
                 compute_secgroups, network_secgroups, compute_flavor_access, compute_extensions,
-                compute_quota_classes):
+                compute_quota_classes, server_volume_attachments):
         routes += mod.routes()
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Gate)],
                     exception_handlers={CloudError: cloud_error_handler,

@@ -155,3 +155,26 @@ async def test_bad_rebuilds_change_nothing(env, body, code, text):
     assert r.status_code == code and text in r.text, r.text
     after = (await env.get(f"{V}/servers/{sid}", "mia")).json()["server"]
     assert after["image"] == before["image"] and after["status"] == "ACTIVE" and after["name"] == before["name"]
+
+
+async def test_volume_attachments_list_and_show(env):
+    sid = await active(env, "with-attachments")
+    r = await env.get(f"{V}/servers/{sid}/os-volume_attachments", "mia")
+    assert r.status_code == 200 and r.json() == {"volumeAttachments": []}
+    pid = env.ids["project_mia"]
+    vid = (await env.post(f"/volume/v3/{pid}/volumes", {"volume": {"size": 1, "name": "att"}}, who="mia")).json()[
+        "volume"]["id"]
+    for _ in range(200):
+        if (await env.get(f"/volume/v3/{pid}/volumes/{vid}", "mia")).json()["volume"]["status"] == "available":
+            break
+        await asyncio.sleep(0.02)
+    r = await env.post(f"{V}/servers/{sid}/os-volume_attachments", {"volumeAttachment": {"volumeId": vid}},
+                       who="mia")
+    assert r.status_code == 200, r.text
+    want = {"id": vid, "volumeId": vid, "serverId": sid, "device": r.json()["volumeAttachment"]["device"]}
+    assert (await env.get(f"{V}/servers/{sid}/os-volume_attachments", "mia")).json() == {"volumeAttachments": [want]}
+    r = await env.get(f"{V}/servers/{sid}/os-volume_attachments/{vid}", "mia")
+    assert r.status_code == 200 and r.json() == {"volumeAttachment": want}
+    r = await env.get(f"{V}/servers/{sid}/os-volume_attachments/{sid}", "mia")
+    assert r.status_code == 404 and f"volume_id not found: {sid}" in r.text
+    assert (await env.get(f"{V}/servers/{sid}/os-volume_attachments", "bob")).status_code == 404
