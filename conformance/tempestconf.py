@@ -10,8 +10,6 @@ FEATURES_OFF = {
     ("compute-feature-enabled", "resize"): "no resize/migrate: a server stays on the host it was built on",
     ("compute-feature-enabled", "cold_migration"): "no migration",
     ("compute-feature-enabled", "live_migration"): "no migration",
-    ("compute-feature-enabled", "pause"): "no pause/unpause action",
-    ("compute-feature-enabled", "suspend"): "no suspend/resume action",
     ("compute-feature-enabled", "shelve"): "no shelve/unshelve action",
     ("compute-feature-enabled", "rescue"): "no rescue action",
     ("compute-feature-enabled", "snapshot"): "no createImage (server snapshot) action",
