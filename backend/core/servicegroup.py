@@ -29,23 +29,8 @@ def is_up(node, config, now: float | None = None) -> bool:
 # ---- service records and host ownership (nova's services table, servicegroup db driver) -------
 # Each process of a cluster has a services row (role, host = its service name) whose updated_at
 # it renews every report interval; a compute process owns the hosts mapped to it in
-# host_mappings. A row not renewed within service_down_time is a dead process. The tables are
-# made on first use, in SQL both engines take (no identity column, no engine-specific types).
-SERVICES_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS services (role TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,"
-    " node TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,"
-    " stopped BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (role, host))",
-    "CREATE TABLE IF NOT EXISTS host_mappings (host TEXT PRIMARY KEY, service_role TEXT NOT NULL,"
-    " service_host TEXT NOT NULL, lost_at DOUBLE PRECISION)",
-)
-_MADE: set[int] = set()
-
-
-def _ensure_schema(db) -> None:
-    if id(db) not in _MADE:
-        for ddl in SERVICES_SCHEMA:
-            db.conn.execute(ddl)
-        _MADE.add(id(db))
+# host_mappings. A row not renewed within service_down_time is a dead process. Both tables
+# come from migration 0008.
 
 
 class HostOwned(Exception):
@@ -60,7 +45,6 @@ class ServiceRecord:
     def __init__(self, db, config, role: str, host: str):
         self.db, self.config, self.role, self.host = db, config, role, host
         self.registered = False
-        _ensure_schema(db)
 
     def _alive(self, row, now) -> bool:
         return not row["stopped"] and now - row["updated_at"] < self.config.service_down_time
@@ -129,7 +113,6 @@ def mark_lost(db, host: str) -> None:
 def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
     """The hosts whose compute process stopped or stopped reporting, not yet taken over:
     {host: why}."""
-    _ensure_schema(db)
     now = time.time() if now is None else now
     out = {}
     for r in dbm.rows(db, "SELECT m.host h, s.* FROM host_mappings m JOIN services s ON s.role=m.service_role"
@@ -146,10 +129,18 @@ def serves_topic(db, topic: str) -> bool:
     """Whether a compute process of the cluster maps the host of `compute.<host>`."""
     if not topic.startswith("compute."):
         return False
-    _ensure_schema(db)
     return dbm.row(db, "SELECT 1 x FROM host_mappings WHERE host=?", (topic[len("compute."):],)) is not None
 
 
 def services(db) -> list[dict]:
-    _ensure_schema(db)
     return dbm.rows(db, "SELECT * FROM services ORDER BY role, host")
+
+
+def live_services(db, config, now: float | None = None) -> list[dict]:
+    """The services rows of processes that are running: not stopped, reported within
+    service_down_time, and (on this node) their pid still there — a cluster killed as a whole
+    leaves fresh rows whose processes are gone."""
+    now = time.time() if now is None else now
+    node = socket.gethostname()
+    return [r for r in services(db) if not r["stopped"] and now - r["updated_at"] < config.service_down_time
+            and (r["node"] != node or os.path.exists(f"/proc/{r['pid']}"))]

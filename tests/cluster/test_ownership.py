@@ -86,3 +86,12 @@ def test_the_bus_knows_the_hosts_other_processes_serve(db):
     bus.directory = lambda topic: sg.serves_topic(db, topic)
     assert bus.has_topic("compute.h1") and not bus.has_topic("compute.h2")
     assert not bus.has_topic("conductor")
+
+
+def test_the_tables_come_from_a_migration_on_both_engines(db):
+    """services and host_mappings are there once the database is open (revision 0008), before
+    any process registers."""
+    assert dbm.current_revision(db) == dbm.HEAD
+    assert dbm.row(db, "SELECT count(*) n FROM services")["n"] == 0
+    assert dbm.row(db, "SELECT count(*) n FROM host_mappings")["n"] == 0
+    assert sg.dead_compute_hosts(db, Config()) == {} and sg.services(db) == []
