@@ -184,10 +184,9 @@ class Runtime:
         loop = asyncio.get_running_loop()
         if role == "all":
             await self.recovery.reconcile()
-        if role in ("all", "conductor"):
             self._tasks.append(loop.create_task(self.recovery.watchdog()))
-        if role == "conductor":
-            self._tasks.append(loop.create_task(self.recovery.watch_compute_services()))
+        if role == "conductor":  # reconcile, then the watchdog and the watch on compute processes
+            self._tasks.append(loop.create_task(self.recovery.start_cluster(self._cluster_was_down)))
         self._tasks.append(loop.create_task(self._flusher()))
 
     async def _register_service(self, hosts):
@@ -196,6 +195,9 @@ class Runtime:
         c = self.config
         name = c.service_host or (f"{c.role}-{os.getpid()}")
         self.service = servicegroup.ServiceRecord(self.db, c, c.role, name)
+        # no other process of the cluster runs: what was in flight was cut (the conductor resumes it)
+        self._cluster_was_down = not [r for r in servicegroup.live_services(self.db, c)
+                                      if (r["role"], r["host"]) != (c.role, name)]
         try:
             lost = self.service.register([h.name for h in hosts], hosts)
         except servicegroup.HostOwned as e:

@@ -26,11 +26,12 @@ class Recovery:
         self.conductor_api, self.compute_rpcapi = conductor_api, compute_rpcapi
 
     # ---- after a restart -------------------------------------------------------------------------
-    async def reconcile(self):
+    async def reconcile(self, images: bool = True):
         """After a restart: builds that were in flight are resumed from scheduling (their
         partial resources released first); interrupted deletes are finished; power actions
         interrupted mid-way are cleared and the power sync re-reads the guests."""
-        self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
+        if images:
+            self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
         ctx = RequestContext.system()
         for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND (vm_state='building'"
                                    " OR task_state IS NOT NULL)"):
@@ -53,6 +54,8 @@ class Recovery:
         cm = self.computes.get(r["host"]) if r["host"] else None
         if cm is not None:
             await cm._cleanup(ctx, u)
+        elif r["host"]:  # a host served by another process (a cluster): release what it held here
+            await self._release(ctx, u)
         self.store.update(u, task_state=states.SCHEDULING, host=None)
         # the resumed build belongs to the original create: its events land there
         create = dbm.row(self.db, "SELECT id, request_id FROM instance_actions WHERE instance_uuid=?"
@@ -76,6 +79,32 @@ class Recovery:
                 "availability_zone": r["requested_az"],
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},
                 "group_id": r["server_group_id"], "group_policy": g["policy"] if g else None}
+
+    async def _release(self, ctx, u):
+        await self.network.deallocate_for_instance(ctx, instance_uuid=u)
+        await self.volume.release_for_instance(ctx, instance_uuid=u)
+        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
+
+    # ---- a cluster's conductor ------------------------------------------------------------------------
+    async def start_cluster(self, was_down: bool):
+        """The conductor role's start-up: when the whole cluster was down, cut uploads are
+        reset at once (before an api process serves images), and once the api, a scheduler and
+        a compute process run (bounded by build_timeout) the builds in flight are resumed and
+        interrupted deletes finished, as the embedded runtime does at its start. Then the
+        watchdog and the watch on compute processes (not before: a build is resumed once)."""
+        if was_down:
+            self.image.reconcile()
+            deadline = time.monotonic() + self.config.build_timeout
+            while time.monotonic() < deadline:
+                roles = {r["role"] for r in servicegroup.live_services(self.db, self.config)}
+                if {"api", "scheduler", "compute"} <= roles:
+                    break
+                await asyncio.sleep(0.25)
+            try:
+                await self.reconcile(images=False)
+            except Exception:
+                log.exception("reconciling the cluster after its start failed")
+        await asyncio.gather(self.watchdog(), self.watch_compute_services())
 
     # ---- a lost compute process (a cluster) -------------------------------------------------------
     async def watch_compute_services(self):
@@ -139,9 +168,7 @@ class Recovery:
                 except Exception as e:
                     log.warning("cleanup of timed-out build %s: %s", u, e)
             else:
-                await self.network.deallocate_for_instance(ctx, u)
-                await self.volume.release_for_instance(ctx, u)
-                self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (u,))
+                await self._release(ctx, u)
             dbm.update(self.db, "instances", u, {"host": None})
             if r["task_state"] == states.DELETING:  # the user asked for a delete: finish it
                 await self.compute_api.local_delete(ctx, self.store.get(u))

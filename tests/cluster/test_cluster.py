@@ -261,6 +261,35 @@ def test_sigkill_of_a_compute_process_mid_build(cluster):
     assert wait_status(cluster, tok, sid, "ACTIVE")["status"] == "ACTIVE"
 
 
+def test_builds_in_flight_when_the_whole_cluster_stops_end_after_up(cluster):
+    """`cluster down` while two builds spawn on fake-1, then `cluster up`: the conductor finds
+    no other process running, waits for the api, scheduler and compute processes and resumes
+    both builds from scheduling (the first attempt's port and claim released), as the embedded
+    runtime does at its start. fake-1 is made fast meanwhile, so they end ACTIVE on it."""
+    tok = cluster.token()
+    sids = create(cluster, tok, "vm-restart", zone="slow", count=2)
+    for sid in sids:
+        until(lambda: show(cluster, tok, sid)["OS-EXT-STS:task_state"] == "spawning", "spawning", 60)
+    assert cl.down(cluster.config, log=lambda m: None)
+    hosts = cluster.config.hosts_path
+    hosts.write_text(hosts.read_text().replace("fake: {spawn_latency: 60}", "fake: {}"))
+    port = int(cluster.url.rsplit(":", 1)[1])
+    cluster.state = cl.up(cluster.config, 2, port=port, log=lambda m: None)
+    tok = cluster.token()
+    for sid in sids:
+        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
+        assert s["OS-EXT-SRV-ATTR:host"] in ("fake-1", "fake-2")
+        assert leftovers(cluster, sid) == {"ports": 1, "claims": 1, "volumes": 0}
+    con = db(cluster)
+    try:
+        cut = con.execute("SELECT count(*) FROM instance_action_events e JOIN instance_actions a ON"
+                          " a.id=e.action_id WHERE a.instance_uuid IN (?,?) AND e.details LIKE"
+                          " '%interrupted by a restart%'", sids).fetchone()[0]
+    finally:
+        con.close()
+    assert cut >= 2  # each build's cut step says why it was resumed
+
+
 def test_no_broker_is_a_503_and_nothing_is_written(cluster):
     tok = cluster.token()
     iid = image_id(cluster, tok)
