@@ -4,6 +4,7 @@
   burst of 1,000 creates over 100 fake hosts           target >= 200 ACTIVE/s, 0 errors
   one scheduling decision at 100 / 1,000 / 10,000 hosts target <= 5 ms at 1,000, linear
   server-side GET /servers/detail with 1,000 servers   target <= 20 ms
+  per build: SQL statements and conductor messages     (counted, no target)
 
 Run: .venv/bin/python bench/control_plane.py
 """
@@ -91,6 +92,63 @@ async def bench_sequential(rows):
                  f"p99 {pct(lat, 99):.2f}", "p50<=10, p99<=50", f"errors {len(w.errors)}"))
 
 
+class CountingConn:
+    """The database connection, counting statements (an executemany is one)."""
+
+    def __init__(self, conn):
+        self._conn, self.n = conn, 0
+
+    def execute(self, *a):
+        self.n += 1
+        return self._conn.execute(*a)
+
+    def executemany(self, *a):
+        self.n += 1
+        return self._conn.executemany(*a)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+async def bench_counts(rows, n=50):
+    """Per build: SQL statements (every service of the control plane, trace batches included)
+    and messages on the bus (conductor calls and casts; all)."""
+    with tempfile.TemporaryDirectory() as d:
+        cloud, tok, img, net = await make_cloud(Path(d), 3)
+        w = ActiveWatcher(cloud)
+        rt = cloud._runtime
+
+        async def build(name):
+            s = (await cloud.create_server(tok, name, img, "m1.nano", networks=[{"uuid": net}]))[0]
+            while s["id"] not in w.done:
+                await asyncio.sleep(0.001)
+        for i in range(3):
+            await build(f"warm{i}")
+        rt.tracer.flush()
+        sent = []
+        call, cast = rt.bus.call, rt.bus.cast
+
+        async def counting_call(ctx, topic, method, timeout=None, **kw):
+            sent.append(topic)
+            return await call(ctx, topic, method, timeout=timeout, **kw)
+
+        def counting_cast(ctx, topic, method, **kw):
+            sent.append(topic)
+            return cast(ctx, topic, method, **kw)
+        rt.bus.call, rt.bus.cast = counting_call, counting_cast
+        counter = rt.db.conn = CountingConn(rt.db.conn)
+        for i in range(n):
+            await build(f"c{i}")
+        rt.tracer.flush()
+        rt.db.conn = counter._conn
+        rt.bus.call, rt.bus.cast = call, cast
+        await cloud.stop()
+    rows.append(("per build: SQL statements", f"{counter.n / n:.1f}", "", "",
+                 f"{rt.db.engine}, {n} creates"))
+    rows.append(("per build: conductor messages", f"{sent.count('conductor') / n:.1f}", "", "",
+                 f"all bus messages {len(sent) / n:.1f}"))
+
+
 async def bench_burst(rows):
     with tempfile.TemporaryDirectory() as d:
         cloud, tok, img, net = await make_cloud(Path(d), 100)
@@ -151,6 +209,7 @@ def bench_scheduler(rows):
 
 def main():
     rows = []
+    asyncio.run(bench_counts(rows))
     asyncio.run(bench_sequential(rows))
     asyncio.run(bench_burst(rows))
     bench_scheduler(rows)

@@ -144,18 +144,26 @@ class ConductorManager:
         return self.store.get(instance_uuid)
 
     async def instance_update(self, ctx, instance_uuid, expected_task_state=ANY, launched=False, **values):
-        r = self.store.get(instance_uuid)
-        if r is None or r["deleted"]:
-            raise LookupError(f"instance {instance_uuid} is gone")
-        if expected_task_state != ANY and r["task_state"] != expected_task_state:
-            raise LookupError(f"instance {instance_uuid} is in task_state {r['task_state']!r}, "
-                              f"expected {expected_task_state!r}")
         if launched:
             values["launched_at"] = dbm.now_iso()
-            self.db.conn.execute("UPDATE compute_nodes SET failed_builds=0 WHERE host=?", (r["host"],))
         if "requested_networks" in values:
             values["requested_networks"] = dbm.jdump(values["requested_networks"])
-        return self.store.update(instance_uuid, **values)
+        if expected_task_state != ANY:  # checked by the UPDATE itself, as nova's instance.save
+            out = self.store.save(instance_uuid, expected_task_state, values)
+            if out is None:
+                r = self.store.get(instance_uuid)
+                if r is None or r["deleted"]:
+                    raise LookupError(f"instance {instance_uuid} is gone")
+                raise LookupError(f"instance {instance_uuid} is in task_state {r['task_state']!r}, "
+                                  f"expected {expected_task_state!r}")
+        else:
+            r = self.store.get(instance_uuid)
+            if r is None or r["deleted"]:
+                raise LookupError(f"instance {instance_uuid} is gone")
+            out = self.store.update(instance_uuid, **values)
+        if launched:
+            self.db.conn.execute("UPDATE compute_nodes SET failed_builds=0 WHERE host=?", (out["host"],))
+        return out
 
     async def end_task(self, ctx, instance_uuid, **values):
         """The end of a power action: clear the task, unless a delete came in meanwhile (the
@@ -186,15 +194,24 @@ class ConductorManager:
         """One step of a build in one round trip: the event of the stage that ended is
         finished, the state changes are made in order (each {'expected_task_state': ...,
         **values}; a mismatch is LookupError, as instance_update), the next stage's event
-        is started; finish_after (the build's own event) is finished last."""
-        if finish:
-            self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
-        for u in updates:
-            await self.instance_update(ctx, instance_uuid, **u)
-        if start:
-            self.store.event_start(ctx, instance_uuid, start, host)
-        if finish_after:
-            self.store.event_finish(ctx, instance_uuid, finish_after, "Success", None)
+        is started; finish_after (the build's own event) is finished last. One transaction
+        (one commit, not one per statement); what came before a mismatch is kept."""
+        mismatch = None
+        with dbm.transaction(self.db):
+            if finish:
+                self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
+            try:
+                for u in updates:
+                    await self.instance_update(ctx, instance_uuid, **u)
+            except LookupError as e:
+                mismatch = e
+            else:
+                if start:
+                    self.store.event_start(ctx, instance_uuid, start, host)
+                if finish_after:
+                    self.store.event_finish(ctx, instance_uuid, finish_after, "Success", None)
+        if mismatch is not None:
+            raise mismatch
 
     def _claim(self, instance_uuid, host):
         """Checked and written in one transaction, so usage never passes capacity × ratio,

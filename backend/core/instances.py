@@ -37,6 +37,8 @@ class InstanceStore:
     # A view joins the instance row with its ports, volumes, fault and image name. Temporary
     # triggers on this connection drop an instance's cached view whenever any of those rows
     # change, whichever code path wrote them, so a list of 1,000 builds only what changed.
+    # A change of the instance row alone (every state change of a build) keeps the other
+    # parts (ps_row_dirty): the new view is the new row over the parts already read.
     _TRIGGERS = [
         ("instances", "UPDATE", ["NEW.uuid"]), ("instances", "DELETE", ["OLD.uuid"]),
         ("ports", "INSERT", ["NEW.device_id"]), ("ports", "UPDATE", ["OLD.device_id", "NEW.device_id"]),
@@ -53,11 +55,14 @@ class InstanceStore:
 
     def _install_view_cache(self):
         self._views: dict[str, dict] = {}
+        self._parts: dict[str, dict] = {}  # what a view takes from rows other than the instance's
         self.db.conn.create_function("ps_view_dirty", 1, self._dirty)
         if self.db.engine != "sqlite":
             return  # PostgreSQL: the migrations' triggers NOTIFY ps_view_dirty, which calls _dirty
+        self.db.conn.create_function("ps_row_dirty", 1, self._row_dirty)
         for table, op, keys in self._TRIGGERS:
-            body = " ".join(f"SELECT ps_view_dirty({k});" for k in keys)
+            fn = "ps_row_dirty" if (table, op) == ("instances", "UPDATE") else "ps_view_dirty"
+            body = " ".join(f"SELECT {fn}({k});" for k in keys)
             self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "
                                  f"ON main.{table} BEGIN {body} END")
 
@@ -75,20 +80,29 @@ class InstanceStore:
     def _dirty(self, key):
         if key == "*":
             self._views.clear()
+            self._parts.clear()
         elif key:
             self._views.pop(key, None)
+            self._parts.pop(key, None)
+
+    def _row_dirty(self, key):
+        self._views.pop(key, None)
+
+    def _check_version(self) -> None:
+        # another connection (another process of a cluster) committed: the triggers did not see
+        # it (on PostgreSQL this round trip delivers the other's NOTIFYs, which drop the views)
+        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != getattr(self, "_data_version", version):
+            self._views.clear()
+            self._parts.clear()
+        self._data_version = version
 
     def view(self, r: dict, admin: bool = True) -> dict:
         return self.views_for([r["uuid"]], admin)[0]
 
     def views_for(self, uuids: list[str], admin: bool = True) -> list[dict]:
         """The views of these instances, in this order (each a fresh top-level dict)."""
-        # another connection (another process of a cluster) committed: the triggers did not see
-        # it (on PostgreSQL this round trip delivers the other's NOTIFYs, which drop the views)
-        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != getattr(self, "_data_version", version):
-            self._views.clear()
-        self._data_version = version
+        self._check_version()
         missing = [u for u in uuids if u not in self._views]
         for i in range(0, len(missing), 900):  # SQLite's bound-parameter limit
             part = missing[i:i + 900]
@@ -106,9 +120,14 @@ class InstanceStore:
         return out
 
     def _build(self, rs: list[dict]) -> list[dict]:
-        """Server views of many rows with a fixed number of queries."""
-        if not rs:
-            return []
+        """Server views of many rows with a fixed number of queries (none but the rows' own
+        for instances whose other parts are cached and still describe the same image)."""
+        stale = [r for r in rs if (p := self._parts.get(r["uuid"])) is None or p["image_id"] != r["image_id"]]
+        if stale:
+            self._parts.update(self._read_parts(stale))
+        return [self._compose(r, self._parts[r["uuid"]]) for r in rs]
+
+    def _read_parts(self, rs: list[dict]) -> dict[str, dict]:
         ids = [r["uuid"] for r in rs]
         marks = ",".join("?" * len(ids))
         images = {i["id"]: i["name"] for i in dbm.rows(self.db, "SELECT id, name FROM images")}
@@ -135,39 +154,62 @@ class InstanceStore:
         for v in dbm.rows(self.db, f"SELECT id, attached_to FROM volumes WHERE attached_to IN ({marks})"
                                    " AND status='in-use'", ids):
             vols.setdefault(v["attached_to"], []).append({"id": v["id"]})
-        out = []
-        for r in rs:
-            u = r["uuid"]
-            out.append({"id": u, "name": r["name"], "hostname": r["hostname"], "project_id": r["project_id"],
-                        "user_id": r["user_id"], "status": api_status(r["vm_state"], r["task_state"]),
-                        "vm_state": r["vm_state"], "task_state": r["task_state"], "power_state": r["power_state"],
-                        "power_state_name": power_state.NAMES.get(r["power_state"], str(r["power_state"])),
-                        "host": r["host"], "availability_zone": r["availability_zone"],
-                        "flavor": {"id": r["flavor_id"], "name": r["flavor_name"], "vcpus": r["vcpus"],
-                                   "ram": r["memory_mb"], "disk": r["root_gb"]},
-                        "image": {"id": r["image_id"], "name": images.get(r["image_id"])} if r["image_id"] else None,
-                        "addresses": addrs.get(u, {}), "created": r["created_at"], "updated": r["updated_at"],
-                        "launched_at": r["launched_at"], "terminated_at": r["terminated_at"],
-                        "boot_volume_id": r["boot_volume_id"], "volumes_attached": vols.get(u, []),
-                        "fault": faults.get(u) if r["vm_state"] == "error" else None,
-                        "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
-                        "key_name": r.get("key_name"), "deleted": bool(r["deleted"]),
-                        "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6"),
-                        "security_groups": groups.get(u, []), "description": r.get("description"), "launch_index": r.get("launch_index") or 0})
-        return out
+        return {r["uuid"]: {"image_id": r["image_id"], "image_name": images.get(r["image_id"]),
+                            "addresses": addrs.get(r["uuid"], {}), "volumes": vols.get(r["uuid"], []),
+                            "fault": faults.get(r["uuid"]), "groups": groups.get(r["uuid"], [])} for r in rs}
 
-    def publish(self, uuid: str) -> None:
+    @staticmethod
+    def _compose(r: dict, p: dict) -> dict:
+        """One view: the row over its parts (shared, as the cached views' nested values always were)."""
+        u = r["uuid"]
+        return {"id": u, "name": r["name"], "hostname": r["hostname"], "project_id": r["project_id"],
+                "user_id": r["user_id"], "status": api_status(r["vm_state"], r["task_state"]),
+                "vm_state": r["vm_state"], "task_state": r["task_state"], "power_state": r["power_state"],
+                "power_state_name": power_state.NAMES.get(r["power_state"], str(r["power_state"])),
+                "host": r["host"], "availability_zone": r["availability_zone"],
+                "flavor": {"id": r["flavor_id"], "name": r["flavor_name"], "vcpus": r["vcpus"],
+                           "ram": r["memory_mb"], "disk": r["root_gb"]},
+                "image": {"id": r["image_id"], "name": p["image_name"]} if r["image_id"] else None,
+                "addresses": p["addresses"], "created": r["created_at"], "updated": r["updated_at"],
+                "launched_at": r["launched_at"], "terminated_at": r["terminated_at"],
+                "boot_volume_id": r["boot_volume_id"], "volumes_attached": p["volumes"],
+                "fault": p["fault"] if p["fault"] and r["vm_state"] == "error" else None,
+                "reservation_id": r["reservation_id"], "metadata": dbm.jload(r["metadata"], {}),
+                "key_name": r.get("key_name"), "deleted": bool(r["deleted"]),
+                "access_ip_v4": r.get("access_ip_v4"), "access_ip_v6": r.get("access_ip_v6"),
+                "security_groups": p["groups"], "description": r.get("description"), "launch_index": r.get("launch_index") or 0}
+
+    def publish(self, uuid: str, r: dict | None = None) -> None:
+        """Push the instance's view; r, when given, is its row as just read."""
         if not self.hub.active:  # building the view costs queries: only when someone listens
             return
-        r = self.get(uuid)
+        r = r or self.get(uuid)
         if r is not None:
-            self.hub.publish({"type": "instance", "server": self.view(r)})
+            self._check_version()
+            v = self._views[uuid] = self._build([r])[0]
+            self.hub.publish({"type": "instance", "server": dict(v)})
 
     def update(self, uuid: str, **values) -> dict:
         values["updated_at"] = dbm.now_iso()
         dbm.update(self.db, "instances", uuid, values)  # one statement: atomic on its own
-        self.publish(uuid)
         r = self.get(uuid)
+        self.publish(uuid, r)
+        if values.keys() & {"vm_state", "task_state", "power_state"}:
+            self._trace_state(r)
+        return r
+
+    def save(self, uuid: str, expected_task_state, values: dict) -> dict | None:
+        """nova's instance.save(expected_task_state=...): one UPDATE that also checks the
+        instance is live and in that task_state; None (nothing written) when it is not."""
+        values = dict(values, updated_at=dbm.now_iso())
+        cols = ", ".join(f"{k}=?" for k in values)
+        check = "task_state IS NULL" if expected_task_state is None else "task_state=?"
+        params = (*values.values(), uuid) + (() if expected_task_state is None else (expected_task_state,))
+        if self.db.conn.execute(f"UPDATE instances SET {cols} WHERE uuid=? AND deleted=0 AND {check}",
+                                params).rowcount != 1:
+            return None
+        r = self.get(uuid)
+        self.publish(uuid, r)
         if values.keys() & {"vm_state", "task_state", "power_state"}:
             self._trace_state(r)
         return r
