@@ -37,8 +37,9 @@ CMDLINE = ("console=ttyS0 quiet panic=-1 pci=noacpi mitigations=off lpj=4000000 
            "crypto_kdf108_init,tracer_init_tracefs,init_ima,init_encrypted,init_zswap")
 MARKER = "pocketstack guest booted:"
 DISK_BYTES = 1 << 20
-# 3: a shell on the serial console after the marker; 4: DHCP (udhcpc) and user_data scripts
-FORMAT_VERSION = 4
+# 3: a shell on the serial console after the marker; 4: DHCP (udhcpc) and user_data scripts;
+# 5: the MTU the DHCP server gives (option 26: a VXLAN network's 1450)
+FORMAT_VERSION = 5
 
 INIT = r"""#!/bin/sh
 export PATH=/bin
@@ -113,12 +114,13 @@ done
 """.replace("$MARKER_TEXT", MARKER)
 
 # udhcpc's event script ($1: deconfig, bound, renew, leasefail, nak; the lease in the
-# environment): it sets address, netmask, default route, and notes address and host name
+# environment): it sets address, netmask, MTU (a VXLAN network's is 1450), default route,
+# and notes address and host name
 UDHCPC_SCRIPT = r"""#!/bin/sh
 case "$1" in
   deconfig) ifconfig "$interface" 0.0.0.0 up ;;
   bound|renew)
-    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" ${mtu:+mtu "$mtu"} up
     for r in $router; do route add default gw "$r" dev "$interface" 2>/dev/null && break; done
     echo "$ip" > /tmp/dhcp-ip
     [ -n "$hostname" ] && echo "$hostname" > /tmp/dhcp-hostname ;;

@@ -5,6 +5,7 @@ from the hosts file; a deleted network leaves no namespace and no dnsmasq (the h
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import time
@@ -96,7 +97,9 @@ async def test_guest_address_comes_from_the_network_nodes_dnsmasq(real_cloud):
     cloud, tok = real_cloud
     net = await cloud.create_network(tok, "dhcp-net")
     await cloud.create_subnet(tok, net["id"], "10.61.0.0/24")
-    ids = [(await cloud.create_server(tok, f"dh-{i}", "tiny", "m1.nano",
+    # the guest reports the MTU its lease set: a VXLAN network's 1450, not ethernet's 1500
+    mtu_script = base64.b64encode(b"#!/bin/sh\nifconfig eth0 | grep -o 'MTU:[0-9]*'\n").decode()
+    ids = [(await cloud.create_server(tok, f"dh-{i}", "tiny", "m1.nano", user_data=mtu_script,
                                       networks=[{"uuid": net["id"]}]))[0]["id"] for i in (1, 2)]
     servers = [await active(cloud, tok, sid) for sid in ids]
     (dport,) = [p for p in await cloud.list_ports(tok)
@@ -108,6 +111,8 @@ async def test_guest_address_comes_from_the_network_nodes_dnsmasq(real_cloud):
         log = await console_with(cloud, tok, s["id"], MARKER)
         assert f"udhcpc: lease of {addr['addr']} obtained from {dhcp_ip}" in log, log[-1500:]
         assert f"{MARKER} {s['hostname']} {addr['addr']}" in log
+        log = await console_with(cloud, tok, s["id"], "--- user_data end")
+        assert "MTU:1450" in log, log[-800:]
     leases = await cloud.rt.network.dhcp.leases(net["id"])
     assert {(x["mac"], x["ip"]) for x in leases} == {
         (s["addresses"]["dhcp-net"][0]["mac"], s["addresses"]["dhcp-net"][0]["addr"]) for s in servers}
