@@ -46,7 +46,9 @@ async def _project_in_path(request: Request, token: str) -> None:
 
 
 def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
-                created: bool = False) -> dict:
+                created: bool = False, image_meta: bool = False) -> dict:
+    """image_meta: the image a volume was made from, as cinder's os-vol-image-meta extension
+    adds it to show and detail lists only (not to create or update answers)."""
     vid = v["id"]
     root = base(request)
     links = [{"rel": "self", "href": f"{root}/volume/v3/{v.get('project_id')}/volumes/{vid}"},
@@ -62,7 +64,7 @@ def volume_view(request: Request, v: dict, admin: bool, detail: bool = True,
         "multiattach": False, "volume_type": v.get("volume_type") or "__DEFAULT__", "snapshot_id": None,
         "source_volid": None, "metadata": dict(v.get("metadata") or {}), "user_id": v.get("user_id"),
         "replication_status": None, "consistencygroup_id": None,
-        **({"volume_image_metadata": {"image_id": v["image_id"]}} if v.get("image_id") else {}),
+        **({"volume_image_metadata": {"image_id": v["image_id"]}} if image_meta and v.get("image_id") else {}),
         "attachments": [{"server_id": a["server_id"], "attachment_id": a.get("id", a["server_id"]),
                          "volume_id": vid, "id": vid, "device": a.get("device"),
                          "host_name": v.get("host"), "attached_at": None}
@@ -93,7 +95,7 @@ async def _list(request: Request, detail: bool) -> Response:
             items = [v for v in items if v.get(k) == q[k]]
     items = _sorted(items, q)
     items, more = page(items, limit, marker)
-    body = {"volumes": [volume_view(request, v, admin, detail) for v in items]}
+    body = {"volumes": [volume_view(request, v, admin, detail, image_meta=True) for v in items]}
     # cinder links a next page whenever a page is full, even when it is the last one
     if (more or ("limit" in q and len(items) == limit)) and items:
         body["volumes_links"] = [{"rel": "next", "href": next_href(request, items[-1]["id"], limit)}]
@@ -189,7 +191,7 @@ async def volume_one(request: Request) -> Response:
         v = await cloud.update_volume(token, vid, changes)
         return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
     v = await cloud.get_volume(token, vid)
-    return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token))})
+    return JSONResponse({"volume": volume_view(request, v, await _is_admin(request, token), image_meta=True)})
 
 
 async def limits(request: Request) -> Response:
