@@ -155,14 +155,14 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                                                       details=f"{type(e).__name__}: {e}")
             raise
 
-    async def _progress(self, ctx, uuid, stage, *updates, start=None, finish_after=None):
+    async def _progress(self, ctx, uuid, stage, *updates, start=None, finish_after=None, passed=()):
         """One conductor round trip between two stages: the open stage's event ends, the
         state changes ((expected task_state, values), in order) are saved, the next
         stage's event starts. A task_state mismatch means a delete came in."""
         finish, stage.event = stage.event, None
         try:
             await self.conductor_api.build_progress(
-                ctx, uuid, finish=finish, start=start, host=self.host, finish_after=finish_after,
+                ctx, uuid, finish=finish, start=start, host=self.host, finish_after=finish_after, passed=passed,
                 updates=[dict(values, expected_task_state=expected) for expected, values in updates])
         except LookupError as e:
             raise BuildAborted(str(e)) from None
@@ -200,7 +200,8 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                             kernel = ImageFile(**k)
                         else:
                             ramdisk = ImageFile(**k)
-            await self._progress(ctx, uuid, stage, start=bdm_event)
+            if inst["boot_volume_size"]:  # otherwise the stage has nothing to do: its event goes with the next trip
+                await self._progress(ctx, uuid, stage, start=bdm_event)
         root_volume = None
         async with Step(self.tracer, ctx, "volume", "block device mapping", uuid):
             if inst["boot_volume_size"]:
@@ -215,7 +216,8 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                 root_volume = {"volume_id": vid, "size_gb": inst["boot_volume_size"]}
         await self.driver.build_stage_done(uuid, states.BLOCK_DEVICE_MAPPING)
         await self._progress(ctx, uuid, stage, (states.BLOCK_DEVICE_MAPPING, {"task_state": states.SPAWNING}),
-                             start="compute_spawn")
+                             start="compute_spawn",
+                             passed=[bdm_event] if inst["image_id"] and not inst["boot_volume_size"] else [])
         spec = GuestSpec(uuid=uuid, name=inst["name"], hostname=inst["hostname"], project_id=inst["project_id"],
                          availability_zone=inst["availability_zone"], vcpus=inst["vcpus"],
                          memory_mb=inst["memory_mb"], root_gb=inst["root_gb"],

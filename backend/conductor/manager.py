@@ -190,9 +190,9 @@ class ConductorManager:
         return out
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
-                             finish_after=None):
+                             finish_after=None, passed=()):
         """One step of a build in one round trip: the event of the stage that ended is
-        finished, the state changes are made in order (each {'expected_task_state': ...,
+        finished, the events of passed (stages with nothing to do) start and end, the state changes are made in order (each {'expected_task_state': ...,
         **values}; a mismatch is LookupError, as instance_update), the next stage's event
         is started; finish_after (the build's own event) is finished last. One transaction
         (one commit, not one per statement); what came before a mismatch is kept."""
@@ -200,6 +200,9 @@ class ConductorManager:
         with dbm.transaction(self.db):
             if finish:
                 self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
+            for e in passed:
+                self.store.event_start(ctx, instance_uuid, e, host)
+                self.store.event_finish(ctx, instance_uuid, e, "Success", None)
             try:
                 for u in updates:
                     await self.instance_update(ctx, instance_uuid, **u)

@@ -38,11 +38,13 @@ class ConductorAPI(RPCClient):
                                    build_event=build_event, claim_event=claim_event)
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
-                             finish_after=None) -> None:
-        """Between two build stages, one trip: finish's event ends, updates ({'expected_task_state':
-        ..., **values} each, LookupError on a mismatch) are made in order, start's event begins."""
+                             finish_after=None, passed=()) -> None:
+        """Between two build stages, one trip: finish's event ends, the events of passed (stages
+        with nothing to do) start and end, updates ({'expected_task_state': ..., **values} each,
+        LookupError on a mismatch) are made in order, start's event begins."""
         await self.bus.call(ctx, self.topic, "build_progress", instance_uuid=instance_uuid, finish=finish,
-                            updates=list(updates), start=start, host=host, finish_after=finish_after)
+                            updates=list(updates), start=start, host=host, finish_after=finish_after,
+                            passed=list(passed))
 
     async def instance_release(self, ctx, instance_uuid) -> None:
         await self.bus.call(ctx, self.topic, "instance_release", instance_uuid=instance_uuid)
