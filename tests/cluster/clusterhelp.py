@@ -2,6 +2,7 @@
 (`pocketstack cluster up`), its token."""
 from __future__ import annotations
 
+import os
 import socket
 import textwrap
 from dataclasses import dataclass
@@ -62,11 +63,25 @@ class Cluster:
         return next(p for p in self.state["processes"] if p["name"] == name)
 
 
-def make_cluster(tmp: Path, hosts: str = HOSTS, computes: int = 2) -> Cluster:
+def make_cluster(tmp: Path, hosts: str = HOSTS, computes: int = 2, database: str = "sqlite") -> Cluster:
+    """database 'postgresql': `cluster up --database postgresql` makes the cloud in a PostgreSQL
+    of its own (the admin's password from OS_PASSWORD)."""
     (tmp / "hosts.yaml").write_text(textwrap.dedent(hosts))
     (tmp / "base.conf").write_text(BASE_CONF)
     config = Config.load(tmp / "base.conf", home=tmp / "home", hosts_path=tmp / "hosts.yaml",
                          password_hash_rounds=4)
-    Cloud.init(config, PASSWORD)
-    state = cl.up(config, computes, port=free_port(), log=lambda m: None)
+    if database == "sqlite":
+        Cloud.init(config, PASSWORD)
+        state = cl.up(config, computes, port=free_port(), log=lambda m: None)
+        return Cluster(config, state, state["url"])
+    tmp.chmod(0o711)  # the postgres user goes through it to the state directory
+    saved = os.environ.get("OS_PASSWORD")
+    os.environ["OS_PASSWORD"] = PASSWORD
+    try:
+        state = cl.up(config, computes, port=free_port(), log=lambda m: None, database=database)
+    finally:
+        if saved is None:
+            os.environ.pop("OS_PASSWORD", None)
+        else:
+            os.environ["OS_PASSWORD"] = saved
     return Cluster(config, state, state["url"])

@@ -14,9 +14,10 @@ from clusterhelp import make_cluster
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(request):
+    """A module sets CLUSTER_DATABASE = "postgresql" for a cluster over its own PostgreSQL."""
     tmp = Path(tempfile.mkdtemp(prefix="pocketstack-cluster-test-"))
-    c = make_cluster(tmp)
+    c = make_cluster(tmp, database=getattr(request.module, "CLUSTER_DATABASE", "sqlite"))
     try:
         yield c
     finally:
