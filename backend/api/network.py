@@ -31,6 +31,8 @@ _EXTENSIONS = [
     ("quota_details", "Quota details management support",
      "Expose functions for quotas usage statistics per project"),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    ("ip-substring-filtering", "IP address substring filtering",
+     "Provides IP address substring filtering when listing ports"),
     # stored and shown; the lab's network does not enforce the rules yet
     ("security-group", "security-group", "The security groups extension."),
     ("port-security", "Port Security", "Provides port security"),
@@ -122,14 +124,29 @@ def port_view(p: dict) -> dict:
             "mac_address": p["mac_address"], "fixed_ips": p.get("fixed_ips") or [],
             "device_id": p.get("device_id") or "", "device_owner": p.get("device_owner") or "",
             "binding:host_id": p.get("binding_host_id") or "", "binding:vnic_type": "normal",
-            # a port bound to a host is plugged into that host's bridge (DESIGN: a bridge per network)
-            "binding:vif_type": "bridge" if p.get("binding_host_id") else "unbound",
+            "binding:vif_type": p.get("binding:vif_type") or (
+                "bridge" if p.get("binding_host_id") else "unbound"),
             "binding:vif_details": {}, "binding:profile": {},
             "status": p.get("status", "DOWN"), "admin_state_up": p.get("admin_state_up", True),
             "security_groups": list(p.get("security_groups") or []),
             "allowed_address_pairs": [], "extra_dhcp_opts": [],
             "port_security_enabled": p.get("port_security_enabled", True),
             **_common(p)}
+
+
+# neutron's policy shows a port's binding (which host, how it is wired) to admins only
+ADMIN_ONLY_PORT_KEYS = ("binding:host_id", "binding:vif_type", "binding:vif_details",
+                        "binding:profile")
+
+
+async def hide_admin_only(request: Request, kind: str, items: list[dict]) -> list[dict]:
+    """Drop what neutron's policy shows admins only: a member never learns host names."""
+    if kind != "port" or not items:
+        return items
+    t = await request.app.state.cloud.validate_token(token_of(request))
+    if t.get("is_admin"):
+        return items
+    return [{k: v for k, v in i.items() if k not in ADMIN_ONLY_PORT_KEYS} for i in items]
 
 
 KINDS = {
@@ -171,7 +188,8 @@ async def _list(request: Request, kind: str) -> Response:
         sfilters["project_id"] = q["tenant_id"]
     if "shared" in sfilters:
         sfilters["shared"] = want_bool(sfilters["shared"], "shared")
-    items = [view(x) for x in await getattr(cloud, list_fn)(token, sfilters)]
+    items = await hide_admin_only(
+        request, kind, [view(x) for x in await getattr(cloud, list_fn)(token, sfilters)])
     for key in set(q.keys()) - {"fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse"}:
         if items and key not in items[0]:
             continue
@@ -195,7 +213,7 @@ async def _show_or_delete(request: Request, kind: str) -> Response:
     if request.method == "DELETE":
         await getattr(cloud, del_fn)(token, rid)
         return Response(status_code=204)
-    item = view(await getattr(cloud, get_fn)(token, rid))
+    (item,) = await hide_admin_only(request, kind, [view(await getattr(cloud, get_fn)(token, rid))])
     fields = request.query_params.getlist("fields")
     if fields:
         item = {k: v for k, v in item.items() if k in fields}

@@ -71,7 +71,7 @@ def _port_security(p: dict) -> tuple:
 
 
 async def create_port(request: Request, body) -> dict:
-    from backend.api.network import _project_ok, port_view
+    from backend.api.network import _project_ok, hide_admin_only, port_view
     p = parse_object(body, "port", ("network_id", "name", "fixed_ips", "admin_state_up",
                                     "description", "tenant_id", "project_id", "binding:host_id",
                                     "mac_address", "security_groups", "port_security_enabled"),
@@ -86,4 +86,4 @@ async def create_port(request: Request, body) -> dict:
         token_of(request), net, want_str(p, "name", "port") or "", None,
         want_str(p, "binding:host_id", "port"), want_str(p, "mac_address", "port"),
         *_port_security(p), fixed_ips=fips, admin_state_up=up)
-    return port_view(created)
+    return (await hide_admin_only(request, "port", [port_view(created)]))[0]

@@ -24,7 +24,7 @@ def _fixed(obj: dict, kind: str) -> None:
 
 
 async def _update(request: Request, kind: str, allowed: tuple, convert) -> Response:
-    from backend.api.network import network_view, port_view, subnet_view
+    from backend.api.network import hide_admin_only, network_view, port_view, subnet_view
     rid = request.path_params["id"]
     if not is_uuid(rid):
         raise NotFound(f"{kind.capitalize()} {rid} could not be found.")
@@ -35,6 +35,7 @@ async def _update(request: Request, kind: str, allowed: tuple, convert) -> Respo
     cloud, token = request.app.state.cloud, token_of(request)
     got = await getattr(cloud, f"update_{kind}")(token, rid, changes)
     view = {"network": network_view, "subnet": subnet_view, "port": port_view}[kind](got)
+    (view,) = await hide_admin_only(request, kind, [view])
     return JSONResponse({kind: view})
 
 
