@@ -74,7 +74,7 @@ def write(path: Path, cloud, offers: dict, concurrency: int) -> None:
     if offers["public_networks"]:
         c["network"]["public_network_id"] = offers["public_networks"][0]
     c["network-feature-enabled"] = {"api_extensions": ",".join(offers["network_extensions"]) or "none",
-                                    "ipv6": "true"}
+                                    "ipv6": "true", "ipv6_subnet_attributes": "true"}
     c["volume"] = {"endpoint_type": "publicURL", "region": "RegionOne", "catalog_type": "block-storage",
                    "min_microversion": offers["volume_min"], "max_microversion": offers["volume_max"],
                    "build_timeout": "60", "build_interval": "1",

@@ -85,7 +85,8 @@ class FixedIPMixin:
                     ip = next_free(s)
                     if ip is not None:
                         out.append(take(s, ip))
-                        versions.add(s["ip_version"])
+                        if not is_auto(s):  # SLAAC addresses come on top of the one pool address
+                            versions.add(s["ip_version"])
             if subnets and not out:
                 raise neutron_error(Conflict, "IpAddressGenerationFailure",
                                     f"No more IP addresses available on network {network['id']}.")

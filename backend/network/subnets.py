@@ -164,6 +164,8 @@ class SubnetMixin:
     def delete_subnet(self, ctx, ref):
         self._write(ctx)
         s = self._find_subnet(ctx, ref)
+        if s["ip_version"] == 6 and s["ipv6_address_mode"] in ("slaac", "dhcpv6-stateless"):
+            self._drop_auto_addresses(s)
         if dbm.row(self.db, "SELECT 1 x FROM ports WHERE subnet_id=? UNION ALL"
                             " SELECT 1 x FROM port_ips WHERE subnet_id=?", (s["id"], s["id"])):
             raise Conflict(f"subnet {ref!r} still has ports in use")
@@ -183,3 +185,17 @@ class SubnetMixin:
             check_ipv6_modes(net.version, on, s["ipv6_ra_mode"], s["ipv6_address_mode"], net)
             values["enable_dhcp"] = int(on)
         return values
+
+    def _drop_auto_addresses(self, s) -> None:
+        """A SLAAC subnet's addresses were never chosen: neutron takes them off the ports
+        (a router's interface holds the subnet: 409 before anything changes) before the subnet goes."""
+        if dbm.row(self.db, "SELECT 1 x FROM ports p WHERE p.device_owner LIKE 'network:router%' AND (p.subnet_id=?"
+                            " OR EXISTS (SELECT 1 FROM port_ips i WHERE i.port_id=p.id AND i.subnet_id=?))",
+                   (s["id"], s["id"])):
+            raise Conflict(f"subnet {s['id']!r} still has ports in use (a router interface)")
+        with dbm.transaction(self.db):
+            self.db.conn.execute("DELETE FROM port_ips WHERE subnet_id=?", (s["id"],))
+            for p in dbm.rows(self.db, "SELECT * FROM ports WHERE subnet_id=?", (s["id"],)):
+                rest = self.fixed_ips_of(p)[1:]  # the next address becomes the port's first
+                self.write_fixed_ips(p["id"], [({"id": f["subnet_id"]}, f["ip_address"]) for f in rest])
+        self._forget_ips()

@@ -133,3 +133,23 @@ async def test_bad_subnets_are_refused_naming_why_and_nothing_is_made(env, body,
     r = await _subnet(env, net["id"], **body)
     assert r.status_code == 400 and words in _error(r)["message"], r.text
     assert await env.state() == before
+
+
+async def test_slaac_addresses_come_on_top_and_go_with_their_subnet(env):
+    net = await _network(env)
+    stateful = (await _subnet(env, net["id"], "2001:db8:67::/64", ip_version=6,
+                              ipv6_address_mode="dhcpv6-stateful")).json()["subnet"]
+    slaac = (await _subnet(env, net["id"], "2001:db8:68::/64", ip_version=6, ipv6_ra_mode="slaac",
+                           ipv6_address_mode="slaac")).json()["subnet"]
+    r = await env.post(f"{N}/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}},
+                       who="mia")
+    port = r.json()["port"]
+    assert port["fixed_ips"] == [{"subnet_id": stateful["id"], "ip_address": "2001:db8:67::2"},
+                                 {"subnet_id": slaac["id"], "ip_address": "2001:db8:68:0:f816:3eff:fe00:1"}], r.text
+    # neutron deletes a SLAAC subnet under its ports: the addresses it gave go with it
+    assert (await env.delete(f"{N}/subnets/{slaac['id']}", who="mia")).status_code == 204
+    shown = (await env.get(f"{N}/ports/{port['id']}", who="mia")).json()["port"]
+    assert shown["fixed_ips"] == [{"subnet_id": stateful["id"], "ip_address": "2001:db8:67::2"}]
+    # a chosen (stateful) address holds its subnet
+    r = await env.delete(f"{N}/subnets/{stateful['id']}", who="mia")
+    assert r.status_code == 409, r.text
