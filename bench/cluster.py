@@ -4,7 +4,9 @@ own, conductor, scheduler, api and N compute processes, started here and stopped
 - create -> ACTIVE over REST, one at a time: p50/p99 from the POST to the ACTIVE event on the
   api process's event stream (which the conductor's save reaches through the events fanout);
 - N creates submitted concurrently over REST (64 connections): ACTIVE/s from the first POST
-  to the last ACTIVE event, with 1 and with 2 compute processes.
+  to the last ACTIVE event, with 1 and with 2 compute processes;
+- the messages a build sends (conductor calls and casts; all), counted in the servers' traces.
+  SQL statements per build are counted by bench/control_plane.py (the same services' code).
 
 Servers are made with networks "none" (the burst would need more addresses than the default
 /24). Prints a table; not a test.
@@ -122,6 +124,16 @@ async def measure(url, sequential: int, burst: int) -> dict:
             await ev.wait(sid)
             lat.append((ev.active[sid] - t0) * 1000)
         out = {}
+        if sequential:  # the messages of a build, from the trace every process writes (flushed each 0.25 s)
+            await asyncio.sleep(1.5)
+            sids = list(ev.active)[-20:]
+            conductor = everything = 0
+            for sid in sids:
+                r = await c.get(f"{url}/compute/v2.1/servers/{sid}/os-pocketstack-trace", headers=h)
+                sent = [t for t in r.json()["trace"] if t["service"] == "queue" and t["kind"] in ("call", "cast")]
+                conductor += sum(1 for t in sent if t["topic"] == "conductor")
+                everything += len(sent)
+            out["conductor_msgs"], out["all_msgs"] = conductor / len(sids), everything / len(sids)
         if lat:
             lat.sort()
             out["p50"], out["p99"] = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
@@ -159,15 +171,17 @@ def main():
     a = ap.parse_args()
     rows = []
     for n in (1, 2):
-        r = run_cluster(n, a.sequential if n == 2 else 0, a.burst)
+        r = run_cluster(n, a.sequential, a.burst)
         rows.append((n, r))
     print(f"\ncluster on the fake driver, 4 hosts, REST over 127.0.0.1, {a.burst} creates in the burst")
-    print(f"| compute processes | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| compute processes | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s "
+          "| conductor messages/build | bus messages/build |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows:
         p50 = f"{r['p50']:.1f}" if "p50" in r else "-"
         p99 = f"{r['p99']:.1f}" if "p99" in r else "-"
-        print(f"| {n} | {p50} | {p99} | {r.get('active_per_s', 0):.0f} | {r.get('burst_s', 0):.1f} |")
+        msgs = (f"{r['conductor_msgs']:.1f} | {r['all_msgs']:.1f}") if "conductor_msgs" in r else "- | -"
+        print(f"| {n} | {p50} | {p99} | {r.get('active_per_s', 0):.0f} | {r.get('burst_s', 0):.1f} | {msgs} |")
 
 
 if __name__ == "__main__":

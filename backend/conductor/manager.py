@@ -49,12 +49,13 @@ class ConductorManager:
             except Exception as e:
                 decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}] * len(uuids)
         for u, d in zip(uuids, decisions):
-            self._save_decision(u, d)
-            if not d.get("selected"):
-                self.store.event_finish(ctx, u, ev, "Error", d.get("message"))
-                self._fail(u, d.get("message") or "No valid host was found.", _decision_details(d))
-                continue
-            self.store.event_finish(ctx, u, ev)
+            with dbm.transaction(self.db):  # the decision and the event: one commit
+                self._save_decision(u, d)
+                if not d.get("selected"):
+                    self.store.event_finish(ctx, u, ev, "Error", d.get("message"))
+                    self._fail(u, d.get("message") or "No valid host was found.", _decision_details(d))
+                    continue
+                self.store.event_finish(ctx, u, ev)
             self._cast_build(ctx, u, d["selected"], d.get("alternates", []), 1)
 
     def _still_building(self, uuid) -> bool:
@@ -176,18 +177,18 @@ class ConductorManager:
     async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None):
         """The resource claim, with the build's first events in the same round trip: the
         build's event started, the claim's event started and finished with its result."""
-        for e in (build_event, claim_event):
-            if e:
-                self.store.event_start(ctx, instance_uuid, e, host)
-        try:
-            out = self._claim(instance_uuid, host)
-        except Exception as e:
+        def events(result, details=None):
+            for e in (build_event, claim_event):
+                if e:
+                    self.store.event_start(ctx, instance_uuid, e, host)
             if claim_event:
-                self.store.event_finish(ctx, instance_uuid, claim_event, "Error", f"{type(e).__name__}: {e}")
+                self.store.event_finish(ctx, instance_uuid, claim_event, result, details)
+        try:  # the events go in the claim's transaction (one commit)...
+            return self._claim(instance_uuid, host, also=lambda: events("Success"))
+        except Exception as e:  # ...or, the claim refused (nothing of it written), in their own
+            with dbm.transaction(self.db):
+                events("Error", f"{type(e).__name__}: {e}")
             raise
-        if claim_event:
-            self.store.event_finish(ctx, instance_uuid, claim_event, "Success", None)
-        return out
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
                              finish_after=None, passed=()):
@@ -216,9 +217,9 @@ class ConductorManager:
         if mismatch is not None:
             raise mismatch
 
-    def _claim(self, instance_uuid, host):
+    def _claim(self, instance_uuid, host, also=None):
         """Checked and written in one transaction, so usage never passes capacity × ratio,
-        however many builds race."""
+        however many builds race; also() writes in the same transaction, after the claim."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] == states.DELETING or r["vm_state"] != states.BUILDING:
             raise LookupError(f"instance {instance_uuid} is gone or no longer building")
@@ -242,9 +243,11 @@ class ConductorManager:
             dbm.put_claim(self.db, instance_uuid, host, r["vcpus"], r["memory_mb"], disk)
             dbm.update(self.db, "instances", instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
                                                         "updated_at": dbm.now_iso()})
-        self.store.publish(instance_uuid)
+            if also:
+                also()
         out = self.store.get(instance_uuid)
-        out["requested_networks"] = dbm.jload(out["requested_networks"])
+        self.store.publish(instance_uuid, out)
+        out = dict(out, requested_networks=dbm.jload(out["requested_networks"]))
         return out
 
     async def instance_release(self, ctx, instance_uuid):
