@@ -31,7 +31,7 @@ from backend.core.hosts import HostsFileError, load_hosts
 from backend.messaging.rabbit import RabbitError, RabbitNode
 from backend.runtime import resolve_hosts_path
 
-from . import cluster_pg
+from . import cluster_lab, cluster_pg
 
 
 class ClusterError(Exception):
@@ -54,6 +54,7 @@ def _save(config: Config, state: dict) -> None:
     p = cluster_dir(config) / "state.json"
     tmp = p.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1))
+    tmp.chmod(0o600)  # the broker's and the database's passwords
     tmp.replace(p)
 
 
@@ -106,13 +107,17 @@ def _write_conf(config: Config, path: Path, transport_url: str, port: int, datab
         if not cp.has_section("database"):
             cp.add_section("database")
         cp["database"]["connection"] = database
-    with open(path, "w") as f:
-        cp.write(f)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        cp.write(f)  # 0600: it holds the broker's and the database's passwords
+    path.chmod(0o600)
 
 
-def _spawn(config: Config, cdir: Path, conf: Path, role: str, name: str, hosts: Path | None = None) -> dict:
+def _spawn(config: Config, cdir: Path, conf: Path, role: str, name: str, hosts: Path | None = None,
+           netns: str | None = None) -> dict:
     log = cdir / "log" / f"{name}.log"
     cmd = [sys.executable, "-m", "backend.cli.main", "serve", "--role", role, "--config-file", str(conf)]
+    if netns:  # a lab host's namespace: ip execs the command (same pid)
+        cmd = ["ip", "netns", "exec", netns, *cmd]
     if hosts:
         cmd += ["--hosts", str(hosts)]
     env = dict(os.environ, POCKETSTACK_SERVICE_HOST=name, POCKETSTACK_CONFIG_FILE=str(conf))
@@ -122,7 +127,8 @@ def _spawn(config: Config, cdir: Path, conf: Path, role: str, name: str, hosts: 
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                              start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
     (cdir / "run" / f"{name}.pid").write_text(f"{p.pid}\n")
-    return {"role": role, "name": name, "pid": p.pid, "log": str(log), "proc": p}
+    return {"role": role, "name": name, "pid": p.pid, "log": str(log), "proc": p, "conf": str(conf),
+            "netns": netns}
 
 
 def _db(config: Config, state: dict | None = None):
@@ -160,13 +166,17 @@ def _wait_ready(config: Config, proc: dict, port: int, timeout: float, state: di
 
 
 def up(config: Config, computes: int = 2, port: int | None = None, timeout: float = 60.0,
-       log=print, database: str = "sqlite") -> dict:
+       log=print, database: str = "sqlite", computes_in_lab: bool = False) -> dict:
     """Start the node (and with database='postgresql' the database) and the processes; the
-    cluster's state (url, processes). On any failure everything started is stopped again."""
+    cluster's state (url, processes). On any failure everything started is stopped again.
+    computes_in_lab: one compute process per lab host in its namespace (cluster_lab.py)."""
     if computes < 1:
         raise ClusterError(f"--computes {computes}: at least 1")
     if database not in ("sqlite", "postgresql"):
         raise ClusterError(f"--database {database!r}: sqlite or postgresql")
+    if computes_in_lab and database != "postgresql":
+        raise ClusterError("--computes-in-lab: the compute processes reach the database over the lab "
+                           "network: add --database postgresql")
     if database == "sqlite" and not config.db_path.exists():
         raise ClusterError(f"no cloud in {config.home}: run `pocketstack init` first")
     old = _state(config)
@@ -175,11 +185,12 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
     cdir = cluster_dir(config)
     for d in (cdir, cdir / "run", cdir / "log"):
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    hosts_files = _split_hosts(config, computes, cdir)
+    lab = cluster_lab.plan(config, cdir, ClusterError) if computes_in_lab else None
+    hosts_files = [f for _, f in lab.computes] if lab else _split_hosts(config, computes, cdir)
     port = port or config.api_port
     # the node runs as the rabbitmq user, which cannot enter the state directory (0700)
     rdir = Path(tempfile.mkdtemp(prefix="pocketstack-rabbit-"))
-    node = RabbitNode(rdir)
+    node = RabbitNode(rdir, listen=(lab.bridge,) if lab else ())
     state = {"rabbit": {"dir": str(rdir), "port": node.port, "dist_port": node.dist_port,
                         "epmd_port": node.epmd_port, "nodename": node.nodename},
              "transport_url": node.url.replace("amqp://", "rabbit://"), "api_port": port,
@@ -188,24 +199,34 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
     _save(config, state)  # before anything starts: `down` finds whatever did
     try:
         if database == "postgresql":
-            state["database_connection"] = cluster_pg.start(config, state, log)
+            state["database_connection"] = cluster_pg.start(config, state, log,
+                                                            allow=(lab.bridge, lab.cidr) if lab else None)
             _save(config, state)
         log(f"rabbitmq: starting node {node.nodename} on 127.0.0.1:{node.port}")
         try:
             node.start(timeout=timeout)
+            if lab:  # a user of our own: guest is refused off loopback
+                node.add_user(cluster_lab.RABBIT_USER, lab.rabbit_password)
         except RabbitError as e:
             raise ClusterError(str(e)) from None
         conf = cdir / "pocketstack.conf"
+        if lab:
+            state["transport_url"] = cluster_lab.transport_url(lab, node.port, "127.0.0.1")
+            _save(config, state)
+            _write_conf(config, cdir / "pocketstack-lab.conf", cluster_lab.transport_url(lab, node.port, lab.bridge),
+                        port, state["database_lab"])
         _write_conf(config, conf, state["transport_url"], port, state.get("database_connection"))
         # the control plane gets the whole hosts file: its network node section (the L3 agent's)
         whole = resolve_hosts_path(config).resolve()
         plan = [("conductor", "conductor", whole), ("scheduler", "scheduler", whole), ("api", "api", whole)]
         plan += [("compute", f"compute-{i + 1}", f) for i, f in enumerate(hosts_files)]
+        netns = {f"compute-{i + 1}": ns for i, (ns, _) in enumerate(lab.computes)} if lab else {}
         # the conductor first (every other process reports to it), then the rest together
         for batch in (plan[:1], plan[1:]):
             procs = []
             for role, name, hosts in batch:
-                procs.append(_spawn(config, cdir, conf, role, name, hosts))
+                procs.append(_spawn(config, cdir, cdir / "pocketstack-lab.conf" if name in netns else conf,
+                                    role, name, hosts, netns.get(name)))
                 state["processes"].append({k: v for k, v in procs[-1].items() if k != "proc"})
                 _save(config, state)
             for proc in procs:
@@ -229,7 +250,8 @@ def respawn(config: Config, name: str, timeout: float = 60.0) -> dict:
         raise ClusterError(f"{name} is running (pid {old['pid']})")
     cdir = cluster_dir(config)
     hosts = cdir / f"hosts-{name}.yaml" if old["role"] == "compute" else resolve_hosts_path(config).resolve()
-    proc = _spawn(config, cdir, cdir / "pocketstack.conf", old["role"], name, hosts)
+    proc = _spawn(config, cdir, Path(old.get("conf") or cdir / "pocketstack.conf"), old["role"], name, hosts,
+                  old.get("netns"))
     state["processes"][state["processes"].index(old)] = {k: v for k, v in proc.items() if k != "proc"}
     _save(config, state)
     _wait_ready(config, proc, state["api_port"], timeout, state)
@@ -319,7 +341,8 @@ def _config(args) -> Config:
 def _up(args) -> int:
     config = _config(args)
     try:
-        state = up(config, args.computes, args.port, log=lambda m: print(m, flush=True), database=args.database)
+        state = up(config, args.computes, args.port, log=lambda m: print(m, flush=True), database=args.database,
+                   computes_in_lab=args.computes_in_lab)
     except ClusterError as e:
         print(f"pocketstack: error: {e}", file=sys.stderr)
         return 1
@@ -359,6 +382,9 @@ def register(groups) -> None:
     u.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                    help="the control plane's database: the cloud's SQLite file (default) or a PostgreSQL "
                         "cluster of our own under the state directory (a new cloud: OS_PASSWORD)")
+    u.add_argument("--computes-in-lab", action="store_true",
+                   help="one compute process per lab host, in that host's network namespace, reaching the "
+                        "broker and the database over the lab network (needs --database postgresql)")
     u.add_argument("--config-file", metavar="FILE", help="pocketstack.conf to start from")
     u.set_defaults(local=_up)
     d = sub.add_parser("down", help="stop what `cluster up` started, and nothing else")

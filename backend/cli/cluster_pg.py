@@ -11,9 +11,11 @@ from backend.core.config import Config
 from backend.core.pgnode import PgError, PgNode
 
 
-def start(config: Config, state: dict, log) -> str:
+def start(config: Config, state: dict, log, allow: tuple[str, str] | None = None) -> str:
     """The cluster's PostgreSQL (made on the first `up`, kept by `down`); its URL. A database
-    with no cloud yet gets one (`pocketstack init`'s work; the admin password: OS_PASSWORD)."""
+    with no cloud yet gets one (`pocketstack init`'s work; the admin password: OS_PASSWORD).
+    allow (address, cidr): also listen there for clients of that subnet (state's
+    database_lab names the URL they use)."""
     from backend.cli import cluster as cl
     from backend.facade import Cloud
     pg = cl.cluster_dir(config) / "pg"
@@ -24,6 +26,8 @@ def start(config: Config, state: dict, log) -> str:
         os.chmod(d, 0o711)
     node = PgNode(pg, port=old.get("port") if old.get("dir") == str(pg) else None)
     state["postgres"] = {"dir": str(pg), "port": node.port}
+    if allow:
+        node.allow(*allow)
     cl._save(config, state)
     log(f"postgresql: starting on 127.0.0.1:{node.port} ({pg})")
     try:
@@ -45,6 +49,8 @@ def start(config: Config, state: dict, log) -> str:
         Cloud.init(dataclasses.replace(config, database_connection=node.url), password)
         for d in (config.home, cl.cluster_dir(config)):  # init closes the state directory again
             os.chmod(d, 0o711)
+    if allow:
+        state["database_lab"] = node.url_at(allow[0])
     return node.url
 
 

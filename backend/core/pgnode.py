@@ -97,10 +97,12 @@ class PgNode:
                                timeout=timeout)
             if r.returncode != 0:
                 raise PgError(f"initdb failed: {(r.stderr or r.stdout).strip()[-300:]}")
+        self._allow_hba()
         # synchronous_commit=off, as the SQLite file's synchronous=NORMAL: a commit does not
         # wait for its fsync (3-5 ms here, per state change); the WAL is flushed within
         # 3 x wal_writer_delay, a crash loses at most that and never corrupts
-        opts = (f"-p {self.port} -k {self.base} -c listen_addresses={self.listen}"
+        listen = ",".join((self.listen, *getattr(self, "also_listen", ())))
+        opts = (f"-p {self.port} -k {self.base} -c listen_addresses={listen}"
                 " -c max_connections=200 -c synchronous_commit=off")
         r = self._as_owner([str(BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"),
                             "-o", opts, "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)
@@ -111,6 +113,24 @@ class PgNode:
                           f"{(r.stderr or r.stdout).strip()[-200:]} {tail}".strip())
         self._create_database()
         return self
+
+    def allow(self, address: str, cidr: str) -> "PgNode":
+        """Also listen on `address` and let clients from `cidr` in with the password
+        (scram-sha-256), e.g. compute processes in the lab's namespaces; call before start()."""
+        self.also_listen = (*getattr(self, "also_listen", ()), address)
+        self.allowed = (*getattr(self, "allowed", ()), cidr)
+        return self
+
+    def url_at(self, address: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@{address}:{self.port}/{self.dbname}"
+
+    def _allow_hba(self):
+        hba = self.data / "pg_hba.conf"
+        text = hba.read_text()
+        lines = [f"host all all {c} scram-sha-256" for c in getattr(self, "allowed", ())]
+        new = [ln for ln in lines if ln not in text.splitlines()]
+        if new:
+            hba.write_text(text.rstrip("\n") + "\n" + "\n".join(new) + "\n")
 
     def _create_database(self):
         r = self._as_owner([str(BIN / "psql"), "-h", str(self.base), "-p", str(self.port), "-U", self.user,

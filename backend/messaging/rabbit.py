@@ -29,10 +29,13 @@ class RabbitNode:
     """start() / stop() / restart(); url is the transport_url clients connect to. The ports
     are chosen once, so a restarted node comes back where its clients left it."""
 
-    def __init__(self, base: Path, name: str = "pocketstack"):
+    def __init__(self, base: Path, name: str = "pocketstack", listen: tuple[str, ...] = ()):
+        """listen: addresses the AMQP port is open on besides loopback (e.g. the lab bridge's,
+        for compute processes in the lab's namespaces); guest stays loopback-only there."""
         if shutil.which("rabbitmq-server") is None:
             raise RabbitError("rabbitmq-server is not installed (scripts/setup.sh installs it)")
         self.base = Path(base)
+        self.listen = tuple(listen)
         self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
         # the port in the name: two nodes of ours on one machine never share a name
         self.nodename = f"{name}-{self.port}@localhost"
@@ -47,8 +50,9 @@ class RabbitNode:
         return dict(
             os.environ,
             RABBITMQ_NODENAME=self.nodename,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
-            RABBITMQ_NODE_PORT=str(self.port),
+            # more than loopback: the listeners are in rabbitmq.conf (these would override them)
+            **({} if getattr(self, "listen", ()) else {"RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                                                       "RABBITMQ_NODE_PORT": str(self.port)}),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             ERL_EPMD_PORT=str(self.epmd_port),
             ERL_EPMD_ADDRESS="127.0.0.1",
@@ -69,7 +73,10 @@ class RabbitNode:
         for d in (b, b / "mnesia", b / "log"):
             d.mkdir(parents=True, exist_ok=True)
         (b / "enabled_plugins").write_text("[].\n")
-        (b / "rabbitmq.conf").write_text("loopback_users.guest = true\n")
+        conf = "loopback_users.guest = true\n"
+        for i, addr in enumerate(("127.0.0.1", *self.listen) if self.listen else ()):
+            conf += f"listeners.tcp.{i + 1} = {addr}:{self.port}\n"
+        (b / "rabbitmq.conf").write_text(conf)
         (b / "advanced.config").write_text("[].\n")
         (b / "rabbitmq-env.conf").write_text("")
         if os.geteuid() == 0:
@@ -145,6 +152,13 @@ class RabbitNode:
             if r.returncode != 0:
                 raise RabbitError(f"rabbitmqctl {args[0]} {name} failed: {r.stderr.strip()}")
         return f"rabbit://guest:guest@127.0.0.1:{self.port}/{name}"
+
+    def add_user(self, user: str, password: str, vhost: str = "/") -> None:
+        """A user of our own with every permission on the vhost (guest only works on loopback)."""
+        for args in (("add_user", user, password), ("set_permissions", "-p", vhost, user, ".*", ".*", ".*")):
+            r = self._ctl(*args)
+            if r.returncode != 0:
+                raise RabbitError(f"rabbitmqctl {args[0]} {user} failed: {r.stderr.strip()[-300:]}")
 
     def list_queues(self, vhost: str = "/") -> dict[str, int]:
         """Queue name -> messages ready, as `rabbitmqctl list_queues` shows them."""
