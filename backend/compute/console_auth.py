@@ -60,6 +60,10 @@ class ConsoleAPI:
         if rec is None:
             raise Unauthorized("the console token is invalid, used or expired")
         cm = self.computes.get(rec["host"])
-        if cm is None:
-            raise NotFound(f"compute host {rec['host']} is not served here")
+        if cm is None:  # a cluster: the compute process that owns the host relays it
+            from backend.compute.console_relay import RelayedConsole
+            from backend.core.context import RequestContext
+            info = await self.compute_api.compute_rpcapi.open_serial_relay(
+                RequestContext.system(), rec["host"], instance_uuid=rec["instance_uuid"], holder=rec["holder"])
+            return await RelayedConsole.connect(info)
         return await cm.attach_serial_console(rec["instance_uuid"], rec["holder"])

@@ -55,6 +55,11 @@ class ComputeAPI(RPCClient):
         return await self.bus.call(ctx, topic_of(host), "get_serial_console", timeout=30,
                                    instance_uuid=instance_uuid)
 
+    async def open_serial_relay(self, ctx, host, instance_uuid, holder) -> dict:
+        """A cluster: the owning compute process relays the console (backend/compute/console_relay.py)."""
+        return await self.bus.call(ctx, topic_of(host), "open_serial_relay", timeout=30,
+                                   instance_uuid=instance_uuid, holder=holder)
+
     async def attach_volume(self, ctx, host, instance_uuid, volume_id, size_gb, device, create,
                             image_id=None) -> None:
         await self.bus.call(ctx, topic_of(host), "attach_volume", timeout=120, instance_uuid=instance_uuid,

@@ -59,6 +59,12 @@ class SerialConsoleManager:
             raise Conflict(f"instance {uuid} is not running (power state "
                            f"{power_state.NAMES.get(st, st)}): it has no serial console")
 
+    async def open_serial_relay(self, ctx, instance_uuid, holder):
+        """The console for a proxy in another process (a cluster): attach here, relay there."""
+        from backend.compute import console_relay
+        session = await self.attach_serial_console(instance_uuid, holder)
+        return await console_relay.open_relay(session, console_relay.address_towards(self.config.transport_url))
+
     async def get_serial_console(self, ctx, instance_uuid):
         """Connection info for the console proxy (nova's ConsoleSerial: host and port)."""
         await self._console_running(instance_uuid)

@@ -261,35 +261,6 @@ def test_sigkill_of_a_compute_process_mid_build(cluster):
     assert wait_status(cluster, tok, sid, "ACTIVE")["status"] == "ACTIVE"
 
 
-def test_builds_in_flight_when_the_whole_cluster_stops_end_after_up(cluster):
-    """`cluster down` while two builds spawn on fake-1, then `cluster up`: the conductor finds
-    no other process running, waits for the api, scheduler and compute processes and resumes
-    both builds from scheduling (the first attempt's port and claim released), as the embedded
-    runtime does at its start. fake-1 is made fast meanwhile, so they end ACTIVE on it."""
-    tok = cluster.token()
-    sids = create(cluster, tok, "vm-restart", zone="slow", count=2)
-    for sid in sids:
-        until(lambda: show(cluster, tok, sid)["OS-EXT-STS:task_state"] == "spawning", "spawning", 60)
-    assert cl.down(cluster.config, log=lambda m: None)
-    hosts = cluster.config.hosts_path
-    hosts.write_text(hosts.read_text().replace("fake: {spawn_latency: 60}", "fake: {}"))
-    port = int(cluster.url.rsplit(":", 1)[1])
-    cluster.state = cl.up(cluster.config, 2, port=port, log=lambda m: None)
-    tok = cluster.token()
-    for sid in sids:
-        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
-        assert s["OS-EXT-SRV-ATTR:host"] in ("fake-1", "fake-2")
-        assert leftovers(cluster, sid) == {"ports": 1, "claims": 1, "volumes": 0}
-    con = db(cluster)
-    try:
-        cut = con.execute("SELECT count(*) FROM instance_action_events e JOIN instance_actions a ON"
-                          " a.id=e.action_id WHERE a.instance_uuid IN (?,?) AND e.details LIKE"
-                          " '%interrupted by a restart%'", sids).fetchone()[0]
-    finally:
-        con.close()
-    assert cut >= 2  # each build's cut step says why it was resumed
-
-
 def test_no_broker_is_a_503_and_nothing_is_written(cluster):
     tok = cluster.token()
     iid = image_id(cluster, tok)
@@ -311,3 +282,83 @@ def test_no_broker_is_a_503_and_nothing_is_written(cluster):
         assert con.execute("SELECT count(*) FROM instances WHERE name='vm-nobroker'").fetchone()[0] == 0
     finally:
         con.close()
+
+
+def test_the_serial_console_is_relayed_from_the_compute_process(cluster):
+    """The api process has no compute manager: the console proxy asks the compute process that
+    owns the host (over the bus) for a relay and connects to it with its ticket; keys reach the
+    guest's shell and its answers come back; while attached a second attach is 409 naming the
+    holder; after the detach the console is free again."""
+    from websockets.sync.client import connect
+    tok = cluster.token()
+    sid = create(cluster, tok, "vm-console", zone="nova")[0]
+    host = wait_status(cluster, tok, sid, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    mv = dict(h(tok), **{"OpenStack-API-Version": "compute 2.6", "X-OpenStack-Nova-API-Version": "2.6"})
+    body = {"remote_console": {"protocol": "serial", "type": "serial"}}
+    r = httpx.post(f"{cluster.url}{C}/servers/{sid}/remote-consoles", headers=mv, json=body)
+    assert r.status_code == 200, r.text
+    got = b""
+
+    def read_until(ws, text):
+        nonlocal got
+        end = time.monotonic() + 20
+        while text not in got:
+            assert time.monotonic() < end, f"{text!r} not seen; got {got[-300:]!r}"
+            got += ws.recv(timeout=20)
+        cut = got.index(text) + len(text)
+        seen, got = got[:cut], got[cut:]
+        return seen
+    with connect(r.json()["remote_console"]["url"], subprotocols=["binary"], open_timeout=10) as ws:
+        ws.send(b"\r")
+        read_until(ws, b"/ # ")
+        ws.send(b"hostname\r")
+        read_until(ws, b"/ # ")
+        ws.send(b"echo relayed through the compute process\r")
+        read_until(ws, b"relayed through the compute process\r\n")
+        again = httpx.post(f"{cluster.url}{C}/servers/{sid}/remote-consoles", headers=mv, json=body)
+        assert again.status_code == 409 and "in use by user admin" in again.text, again.text
+    owner = "compute-1" if host in ("fake-1", "fake-3") else "compute-2"
+    assert cluster.process(owner)["pid"] != cluster.process("api")["pid"]
+    # detached: free again (the relay closed the compute process's session)
+    until(lambda: httpx.post(f"{cluster.url}{C}/servers/{sid}/remote-consoles", headers=mv,
+                             json=body).status_code == 200, "the console free again", 15)
+
+
+def test_builds_in_flight_when_the_whole_cluster_stops_end_after_up(cluster):
+    """`cluster down` while two builds spawn, then `cluster up`: the conductor finds
+    no other process running, waits for the api, scheduler and compute processes and resumes
+    both builds from scheduling (the first attempt's port and claim released), as the embedded
+    runtime does at its start. The slow hosts are made fast meanwhile, so they end ACTIVE."""
+    # the module's last test: a cluster of its own hosts, both slow ones spawning for 60 s (the
+    # scheduler may prefer either after the tests before)
+    hosts = cluster.config.hosts_path
+    port = int(cluster.url.rsplit(":", 1)[1])
+    cl.down(cluster.config, log=lambda m: None)
+    hosts.write_text(hosts.read_text().replace("disk_gb: 400}", "disk_gb: 400, fake: {spawn_latency: 60}}", 1))
+    assert hosts.read_text().count("spawn_latency: 60") == 2
+    cluster.state = cl.up(cluster.config, 2, port=port, log=lambda m: None)
+    tok = cluster.token()
+    sids = create(cluster, tok, "vm-restart", zone="slow", count=2)
+    for sid in sids:
+        try:
+            until(lambda: show(cluster, tok, sid)["OS-EXT-STS:task_state"] == "spawning", "spawning", 60)
+        except AssertionError:
+            s = show(cluster, tok, sid)
+            raise AssertionError(f"{sid} is {s['status']}/{s['OS-EXT-STS:task_state']} on "
+                                 f"{s.get('OS-EXT-SRV-ATTR:host')}: {s.get('fault')}") from None
+    assert cl.down(cluster.config, log=lambda m: None)
+    hosts.write_text(hosts.read_text().replace("fake: {spawn_latency: 60}", "fake: {}"))
+    cluster.state = cl.up(cluster.config, 2, port=port, log=lambda m: None)
+    tok = cluster.token()
+    for sid in sids:
+        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
+        assert s["OS-EXT-SRV-ATTR:host"] in ("fake-1", "fake-2")
+        assert leftovers(cluster, sid) == {"ports": 1, "claims": 1, "volumes": 0}
+    con = db(cluster)
+    try:
+        cut = con.execute("SELECT count(*) FROM instance_action_events e JOIN instance_actions a ON"
+                          " a.id=e.action_id WHERE a.instance_uuid IN (?,?) AND e.details LIKE"
+                          " '%interrupted by a restart%'", sids).fetchone()[0]
+    finally:
+        con.close()
+    assert cut >= 2  # each build's cut step says why it was resumed

@@ -2,7 +2,7 @@
 control plane in the root namespace and one compute process per lab host inside that host's
 network namespace, reaching RabbitMQ (a user of our own) and PostgreSQL (its password) over the
 lab bridge only. A create over REST boots a real guest built by the compute process in the
-namespace; guest is refused off loopback. Run under the real-lab lock."""
+namespace and its serial console is relayed from there; guest is refused off loopback. Run under the real-lab lock."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +21,7 @@ from backend.cli.tiny import _disk_props, _specs
 from backend.core.config import Config
 from backend.lab import lab
 from backend.lab.guestimage import MARKER
+from websockets.sync.client import connect
 from real.conftest import lab_home, tiny_build  # noqa: F401 (the lab's fixtures)
 
 from clusterhelp import BASE_CONF, PASSWORD, free_port
@@ -117,6 +118,17 @@ def test_compute_processes_in_the_lab_namespaces_boot_a_real_guest(lab_home, tin
                              json={"os-getConsoleOutput": {}}).json().get("output", "")
             return MARKER in out and out
         assert f"{MARKER} web-ns" in until(console, "the guest's boot marker", 60)
+        # the serial console, relayed from the compute process in the namespace (its lab address)
+        mv = dict(h, **{"OpenStack-API-Version": "compute 2.6", "X-OpenStack-Nova-API-Version": "2.6"})
+        r = httpx.post(f"{url}{C}/servers/{sid}/remote-consoles", headers=mv,
+                       json={"remote_console": {"protocol": "serial", "type": "serial"}})
+        assert r.status_code == 200, r.text
+        with connect(r.json()["remote_console"]["url"], subprotocols=["binary"], open_timeout=10) as ws:
+            ws.send(b"echo across-$((6*7))\r")
+            got, end = b"", time.monotonic() + 30
+            while b"across-42" not in got:
+                assert time.monotonic() < end, got[-300:]
+                got += ws.recv(timeout=30)
         assert httpx.delete(f"{url}{C}/servers/{sid}", headers=h).status_code == 204
         until(lambda: httpx.get(f"{url}{C}/servers/{sid}", headers=h).status_code == 404, "the delete", 60)
     finally:
