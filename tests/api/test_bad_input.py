@@ -151,7 +151,7 @@ CASES = [
     ("volume-no-size", "admin", "POST", "/volume/v3/{pa}/volumes", {"volume": {"name": "v"}}, 400, "size"),
     ("volume-other-project-url", "bob", "POST", "/volume/v3/{pa}/volumes", {"volume": {"size": 1}}, 400, "project"),
     ("volume-image-ref", "admin", "POST", "/volume/v3/{pa}/volumes",
-     {"volume": {"size": 1, "imageRef": "{image}"}}, 400, "imageRef"),
+     {"volume": {"size": 1, "imageRef": "0b3c5a2e-0000-4000-8000-000000000000"}}, 400, "image"),
     ("volume-type", "admin", "POST", "/volume/v3/{pa}/volumes",
      {"volume": {"size": 1, "volume_type": "ssd"}}, 404, "ssd"),  # cinder: VolumeTypeNotFound
 ]

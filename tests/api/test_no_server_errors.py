@@ -114,7 +114,8 @@ def _path(template: str, ids: dict) -> str:
               "user": ids["user_mia"], "role": ids["role"], "req": "req-x", "pattern": "fake",
               "network": "private", "alias": "quotas", "key": "k", "tag": "t", "action": "deactivate",
               "type": "default", "name": "x", "member": ids["project_other"],
-              "actor": ids["user_mia"], "prior": ids["role"], "implied": ids["role"], "access": "x"}
+              "actor": ids["user_mia"], "prior": ids["role"], "implied": ids["role"], "access": "x",
+              "volume": ids["volume"]}
     if "{id}" in seg:
         values["id"] = by_collection.get(seg[seg.index("{id}") - 1], "x")
     return template.format(**values)
