@@ -261,29 +261,6 @@ def test_sigkill_of_a_compute_process_mid_build(cluster):
     assert wait_status(cluster, tok, sid, "ACTIVE")["status"] == "ACTIVE"
 
 
-def test_no_broker_is_a_503_and_nothing_is_written(cluster):
-    tok = cluster.token()
-    iid = image_id(cluster, tok)
-    con = db(cluster)
-    try:
-        before = con.execute("SELECT count(*) FROM instances").fetchone()[0]
-    finally:
-        con.close()
-    node = cl._node_of(cluster.state)
-    assert node._ctl("stop_app").returncode == 0
-    body = {"server": {"name": "vm-nobroker", "imageRef": iid, "flavorRef": "1"}}
-    r = until(lambda: (r := httpx.post(f"{cluster.url}{C}/servers", headers=h(tok), json=body)).status_code != 202
-              and r, "the api process to see the broker gone", 30)
-    assert r.status_code == 503, r.text
-    assert "message broker at 127.0.0.1" in r.text and "unreachable" in r.text
-    con = db(cluster)
-    try:
-        assert con.execute("SELECT count(*) FROM instances").fetchone()[0] == before
-        assert con.execute("SELECT count(*) FROM instances WHERE name='vm-nobroker'").fetchone()[0] == 0
-    finally:
-        con.close()
-
-
 def test_the_serial_console_is_relayed_from_the_compute_process(cluster):
     """The api process has no compute manager: the console proxy asks the compute process that
     owns the host (over the bus) for a relay and connects to it with its ticket; keys reach the
@@ -322,6 +299,29 @@ def test_the_serial_console_is_relayed_from_the_compute_process(cluster):
     # detached: free again (the relay closed the compute process's session)
     until(lambda: httpx.post(f"{cluster.url}{C}/servers/{sid}/remote-consoles", headers=mv,
                              json=body).status_code == 200, "the console free again", 15)
+
+
+def test_no_broker_is_a_503_and_nothing_is_written(cluster):
+    tok = cluster.token()
+    iid = image_id(cluster, tok)
+    con = db(cluster)
+    try:
+        before = con.execute("SELECT count(*) FROM instances").fetchone()[0]
+    finally:
+        con.close()
+    node = cl._node_of(cluster.state)
+    assert node._ctl("stop_app").returncode == 0
+    body = {"server": {"name": "vm-nobroker", "imageRef": iid, "flavorRef": "1"}}
+    r = until(lambda: (r := httpx.post(f"{cluster.url}{C}/servers", headers=h(tok), json=body)).status_code != 202
+              and r, "the api process to see the broker gone", 30)
+    assert r.status_code == 503, r.text
+    assert "message broker at 127.0.0.1" in r.text and "unreachable" in r.text
+    con = db(cluster)
+    try:
+        assert con.execute("SELECT count(*) FROM instances").fetchone()[0] == before
+        assert con.execute("SELECT count(*) FROM instances WHERE name='vm-nobroker'").fetchone()[0] == 0
+    finally:
+        con.close()
 
 
 def test_builds_in_flight_when_the_whole_cluster_stops_end_after_up(cluster):
