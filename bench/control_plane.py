@@ -106,6 +106,18 @@ class CountingConn:
         self.n += 1
         return self._conn.executemany(*a)
 
+    def dicts(self, *a):  # PostgreSQL's rows as dicts (backend.core.pgsql)
+        self.n += 1
+        return self._conn.dicts(*a)
+
+    def begin(self):  # PostgreSQL's BEGIN (and the write lock, in the same round trip)
+        self.n += 1
+        return self._conn.begin()
+
+    def commit(self):
+        self.n += 1
+        return self._conn.commit()
+
     def __getattr__(self, name):
         return getattr(self._conn, name)
 

@@ -9,6 +9,7 @@ from backend.compute import rpcapi as compute_rpcapi
 from backend.conductor.rpcapi import ANY
 from backend.core import capacity
 from backend.core import db as dbm
+from backend.core import pgsql
 from backend.core import servicegroup
 from backend.core import power_state, states
 from backend.messaging.trace import Step
@@ -49,14 +50,28 @@ class ConductorManager:
             except Exception as e:
                 decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}] * len(uuids)
         for u, d in zip(uuids, decisions):
-            with dbm.transaction(self.db):  # the decision and the event: one commit
+            def record(u=u, d=d):  # the decision and the event: one commit
                 self._save_decision(u, d)
                 if not d.get("selected"):
                     self.store.event_finish(ctx, u, ev, "Error", d.get("message"))
                     self._fail(u, d.get("message") or "No valid host was found.", _decision_details(d))
-                    continue
+                    return False
                 self.store.event_finish(ctx, u, ev)
-            self._cast_build(ctx, u, d["selected"], d.get("alternates", []), 1)
+                return True
+            if self._write(record):
+                self._cast_build(ctx, u, d["selected"], d.get("alternates", []), 1)
+
+    def _write(self, fn):
+        """fn() in one transaction. A transaction cut by a lost database connection (a
+        PostgreSQL restart) was rolled back whole: it is run again (bounded), as a single
+        statement outside a transaction is."""
+        for attempt in range(3):
+            try:
+                with dbm.transaction(self.db):
+                    return fn()
+            except Exception as e:
+                if attempt == 2 or not pgsql.connection_dropped(e):
+                    raise
 
     def _still_building(self, uuid) -> bool:
         r = self.store.get(uuid)
@@ -145,6 +160,9 @@ class ConductorManager:
         return self.store.get(instance_uuid)
 
     async def instance_update(self, ctx, instance_uuid, expected_task_state=ANY, launched=False, **values):
+        return self._update(instance_uuid, expected_task_state, launched, **values)
+
+    def _update(self, instance_uuid, expected_task_state=ANY, launched=False, **values):
         if launched:
             values["launched_at"] = dbm.now_iso()
         if "requested_networks" in values:
@@ -184,21 +202,20 @@ class ConductorManager:
             if claim_event:
                 self.store.event_finish(ctx, instance_uuid, claim_event, result, details)
         try:  # the events go in the claim's transaction (one commit)...
-            return self._claim(instance_uuid, host, also=lambda: events("Success"))
+            return self._write(lambda: self._claim(instance_uuid, host, also=lambda: events("Success")))
         except Exception as e:  # ...or, the claim refused (nothing of it written), in their own
-            with dbm.transaction(self.db):
-                events("Error", f"{type(e).__name__}: {e}")
+            self._write(lambda: events("Error", f"{type(e).__name__}: {e}"))
             raise
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
                              finish_after=None, passed=()):
         """One step of a build in one round trip: the event of the stage that ended is
-        finished, the events of passed (stages with nothing to do) start and end, the state changes are made in order (each {'expected_task_state': ...,
-        **values}; a mismatch is LookupError, as instance_update), the next stage's event
+        finished, the events of passed (stages with nothing to do) start and end, the state
+        changes are made in order (each {'expected_task_state': ..., **values}; a mismatch is
+        LookupError, as instance_update), the next stage's event
         is started; finish_after (the build's own event) is finished last. One transaction
         (one commit, not one per statement); what came before a mismatch is kept."""
-        mismatch = None
-        with dbm.transaction(self.db):
+        def step():
             if finish:
                 self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
             for e in passed:
@@ -206,14 +223,14 @@ class ConductorManager:
                 self.store.event_finish(ctx, instance_uuid, e, "Success", None)
             try:
                 for u in updates:
-                    await self.instance_update(ctx, instance_uuid, **u)
+                    self._update(instance_uuid, **u)
             except LookupError as e:
-                mismatch = e
-            else:
-                if start:
-                    self.store.event_start(ctx, instance_uuid, start, host)
-                if finish_after:
-                    self.store.event_finish(ctx, instance_uuid, finish_after, "Success", None)
+                return e
+            if start:
+                self.store.event_start(ctx, instance_uuid, start, host)
+            if finish_after:
+                self.store.event_finish(ctx, instance_uuid, finish_after, "Success", None)
+        mismatch = self._write(step)
         if mismatch is not None:
             raise mismatch
 

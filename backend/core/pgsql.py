@@ -125,6 +125,11 @@ def _dropped(e: BaseException) -> bool:
     return isinstance(e, psycopg.OperationalError) and getattr(e, "_ps_conn_broken", False)
 
 
+def connection_dropped(e: BaseException) -> bool:
+    """The statement failed because the connection to the server was lost (a restart)."""
+    return _dropped(e)
+
+
 class PgConnection:
     """One connection (the services run on one event loop thread, as with SQLite)."""
 
