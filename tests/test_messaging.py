@@ -123,3 +123,32 @@ async def test_a_build_makes_six_conductor_trips_and_records_every_stage(cloud, 
         ("compute_fetch_image", "Success"), ("compute_block_device_mapping", "Success"),
         ("compute_spawn", "Success")]
     assert all(e["finish_time"] for e in events)
+
+
+async def test_a_state_change_reads_only_the_instance_row_and_its_view_follows(cloud, admin, image):
+    """A build's state change re-reads the instance row alone (its ports, groups, fault and
+    volumes are read when those rows change), and the pushed and listed views are still whole."""
+    from cloudhelp import settle, wait_for
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    await settle(cloud)
+    pushed = []
+    unsubscribe = cloud.subscribe(lambda e: pushed.append(e) if e["type"] == "instance" else None)
+    conn, seen = cloud.rt.db.conn, []
+    conn.set_trace_callback(seen.append)
+    try:
+        cloud.rt.store.update(s["id"], task_state="powering-off")
+    finally:
+        conn.set_trace_callback(None)
+        if callable(unsubscribe):
+            unsubscribe()
+    reads = [q for q in seen if q.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "FROM instances" in reads[0], seen
+    listed = next(v for v in await cloud.list_servers(admin) if v["id"] == s["id"])
+    assert pushed[-1]["server"]["task_state"] == "powering-off" == listed["task_state"]
+    assert pushed[-1]["server"]["addresses"] == listed["addresses"] and listed["addresses"]["private"]
+    assert pushed[-1]["server"]["security_groups"] == listed["security_groups"] == ["default"]
+    # a change of another part (the fault) is read again
+    cloud.rt.store.set_error(s["id"], "broken on purpose")
+    listed = next(v for v in await cloud.list_servers(admin) if v["id"] == s["id"])
+    assert listed["status"] == "ERROR" and listed["fault"]["message"] == "broken on purpose"
