@@ -84,7 +84,9 @@ def test_the_panels_command_lines_work(server, image_file, tmp_path):
                           "--availability-zone nova 'wh vm 1'")
         run(server, create)
         s = wait_status(server, "wh vm 1", "ACTIVE")
-        assert s["flavor"].startswith("m1.nano") and "private" in s["addresses"]
+        # from microversion 2.47 the flavor is embedded (a dict naming original_name)
+        flavor = s["flavor"]["original_name"] if isinstance(s["flavor"], dict) else s["flavor"]
+        assert flavor.startswith("m1.nano") and "private" in s["addresses"]
         relist("list_servers")
         sid = s["id"]
         for method, kw, status, action in (("stop_server", {}, "SHUTOFF", "stop"),
