@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from real.labcloud import lab_cloud
 from backend.lab import lab
-from backend.cli.tiny import register_with_cloud
-from backend.core.config import Config
-from backend.facade import Cloud
 from backend.lab.guestimage import MARKER
 from backend.core.hosts import load_hosts
 
@@ -22,20 +20,8 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture
 async def real_cloud(lab_home, tmp_path, tiny_build):
-    config = Config(home=tmp_path / "home", hosts_path=lab.hosts_file(lab_home),
-                    password_hash_rounds=4, heartbeat_interval=0.5, power_sync_interval=1.0,
-                    service_down_time=3.0)
-    Cloud.init(config, "secret")
-    cloud = Cloud(config)
-    await cloud.start()
-    tok = (await cloud.login("admin", "secret", "admin"))["token"]
-    await register_with_cloud(cloud, tok, tiny_build)
-    try:
-        yield cloud, tok
-    finally:
-        for s in await cloud.list_servers(tok, all_projects=True):
-            await cloud.delete_server(tok, s["id"])
-        await cloud.stop()
+    async with lab_cloud(lab_home, tmp_path, tiny_build, service_down_time=3.0) as cloud_and_token:
+        yield cloud_and_token
 
 
 async def until(fn, what: str, timeout: float = 30.0, interval: float = 0.2):

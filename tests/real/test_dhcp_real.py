@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli.tiny import register_with_cloud
-from backend.core.config import Config
-from backend.facade import Cloud
-from backend.lab import lab
+from real.labcloud import lab_cloud
 from backend.lab.guestimage import MARKER
 from backend.network.dhcp_agent import namespace
 
@@ -27,19 +24,8 @@ STATE = Path("/var/lib/pocketstack/dhcp")
 
 @pytest.fixture
 async def real_cloud(lab_home, tmp_path, tiny_build):
-    config = Config(home=tmp_path / "home", hosts_path=lab.hosts_file(lab_home),
-                    password_hash_rounds=4, heartbeat_interval=0.5, power_sync_interval=1.0)
-    Cloud.init(config, "secret")
-    cloud = Cloud(config)
-    await cloud.start()
-    tok = (await cloud.login("admin", "secret", "admin"))["token"]
-    await register_with_cloud(cloud, tok, tiny_build)
-    try:
-        yield cloud, tok
-    finally:
-        for s in await cloud.list_servers(tok, all_projects=True):
-            await cloud.delete_server(tok, s["id"])
-        await cloud.stop()
+    async with lab_cloud(lab_home, tmp_path, tiny_build) as cloud_and_token:
+        yield cloud_and_token
 
 
 def node_listing() -> dict:
