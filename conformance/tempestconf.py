@@ -18,7 +18,7 @@ FEATURES_OFF = {
     ("compute-feature-enabled", "metadata_service"): "metadata reaches guests on the config drive only",
     ("compute-feature-enabled", "attach_encrypted_volume"): "no volume encryption",
     ("compute-feature-enabled", "disk_config"): "no OS-DCF:diskConfig (no partition resizing)",
-    ("network-feature-enabled", "port_admin_state_change"): "ports are always admin up",
+    ("network-feature-enabled", "port_admin_state_change"): "admin_state_up is kept and shown, but a down port still carries traffic",
     ("validation", "run_validation"): "fake hosts: guests are not reachable over SSH",
     ("volume-feature-enabled", "backup"): "no volume backups",
     ("volume-feature-enabled", "snapshot"): "no volume snapshots",
@@ -29,9 +29,8 @@ FEATURES_OFF = {
     ("identity-feature-enabled", "access_rules"): "no application credentials access rules",
 }
 
-# not a feature flag, but it turns tempest's own per-project network set-up off
-AUTH_OFF = {("auth", "create_isolated_networks"):
-            "no routers yet: tempest's per-project network needs one; servers use a shared network"}
+# tempest makes each test project its own network, subnet and router (gateway on `public`),
+# as on a real cloud: create_isolated_networks is on
 
 SERVICES_OFF = {"swift": "no object storage", "horizon": "no dashboard"}
 
@@ -43,7 +42,7 @@ def write(path: Path, cloud, offers: dict, concurrency: int) -> None:
                  "use_stderr": "false"}
     c["auth"] = {"admin_username": "admin", "admin_password": cloud_password(),
                  "admin_project_name": "admin", "admin_domain_name": "Default",
-                 "use_dynamic_credentials": "true", "create_isolated_networks": "false",
+                 "use_dynamic_credentials": "true", "create_isolated_networks": "true",
                  "tempest_roles": "member"}
     c["identity"] = {"uri_v3": cloud.auth_url, "auth_version": "v3", "region": "RegionOne",
                      "v3_endpoint_type": "public", "default_domain_id": "default",
