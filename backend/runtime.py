@@ -204,6 +204,12 @@ class Runtime:
             raise CloudError(str(e)) from None
         for h in lost:  # the conductor rescheduled their builds: what was queued for them is stale
             await self.bus.purge(f"compute.{h}")
+        if c.role == "conductor" and self._cluster_was_down:
+            # the whole cluster was down: this conductor resumes every build in flight itself
+            # (start_cluster), so a build cast left in a host's queue (redelivered, unacked when
+            # its process stopped) would run the same build twice; the queues go first
+            for r in dbm.rows(self.db, "SELECT host FROM compute_nodes"):
+                await self.bus.purge(f"compute.{r['host']}")
         self._tasks.append(asyncio.get_running_loop().create_task(self.service.reporting()))
 
     async def _flusher(self):

@@ -66,6 +66,13 @@ def test_a_create_over_rest_boots_a_real_guest_on_a_cluster(lab_home, tiny_build
         assert set(owners) == {"compute-1", "compute-2"}
         img = next(i["id"] for i in httpx.get(f"{url}/image/v2/images", headers=h).json()["images"]
                    if i["name"] == "tiny")
+
+        # a compute process serves as soon as it runs; its hosts report once reached over SSH
+        def hosts_up():
+            svcs = httpx.get(f"{url}{C}/os-services", headers=h).json()["services"]
+            return {s["host"] for s in svcs if s["binary"] == "nova-compute" and s["state"] == "up"} \
+                >= {"lab-1", "lab-2"} or None
+        until(hosts_up, "both lab hosts up", 60)
         r = httpx.post(f"{url}{C}/servers", headers=h, json={"server": {
             "name": "web-1", "imageRef": img, "flavorRef": "1"}})
         assert r.status_code == 202, r.text
