@@ -35,7 +35,8 @@ async def wait_for(cloud, token, server_id, status, timeout=10.0):
         if s["status"] == status and s["task_state"] is None:
             return s
         if loop.time() > end:
-            raise AssertionError(f"server {server_id} is {s['status']}/{s['task_state']}, expected {status}")
+            raise AssertionError(f"server {server_id} is {s['status']}/{s['task_state']}, expected {status}"
+                                 + (f": {s['fault']}" if s.get("fault") else ""))
         await asyncio.sleep(0.01)
 
 

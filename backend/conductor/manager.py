@@ -44,11 +44,18 @@ class ConductorManager:
         for u in uuids:
             self.store.event_start(ctx, u, ev)
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
-            try:
-                decisions = await self.scheduler_api.select_destinations(
-                    ctx, instance_uuids=uuids, request_spec=request_spec, instance_uuid=uuids[0])
-            except Exception as e:
-                decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}] * len(uuids)
+            for attempt in range(3):
+                try:
+                    decisions = await self.scheduler_api.select_destinations(
+                        ctx, instance_uuids=uuids, request_spec=request_spec, instance_uuid=uuids[0])
+                    break
+                except Exception as e:
+                    # a claim cut by a database restart was rolled back whole: decide again
+                    if attempt < 2 and pgsql.connection_dropped(e):
+                        continue
+                    decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}
+                                 ] * len(uuids)
+                    break
         for u, d in zip(uuids, decisions):
             def record(u=u, d=d):  # the decision and the event: one commit
                 self._save_decision(u, d)
