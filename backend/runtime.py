@@ -140,6 +140,7 @@ class Runtime:
         self.network = NetworkService(self.db, c)
         # l2population reaches the compute hosts over the bus; the network node is hosts.yaml's
         self.network.l2.bus = self.bus
+        self.network.l2.loop = asyncio.get_running_loop()
         try:
             self.network.l2.node = load_network_node(resolve_hosts_path(c))
         except HostsFileError as e:

@@ -60,6 +60,7 @@ class L2Agent:
         self.bus = None           # set by the runtime: flooding lists go to compute.<host>
         self._node_locks: dict[str, asyncio.Lock] = {}
         self._node_tasks: set[asyncio.Task] = set()
+        self.loop = None          # set by the runtime: the loop whose thread owns the connection
 
     # ---- segmentation ids ------------------------------------------------------------------
     def allocate_segment(self) -> int:
@@ -147,17 +148,34 @@ class L2Agent:
         if self.node is None:
             raise HelperError("no network node: hosts.yaml has no network_node section with local_ip")
         nid = network if isinstance(network, str) else network["id"]
-        vni = self.segment(nid)
+        vni, peers = self._on_loop(lambda: (self.segment(nid), self.peers(nid, None)))
         bridge = bridge_name(nid)
-        run_helper("plug-network", bridge, str(vni), self.node.local_ip, *self.peers(nid, None))
+        run_helper("plug-network", bridge, str(vni), self.node.local_ip, *peers)
         return bridge
+
+    def _on_loop(self, fn):
+        """fn() where the database connection belongs: on the loop's thread. The DHCP and L3
+        agents call the node's plumbing from worker threads; one connection used from two
+        threads deadlocks SQLite (its mutex against the GIL, through the view-cache triggers)."""
+        loop = self.loop
+        if loop is None or not loop.is_running():
+            return fn()
+        try:
+            if asyncio.get_running_loop() is loop:
+                return fn()
+        except RuntimeError:
+            pass  # a worker thread: no loop of its own
+
+        async def call():
+            return fn()
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=120)
 
     def remove_network_from_node(self, network: dict | str) -> bool:
         """The bridge and VXLAN go from the control machine, unless something (a DHCP or
         router namespace's veth) is still on the bridge. True when removed."""
         import json
         nid = network if isinstance(network, str) else network["id"]
-        out = run_helper("unplug-network", bridge_name(nid), str(self.segment(nid)))
+        out = run_helper("unplug-network", bridge_name(nid), str(self._on_loop(lambda: self.segment(nid))))
         return bool(json.loads(out or "{}").get("removed"))
 
 
