@@ -52,12 +52,13 @@ class FixedIPMixin:
         subnets = dbm.rows(self.db, "SELECT * FROM subnets WHERE network_id=? ORDER BY created_at",
                            (network["id"],))
         keep = list(keep)
+        # as ints: the pool scan below asks free() once per address in use
+        held = {(sid, int(ipaddress.ip_address(addr))) for sid, addr in keep}
         taken: dict[str, set[int]] = {}
 
         def free(s, ip: int) -> bool:
             used = taken.setdefault(s["id"], set())
-            held = (s["id"], str(ipaddress.ip_address(ip))) in keep
-            return ip not in used and (held or ip not in self._used_ips(s["id"]))
+            return ip not in used and ((s["id"], ip) in held or ip not in self._used_ips(s["id"]))
 
         def take(s, ip: int) -> tuple[dict, str]:
             taken.setdefault(s["id"], set()).add(ip)

@@ -92,9 +92,10 @@ class L2Agent:
             self.db, "SELECT DISTINCT binding_host, binding_vtep FROM ports WHERE network_id=?"
                      " AND binding_host IS NOT NULL AND binding_vtep IS NOT NULL", (network_id,))}
 
-    def peers(self, network_id: str, host: str | None) -> list[str]:
-        """The flooding list of host's VXLAN on the network (host None: the network node's)."""
-        m = self.members(network_id)
+    def peers(self, network_id: str, host: str | None, members: dict[str, str] | None = None) -> list[str]:
+        """The flooding list of host's VXLAN on the network (host None: the network node's);
+        members: the network's members when the caller read them already."""
+        m = self.members(network_id) if members is None else members
         own = m.get(host) if host else (self.node.local_ip if self.node else None)
         out = sorted({v for h, v in m.items() if h != host and v != own})
         if host is not None and self.node and self.node.local_ip != own:
@@ -116,10 +117,11 @@ class L2Agent:
             vni = self.segment(nid)
             if self.bus is not None:
                 api = compute_rpcapi.ComputeAPI(self.bus)
-                for other in sorted(self.hosts_on(nid) - {host}):
+                members = self.members(nid)  # read once: one query per network, not one per host
+                for other in sorted(set(members) - {host}):
                     try:  # (a cluster's compute hosts are served by other processes)
                         api.update_network_peers(ctx, other, network_id=nid, segmentation_id=vni,
-                                                 peers=self.peers(nid, other), seq=time.time_ns())
+                                                 peers=self.peers(nid, other, members), seq=time.time_ns())
                     except Exception as e:  # a host no compute serves any more: nothing to tell
                         log.warning("host %s: flooding list of VNI %s not sent: %s", other, vni, e)
             if self.node is not None:  # as the casts to the hosts: the caller does not wait for it
