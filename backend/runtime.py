@@ -20,6 +20,7 @@ from pathlib import Path
 from backend.core import db as dbm
 from backend.compute import rpcapi as compute_rpcapi
 from backend.compute.manager import ComputeManager
+from backend.compute.host_reports import HostReporter
 from backend.compute.api import ComputeAPI
 from backend.compute.console_auth import ConsoleAPI
 from backend.conductor.manager import ConductorManager
@@ -174,7 +175,9 @@ class Runtime:
             await self.bus.ready()  # the queues are declared and consumed before any message
         if cluster:  # live events cross processes; the api role serves them to clients
             self.relay = await EventRelay(c.transport_url, self.events, receive=role == "api").start()
-        await asyncio.gather(*(cm.start() for cm in self.computes.values()))
+        # the hosts' first reports and init_host, then their heartbeats and power sync, batched
+        self.host_reporter = HostReporter(self.computes, self.conductor_api, c)
+        await self.host_reporter.start()
         self.console_api = ConsoleAPI(self.compute_api, self.computes)
         # in a cluster the ports and volumes are released by the api process that serves them
         network, volume = (NetworkAPI(self.bus), VolumeAPI(self.bus)) if cluster else (self.network, self.volume)
@@ -230,6 +233,8 @@ class Runtime:
         self.bus.cancel_all()
         if isinstance(self.bus, AMQPBus):
             await self.bus.close()
+        if getattr(self, "host_reporter", None) is not None:
+            await self.host_reporter.stop()
         for cm in self.computes.values():
             await cm.stop()
         self.tracer.flush()

@@ -372,3 +372,18 @@ def test_config_from_project_settings():
     conf = SchedulerConfig.from_config(Config(cpu_allocation_ratio=2.0, max_attempts=5))
     assert conf.cpu_allocation_ratio == 2.0 and conf.max_attempts == 5
     assert conf.enabled_filters == DEFAULT_FILTERS
+
+
+def test_weight_records_are_built_when_read_and_the_record_keeps_the_best_n():
+    """A decision's weight rows are built on reading (over thousands of hosts the record keeps
+    20): the best-first rows, slices and to_dict(max_weights) agree with the whole list."""
+    hosts = [host(f"h{i}", memory_mb=1024 * (i + 1)) for i in range(30)]
+    d = select_destination(spec(), hosts, CONF)
+    rows = list(d.weights)
+    assert len(d.weights) == 30 and [r["host"] for r in rows] == [f"h{i}" for i in range(29, -1, -1)]
+    assert d.weights == rows and d.weights[:3] == rows[:3] and d.weights[-1] == rows[-1]
+    assert [r["total"] for r in rows] == sorted((r["total"] for r in rows), reverse=True)
+    rec = d.to_dict(max_weights=20)
+    assert rec["weights"] == rows[:20] and rec["weights_omitted"] == 10
+    full = json.loads(json.dumps(d.to_dict()))
+    assert full["weights"] == rows and "weights_omitted" not in full

@@ -38,3 +38,133 @@ async def test_every_reader_agrees_when_a_heartbeat_goes_stale(cloud):
     assert not rt.conductor._host_up(host)
     with pytest.raises(Conflict, match=f"compute host {host} is down"):
         rt.compute_api._host_must_be_up(host, "stop")
+
+
+# ---- a process's hosts report in one message (backend/compute/host_reports.py) ------------------
+
+async def _until(check, what: str, timeout: float = 10.0):
+    import asyncio
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not (got := check()):
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return got
+
+
+def _spy(obj, names):
+    """Record the calls the bus makes to obj's methods (it looks them up at each call)."""
+    calls = []
+    for name in names:
+        real = getattr(obj, name)
+
+        async def spy(ctx, *a, _real=real, _name=name, **kw):
+            calls.append((_name, kw))
+            return await _real(ctx, *a, **kw)
+        setattr(obj, name, spy)
+    return calls
+
+
+async def test_a_process_sends_its_hosts_heartbeats_and_power_sync_reads_in_one_message(cloud, admin, image):
+    """Each report_interval one service_heartbeats message carries every host of the process
+    (not one message per host), and each power sync reads the instances of all the hosts
+    in one instances_on_hosts call (not two per host)."""
+    from cloudhelp import wait_for
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    hosts = sorted(cloud.rt.computes)
+    calls = _spy(cloud.rt.conductor, ["service_heartbeat", "service_heartbeats", "instances_on_host",
+                                      "instances_on_hosts", "live_uuids_on_host"])
+    await _until(lambda: sum(n == "service_heartbeats" for n, _ in calls) >= 3
+                 and sum(n == "instances_on_hosts" for n, _ in calls) >= 3, "three rounds of each")
+    names = {n for n, _ in calls}
+    assert names == {"service_heartbeats", "instances_on_hosts"}, names
+    for n, kw in calls:
+        if n == "service_heartbeats":
+            assert sorted(r["host"] for r in kw["reports"]) == hosts
+            assert all(r["up"] and r["reason"] is None for r in kw["reports"])
+        else:
+            assert sorted(kw["hosts"]) == hosts
+
+
+async def test_a_hung_host_probe_does_not_hold_the_other_hosts_heartbeats(cloud):
+    """fake-1's probe hangs (a cut link not yet found dead): the other hosts of the process
+    keep reporting each interval, fake-1's heartbeat ages until it is down, and nothing
+    else is."""
+    from backend.core import db as dbm
+    from backend.virt.fake import FakeBehaviour, FakeDriver
+    rt = cloud.rt
+
+    def beats():
+        return {r["host"]: r["last_heartbeat"] for r in dbm.rows(rt.db, "SELECT host, last_heartbeat FROM"
+                                                                        " compute_nodes")}
+    FakeDriver.behaviours["fake-1"] = cut = FakeBehaviour(partition_detect=60.0)
+    cut.partitioned.set()
+    first = beats()
+    # the probe in flight when the link was cut may still report once: wait for fake-1 to stop
+    await _until(lambda: beats()["fake-2"] > first["fake-1"] + 4 * rt.config.heartbeat_interval,
+                 "fake-2 reporting on")
+    stalled = beats()["fake-1"]
+    await _until(lambda: beats()["fake-3"] > stalled + 4 * rt.config.heartbeat_interval, "fake-3 reporting on")
+    assert beats()["fake-1"] == stalled
+    hs = await _until(lambda: [h for h in rt.scheduler.host_states() if not h.up], "fake-1 down",
+                      timeout=rt.config.service_down_time + 10)
+    assert [(h.name, h.down_reason) for h in hs] == [("fake-1", f"no heartbeat for {rt.config.service_down_time:g} s")]
+
+
+async def test_the_conductor_saves_a_batch_of_reports_and_publishes_only_changes(cloud):
+    """A host that reports up again costs its heartbeat only; a host found down, or one
+    reporting capabilities, is saved and published as a host event."""
+    from backend.core import db as dbm
+    from backend.core.context import RequestContext
+    rt = cloud.rt
+    events = []
+    unsubscribe = rt.events.subscribe(lambda e: events.append(e) if e.get("type") == "host" else None)
+    try:
+        before = {r["host"]: r for r in dbm.rows(rt.db, "SELECT * FROM compute_nodes")}
+        caps = {"vcpus": 7, "memory_mb": 7000, "disk_gb": 70, "hypervisor_type": "fake",
+                "hypervisor_version": "2.0", "cpu_arch": "x86_64", "accelerator": "none"}
+        # no await between the call and the reads: the periodic heartbeat cannot interleave
+        await rt.conductor.service_heartbeats(RequestContext.system(), reports=[
+            {"host": "fake-1", "up": True, "reason": None, "caps": None},
+            {"host": "fake-2", "up": False, "reason": "host fake-2 does not answer", "caps": None},
+            {"host": "fake-3", "up": True, "reason": None, "caps": caps}])
+        after = {r["host"]: r for r in dbm.rows(rt.db, "SELECT * FROM compute_nodes")}
+        seen = [e["host"] for e in events]
+    finally:
+        unsubscribe()
+    assert after["fake-1"]["last_heartbeat"] > before["fake-1"]["last_heartbeat"]
+    assert after["fake-1"]["down_reason"] is None
+    assert after["fake-2"]["down_reason"] == "host fake-2 does not answer"
+    assert after["fake-2"]["last_heartbeat"] == before["fake-2"]["last_heartbeat"]
+    assert (after["fake-3"]["vcpus"], after["fake-3"]["memory_mb"], after["fake-3"]["hypervisor_version"]) == \
+        (7, 7000, "2.0")
+    assert seen == [{"name": "fake-2", "state": "down", "down_reason": "host fake-2 does not answer"},
+                    {"name": "fake-3", "state": "up", "down_reason": None}]
+    states = {h.name: h for h in rt.scheduler.host_states()}
+    assert not states["fake-2"].up and states["fake-2"].down_reason == "host fake-2 does not answer"
+
+
+async def test_the_schedulers_host_states_follow_every_change_between_decisions(cloud):
+    """The scheduler keeps the HostStates it built and builds a host's again only when its
+    row changed: a claim, a disabled host, a heartbeat gone stale and one come back are all
+    seen at the next decision; unchanged hosts keep their HostState."""
+    rt = cloud.rt
+    sdt = rt.config.service_down_time
+    first = {h.name: h for h in rt.scheduler.host_states()}
+    assert all(h.up and h.enabled for h in first.values())
+    # no await from here on: the periodic heartbeat cannot refresh what is changed
+    rt.db.conn.execute("UPDATE compute_nodes SET vcpus_used=vcpus_used+3 WHERE host='fake-1'")
+    rt.db.conn.execute("UPDATE compute_nodes SET disabled=1, disabled_reason='maintenance' WHERE host='fake-2'")
+    rt.db.conn.execute("UPDATE compute_nodes SET last_heartbeat=last_heartbeat-? WHERE host='fake-3'", (sdt + 1,))
+    second = {h.name: h for h in rt.scheduler.host_states()}
+    assert second["fake-1"].vcpus_used == first["fake-1"].vcpus_used + 3 and second["fake-1"].up
+    assert not second["fake-2"].enabled and second["fake-2"].down_reason == "maintenance"
+    assert not second["fake-3"].up and second["fake-3"].down_reason == f"no heartbeat for {sdt:g} s"
+    third = {h.name: h for h in rt.scheduler.host_states()}
+    assert all(third[n] is second[n] for n in third)  # nothing changed: nothing built again
+    rt.db.conn.execute("UPDATE compute_nodes SET last_heartbeat=last_heartbeat+? WHERE host='fake-3'", (sdt + 1,))
+    fourth = {h.name: h for h in rt.scheduler.host_states()}
+    assert fourth["fake-3"].up and fourth["fake-3"].down_reason is None
+    assert fourth["fake-1"] is second["fake-1"]

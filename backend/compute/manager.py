@@ -45,7 +45,6 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         self.config = config
         self.topic = f"compute.{self.host}"
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: list[asyncio.Task] = []
         self.up = False
         self._stopping = False
         self._building: dict[str, asyncio.Task] = {}
@@ -56,36 +55,29 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         return self._locks.setdefault(uuid, asyncio.Lock())
 
     async def start(self) -> None:
+        """This host alone: its first report and init_host. The periodic heartbeat and power
+        sync of a process's hosts run batched (backend.compute.host_reports.HostReporter)."""
         ctx = RequestContext.system()
         await self.heartbeat(ctx)
         if self.up:
             known = await self.conductor_api.guest_specs_for_host(ctx, host=self.host)
-            try:
-                await self.driver.init_host([GuestSpec(**k) for k in known])
-            except Exception as e:
-                log.warning("init_host on %s failed: %s", self.host, e)
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._periodic(self.heartbeat, self.config.heartbeat_interval)),
-                       loop.create_task(self._periodic(self.sync_power_states, self.config.power_sync_interval))]
+            await self.init_host([GuestSpec(**k) for k in known])
+
+    async def init_host(self, known: list[GuestSpec]) -> None:
+        try:
+            await self.driver.init_host(known)
+        except Exception as e:
+            log.warning("init_host on %s failed: %s", self.host, e)
 
     async def stop(self) -> None:
         self._stopping = True
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.driver.close()
 
-    async def _periodic(self, fn, interval):
-        while not self._stopping:
-            await asyncio.sleep(interval)
-            try:
-                await fn(RequestContext.system())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("periodic task %s on %s failed", fn.__name__, self.host)
-
     async def heartbeat(self, ctx) -> None:
+        await self.conductor_api.service_heartbeat(ctx, **await self.check_host())
+
+    async def check_host(self) -> dict:
+        """Probe the host: its report for the conductor's service_heartbeat(s)."""
         reason, caps = None, None
         try:
             if await self.driver.is_alive():
@@ -96,8 +88,7 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         except Exception as e:
             reason = f"host {self.host} unreachable: {e}"
         self.up = reason is None
-        await self.conductor_api.service_heartbeat(ctx, host=self.host, up=self.up, reason=reason,
-                                                   caps=caps.__dict__ if caps else None)
+        return {"host": self.host, "up": self.up, "reason": reason, "caps": caps.__dict__ if caps else None}
 
     # ---- build ----------------------------------------------------------------------------
     def abort_build(self, instance_uuid) -> bool:
@@ -341,12 +332,14 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         async with self._lock(instance_uuid):
             await self.driver.detach_volume(instance_uuid, volume_id)
 
-    async def _reap_deleted(self, ctx, actual: dict) -> None:
+    async def _reap_deleted(self, ctx, actual: dict, live: set | None = None) -> None:
         """Guests on the host that no live instance owns (deleted while the host was down):
-        destroyed, as nova's running_deleted_instance_action=reap does."""
+        destroyed, as nova's running_deleted_instance_action=reap does. live: the uuids of
+        the host's non-deleted instances, read after actual (None: read here)."""
         if not actual:
             return
-        live = set(await self.conductor_api.live_uuids_on_host(ctx, host=self.host))
+        if live is None:
+            live = set(await self.conductor_api.live_uuids_on_host(ctx, host=self.host))
         for uuid in actual:
             if uuid in live or uuid in self._building or self._lock(uuid).locked():
                 continue
@@ -358,16 +351,28 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
             self._locks.pop(uuid, None)
 
     # ---- power-state sync (nova's _sync_power_states) ------------------------------------
-    async def sync_power_states(self, ctx) -> None:
-        if not self.up:
-            return
+    async def list_guests(self) -> dict | None:
+        """The driver's guests {uuid: power_state}; None when the host cannot say."""
         try:
-            actual = await self.driver.list_instances()
+            return await self.driver.list_instances()
         except Exception as e:
             log.warning("power sync on %s: %s", self.host, e)
+            return None
+
+    async def sync_power_states(self, ctx, actual: dict | None = None, known: list[dict] | None = None) -> None:
+        """actual: the driver's guests, listed before known (the host's non-deleted instances,
+        read in one batch for all of a process's hosts by HostReporter); None: fetched here."""
+        if not self.up:
             return
-        await self._reap_deleted(ctx, actual)
-        for inst in await self.conductor_api.instances_on_host(ctx, host=self.host):
+        if actual is None and (actual := await self.list_guests()) is None:
+            return
+        live = None if known is None else {r["uuid"] for r in known}
+        await self._reap_deleted(ctx, actual, live)
+        if known is None:
+            known = await self.conductor_api.instances_on_host(ctx, host=self.host)
+        for inst in known:
+            if inst["vm_state"] not in (states.ACTIVE, states.STOPPED, states.ERROR):
+                continue
             uuid = inst["uuid"]
             if inst["task_state"] is not None or self._lock(uuid).locked():
                 continue  # something is acting on it; the next sync will look again

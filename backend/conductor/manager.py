@@ -3,9 +3,9 @@ orchestration (schedule, cast to a host, reschedule to the next alternate)."""
 from __future__ import annotations
 
 import logging
-import time
 
 from backend.compute import rpcapi as compute_rpcapi
+from backend.conductor.host_reports import HostReports
 from backend.conductor.rpcapi import ANY
 from backend.core import capacity
 from backend.core import db as dbm
@@ -14,7 +14,6 @@ from backend.core import servicegroup
 from backend.core import power_state, states
 from backend.messaging.trace import Step
 from backend.scheduler.rpcapi import SchedulerAPI
-from backend.virt.driver import GuestSpec
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ class ComputeResourcesUnavailable(Exception):
     reschedulable = True
 
 
-class ConductorManager:
+class ConductorManager(HostReports):
     def __init__(self, db, bus, tracer, store, config, hub):
         self.db = db
         self.scheduler_api = SchedulerAPI(bus)
@@ -292,23 +291,6 @@ class ConductorManager:
     async def event_finish(self, ctx, instance_uuid, event, result="Success", details=None):
         self.store.event_finish(ctx, instance_uuid, event, result, details)
 
-    async def instances_on_host(self, ctx, host):
-        return dbm.rows(self.db, "SELECT uuid, vm_state, task_state, power_state FROM instances"
-                                 " WHERE host=? AND deleted=0 AND vm_state IN ('active','stopped','error')", (host,))
-
-    async def live_uuids_on_host(self, ctx, host):
-        return [r["uuid"] for r in dbm.rows(self.db, "SELECT uuid FROM instances WHERE host=? AND deleted=0",
-                                            (host,))]
-
-    async def guest_specs_for_host(self, ctx, host):
-        out = []
-        for r in dbm.rows(self.db, "SELECT * FROM instances WHERE host=? AND deleted=0 AND vm_state IN"
-                                   " ('active','stopped')", (host,)):
-            out.append(GuestSpec(uuid=r["uuid"], name=r["name"], hostname=r["hostname"],
-                                 project_id=r["project_id"], availability_zone=r["availability_zone"] or "nova",
-                                 vcpus=r["vcpus"], memory_mb=r["memory_mb"], root_gb=r["root_gb"]).__dict__)
-        return out
-
     async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state):
         """nova's _sync_instance_power_state: a guest that stopped behind our back makes the
         instance stopped; one running while the instance is stopped is stopped again."""
@@ -332,19 +314,6 @@ class ConductorManager:
         self.store.action_start(ctx, uuid, "stop", message)
         self.store.event_start(ctx, uuid, "compute__sync_power_states", host)
         self.store.event_finish(ctx, uuid, "compute__sync_power_states", "Success", details)
-
-    async def service_heartbeat(self, ctx, host, up, reason=None, caps=None):
-        values = {"down_reason": reason}
-        if up:
-            values["last_heartbeat"] = time.time()
-        if caps:
-            values.update({k: caps[k] for k in ("vcpus", "memory_mb", "disk_gb", "hypervisor_type",
-                                                "hypervisor_version", "cpu_arch", "accelerator")})
-        before = dbm.row(self.db, "SELECT down_reason, last_heartbeat FROM compute_nodes WHERE host=?", (host,))
-        dbm.update(self.db, "compute_nodes", host, values)
-        if before is None or before["down_reason"] != reason or caps or before["last_heartbeat"] is None:
-            self.hub.publish({"type": "host", "host": {"name": host, "state": "up" if up else "down",
-                                                       "down_reason": reason}})
 
 
 def _decision_details(d: dict) -> str:

@@ -82,3 +82,13 @@ class ConductorAPI(RPCClient):
 
     async def service_heartbeat(self, ctx, host, up, reason=None, caps=None) -> None:
         await self.bus.call(ctx, self.topic, "service_heartbeat", host=host, up=up, reason=reason, caps=caps)
+
+    async def service_heartbeats(self, ctx, reports: list[dict]) -> None:
+        """A compute process's hosts' reports ({host, up, reason, caps} each) in one message."""
+        await self.bus.call(ctx, self.topic, "service_heartbeats", reports=reports)
+
+    async def instances_on_hosts(self, ctx, hosts: list[str]) -> dict[str, list[dict]]:
+        return await self.bus.call(ctx, self.topic, "instances_on_hosts", hosts=hosts)
+
+    async def guest_specs_for_hosts(self, ctx, hosts: list[str]) -> dict[str, list[dict]]:
+        return await self.bus.call(ctx, self.topic, "guest_specs_for_hosts", hosts=hosts)

@@ -13,11 +13,17 @@ from backend.core import db as dbm
 def down_reason(node, config, now: float | None = None) -> str | None:
     """None when the host is up (it reported within service_down_time and its last report
     found nothing wrong); else why it is down. node: a compute_nodes row."""
-    if node["down_reason"]:
-        return node["down_reason"]
-    if node["last_heartbeat"] is None:
+    return host_down_reason(node["down_reason"], node["last_heartbeat"], config, now)
+
+
+def host_down_reason(reported: str | None, last_heartbeat: float | None, config,
+                     now: float | None = None) -> str | None:
+    """down_reason from a row's two columns (the scheduler reads thousands of rows as tuples)."""
+    if reported:
+        return reported
+    if last_heartbeat is None:
         return "never reported"
-    if (time.time() if now is None else now) - node["last_heartbeat"] >= config.service_down_time:
+    if (time.time() if now is None else now) - last_heartbeat >= config.service_down_time:
         return f"no heartbeat for {config.service_down_time:g} s"
     return None
 
@@ -47,7 +53,10 @@ class ServiceRecord:
         self.registered = False
 
     def _alive(self, row, now) -> bool:
-        return not row["stopped"] and now - row["updated_at"] < self.config.service_down_time
+        # on this machine a pid that is gone is a dead process at once (a SIGKILLed api started
+        # again by `cluster respawn` need not wait for service_down_time)
+        return not row["stopped"] and now - row["updated_at"] < self.config.service_down_time and (
+            row["node"] != socket.gethostname() or os.path.exists(f"/proc/{row['pid']}"))
 
     def register(self, compute_hosts=(), host_configs=()) -> list[str]:
         """The row of this service, the mapping of its hosts and their compute_nodes rows

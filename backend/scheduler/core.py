@@ -31,6 +31,7 @@ Decision.to_dict():
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from .filters import DEFAULT_FILTERS, FILTERS, IgnoreHostsFilter
@@ -104,7 +105,7 @@ class SchedulerConfig:
 class Decision:
     hosts_considered: int
     filters: list[dict]
-    weights: list[dict]
+    weights: Sequence[dict]         # WeightRecords: built when read
     selected: str | None
     alternates: list[str]
     message: str | None
@@ -120,15 +121,14 @@ class Decision:
         """The record (shape in the module docstring). ``max_weights`` keeps only the best
         N weight rows, for storing decisions over thousands of hosts; the count left out is
         then given as "weights_omitted"."""
-        weights = self.weights
+        weights = list(self.weights if max_weights is None else self.weights[:max_weights])
         d = {"instance_uuid": self.instance_uuid,
              "hosts_considered": self.hosts_considered,
              "filters": self.filters, "weights": weights,
              "selected": self.selected, "alternates": list(self.alternates),
              "message": self.message}
-        if max_weights is not None and len(weights) > max_weights:
-            d["weights"] = weights[:max_weights]
-            d["weights_omitted"] = len(weights) - max_weights
+        if max_weights is not None and len(self.weights) > max_weights:
+            d["weights_omitted"] = len(self.weights) - max_weights
         return d
 
 
@@ -185,13 +185,38 @@ def weigh_hosts(spec: RequestSpec, hosts: list[HostState], conf: SchedulerConfig
             columns.append(zeros)
         else:
             columns.append(contributions(w.weigh_objects(hosts, conf), m, w.minval, w.maxval))
-    rows = list(zip(*columns)) if columns else [()] * n
-    totals = [sum(r) for r in rows]   # same order of additions as upstream's running sum
+    # same order of additions as upstream's running sum
+    totals = [sum(r) for r in zip(*columns)] if columns else [0] * n
     order = sorted(range(n), key=totals.__getitem__, reverse=True)  # stable on ties
     ranked = [hosts[i] for i in order]
-    records = [{"host": h.name, "total": totals[i], "by_weigher": dict(zip(names, rows[i]))}
-               for h, i in zip(ranked, order)]
-    return ranked, records
+    return ranked, WeightRecords(hosts, names, columns, totals, order)
+
+
+class WeightRecords(Sequence):
+    """The weight records best first ({host, total, by_weigher}), each built when it is read:
+    a decision over thousands of hosts keeps only the best few (Decision.to_dict's
+    max_weights), so building a dict per host was a third of the decision's time."""
+    __slots__ = ("_hosts", "_names", "_columns", "_totals", "_order")
+
+    def __init__(self, hosts, names, columns, totals, order):
+        self._hosts, self._names, self._columns = hosts, names, columns
+        self._totals, self._order = totals, order
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        k = self._order[i]
+        return {"host": self._hosts[k].name, "total": self._totals[k],
+                "by_weigher": {name: col[k] for name, col in zip(self._names, self._columns)}}
+
+    def __eq__(self, other):
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def explain_failure(hosts_considered: int, filter_records: list[dict],
