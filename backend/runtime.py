@@ -63,8 +63,10 @@ def resolve_hosts_path(config) -> Path:
 
 
 class Runtime:
-    def __init__(self, config):
+    def __init__(self, config, role: str | None = None):
+        """role: config.role unless given (several roles' runtimes may share one config)."""
         self.config = config
+        self.role = role or config.role
         self.service = self.relay = None
         self._lock_fd = None
         self._tasks: list[asyncio.Task] = []
@@ -74,7 +76,7 @@ class Runtime:
     def _take_lock(self, serve_url):
         path = self.config.home / "pocketstack.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        shared = self.config.role != "all"  # a cluster's processes share the directory
+        shared = self.role != "all"  # a cluster's processes share the directory
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -108,7 +110,7 @@ class Runtime:
             raise
 
     async def _start(self):
-        c, role = self.config, self.config.role
+        c, role = self.config, self.role
         if role not in ROLES:
             raise CloudError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
         cluster = role != "all"
@@ -130,7 +132,9 @@ class Runtime:
         self.events = EventHub(keep=c.event_replay)
         self.tracer = Tracer(self.db, self.events, shared=cluster)
         if c.transport_url:
-            self.bus = await AMQPBus(c.transport_url, self.tracer).connect()
+            # a cluster's processes ride out a broker restart: calls and casts wait for the
+            # connection to come back (the api's create still answers 503 at once)
+            self.bus = await AMQPBus(c.transport_url, self.tracer, reconnect_wait=60.0 if cluster else 0.0).connect()
             if cluster:  # the compute hosts other processes serve
                 self.bus.directory = lambda topic: servicegroup.serves_topic(self.db, topic)
         else:
@@ -189,6 +193,8 @@ class Runtime:
         if role == "all":
             await self.recovery.reconcile()
             self._tasks.append(loop.create_task(self.recovery.watchdog()))
+        if role == "api":  # creates an api process recorded but whose build cast it never sent
+            await self.recovery.resume_unsent_builds()
         if role == "conductor":  # reconcile, then the watchdog and the watch on compute processes
             self._tasks.append(loop.create_task(self.recovery.start_cluster(self._cluster_was_down)))
         self._tasks.append(loop.create_task(self._flusher()))
@@ -197,18 +203,18 @@ class Runtime:
         """This process's services row; a compute process claims its hosts (refused when a live
         process holds one), marks them configured and takes over their queues."""
         c = self.config
-        name = c.service_host or (f"{c.role}-{os.getpid()}")
-        self.service = servicegroup.ServiceRecord(self.db, c, c.role, name)
+        name = c.service_host or (f"{self.role}-{os.getpid()}")
+        self.service = servicegroup.ServiceRecord(self.db, c, self.role, name)
         # no other process of the cluster runs: what was in flight was cut (the conductor resumes it)
         self._cluster_was_down = not [r for r in servicegroup.live_services(self.db, c)
-                                      if (r["role"], r["host"]) != (c.role, name)]
+                                      if (r["role"], r["host"]) != (self.role, name)]
         try:
             lost = self.service.register([h.name for h in hosts], hosts)
         except servicegroup.HostOwned as e:
             raise CloudError(str(e)) from None
         for h in lost:  # the conductor rescheduled their builds: what was queued for them is stale
             await self.bus.purge(f"compute.{h}")
-        if c.role == "conductor" and self._cluster_was_down:
+        if self.role == "conductor" and self._cluster_was_down:
             # the whole cluster was down: this conductor resumes every build in flight itself
             # (start_cluster), so a build cast left in a host's queue (redelivered, unacked when
             # its process stopped) would run the same build twice; the queues go first

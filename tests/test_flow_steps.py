@@ -78,7 +78,8 @@ async def test_the_running_step_is_marked(cloud, admin, image):
         FakeDriver.behaviours[h] = FakeBehaviour(hang=True)
     s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
     await wait_task(cloud, admin, s["id"], "spawning")
-    f = await until(cloud, admin, s["id"], lambda f: f["steps"][5]["status"] == "running")
+    # (in a cluster each process writes its trace in batches: the earlier steps may show a moment later)
+    f = await until(cloud, admin, s["id"], lambda f: [st["status"] for st in f["steps"]] == ["done"] * 5 + ["running"])
     assert f["status"] == "running" and f["current_step"] == 6
     assert [st["status"] for st in f["steps"]] == ["done"] * 5 + ["running"]
     assert f["steps"][5]["runs"][-1]["status"] == "running"
@@ -104,15 +105,18 @@ async def test_a_failed_schedule_is_red_at_step_2(cloud, admin, image):
     assert all(st["fault"] is None for st in f["steps"] if st["number"] != 2)
 
 
-@pytest.fixture
-def config(tmp_path):
-    # fake-1 the roomiest, so the weighers pick it first and the reschedule goes elsewhere
-    return make_config(tmp_path, """
+# fake-1 the roomiest, so the weighers pick it first and the reschedule goes elsewhere
+HOSTS = """
 hosts:
   - {name: fake-1, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80}
   - {name: fake-2, address: 127.0.0.1, driver: fake, vcpus: 4, memory_mb: 4096, disk_gb: 40}
   - {name: fake-3, address: 127.0.0.1, driver: fake, vcpus: 4, memory_mb: 4096, disk_gb: 40}
-""")
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    return make_config(tmp_path, HOSTS)
 
 
 async def test_a_reschedule_shows_both_attempts(cloud, admin, image):

@@ -118,6 +118,9 @@ class Tracer:
     A crash loses at most the last flush interval of trace, never state."""
 
     FLUSH_AT = 500
+    # the last id's time step, one for the whole process: several shared tracers of one process
+    # (runtimes of several roles) then never give two rows the same id
+    _tick = 0
 
     def __init__(self, db, hub: EventHub, shared: bool = False):
         self.db = db
@@ -128,7 +131,6 @@ class Tracer:
         # 16 µs steps (monotonic here) with this process's slot in the low 12 bits, so they
         # never collide and still sort in time order across processes.
         self._slot = os.getpid() & 0xFFF if shared else None
-        self._tick = 0
 
     def record(self, *, service: str, kind: str, request_id: str | None = None,
                instance_uuid: str | None = None, topic: str | None = None,
@@ -142,8 +144,8 @@ class Tracer:
                 t["id"] = self._next_id
                 self._next_id += 1
             else:
-                self._tick = max(self._tick + 1, int(t["ts"] * 1e6) >> 4)
-                t["id"] = (self._tick << 12) | self._slot
+                Tracer._tick = max(Tracer._tick + 1, int(t["ts"] * 1e6) >> 4)
+                t["id"] = (Tracer._tick << 12) | self._slot
             self._buf.append((t["id"], t["ts"], request_id, instance_uuid, service, kind, topic, method, step,
                               phase, duration_ms, detail))
             if len(self._buf) >= self.FLUSH_AT:

@@ -3,7 +3,11 @@ told, per host, to be slow, to fail spawns (N times or always), to hang, to be
 unreachable, or to be cut off the network (a partition: calls hang for partition_detect, as
 the qemu driver's do until its link is found dead, then fail; a spawn the cut interrupts
 leaves its half-made guest behind) — for fast tests and benchmarks. A full implementation of
-ComputeDriver."""
+ComputeDriver.
+
+Behaviours reach a driver two ways: `FakeDriver.behaviours` (in memory: one process), and the
+state directory's fake-behaviours.json (`SharedBehaviours`), which every fake driver of that
+cloud reads when it acts, so a test or a tool steers the compute processes of a cluster."""
 from __future__ import annotations
 
 import asyncio
@@ -15,22 +19,10 @@ from backend.core import power_state
 from backend.privileged.l2 import bridge_name, tap_name
 from backend.virt.driver import (ComputeDriver, ConsoleSession, DriverError, GuestSpec,
                                  HostCapabilities, HostUnreachable, InstanceNotFound)
+from backend.virt.fake_behaviours import FakeBehaviour, SharedBehaviours, behaviours_path
 from backend.virt.fake_console import FakeConsole
 
-
-@dataclass
-class FakeBehaviour:
-    spawn_latency: float = 0.0
-    # seconds to wait at the end of a build stage (task_state -> s), after its work is done
-    stage_latency: dict[str, float] = field(default_factory=dict)
-    fail_spawns: int = 0          # fail the next N spawns
-    fail_always: bool = False
-    hang: bool = False            # spawns never return (until destroyed or cancelled)
-    unreachable: bool = False
-    fail_message: str = "fake spawn failure"
-    partitioned: asyncio.Event = field(default_factory=asyncio.Event)  # set = the link is cut
-    partition_detect: float = 0.5  # seconds a call hangs before the dead link is noticed
-    fail_plugs: int = 0           # fail the next N plug_vifs (after plugging the first port)
+__all__ = ["FakeBehaviour", "FakeDriver", "FakeGuest", "SharedBehaviours", "behaviours_path"]
 
 
 @dataclass
@@ -52,6 +44,9 @@ class FakeDriver(ComputeDriver):
 
     def __init__(self, host, config=None):
         super().__init__(host)
+        # the cloud's behaviours file: what another process (a test, a tool) set for this host
+        home = getattr(config, "home", None)
+        self.shared = SharedBehaviours(behaviours_path(home)) if home is not None else None
         self.guests: dict[str, FakeGuest] = {}
         self.volumes: dict[str, int] = {}
         self.volume_images: dict[str, str] = {}  # volume id -> the image it started as a copy of
@@ -62,6 +57,10 @@ class FakeDriver(ComputeDriver):
 
     @property
     def behaviour(self) -> FakeBehaviour:
+        if self.shared is not None:
+            b = self.shared.get(self.host.name)
+            if b is not None:  # the file's, over the in-memory one
+                return b
         b = self.behaviours.get(self.host.name)
         if b is None:
             opts = getattr(self.host, "fake", None)
@@ -69,8 +68,44 @@ class FakeDriver(ComputeDriver):
             self.behaviours[self.host.name] = b
         return b
 
+    def _take(self, what: str):
+        """Use up one of the behaviour's pending faults (see SharedBehaviours.take)."""
+        if self.shared is not None and self.host.name in self.shared:
+            return self.shared.take(self.host.name, what)
+        b = self.behaviour
+        if what == "crash":
+            taken, b.crash = b.crash, {}
+            return taken
+        left = getattr(b, what)
+        if left > 0:
+            setattr(b, what, left - 1)
+        return left > 0
+
+    async def _cut_within(self, seconds: float) -> bool:
+        """Wait seconds, or less when the link is cut meanwhile (True then)."""
+        b = self.behaviour
+        if self.shared is None or self.host.name not in self.shared:
+            cut = asyncio.ensure_future(b.partitioned.wait())
+            try:
+                await asyncio.wait([cut], timeout=seconds)
+            finally:
+                cut.cancel()
+            return b.partitioned.is_set()
+        # set in another process: the file is looked at again every 50 ms
+        end = asyncio.get_running_loop().time() + seconds
+        while not self.behaviour.partitioned.is_set():
+            left = end - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.05, left))
+        return True
+
     async def _reach(self):
         b = self.behaviour
+        if b.crash:
+            for uuid, state in self._take("crash").items():
+                if uuid in self.guests:
+                    self.crash(uuid, state)
         if b.unreachable:
             raise HostUnreachable(f"host {self.host.name} cannot be reached (fake)")
         if b.partitioned.is_set():
@@ -103,20 +138,13 @@ class FakeDriver(ComputeDriver):
     async def spawn(self, guest: GuestSpec) -> None:
         b = self.behaviour
         await self._reach()
-        if b.spawn_latency:
-            cut = asyncio.ensure_future(b.partitioned.wait())
-            try:
-                await asyncio.wait([cut], timeout=b.spawn_latency)
-            finally:
-                cut.cancel()
-            if b.partitioned.is_set():  # cut mid-spawn: the guest stays half-made on the host
-                self.guests[guest.uuid] = FakeGuest(guest, state=power_state.SHUTDOWN)
-                await self._link_dies()
+        if b.spawn_latency and await self._cut_within(b.spawn_latency):
+            # cut mid-spawn: the guest stays half-made on the host
+            self.guests[guest.uuid] = FakeGuest(guest, state=power_state.SHUTDOWN)
+            await self._link_dies()
         if b.hang:
             await asyncio.Event().wait()
-        if b.fail_always or b.fail_spawns > 0:
-            if b.fail_spawns > 0:
-                b.fail_spawns -= 1
+        if b.fail_always or (b.fail_spawns > 0 and self._take("fail_spawns")):
             raise DriverError(f"{b.fail_message} on {self.host.name}", reschedulable=True)
         ip = guest.network_info[0]["fixed_ip"] if guest.network_info else "-"
         console = [f"fake guest {guest.uuid} starting", f"pocketstack guest booted: {guest.hostname} {ip}"]
@@ -236,8 +264,8 @@ class FakeDriver(ComputeDriver):
                     made.append(("tap", tap))
                 self.taps[tap] = br
                 self.bridges[br]["ports"].add(tap)
-                if self.behaviour.fail_plugs > 0:  # fails with a port plugged: it must go again
-                    self.behaviour.fail_plugs -= 1
+                if self.behaviour.fail_plugs > 0 and self._take("fail_plugs"):
+                    # fails with a port plugged: it must go again
                     raise DriverError(f"fake plug failure on {self.host.name}", reschedulable=False)
         except DriverError:
             for kind, name in reversed(made):
