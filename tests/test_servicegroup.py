@@ -168,3 +168,16 @@ async def test_the_schedulers_host_states_follow_every_change_between_decisions(
     fourth = {h.name: h for h in rt.scheduler.host_states()}
     assert fourth["fake-3"].up and fourth["fake-3"].down_reason is None
     assert fourth["fake-1"] is second["fake-1"]
+
+
+async def test_the_schedulers_step_records_the_hosts_it_considered_and_the_cpu_it_took(cloud, admin, image):
+    """The scheduler's trace step says how many hosts it read and the CPU the decision took
+    (its wall time counts waits for a core too): what bench/cluster_scale.py reports."""
+    import re
+    from cloudhelp import wait_for
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    cloud.rt.tracer.flush()
+    ends = [t for t in await cloud.get_trace(admin, s["id"])
+            if t["service"] == "scheduler" and t["step"] == "filter and weigh" and t["phase"] == "end"]
+    assert len(ends) == 1 and re.fullmatch(r"3 hosts, \d+\.\d\d ms CPU", ends[0]["detail"]), ends

@@ -109,7 +109,9 @@ async def _serve_role(config: Config) -> int:
         return 1
     try:
         rt = cloud.rt
-        what = f" hosts {', '.join(rt.computes)}" if rt.computes else ""
+        names = list(rt.computes)  # hundreds at scale: the log line names the first few
+        what = (f" {len(names)} hosts ({', '.join(names[:3])}, ..., {names[-1]})" if len(names) > 8
+                else f" hosts {', '.join(names)}" if names else "")
         print(f"pocketstack {config.role} serving as {rt.service.host!r}{what} (pid {os.getpid()})", flush=True)
         await stop.wait()
     finally:
