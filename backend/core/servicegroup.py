@@ -65,15 +65,22 @@ class ServiceRecord:
         over from a lost process (their builds were rescheduled)."""
         now = time.time()
         me = (self.role, self.host)
+        hosts = list(compute_hosts)
+        # a few statements for any number of hosts (a process may serve hundreds: one
+        # statement per host and step held the database's write lock for seconds on PostgreSQL)
         with dbm.transaction(self.db):
             same = dbm.row(self.db, "SELECT * FROM services WHERE role=? AND host=?", me)
             if same and self._alive(same, now) and same["pid"] != os.getpid():
                 raise HostOwned(f"service {self.role} {self.host!r} is already running (pid {same['pid']} "
                                 f"on {same['node']}, reported {now - same['updated_at']:.1f} s ago)")
-            for h in compute_hosts:
-                owner = dbm.row(self.db, "SELECT s.* FROM host_mappings m JOIN services s ON s.role=m.service_role"
-                                         " AND s.host=m.service_host WHERE m.host=?", (h,))
-                if owner and (owner["role"], owner["host"]) != me and self._alive(owner, now):
+            # each host's mapping and the services row it names (if any)
+            owners = _in(self.db, "SELECT m.host h, m.lost_at, s.* FROM host_mappings m LEFT JOIN services s ON"
+                                  " s.role=m.service_role AND s.host=m.service_host WHERE m.host IN ({})", hosts)
+            owners = {r["h"]: r for r in owners}
+            for h in hosts:
+                owner = owners.get(h)
+                if owner and owner["role"] is not None and (owner["role"], owner["host"]) != me \
+                        and self._alive(owner, now):
                     raise HostOwned(f"host {h} is owned by {owner['role']} service {owner['host']!r} (pid "
                                     f"{owner['pid']} on {owner['node']}), which is alive: a host is "
                                     f"served by one compute process")
@@ -82,19 +89,25 @@ class ServiceRecord:
                 " VALUES (?,?,?,?,?,?,0) ON CONFLICT (role, host) DO UPDATE SET pid=excluded.pid,"
                 " node=excluded.node, started_at=excluded.started_at, updated_at=excluded.updated_at,"
                 " stopped=0", (*me, os.getpid(), socket.gethostname(), now, now))
-            lost = [r["host"] for h in compute_hosts for r in dbm.rows(
-                self.db, "SELECT host FROM host_mappings WHERE host=? AND lost_at IS NOT NULL", (h,))]
+            lost = [h for h in hosts if h in owners and owners[h]["lost_at"] is not None]
             self.db.conn.execute("DELETE FROM host_mappings WHERE service_role=? AND service_host=?", me)
-            for h in compute_hosts:
-                self.db.conn.execute("INSERT INTO host_mappings VALUES (?,?,?,NULL) ON CONFLICT (host) DO UPDATE"
-                                     " SET service_role=excluded.service_role,"
-                                     " service_host=excluded.service_host, lost_at=NULL", (h, *me))
-            for h in host_configs:
-                values = {"address": h.address, "driver": h.driver, "availability_zone": h.availability_zone}
-                if dbm.row(self.db, "SELECT 1 x FROM compute_nodes WHERE host=?", (h.name,)):
-                    dbm.update(self.db, "compute_nodes", h.name, dict(values, configured=1, last_heartbeat=None))
-                else:
-                    self.db["compute_nodes"].insert(dict(values, host=h.name, configured=1))
+            if hosts:
+                self.db.conn.executemany("INSERT INTO host_mappings VALUES (?,?,?,NULL) ON CONFLICT (host) DO UPDATE"
+                                         " SET service_role=excluded.service_role,"
+                                         " service_host=excluded.service_host, lost_at=NULL",
+                                         [(h, *me) for h in hosts])
+            configs = list(host_configs)
+            known = {r["host"] for r in _in(self.db, "SELECT host FROM compute_nodes WHERE host IN ({})",
+                                             [h.name for h in configs])}
+            old = [(h.address, h.driver, h.availability_zone, h.name) for h in configs if h.name in known]
+            if old:
+                self.db.conn.executemany("UPDATE compute_nodes SET address=?, driver=?, availability_zone=?,"
+                                         " configured=1, last_heartbeat=NULL WHERE host=?", old)
+            for h in configs:
+                if h.name not in known:
+                    self.db["compute_nodes"].insert({"address": h.address, "driver": h.driver,
+                                                     "availability_zone": h.availability_zone,
+                                                     "host": h.name, "configured": 1})
         self.registered = True
         return lost
 
@@ -112,6 +125,15 @@ class ServiceRecord:
         if self.registered:
             self.db.conn.execute("UPDATE services SET stopped=1 WHERE role=? AND host=? AND pid=?",
                                  (self.role, self.host, os.getpid()))
+
+
+def _in(db, sql: str, values: list) -> list[dict]:
+    """sql's rows for values in its `IN ({})`, asked in parts far below the engines' limits."""
+    out = []
+    for i in range(0, len(values), 500):
+        part = values[i:i + 500]
+        out += dbm.rows(db, sql.format(",".join("?" * len(part))), tuple(part))
+    return out
 
 
 def mark_lost(db, host: str) -> None:

@@ -95,3 +95,30 @@ def test_the_tables_come_from_a_migration_on_both_engines(db):
     assert dbm.row(db, "SELECT count(*) n FROM services")["n"] == 0
     assert dbm.row(db, "SELECT count(*) n FROM host_mappings")["n"] == 0
     assert sg.dead_compute_hosts(db, Config()) == {} and sg.services(db) == []
+
+
+def test_hundreds_of_hosts_are_claimed_in_parts_with_the_same_rules(db):
+    """A process of 600 hosts (more than one IN list of 500): all mapped and configured; a
+    second process asking for them is refused naming the first live owner, and nothing is
+    written; once the first stopped and the conductor took some over, they are handed back."""
+    config = Config(service_down_time=5)
+    many = parse_hosts("hosts:\n" + "".join(f"  - {{name: m{i:03d}, address: 127.0.0.1, driver: fake}}\n"
+                                            for i in range(600)), "test")
+    names = [h.name for h in many]
+    a = sg.ServiceRecord(db, config, "compute", "compute-1")
+    assert a.register(names, many) == []
+    assert dbm.row(db, "SELECT count(*) n FROM host_mappings WHERE service_host='compute-1'")["n"] == 600
+    assert dbm.row(db, "SELECT count(*) n FROM compute_nodes WHERE configured=1 AND host LIKE 'm%'")["n"] == 600
+    before = dbm.rows(db, "SELECT * FROM services"), dbm.rows(db, "SELECT * FROM host_mappings")
+    b = sg.ServiceRecord(db, config, "compute", "compute-2")
+    with pytest.raises(sg.HostOwned, match=r"host m550 is owned by compute service 'compute-1'"):
+        b.register(["x1", "m550", "m551"], [])
+    assert (dbm.rows(db, "SELECT * FROM services"), dbm.rows(db, "SELECT * FROM host_mappings")) == before
+    a.stop()
+    sg.mark_lost(db, "m001")
+    sg.mark_lost(db, "m599")
+    db.conn.execute("UPDATE compute_nodes SET last_heartbeat=1.0 WHERE host='m599'")
+    assert sorted(b.register(names[::-1], many[:2] + many[-1:])) == ["m001", "m599"]
+    assert dbm.row(db, "SELECT count(*) n FROM host_mappings WHERE service_host='compute-2' AND"
+                       " lost_at IS NULL")["n"] == 600
+    assert dbm.row(db, "SELECT last_heartbeat FROM compute_nodes WHERE host='m599'")["last_heartbeat"] is None
