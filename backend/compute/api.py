@@ -120,7 +120,8 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
                     "key_name": kp and kp["name"], "key_data": kp and kp["public_key"],
                     **{f"access_ip_v{v}": (access_ips or {}).get(v) for v in (4, 6)},
                     "user_data": user_data, "description": description, "launch_index": i})
-                self.write_tags(u, tags)
+                if tags:  # a new instance has none to replace
+                    self.write_tags(u, tags)
                 self.network.set_server_groups(u, sg_ids, ports=False)
                 self.store.action_start(ctx, u, "create")
         for u in uuids:
@@ -138,7 +139,7 @@ class ComputeAPI(ComputeViews, ServerMetadata, KeyPairs, AdminActions, ServerTag
                 "group_id": req["group_id"], "group_policy": req["group_policy"],
                 "same_host": req["same_host"], "different_host": req["different_host"]}
         self.conductor_api.build_instances(ctx, instance_uuids=uuids, request_spec=spec, instance_uuid=uuids[0])
-        return [self.store.view(self.store.get(u), ctx.is_admin) for u in uuids]
+        return self.store.views_for(uuids, ctx.is_admin)
 
     def _validate_create(self, ctx, name, image, flavor, networks, bvs, az, min_count, max_count, hints, metadata):
         check_name("server", name)

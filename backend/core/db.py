@@ -226,6 +226,16 @@ def put_claim(db, uuid: str, host: str, vcpus: int, memory_mb: int, disk_gb: int
     db.conn.execute("INSERT INTO claims VALUES (?,?,?,?,?)", (uuid, host, vcpus, memory_mb, disk_gb))
 
 
+def update_returning(db: Database, table: str, pk, values: dict, where: str = "", params=()) -> dict | None:
+    """UPDATE by primary key (and the extra condition where, with its params) that answers the
+    row as it now is, or None when no row matched: one statement where an UPDATE and a SELECT
+    were two (SQLite >= 3.35 and PostgreSQL both take RETURNING)."""
+    cols = ", ".join(f"{k}=?" for k in values)
+    rs = rows(db, f"UPDATE {table} SET {cols} WHERE {PKS.get(table, 'id')}=?{where} RETURNING *",
+              (*values.values(), pk, *params))  # every row read: the statement ends here
+    return rs[0] if rs else None
+
+
 def row(db: Database, sql: str, params=()) -> dict | None:
     if db.engine != "sqlite":
         return db.conn.dicts(sql, params).fetchone()

@@ -191,8 +191,8 @@ class InstanceStore:
 
     def update(self, uuid: str, **values) -> dict:
         values["updated_at"] = dbm.now_iso()
-        dbm.update(self.db, "instances", uuid, values)  # one statement: atomic on its own
-        r = self.get(uuid)
+        # one statement, atomic on its own, that answers the row as it now is
+        r = dbm.update_returning(self.db, "instances", uuid, values)
         self.publish(uuid, r)
         if values.keys() & {"vm_state", "task_state", "power_state"}:
             self._trace_state(r)
@@ -202,13 +202,11 @@ class InstanceStore:
         """nova's instance.save(expected_task_state=...): one UPDATE that also checks the
         instance is live and in that task_state; None (nothing written) when it is not."""
         values = dict(values, updated_at=dbm.now_iso())
-        cols = ", ".join(f"{k}=?" for k in values)
-        check = "task_state IS NULL" if expected_task_state is None else "task_state=?"
-        params = (*values.values(), uuid) + (() if expected_task_state is None else (expected_task_state,))
-        if self.db.conn.execute(f"UPDATE instances SET {cols} WHERE uuid=? AND deleted=0 AND {check}",
-                                params).rowcount != 1:
+        check = " AND deleted=0 AND " + ("task_state IS NULL" if expected_task_state is None else "task_state=?")
+        r = dbm.update_returning(self.db, "instances", uuid, values, check,
+                                 () if expected_task_state is None else (expected_task_state,))
+        if r is None:
             return None
-        r = self.get(uuid)
         self.publish(uuid, r)
         if values.keys() & {"vm_state", "task_state", "power_state"}:
             self._trace_state(r)
