@@ -263,12 +263,13 @@ class ConductorManager(HostReports):
                 if u + w > lim:
                     raise ComputeResourcesUnavailable(
                         f"insufficient {name} on {host}: {lim - u:g} free, {w} requested")
-            dbm.put_claim(self.db, instance_uuid, host, r["vcpus"], r["memory_mb"], disk)
-            dbm.update(self.db, "instances", instance_uuid, {"host": host, "availability_zone": n["availability_zone"],
-                                                        "updated_at": dbm.now_iso()})
+            if not mine or (mine["vcpus"], mine["memory_mb"], mine["disk_gb"]) != want:
+                # (the scheduler's claim of the same amounts stands as it is)
+                dbm.put_claim(self.db, instance_uuid, host, r["vcpus"], r["memory_mb"], disk)
+            out = dbm.update_returning(self.db, "instances", instance_uuid, {
+                "host": host, "availability_zone": n["availability_zone"], "updated_at": dbm.now_iso()})
             if also:
                 also()
-        out = self.store.get(instance_uuid)
         self.store.publish(instance_uuid, out)
         out = dict(out, requested_networks=dbm.jload(out["requested_networks"]))
         return out
