@@ -9,9 +9,10 @@ own, conductor, scheduler, api and N compute processes, started here and stopped
   SQL statements per build are counted by bench/control_plane.py (the same services' code).
 
 Servers are made with networks "none" (the burst would need more addresses than the default
-/24). Prints a table; not a test.
+/24). Prints a table; not a test. --profile DIR samples every role process with py-spy during
+the burst (DIR/<name>.txt: the hottest functions of each process).
 
-    .venv/bin/python bench/cluster.py [--sequential 200] [--burst 1000]
+    .venv/bin/python bench/cluster.py [--sequential 200] [--burst 1000] [--computes 1,2] [--profile DIR]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import asyncio
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,7 +100,38 @@ async def image(c, url, h):
     return iid
 
 
-async def measure(url, sequential: int, burst: int) -> dict:
+def spy(processes, profile: Path | None, seconds: int) -> list:
+    """py-spy on each role process (the burst's profile), None when not asked."""
+    if profile is None:
+        return []
+    profile.mkdir(parents=True, exist_ok=True)
+    spy_bin = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy_bin), "record", "--pid", str(p["pid"]), "--duration", str(seconds),
+                              "--format", "raw", "--nonblocking", "--output", str(profile / f"{p['name']}.raw")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in processes]
+
+
+def summarise(profile: Path) -> None:
+    """DIR/<name>.txt: the functions each process spent its samples in (self and total)."""
+    for raw in profile.glob("*.raw"):
+        own, total, n = {}, {}, 0
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames, c = stack.split(";"), int(count)
+            n += c
+            own[frames[-1]] = own.get(frames[-1], 0) + c
+            for f in set(frames):
+                total[f] = total.get(f, 0) + c
+        with open(raw.with_suffix(".txt"), "w") as out:
+            out.write(f"{n} samples\n-- self\n")
+            for f, c in sorted(own.items(), key=lambda x: -x[1])[:40]:
+                out.write(f"{100 * c / max(n, 1):5.1f}% {f}\n")
+            out.write("-- total\n")
+            for f, c in sorted(total.items(), key=lambda x: -x[1])[:80]:
+                out.write(f"{100 * c / max(n, 1):5.1f}% {f}\n")
+
+
+async def measure(url, sequential: int, burst: int, processes=(), profile: Path | None = None) -> dict:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=120, limits=limits) as c:
         tok = await token(c, url)
@@ -138,16 +171,19 @@ async def measure(url, sequential: int, burst: int) -> dict:
             lat.sort()
             out["p50"], out["p99"] = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         if burst:
+            spies = spy(processes, profile, max(3, burst // 100))
             t0 = time.perf_counter()
             sids = [s for s, _ in await asyncio.gather(*(create(f"burst-{i}") for i in range(burst)))]
             await asyncio.gather(*(ev.wait(s, timeout=600) for s in sids))
             out["burst_s"] = max(ev.active[s] for s in sids) - t0
             out["active_per_s"] = burst / out["burst_s"]
+            for p in spies:
+                p.wait()
         reader.cancel()
         return out
 
 
-def run_cluster(computes: int, sequential: int, burst: int) -> dict:
+def run_cluster(computes: int, sequential: int, burst: int, profile: Path | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="pocketstack-bench-cluster-"))
     try:
         (tmp / "hosts.yaml").write_text("hosts:\n" + "".join(HOST.format(i=i + 1) for i in range(4)))
@@ -157,7 +193,8 @@ def run_cluster(computes: int, sequential: int, burst: int) -> dict:
         Cloud.init(config, PASSWORD)
         state = cl.up(config, computes, port=free_port(), log=lambda m: None)
         try:
-            return asyncio.run(measure(state["url"], sequential, burst))
+            return asyncio.run(measure(state["url"], sequential, burst, state["processes"],
+                                       profile and profile / f"computes-{computes}"))
         finally:
             cl.down(config, log=lambda m: None)
     finally:
@@ -168,11 +205,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sequential", type=int, default=200)
     ap.add_argument("--burst", type=int, default=1000)
+    ap.add_argument("--computes", default="1,2", help="compute process counts to run, comma separated")
+    ap.add_argument("--profile", type=Path, help="sample each process with py-spy during the burst, into DIR")
     a = ap.parse_args()
     rows = []
-    for n in (1, 2):
-        r = run_cluster(n, a.sequential, a.burst)
+    for n in (int(x) for x in a.computes.split(",")):
+        r = run_cluster(n, a.sequential, a.burst, a.profile)
         rows.append((n, r))
+        if a.profile:
+            summarise(a.profile / f"computes-{n}")
     print(f"\ncluster on the fake driver, 4 hosts, REST over 127.0.0.1, {a.burst} creates in the burst")
     print("| compute processes | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s "
           "| conductor messages/build | bus messages/build |")
