@@ -93,5 +93,8 @@ class HostReporter:
         known: dict[str, list] = {}
         for part in chunks([cm.host for cm, _ in listed]):
             known.update(await self.conductor_api.instances_on_hosts(ctx, hosts=part))
-        await asyncio.gather(*(cm.sync_power_states(ctx, actual=g, known=known.get(cm.host, []))
-                               for cm, g in listed))
+        results = await asyncio.gather(*(cm.sync_power_states(ctx, actual=g, known=known.get(cm.host, []))
+                                         for cm, g in listed), return_exceptions=True)
+        for (cm, _), r in zip(listed, results):  # one host's failure is its own
+            if isinstance(r, Exception):
+                log.warning("power sync on %s failed: %s", cm.host, r)
