@@ -132,7 +132,9 @@ def summarise(profile: Path) -> None:
 
 
 async def measure(url, sequential: int, burst: int, processes=(), profile: Path | None = None) -> dict:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # idle connections dropped before the server's keep-alive timeout (uvicorn's 5 s, the same as
+    # httpx's default): a request sent as the server closed one failed with ReadError under load
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2)
     async with httpx.AsyncClient(timeout=120, limits=limits) as c:
         tok = await token(c, url)
         h = {"X-Auth-Token": tok}
