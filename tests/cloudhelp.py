@@ -86,6 +86,9 @@ async def run_power_syncs(cloud, times=2):
     """Run every host's power-state sync now, to its end (what the periodic task runs), so a
     test need not wait for the timer."""
     from backend.core.context import RequestContext
+    cluster = getattr(cloud, "cluster", None)
+    if cluster is not None:  # the hosts are in other processes: wait for their own syncs
+        return await cluster.power_synced(times)
     for _ in range(times):
         for cm in cloud.rt.computes.values():
             await cm.sync_power_states(RequestContext.system())

@@ -52,9 +52,18 @@ def stop_node(node: RabbitNode, d: Path) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+class ClusterCloud(Cloud):
+    """The api process's facade; its stop() stops the whole cluster (as `cluster down`)."""
+
+    cluster: "FlowCluster"
+
+    async def stop(self) -> None:
+        await self.cluster.stop()
+
+
 class FlowCluster:
-    """start() gives the api process's Cloud (with `.cluster` = self); stop() stops every
-    process and runtime and empties the broker's queues for the next test."""
+    """start() gives the api process's Cloud (a ClusterCloud, `.cluster` = self); stop()
+    stops every process and runtime and empties the broker's queues for the next test."""
 
     def __init__(self, node: RabbitNode, config, computes: int = COMPUTES):
         self.node, self.config, self.computes = node, config, computes
@@ -62,22 +71,25 @@ class FlowCluster:
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
         self.cloud: Cloud | None = None
         self.trace_ids: set[int] = set()      # the ids of every trace row the feed brought
+        self.stopped = False
 
     # ---- start -----------------------------------------------------------------------------
-    async def start(self, admin_password: str = "secret") -> Cloud:
+    async def start(self, admin_password: str | None = "secret") -> ClusterCloud:
+        """admin_password: the cloud is made first (`pocketstack init`); None: it exists."""
         c = self.config
         c.transport_url = self.node.url
         c.role, c.database_connection = "api", ""
-        Cloud.init(c, admin_password)
+        if admin_password is not None:
+            Cloud.init(c, admin_password)
         try:
             # the conductor after the scheduler and the api: it joins a running cluster, so it
             # skips the start-up recovery of a cluster that was down (nothing to resume in a new
             # cloud; run while a test already creates, it could send a fresh build again)
             for role in ("scheduler", "api", "conductor"):
                 if role == "api":
-                    self.cloud = Cloud(c)
-                    await self.cloud.start()
+                    self.cloud = ClusterCloud(c)
                     self.cloud.cluster = self
+                    await self.cloud.start()
                     self.cloud.rt.events.subscribe(self._seen)
                     continue
                 rt = Runtime(c, role=role)
@@ -203,10 +215,38 @@ class FlowCluster:
         finally:
             db.conn.close()
 
+    async def power_synced(self, times: int = 2) -> None:
+        """Until every compute process has run `times` power-state syncs from now to their end
+        (each round asks the conductor, here, for its hosts' instances once: the round after
+        the last counted one shows that one ended). Bounded."""
+        conductor = next(rt for rt in self.runtimes if rt.role == "conductor").conductor
+        asked: dict[frozenset, int] = {}
+        real = conductor.instances_on_hosts
+
+        async def counted(ctx, hosts):
+            asked[frozenset(hosts)] = asked.get(frozenset(hosts), 0) + 1
+            return await real(ctx, hosts=hosts)
+        conductor.instances_on_hosts = counted
+        try:
+            procs = [frozenset(h["name"] for h in yaml.safe_load(part.read_text())["hosts"])
+                     for part in sorted((self.config.home / "cluster").glob("hosts-compute-*.yaml"))]
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 30
+            while any(asked.get(hs, 0) <= times for hs in procs):
+                if loop.time() > end:
+                    raise AssertionError(f"power syncs seen per compute process: {asked}")
+                await asyncio.sleep(0.02)
+        finally:
+            del conductor.instances_on_hosts
+
     # ---- stop ------------------------------------------------------------------------------
     async def stop(self) -> None:
-        """The api runtime, the compute processes (SIGTERM, SIGKILL after 15 s), the conductor
-        and scheduler; then the queues this cluster used go (durable: they would outlive it)."""
+        """The conductor and scheduler, the api runtime, the compute processes (SIGTERM,
+        SIGKILL after 15 s); then the queues this cluster used go (durable: they would outlive
+        it). Again: nothing to do."""
+        if self.stopped:
+            return
+        self.stopped = True
         errors = []
         # the control plane first: a conductor that outlived the compute processes would take
         # their hosts over and reschedule what they ran
@@ -217,7 +257,7 @@ class FlowCluster:
                 errors.append(e)
         if self.cloud is not None:
             try:
-                await self.cloud.stop()
+                await Cloud.stop(self.cloud)  # the api runtime alone
             except Exception as e:  # noqa: BLE001
                 errors.append(e)
         for _name, p, _log in self.procs:

@@ -29,6 +29,23 @@ def leftovers(config, uuid):
 NOTHING = {"ports": 0, "claims": 0, "volumes": 0}
 
 
+@pytest.fixture
+async def start_cloud():
+    """start(config): a started cloud on an initialised config, stopped at the test's end if
+    the test has not (tests/test_flow_cluster.py starts a cluster of processes instead)."""
+    from backend.facade import Cloud
+    running = []
+
+    async def start(cfg):
+        c = Cloud(cfg)
+        await c.start()
+        running.append(c)
+        return c
+    yield start
+    for c in running:
+        await c.stop()  # a no-op when the test stopped it
+
+
 async def test_create_walks_the_upstream_states_in_order(cloud, admin, image):
     seen = []
     cloud.subscribe(lambda e: e["type"] == "instance" and seen.append(
@@ -168,27 +185,23 @@ async def test_power_sync_notices_a_dead_guest(cloud, admin, image):
     assert actions[0]["action"] == "stop" and "power state sync" in actions[0]["message"]
 
 
-async def test_build_timeout_turns_a_hung_build_into_error(tmp_path):
+async def test_build_timeout_turns_a_hung_build_into_error(tmp_path, start_cloud):
     from cloudhelp import make_config
     from backend.facade import Cloud
     cfg = make_config(tmp_path, build_timeout=0.5)
     Cloud.init(cfg, "secret")
-    c = Cloud(cfg)
-    await c.start()
-    try:
-        for h in ("fake-1", "fake-2", "fake-3"):
-            FakeDriver.behaviours[h] = FakeBehaviour(hang=True)
-        tok = (await c.login("admin", "secret", "admin"))["token"]
-        img = await c.create_image(tok, "i", visibility="public")
-        await c.upload_image(tok, img["id"], b"x")
-        s = (await c.create_server(tok, "vm", img["id"], "m1.nano"))[0]
-        s = await wait_for(c, tok, s["id"], "ERROR", timeout=10)
-        assert "timed out" in s["fault"]["message"]
-        assert leftovers(cfg, s["id"]) == NOTHING
-        await c.delete_server(tok, s["id"])
-        await wait_gone(c, tok, s["id"])
-    finally:
-        await c.stop()
+    c = await start_cloud(cfg)
+    for h in ("fake-1", "fake-2", "fake-3"):
+        FakeDriver.behaviours[h] = FakeBehaviour(hang=True)
+    tok = (await c.login("admin", "secret", "admin"))["token"]
+    img = await c.create_image(tok, "i", visibility="public")
+    await c.upload_image(tok, img["id"], b"x")
+    s = (await c.create_server(tok, "vm", img["id"], "m1.nano"))[0]
+    s = await wait_for(c, tok, s["id"], "ERROR", timeout=10)
+    assert "timed out" in s["fault"]["message"]
+    assert leftovers(cfg, s["id"]) == NOTHING
+    await c.delete_server(tok, s["id"])
+    await wait_gone(c, tok, s["id"])
 
 
 async def test_multi_create_names_and_all_or_nothing(cloud, admin, image, config):
@@ -218,13 +231,12 @@ async def test_anti_affinity_group_spreads(cloud, admin, image):
     assert "ServerGroupAntiAffinityFilter" in s["fault"]["message"]
 
 
-async def test_restart_keeps_states_and_resumes(config, tmp_path):
+async def test_restart_keeps_states_and_resumes(config, start_cloud):
     """Stop the backend cleanly with one instance ACTIVE, one SHUTOFF: after a start both are
     as they were (the hypervisor outlives the control plane) and the power sync agrees."""
     from backend.facade import Cloud
     Cloud.init(config, "secret")
-    c = Cloud(config)
-    await c.start()
+    c = await start_cloud(config)
     tok = (await c.login("admin", "secret", "admin"))["token"]
     img = await c.create_image(tok, "i", visibility="public")
     await c.upload_image(tok, img["id"], b"x")
@@ -236,13 +248,9 @@ async def test_restart_keeps_states_and_resumes(config, tmp_path):
     await wait_for(c, tok, b["id"], "SHUTOFF")
     await c.stop()
     FakeDriver.behaviours.clear()
-    c = Cloud(config)
-    await c.start()
-    try:
-        tok = (await c.login("admin", "secret", "admin"))["token"]
-        await run_power_syncs(c)  # the guests the driver found again agree with the database
-        assert (await c.get_server(tok, a["id"]))["status"] == "ACTIVE"
-        sb = await wait_for(c, tok, b["id"], "SHUTOFF")
-        assert sb["power_state"] == power_state.SHUTDOWN
-    finally:
-        await c.stop()
+    c = await start_cloud(config)
+    tok = (await c.login("admin", "secret", "admin"))["token"]
+    await run_power_syncs(c)  # the guests the driver found again agree with the database
+    assert (await c.get_server(tok, a["id"]))["status"] == "ACTIVE"
+    sb = await wait_for(c, tok, b["id"], "SHUTOFF")
+    assert sb["power_state"] == power_state.SHUTDOWN

@@ -44,15 +44,24 @@ def config(tmp_path, request):
 
 
 @pytest.fixture
-async def cloud(config, rabbit, monkeypatch):
-    # the behaviours a test sets go to the state directory's file, which the compute processes read
-    monkeypatch.setattr(FakeDriver, "behaviours", SharedBehaviours(behaviours_path(config.home)))
-    cluster = FlowCluster(rabbit, config)
-    c = await cluster.start()
-    try:
-        yield c
-    finally:
-        await cluster.stop()
+async def start_cloud(rabbit, monkeypatch):
+    """start(config): test_flow's fixture of that name, as a cluster of processes."""
+    clusters = []
+
+    async def start(cfg, admin_password=None):
+        # the behaviours a test sets go to the state directory's file, which the compute processes read
+        monkeypatch.setattr(FakeDriver, "behaviours", SharedBehaviours(behaviours_path(cfg.home)))
+        cluster = FlowCluster(rabbit, cfg)
+        clusters.append(cluster)
+        return await cluster.start(admin_password)
+    yield start
+    for cluster in clusters:
+        await cluster.stop()  # a no-op when the test stopped it
+
+
+@pytest.fixture
+async def cloud(config, start_cloud):
+    return await start_cloud(config, "secret")
 
 
 async def test_this_module_is_a_cluster_of_processes(cloud, admin, image, config):
