@@ -194,6 +194,8 @@ async def creates(url, sequential, burst, procs):
 
 def run(n_hosts, a) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="pocketstack-bench-scale-"))
+    if a.database == "postgresql":
+        tmp.chmod(0o711)  # the postgres user goes through to <state>/cluster/pg (docs/cluster.md)
     res = {"hosts": n_hosts}
     try:
         (tmp / "hosts.yaml").write_text("hosts:\n" + "".join(HOST.format(i=i + 1, z=i % 3) for i in range(n_hosts)))
