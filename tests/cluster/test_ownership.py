@@ -72,7 +72,8 @@ def test_a_process_that_stops_reporting_loses_its_hosts(db):
 def test_two_processes_under_one_service_name_are_refused(db):
     config = Config(service_down_time=5)
     sg.ServiceRecord(db, config, "compute", "compute-1").register([], [])
-    db.conn.execute("UPDATE services SET pid=-1")  # as if another process registered it
+    # as if another live process of this machine registered it (pid 1 is always there)
+    db.conn.execute("UPDATE services SET pid=1")
     with pytest.raises(sg.HostOwned, match="service compute 'compute-1' is already running"):
         sg.ServiceRecord(db, config, "compute", "compute-1").register([], [])
 
