@@ -132,7 +132,9 @@ class Runtime:
         self.events = EventHub(keep=c.event_replay)
         self.tracer = Tracer(self.db, self.events, shared=cluster)
         if c.transport_url:
-            self.bus = await AMQPBus(c.transport_url, self.tracer).connect()
+            # a cluster's processes ride out a broker restart: calls and casts wait for the
+            # connection to come back (the api's create still answers 503 at once)
+            self.bus = await AMQPBus(c.transport_url, self.tracer, reconnect_wait=60.0 if cluster else 0.0).connect()
             if cluster:  # the compute hosts other processes serve
                 self.bus.directory = lambda topic: servicegroup.serves_topic(self.db, topic)
         else:
@@ -191,6 +193,8 @@ class Runtime:
         if role == "all":
             await self.recovery.reconcile()
             self._tasks.append(loop.create_task(self.recovery.watchdog()))
+        if role == "api":  # creates an api process recorded but whose build cast it never sent
+            await self.recovery.resume_unsent_builds()
         if role == "conductor":  # reconcile, then the watchdog and the watch on compute processes
             self._tasks.append(loop.create_task(self.recovery.start_cluster(self._cluster_was_down)))
         self._tasks.append(loop.create_task(self._flusher()))

@@ -61,10 +61,8 @@ def _save(config: Config, state: dict) -> None:
 def _node_of(state: dict) -> RabbitNode:
     """The node `up` started, from its record (its ports are in its name and state)."""
     r = state["rabbit"]
-    node = RabbitNode.__new__(RabbitNode)
-    node.base, node.port, node.dist_port, node.epmd_port = Path(r["dir"]), r["port"], r["dist_port"], r["epmd_port"]
-    node.nodename, node.proc = r["nodename"], None
-    return node
+    return RabbitNode.attach(Path(r["dir"]), r["port"], r["dist_port"], r["epmd_port"], r["nodename"],
+                             tuple(r.get("listen", ())))
 
 
 def _ours(pid: int) -> bool:
@@ -192,7 +190,7 @@ def up(config: Config, computes: int = 2, port: int | None = None, timeout: floa
     rdir = Path(tempfile.mkdtemp(prefix="pocketstack-rabbit-"))
     node = RabbitNode(rdir, listen=(lab.bridge,) if lab else ())
     state = {"rabbit": {"dir": str(rdir), "port": node.port, "dist_port": node.dist_port,
-                        "epmd_port": node.epmd_port, "nodename": node.nodename},
+                        "epmd_port": node.epmd_port, "nodename": node.nodename, "listen": list(node.listen)},
              "transport_url": node.url.replace("amqp://", "rabbit://"), "api_port": port,
              "url": f"http://127.0.0.1:{port}", "processes": [],
              "postgres": (old or {}).get("postgres")}

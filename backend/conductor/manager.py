@@ -31,15 +31,31 @@ class ConductorManager(HostReports):
         self.store = store
         self.config = config
         self.hub = hub
+        self._scheduling: set[str] = set()  # builds whose decision is being made here
 
     # ---- build orchestration ----------------------------------------------------------------
     async def build_instances(self, ctx, instance_uuids, request_spec, instance_uuid=None):
         """Cast by the compute API: schedule every instance of the request, then cast
         each to its host with its alternates (nova's schedule_and_build_instances)."""
         ev = "conductor_schedule_and_build_instances"
-        uuids = [u for u in instance_uuids if self._still_building(u)]
+        # run once per build however often it is cast (a copy redelivered after a broker
+        # restart, an api process sending again what it may have sent before it died): only
+        # builds with the decisions the caster saw (none for a create) and not in hand here
+        seen = request_spec.get("decisions_made", 0)
+        uuids = [u for u in instance_uuids if u not in self._scheduling and self._still_building(u)
+                 and self._decisions(u) == seen]
         if not uuids:
             return
+        self._scheduling.update(uuids)
+        try:
+            await self._schedule_and_build(ctx, ev, uuids, request_spec)
+        finally:
+            self._scheduling.difference_update(uuids)
+
+    def _decisions(self, uuid) -> int:
+        return dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?", (uuid,))["c"]
+
+    async def _schedule_and_build(self, ctx, ev, uuids, request_spec):
         for u in uuids:
             self.store.event_start(ctx, u, ev)
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
@@ -49,8 +65,9 @@ class ConductorManager(HostReports):
                         ctx, instance_uuids=uuids, request_spec=request_spec, instance_uuid=uuids[0])
                     break
                 except Exception as e:
-                    # a claim cut by a database restart was rolled back whole: decide again
-                    if attempt < 2 and pgsql.connection_dropped(e):
+                    # a claim cut by a database restart was rolled back whole, a reply lost
+                    # with the broker (503: MessagingUnavailable) left a claim it replaces: decide again
+                    if attempt < 2 and (pgsql.connection_dropped(e) or getattr(e, "code", None) == 503):
                         continue
                     decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}
                                  ] * len(uuids)

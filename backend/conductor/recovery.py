@@ -67,14 +67,37 @@ class Recovery:
                                  " WHERE action_id=? AND finish_time IS NULL", (dbm.now_iso(), create["id"]))
         self.tracer.record(service="conductor", kind="step", request_id=rctx.request_id, instance_uuid=u,
                            step="resume after restart", phase="start")
+        # the attempt starts again: its build time too (the watchdog measures from here)
+        self.db.conn.execute("UPDATE instances SET build_started=? WHERE uuid=?", (time.time(), u))
         self.conductor_api.build_instances(rctx, instance_uuids=[u], request_spec=self._spec_of(r),
                                            instance_uuid=u)
+
+    async def resume_unsent_builds(self):
+        """An api process's start-up: creates recorded before it started whose build never
+        reached the conductor (the api process that took them died before its build_instances
+        cast left, or while the broker was away) are cast again. The conductor runs a build's
+        scheduling once, so a cast that did leave (still queued) makes the copy a no-op."""
+        ctx = RequestContext.system()
+        for r in dbm.rows(self.db, "SELECT i.* FROM instances i WHERE i.deleted=0 AND i.vm_state='building'"
+                                   " AND i.task_state='scheduling' AND i.host IS NULL AND NOT EXISTS (SELECT 1"
+                                   " FROM scheduler_decisions d WHERE d.instance_uuid=i.uuid)"):
+            create = dbm.row(self.db, "SELECT request_id FROM instance_actions WHERE instance_uuid=? AND"
+                                      " action='create' ORDER BY id DESC LIMIT 1", (r["uuid"],))
+            rctx = ctx.with_request_id(create["request_id"]) if create else ctx
+            log.warning("build of %s was recorded but may never have reached the conductor: sent again",
+                        r["uuid"])
+            self.conductor_api.build_instances(rctx, instance_uuids=[r["uuid"]],
+                                               request_spec=self._spec_of(r),
+                                               instance_uuid=r["uuid"])
 
     def _spec_of(self, r):
         img = dbm.row(self.db, "SELECT properties FROM images WHERE id=?", (r["image_id"],)) if r["image_id"] else None
         g = dbm.row(self.db, "SELECT policy FROM server_groups WHERE id=?", (r["server_group_id"],)) \
             if r["server_group_id"] else None
-        return {"vcpus": r["vcpus"], "memory_mb": r["memory_mb"],
+        decided = dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?",
+                          (r["uuid"],))["c"]
+        return {"decisions_made": decided,  # the conductor schedules it only if none came since
+                "vcpus": r["vcpus"], "memory_mb": r["memory_mb"],
                 "disk_gb": 0 if r["boot_volume_size"] else r["root_gb"],
                 "availability_zone": r["requested_az"],
                 "image_properties": dbm.jload(img["properties"], {}) if img else {},

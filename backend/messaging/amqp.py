@@ -15,10 +15,19 @@ recognises it in `rabbitmqctl list_queues` / `list_exchanges`:
   type is on the allow-list (the backend's errors); anything else is a RemoteError naming it.
 
 A message is acked once its method has run, so a server that dies mid-message leaves it to the
-next consumer of the queue."""
+next consumer of the queue. A message that already ran (or runs) in this process, by its id
+(redelivered because its ack died with the channel, or sent again because the broker's confirm
+did), is acked, not run again.
+
+Across a broker restart (reconnect_wait > 0, a cluster's processes): the robust connection comes
+back by itself; calls and casts made meanwhile wait for it (bounded), a cast whose publish the
+loss cut is sent again, and a call whose reply was on its way fails at once with
+MessagingUnavailable (a direct reply-to reply cannot reach a new channel): its outcome is
+unknown, so it is not repeated."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
@@ -42,8 +51,10 @@ REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 class MessagingUnavailable(errors.CloudError):
-    """The broker cannot be reached: the request was not sent (nova answers 503)."""
+    """The broker cannot be reached: the request was not sent (nova answers 503), or its reply
+    was lost with the connection. A build cut by it is rescheduled, as nova does."""
     code, title = 503, "Service Unavailable"
+    reschedulable = True
 
 
 class RemoteError(Exception):
@@ -76,12 +87,15 @@ def _where(url: str) -> str:
 
 class AMQPBus(Bus):
     def __init__(self, url: str, tracer=None, *, exchange: str = EXCHANGE, call_timeout: float = 60.0,
-                 connect_timeout: float = 5.0, prefetch: int = 64,
+                 connect_timeout: float = 5.0, prefetch: int = 64, reconnect_wait: float = 0.0,
                  allowed_errors: dict[str, type[BaseException]] | None = None):
+        """reconnect_wait: how long a call or cast made while the connection is down waits for
+        it to come back (0: MessagingUnavailable at once, as the api's create wants)."""
         if url.startswith("rabbit://"):  # oslo's transport_url scheme
             url = "amqp://" + url[len("rabbit://"):]
         self.url, self.tracer, self.exchange_name = url, tracer, exchange
         self.call_timeout, self.connect_timeout, self.prefetch = call_timeout, connect_timeout, prefetch
+        self.reconnect_wait = reconnect_wait
         self.allowed = allowed_errors if allowed_errors is not None else default_allowed()
         self.server_id = uuid.uuid4().hex[:12]
         self._endpoints: dict[str, object] = {}
@@ -92,13 +106,18 @@ class AMQPBus(Bus):
         self._handling: set[asyncio.Task] = set()   # messages this bus is serving
         self._outstanding: set[str] = set()         # casts sent here, not yet served here
         self._quiet = asyncio.Event()
+        self._reply_ch = None                       # the channel direct reply-to is consumed on
+        self._asked_on: dict[str, object] = {}      # call -> the channel its reply comes back on
+        self._running: dict[str, asyncio.Future] = {}  # message id -> its handling, in hand
+        self._ran: collections.OrderedDict = collections.OrderedDict()  # ids handled here, recent
         self._conn = None
+        self._mender: asyncio.Task | None = None
 
     # ---- connection ------------------------------------------------------------------------
     async def connect(self) -> "AMQPBus":
         try:
             async with asyncio.timeout(self.connect_timeout):
-                self._conn = await aio_pika.connect_robust(self.url, client_properties={
+                self._conn = await aio_pika.connect_robust(self.url, reconnect_interval=1, client_properties={
                     "connection_name": f"pocketstack-{self.server_id}"})
         except (OSError, AMQPError, TimeoutError, aiormq.exceptions.AMQPError) as e:
             why = os.strerror(e.errno) if isinstance(e, OSError) and e.errno else (str(e) or type(e).__name__)
@@ -110,15 +129,84 @@ class AMQPBus(Bus):
         await self._consume_replies()
         # direct reply-to is no queue the robust channel restores: consume it again on reopen
         self._pub.reopen_callbacks.add(self._consume_replies)
+        self._conn.close_callbacks.add(self._lost)
+        self._pub.close_callbacks.add(self._lost)
         self._serve_ch = await self._conn.channel()
         await self._serve_ch.set_qos(prefetch_count=self.prefetch)
+        if self.reconnect_wait > 0:
+            self._mender = asyncio.get_running_loop().create_task(self._mend())
         return self
+
+    async def _mend(self) -> None:
+        """aio-pika's robust channel can stay closed after a reconnect under load (the late
+        close of its old channel marks it closed for good): once the connection is back, a
+        channel still closed a check later is reopened here (its exchanges, queues and
+        consumers restored, and direct reply-to consumed again)."""
+        stale: set[int] = set()
+        while self._conn is not None and not self._conn.is_closed:
+            await asyncio.sleep(0.5)
+            self._lost()  # calls whose channel closed without a word
+            if not self._conn.connected.is_set():
+                stale.clear()
+                continue
+            if self._conn.connected.is_set() and not self._pub.is_closed and not await self._usable():
+                try:  # reopened without its callback: consume direct reply-to again
+                    await self._consume_replies()
+                except Exception as e:
+                    log.warning("consuming replies again failed: %s", e)
+            for ch in (self._pub, self._serve_ch):
+                if not ch.is_closed:
+                    stale.discard(id(ch))
+                elif id(ch) not in stale:
+                    stale.add(id(ch))
+                else:
+                    stale.discard(id(ch))
+                    try:
+                        await ch.reopen()
+                        log.warning("reopened a channel to the message broker left closed after a reconnect")
+                    except Exception as e:
+                        log.warning("reopening a channel to the message broker failed: %s", e)
 
     async def _consume_replies(self, *_channel) -> None:
         reply_q = await self._pub.get_queue(REPLY_TO, ensure=False)
         await reply_q.consume(self._on_reply, no_ack=True)
+        self._reply_ch = await self._pub.get_underlay_channel()
+
+    def _lost(self, *_args) -> None:
+        """A connection or channel went down (aio-pika may say so late, after the reconnect):
+        the calls whose channel is closed can no longer get their reply (direct reply-to
+        answers on the channel that asked)."""
+        for corr, fut in list(self._replies.items()):
+            ch = self._asked_on.get(corr)
+            if not fut.done() and ch is not None and ch.is_closed:
+                fut.set_exception(MessagingUnavailable(
+                    f"the connection to the message broker at {_where(self.url)} was lost while "
+                    "waiting for the reply"))
+
+    async def _usable(self) -> bool:
+        """Connected, the publishing channel open, and direct reply-to consumed on it."""
+        return bool(self._conn.connected.is_set() and not self._pub.is_closed and self._reply_ch is not None
+                    and not self._reply_ch.is_closed)
+
+    async def _wait_ready(self, bound: float) -> None:
+        """Connected, with replies consumed: waits up to min(bound, reconnect_wait) for it."""
+        c = self._conn
+        if self.reconnect_wait <= 0 or c is None or c.is_closed:
+            self._check_connected()
+            return
+        if await self._usable():
+            return
+        try:
+            async with asyncio.timeout(max(0.0, min(bound, self.reconnect_wait))):
+                while not await self._usable():
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            raise MessagingUnavailable(f"the message broker at {_where(self.url)} is unreachable "
+                                       f"(not connected for {self.reconnect_wait:g} s)") from None
 
     async def close(self) -> None:
+        if self._mender is not None:
+            self._mender.cancel()
         for topic in list(self._consumers):
             await self._unserve(topic)
         if self._conn is not None:
@@ -213,6 +301,33 @@ class AMQPBus(Bus):
     async def _handle(self, message) -> None:
         topic = message.routing_key if message.exchange == self.exchange_name else \
             message.exchange.removesuffix("_fanout")
+        key = message.message_id or message.correlation_id
+        if key and (key in self._ran or key in self._running):
+            # a copy of a message that ran (or runs) here: redelivered because its ack died
+            # with the channel, or sent again because the broker's confirm did
+            if key in self._running:
+                await asyncio.shield(self._running[key])
+            await self._ack(message)
+            return
+        if key:
+            self._running[key] = asyncio.get_running_loop().create_future()
+        try:
+            await self._run(message, topic)
+        finally:
+            if key:
+                self._running.pop(key).set_result(None)
+                self._ran[key] = True
+                while len(self._ran) > 10000:
+                    self._ran.popitem(last=False)
+        await self._ack(message)
+
+    async def _ack(self, message) -> None:
+        try:
+            await message.ack()
+        except Exception:  # the channel went down: the broker delivers the message again
+            pass
+
+    async def _run(self, message, topic) -> None:
         try:
             body = orjson.loads(message.body)
             method = body["method"]
@@ -237,12 +352,8 @@ class AMQPBus(Bus):
                     # not mandatory: RabbitMQ 3.10 returns replies to direct reply-to as unroutable
                     # even when it delivers them
                     routing_key=message.reply_to, mandatory=False)
-            except (AMQPError, aiormq.exceptions.AMQPError, TypeError) as e:
+            except Exception as e:  # the caller learns it from its own connection's loss
                 log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
-        try:
-            await message.ack()
-        except (AMQPError, aiormq.exceptions.AMQPError, RuntimeError):
-            pass  # the channel went down: the broker delivers the message again
 
     # ---- sending ---------------------------------------------------------------------------
     def _track(self, coro):
@@ -252,7 +363,8 @@ class AMQPBus(Bus):
         task.add_done_callback(lambda _t: self._quiet.set())
 
     def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
-        self._check_connected()
+        if self.reconnect_wait <= 0:
+            self._check_connected()
         body = self._envelope(ctx, topic, method, kwargs)
         self._trace(ctx, "cast", topic, method, kwargs)
         mid = uuid.uuid4().hex
@@ -270,13 +382,28 @@ class AMQPBus(Bus):
         self._track(self._send_cast(ctx, topic, method, kwargs, Message(body), fanout=True))
 
     async def _send_cast(self, ctx, topic, method, kwargs, msg, mandatory=False, fanout=False):
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.reconnect_wait
         try:
-            if fanout:
-                fx = await self._pub.declare_exchange(f"{topic}_fanout", ExchangeType.FANOUT,
-                                                      auto_delete=True)
-                await fx.publish(msg, routing_key="")
-            else:
-                await self._exchange.publish(msg, routing_key=topic, mandatory=mandatory)
+            while True:
+                try:
+                    await self._wait_ready(end - loop.time())
+                    if fanout:
+                        fx = await self._pub.declare_exchange(f"{topic}_fanout", ExchangeType.FANOUT,
+                                                              auto_delete=True)
+                        await fx.publish(msg, routing_key="")
+                    else:  # a confirm that never comes (lost with the connection) is a loss
+                        async with asyncio.timeout(10):
+                            await self._exchange.publish(msg, routing_key=topic, mandatory=mandatory)
+                    return
+                except (DeliveryError, TypeError, MessagingUnavailable):
+                    raise
+                except Exception:
+                    # the connection went down before the broker confirmed: send it again once
+                    # it is back (a copy the broker did keep is run once: its id is known there)
+                    if loop.time() >= end:
+                        raise
+                    await asyncio.sleep(0.1)
         except Exception as e:  # nobody to answer to: log and trace it
             self._outstanding.discard(msg.message_id)
             why = f"no queue for topic {topic!r}" if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
@@ -290,12 +417,13 @@ class AMQPBus(Bus):
 
     async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = None,
                    **kwargs):
-        self._check_connected()
         timeout = self.call_timeout if timeout is None else timeout
+        await self._wait_ready(timeout)
         body = self._envelope(ctx, topic, method, kwargs)
         self._trace(ctx, "call", topic, method, kwargs)
         corr = uuid.uuid4().hex
         fut = self._replies[corr] = asyncio.get_running_loop().create_future()
+        self._asked_on[corr] = self._reply_ch
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
@@ -310,11 +438,17 @@ class AMQPBus(Bus):
                 except (AMQPError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as e:
                     raise MessagingUnavailable(f"the message broker at {_where(self.url)} is "
                                                f"unreachable: {e or type(e).__name__}") from None
-                raw = await fut
+                try:
+                    raw = await fut
+                except MessagingUnavailable as e:  # the connection was lost meanwhile
+                    raise MessagingUnavailable(f"{e.message} of {topic}.{method}") from None
         except TimeoutError:
             raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
         finally:
             self._replies.pop(corr, None)
+            self._asked_on.pop(corr, None)
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # retrieved: a failure set while the publish itself failed
             self._trace(ctx, "reply", topic, method, kwargs, (time.perf_counter() - t0) * 1000)
         reply = orjson.loads(raw)
         if "failure" in reply:

@@ -41,6 +41,17 @@ class RabbitNode:
         self.nodename = f"{name}-{self.port}@localhost"
         self.proc: subprocess.Popen | None = None
 
+    @classmethod
+    def attach(cls, base: Path, port: int, dist_port: int, epmd_port: int, nodename: str,
+               listen: tuple[str, ...] = ()) -> "RabbitNode":
+        """A node started elsewhere (by `cluster up`), from its record: stop(), start() again
+        on the same ports and data directory, ctl commands."""
+        node = cls.__new__(cls)
+        node.base, node.listen = Path(base), tuple(listen)
+        node.port, node.dist_port, node.epmd_port, node.nodename = port, dist_port, epmd_port, nodename
+        node.proc = None
+        return node
+
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
@@ -51,7 +62,7 @@ class RabbitNode:
             os.environ,
             RABBITMQ_NODENAME=self.nodename,
             # more than loopback: the listeners are in rabbitmq.conf (these would override them)
-            **({} if getattr(self, "listen", ()) else {"RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            **({} if self.listen else {"RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
                                                        "RABBITMQ_NODE_PORT": str(self.port)}),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             ERL_EPMD_PORT=str(self.epmd_port),
@@ -125,7 +136,10 @@ class RabbitNode:
         return self
 
     def stop(self):
-        if self.proc is None:
+        if self.proc is None:  # attached: its process is not ours to wait for
+            r = self._ctl("shutdown", timeout=60)
+            if r.returncode == 0:
+                self._end_epmd()
             return
         if self.proc.poll() is None:
             self._ctl("shutdown", timeout=60)
