@@ -181,3 +181,22 @@ async def test_the_schedulers_step_records_the_hosts_it_considered_and_the_cpu_i
     ends = [t for t in await cloud.get_trace(admin, s["id"])
             if t["service"] == "scheduler" and t["step"] == "filter and weigh" and t["phase"] == "end"]
     assert len(ends) == 1 and re.fullmatch(r"3 hosts, \d+\.\d\d ms CPU", ends[0]["detail"]), ends
+
+
+async def test_a_batched_power_sync_looks_again_before_it_stops_a_guest_it_listed_too_early(cloud, admin, image):
+    """In a batch every host's guests are listed before one read of all their instances, so
+    a build that ended between the two (while a slow host was still listing) is ACTIVE in the
+    read but missing from the list: the guest is listed again before anything is changed."""
+    from backend.core.context import RequestContext
+    from cloudhelp import wait_for
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    s = await wait_for(cloud, admin, s["id"], "ACTIVE")
+    cm = cloud.rt.computes[s["host"]]
+    known = (await cloud.rt.conductor.instances_on_hosts(RequestContext.system(), hosts=[cm.host]))[cm.host]
+    assert [k["uuid"] for k in known] == [s["id"]]
+    await cm.sync_power_states(RequestContext.system(), actual={}, known=known)  # listed before it spawned
+    assert (await cloud.get_server(admin, s["id"]))["status"] == "ACTIVE"
+    # a guest that really is gone is still found so
+    cm.driver.guests.pop(s["id"])
+    await cm.sync_power_states(RequestContext.system(), actual={}, known=known)
+    assert (await cloud.get_server(admin, s["id"]))["status"] == "SHUTOFF"

@@ -368,6 +368,10 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
             return
         live = None if known is None else {r["uuid"] for r in known}
         await self._reap_deleted(ctx, actual, live)
+        # a batch's listing may be older than its read by the slowest host's listing (seconds
+        # when a link is cut): a build that ended meanwhile is in the read, not in the list.
+        # So a difference is looked at again with a listing made after the read.
+        listed_after = known is None
         if known is None:
             known = await self.conductor_api.instances_on_host(ctx, host=self.host)
         for inst in known:
@@ -377,7 +381,12 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
             if inst["task_state"] is not None or self._lock(uuid).locked():
                 continue  # something is acting on it; the next sync will look again
             now = actual.get(uuid, power_state.NOSTATE)
-            if now == inst["power_state"]:
+            if now != inst["power_state"] and not listed_after:
+                if (actual := await self.list_guests()) is None:
+                    return
+                listed_after = True
+                now = actual.get(uuid, power_state.NOSTATE)
+            if now == inst["power_state"] or self._lock(uuid).locked():
                 continue
             await self.conductor_api.power_state_changed(ctx, instance_uuid=uuid, host=self.host,
                                                          old=inst["power_state"], new=now, vm_state=inst["vm_state"])
