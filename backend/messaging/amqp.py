@@ -32,7 +32,6 @@ import logging
 import os
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
@@ -42,19 +41,13 @@ from aio_pika.exceptions import AMQPError, DeliveryError
 
 from backend.core import errors
 from backend.core.context import RequestContext
+from backend.messaging.amqp_reconnect import MessagingUnavailable, Reconnecting, _where
 from backend.messaging.bus import Bus, MessagingTimeout, NoSuchTopic
 
 log = logging.getLogger(__name__)
 
 EXCHANGE = "pocketstack"
 REPLY_TO = "amq.rabbitmq.reply-to"
-
-
-class MessagingUnavailable(errors.CloudError):
-    """The broker cannot be reached: the request was not sent (nova answers 503), or its reply
-    was lost with the connection. A build cut by it is rescheduled, as nova does."""
-    code, title = 503, "Service Unavailable"
-    reschedulable = True
 
 
 class RemoteError(Exception):
@@ -80,12 +73,7 @@ def _encode(value, what: str) -> bytes:
         raise TypeError(f"{what} cannot cross the bus: {e}") from None
 
 
-def _where(url: str) -> str:
-    u = urlsplit(url)
-    return f"{u.hostname}:{u.port or 5672}"
-
-
-class AMQPBus(Bus):
+class AMQPBus(Reconnecting, Bus):
     def __init__(self, url: str, tracer=None, *, exchange: str = EXCHANGE, call_timeout: float = 60.0,
                  connect_timeout: float = 5.0, prefetch: int = 64, reconnect_wait: float = 0.0,
                  allowed_errors: dict[str, type[BaseException]] | None = None):
@@ -137,72 +125,10 @@ class AMQPBus(Bus):
             self._mender = asyncio.get_running_loop().create_task(self._mend())
         return self
 
-    async def _mend(self) -> None:
-        """aio-pika's robust channel can stay closed after a reconnect under load (the late
-        close of its old channel marks it closed for good): once the connection is back, a
-        channel still closed a check later is reopened here (its exchanges, queues and
-        consumers restored, and direct reply-to consumed again)."""
-        stale: set[int] = set()
-        while self._conn is not None and not self._conn.is_closed:
-            await asyncio.sleep(0.5)
-            self._lost()  # calls whose channel closed without a word
-            if not self._conn.connected.is_set():
-                stale.clear()
-                continue
-            if self._conn.connected.is_set() and not self._pub.is_closed and not await self._usable():
-                try:  # reopened without its callback: consume direct reply-to again
-                    await self._consume_replies()
-                except Exception as e:
-                    log.warning("consuming replies again failed: %s", e)
-            for ch in (self._pub, self._serve_ch):
-                if not ch.is_closed:
-                    stale.discard(id(ch))
-                elif id(ch) not in stale:
-                    stale.add(id(ch))
-                else:
-                    stale.discard(id(ch))
-                    try:
-                        await ch.reopen()
-                        log.warning("reopened a channel to the message broker left closed after a reconnect")
-                    except Exception as e:
-                        log.warning("reopening a channel to the message broker failed: %s", e)
-
     async def _consume_replies(self, *_channel) -> None:
         reply_q = await self._pub.get_queue(REPLY_TO, ensure=False)
         await reply_q.consume(self._on_reply, no_ack=True)
         self._reply_ch = await self._pub.get_underlay_channel()
-
-    def _lost(self, *_args) -> None:
-        """A connection or channel went down (aio-pika may say so late, after the reconnect):
-        the calls whose channel is closed can no longer get their reply (direct reply-to
-        answers on the channel that asked)."""
-        for corr, fut in list(self._replies.items()):
-            ch = self._asked_on.get(corr)
-            if not fut.done() and ch is not None and ch.is_closed:
-                fut.set_exception(MessagingUnavailable(
-                    f"the connection to the message broker at {_where(self.url)} was lost while "
-                    "waiting for the reply"))
-
-    async def _usable(self) -> bool:
-        """Connected, the publishing channel open, and direct reply-to consumed on it."""
-        return bool(self._conn.connected.is_set() and not self._pub.is_closed and self._reply_ch is not None
-                    and not self._reply_ch.is_closed)
-
-    async def _wait_ready(self, bound: float) -> None:
-        """Connected, with replies consumed: waits up to min(bound, reconnect_wait) for it."""
-        c = self._conn
-        if self.reconnect_wait <= 0 or c is None or c.is_closed:
-            self._check_connected()
-            return
-        if await self._usable():
-            return
-        try:
-            async with asyncio.timeout(max(0.0, min(bound, self.reconnect_wait))):
-                while not await self._usable():
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            raise MessagingUnavailable(f"the message broker at {_where(self.url)} is unreachable "
-                                       f"(not connected for {self.reconnect_wait:g} s)") from None
 
     async def close(self) -> None:
         if self._mender is not None:
