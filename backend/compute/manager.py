@@ -242,6 +242,12 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
             log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
         await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
 
+    async def cleanup_build(self, ctx, instance_uuid):
+        """A build cut by a restart, resumed elsewhere by the conductor: its guest, vifs,
+        ports, volumes and claim here go (the conductor has no driver of this host)."""
+        async with self._lock(instance_uuid):
+            await self._cleanup(ctx, instance_uuid)
+
     # ---- delete and power actions ------------------------------------------------------------
     async def terminate_instance(self, ctx, instance_uuid):
         async with self._lock(instance_uuid):

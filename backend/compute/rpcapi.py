@@ -18,6 +18,11 @@ class ComputeAPI(RPCClient):
         self.bus.cast(ctx, topic_of(host), "build_and_run_instance", instance_uuid=instance_uuid,
                       alternates=alternates, attempt=attempt)
 
+    async def cleanup_build(self, ctx, host, instance_uuid) -> None:
+        """Remove what a cut build made on the host (its guest above all): recovery's, when the
+        host is served by another process."""
+        await self.bus.call(ctx, topic_of(host), "cleanup_build", timeout=120, instance_uuid=instance_uuid)
+
     def terminate_instance(self, ctx, host, instance_uuid) -> None:
         self.bus.cast(ctx, topic_of(host), "terminate_instance", instance_uuid=instance_uuid)
 

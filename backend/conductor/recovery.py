@@ -54,8 +54,13 @@ class Recovery:
         cm = self.computes.get(r["host"]) if r["host"] else None
         if cm is not None:
             await cm._cleanup(ctx, u)
-        elif r["host"]:  # a host served by another process (a cluster): release what it held here
-            await self._release(ctx, u)
+        elif r["host"]:  # a host served by another process (a cluster): its compute process
+            try:         # removes what the build made there, its guest above all
+                await self.compute_rpcapi.cleanup_build(ctx, r["host"], instance_uuid=u)
+            except Exception as e:  # the host's process is gone: release what the cloud holds
+                log.warning("cleanup of the cut build %s on %s failed (%s): releasing its resources",
+                            u, r["host"], e)
+                await self._release(ctx, u)
         self.store.update(u, task_state=states.SCHEDULING, host=None)
         # the resumed build belongs to the original create: its events land there
         create = dbm.row(self.db, "SELECT id, request_id FROM instance_actions WHERE instance_uuid=?"
