@@ -12,7 +12,10 @@ documented in docs/facade.md.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,11 @@ from backend.facade.routers import RoutersFacade
 from backend.facade.network_wiring import NetworkWiringFacade
 
 Event = dict[str, Any]
+
+
+def _timestamp(iso: str) -> float:
+    """A context's token_expires_at (identity's ISO form, UTC) as a Unix time."""
+    return dt.datetime.fromisoformat(iso).timestamp()
 
 
 class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade, RoutersFacade, SecurityGroupsFacade,
@@ -115,12 +123,25 @@ class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade,
                 owners[uuid] = r["project_id"] if r else None
             return owners[uuid]
 
-        def scoped(event):
-            tok = token() if callable(token) else token
+        # (token, its context, checked again from, identity's epoch): the token is checked
+        # once, and again only when its answer may have changed - another token (a callable's
+        # current one), its expiry reached, or any identity change since (a revocation)
+        held: list = [None, None, 0.0, -1]
+
+        def context(tok):
+            epoch = rt.identity.epoch
+            if tok == held[0] and epoch == held[3] and time.time() < held[2]:
+                return held[1]
             try:
                 ctx = rt.identity.context_for(tok) if tok else None
             except CloudError:
                 ctx = None
+            until = _timestamp(ctx.token_expires_at) if ctx and ctx.token_expires_at else math.inf
+            held[:] = [tok, ctx, until, epoch]
+            return ctx
+
+        def scoped(event):
+            ctx = context(token() if callable(token) else token)
             if ctx is None or not ctx.project_id:
                 return
             kind = event.get("type")

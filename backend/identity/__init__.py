@@ -29,11 +29,22 @@ __all__ = ["DEFAULT_DOMAIN", "IMPLIES", "MAX_PASSWORD", "ROLE_NAMES", "IdentityS
            "check_text"]
 
 
+class _TokenCache(dict):
+    """Validated tokens. Every identity change (a revocation, a role, a user or project
+    disabled) clears it: epoch counts the clears, so a holder of a context (an event stream)
+    can tell cheaply whether its token must be checked again."""
+    epoch = 0
+
+    def clear(self) -> None:
+        self.epoch += 1
+        super().clear()
+
+
 class IdentityService(Grants, AppCredentials, Credentials, IdentityAdmin, SystemRoles, Domains, Groups, ProjectTags):
     def __init__(self, db, config):
         self.db = db
         self.config = config
-        self._cache: dict[str, tuple[RequestContext, float]] = {}
+        self._cache: _TokenCache = _TokenCache()  # token hash -> (context, expires_at)
         # checked against when the user does not exist, so timing does not tell
         self._dummy = bcrypt.hashpw(b"-", bcrypt.gensalt(config.password_hash_rounds)).decode()
 
@@ -220,6 +231,11 @@ class IdentityService(Grants, AppCredentials, Credentials, IdentityAdmin, System
                              proj["name"] if proj else None, roles, token_issued_at=_iso(row["issued_at"]),
                              token_expires_at=_iso(row["expires_at"]), system_scope=bool(row["system"]))
         return ctx, row
+
+    @property
+    def epoch(self) -> int:
+        """Changes whenever a context given before may no longer hold (see _TokenCache)."""
+        return self._cache.epoch
 
     def context_for(self, token: str, system: bool = False) -> RequestContext:
         """The request context of a valid token (cached until the token's expiry or any
