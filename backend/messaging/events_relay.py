@@ -63,15 +63,16 @@ class EventRelay:
         while self._buf:
             batch, self._buf = self._buf, []
             try:
-                await self._exchange.publish(Message(orjson.dumps({"origin": self.origin, "events": batch})),
+                # the origin in a property: a receiver skips its own batches without decoding them
+                await self._exchange.publish(Message(orjson.dumps({"events": batch}), app_id=self.origin),
                                              routing_key="")
             except Exception as e:  # a live feed: a lost batch is logged, the panels reload lists
                 log.warning("%d live events not relayed: %s", len(batch), e)
 
     async def _on_message(self, message) -> None:
-        body = orjson.loads(message.body)
-        if body.get("origin") == self.origin:
+        if message.app_id == self.origin:  # its own events, already published here
             return
+        body = orjson.loads(message.body)
         self._inbound = True
         try:
             for event in body.get("events", []):

@@ -165,6 +165,44 @@ async def test_what_cannot_cross_is_refused_before_it_is_sent(rabbit, buses):
     assert [v for _, v in ep.got] == [1]
 
 
+async def test_live_events_cross_once_and_a_relay_skips_its_own_without_decoding(rabbit, monkeypatch):
+    import types
+
+    import orjson
+
+    from backend.messaging import events_relay
+    from backend.messaging.events import EventHub
+    decoded: list = []
+    monkeypatch.setattr(events_relay, "orjson", types.SimpleNamespace(
+        dumps=orjson.dumps, loads=lambda b: decoded.append(1) or orjson.loads(b)))
+    api_hub, conductor_hub = EventHub(), EventHub()
+    api = events_relay.EventRelay(rabbit.url, api_hub, receive=True)
+    arrived: list = []
+    on_message = api._on_message
+
+    async def counted(message):  # every batch the api process's queue delivers
+        arrived.append(message)
+        await on_message(message)
+    api._on_message = counted
+    conductor = events_relay.EventRelay(rabbit.url, conductor_hub, receive=False)
+    await api.start()
+    await conductor.start()
+    try:
+        got: list = []
+        api_hub.subscribe(lambda e: got.append(e["host"]["name"]))
+        conductor_hub.publish({"type": "host", "host": {"name": "from-conductor"}})
+        await wait_until(lambda: "from-conductor" in got)
+        api_hub.publish({"type": "host", "host": {"name": "from-api"}})  # comes back on the fanout
+        await wait_until(lambda: len(arrived) == 2)
+        conductor_hub.publish({"type": "host", "host": {"name": "from-conductor-2"}})
+        await wait_until(lambda: len(arrived) == 3 and "from-conductor-2" in got)
+        assert sorted(got) == ["from-api", "from-conductor", "from-conductor-2"]  # each once
+        assert len(decoded) == 2  # the conductor's batches; its own was skipped unread
+    finally:
+        await conductor.stop()
+        await api.stop()
+
+
 async def test_a_cast_to_a_stopped_compute_host_survives_a_broker_restart(rabbit):
     ep = Endpoint("host-9")
     first = await AMQPBus(rabbit.url).connect()
