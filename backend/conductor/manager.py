@@ -48,14 +48,14 @@ class ConductorManager(HostReports):
             return
         self._scheduling.update(uuids)
         try:
-            await self._schedule_and_build(ctx, ev, uuids, request_spec)
+            await self._schedule_and_build(ctx, ev, uuids, request_spec, seen)
         finally:
             self._scheduling.difference_update(uuids)
 
     def _decisions(self, uuid) -> int:
         return dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?", (uuid,))["c"]
 
-    async def _schedule_and_build(self, ctx, ev, uuids, request_spec):
+    async def _schedule_and_build(self, ctx, ev, uuids, request_spec, seen):
         for u in uuids:
             self.store.event_start(ctx, u, ev)
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
@@ -74,7 +74,7 @@ class ConductorManager(HostReports):
                     break
         for u, d in zip(uuids, decisions):
             def record(u=u, d=d):  # the decision and the event: one commit
-                self._save_decision(u, d)
+                self._save_decision(u, d, seen + 1)  # counted by build_instances' guard
                 if not d.get("selected"):
                     self.store.event_finish(ctx, u, ev, "Error", d.get("message"))
                     self._fail(u, d.get("message") or "No valid host was found.", _decision_details(d))
@@ -101,11 +101,10 @@ class ConductorManager(HostReports):
         return bool(r and r["vm_state"] == states.BUILDING and r["task_state"] == states.SCHEDULING
                     and not r["deleted"])
 
-    def _save_decision(self, uuid, d):
-        n = dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?", (uuid,))["c"]
-        d = dict(d, attempt=n + 1, created=dbm.now_iso())
+    def _save_decision(self, uuid, d, attempt):
+        d = dict(d, attempt=attempt, created=dbm.now_iso())
         self.db.conn.execute("INSERT INTO scheduler_decisions (instance_uuid, attempt, data, created_at)"
-                             " VALUES (?,?,?,?)", (uuid, n + 1, dbm.jdump(d), d["created"]))
+                             " VALUES (?,?,?,?)", (uuid, attempt, dbm.jdump(d), d["created"]))
 
     def _cast_build(self, ctx, uuid, host, alternates, attempt):
         self.compute_rpcapi.build_and_run_instance(ctx, host, instance_uuid=uuid, alternates=alternates,
