@@ -23,6 +23,8 @@ STALLED = 1000
 PARTIAL = b"GET /identity/v3 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow"
 
 
+# embedded only: these are serve's flags (--max-connections, the timeouts, --public-url, the
+# descriptor limit), which `cluster up` does not pass; a cluster's api process runs the same server
 @pytest.fixture
 def serve(tmp_path):
     """serve(*flags) -> (url, proc): an initialised cloud served with these flags."""

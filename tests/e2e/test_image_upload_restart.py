@@ -1,24 +1,21 @@
-"""A real `pocketstack serve` killed with SIGKILL in the middle of an image upload: after the
-restart the image is `queued` again (glance's status for an image without data), its partial
-file is gone, and the upload can simply be done again."""
+"""A real cloud killed with SIGKILL in the middle of an image upload: after the restart the
+image is `queued` again (glance's status for an image without data), its partial file is gone,
+and the upload can simply be done again. In both modes: `pocketstack serve`, and a cluster
+whose every process is killed at once, then `cluster down` and `cluster up`."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
 import threading
 import time
 
 import httpx
+import pytest
 
+import e2ehelp
 from backend.core.config import Config
 from backend.facade import Cloud
-from e2ehelp import PASSWORD, free_port, start_serve, wait_up
-
-HOSTS = """hosts:
-  - {name: fake-1, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80}
-"""
+from e2ehelp import HOSTS, MODES, PASSWORD, free_port
 
 
 def token(url) -> str:
@@ -38,18 +35,17 @@ def image_status(home, iid) -> str:
         con.close()
 
 
-def test_sigkill_mid_upload_then_restart(tmp_path):
+@pytest.mark.parametrize("mode", MODES)
+def test_sigkill_mid_upload_then_restart(tmp_path, mode):
     home, hosts = tmp_path / "home", tmp_path / "hosts.yaml"
     hosts.write_text(HOSTS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"POCKETSTACK_HOME": str(home), "HOME": str(tmp_path)})
     Cloud.init(Config(home=home, password_hash_rounds=4), PASSWORD)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start_serve(home, hosts, port, env)
+    server = e2ehelp.start(mode, home, hosts, free_port(), env)
+    url = server.url
     release = threading.Event()
     try:
-        wait_up(url, proc)
         h = {"X-Auth-Token": token(url)}
         img = httpx.post(f"{url}/image/v2/images", headers=h, timeout=30, json={
             "name": "cut", "disk_format": "raw", "container_format": "bare"}).json()
@@ -72,21 +68,16 @@ def test_sigkill_mid_upload_then_restart(tmp_path):
         while not (part.exists() and image_status(home, img["id"]) == "saving"):
             assert time.monotonic() < end, "the upload never started"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        e2ehelp.kill(server)
     finally:
         release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        e2ehelp.kill(server)  # when the test failed before the kill (else nothing is left)
     t.join(30)
     assert image_status(home, img["id"]) == "saving" and part.exists()  # what the kill left
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start_serve(home, hosts, port, env)
+    server = e2ehelp.start(mode, home, hosts, free_port(), env)
+    url = server.url
     try:
-        wait_up(url, proc)
         h = {"X-Auth-Token": token(url)}
         got = httpx.get(f"{url}/image/v2/images/{img['id']}", headers=h, timeout=30).json()
         assert got["status"] == "queued" and got["size"] is None
@@ -97,9 +88,4 @@ def test_sigkill_mid_upload_then_restart(tmp_path):
         got = httpx.get(f"{url}/image/v2/images/{img['id']}", headers=h, timeout=30).json()
         assert got["status"] == "active" and got["size"] == 4096
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        e2ehelp.stop(server)

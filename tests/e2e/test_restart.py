@@ -1,19 +1,20 @@
-"""A real `pocketstack serve`, killed with SIGKILL while builds are held in one stage
-(scheduling, networking, block_device_mapping, spawning), started again: every interrupted
-build resumes and ends ACTIVE, none is lost, nothing leaks (claims, ports, volumes), and
-the database is intact. And a second serve on the same state directory is refused."""
+"""A real cloud killed with SIGKILL while builds are held in one stage (scheduling, networking,
+block_device_mapping, spawning), started again: every interrupted build resumes and ends
+ACTIVE, none is lost, nothing leaks (claims, ports, volumes), and the database is intact. In
+both modes: `pocketstack serve`, and a cluster whose every process is killed at once (the
+machine's power cut), then `cluster down` (its broker) and `cluster up`. And a second serve on
+the same state directory is refused."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
-import time
 
 import httpx
 import pytest
 
-from e2ehelp import BIN, PASSWORD, free_port, start_serve, wait_up
+import e2ehelp
+from e2ehelp import BIN, MODES, PASSWORD, free_port, poll, start_serve, wait_up
 
 N = 6
 HOST = ("  - {{name: slow-{i}, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80,"
@@ -45,18 +46,6 @@ def servers(url, tok):
     return r.json()["servers"]
 
 
-def poll(what, fn, timeout):
-    """fn() until it returns something true (bounded: a missed state fails, never hangs)."""
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not reached in {timeout:g} s")
-        time.sleep(0.05)
-
-
 def state_of(url, tok):
     return sorted((s["status"], s["OS-EXT-STS:task_state"]) for s in servers(url, tok))
 
@@ -74,10 +63,12 @@ def cloud(tmp_path):
     env.update({"POCKETSTACK_HOME": str(home), "HOME": str(tmp_path)})
     subprocess.run([str(BIN / "pocketstack"), "init"], env=dict(env, OS_PASSWORD=PASSWORD), check=True,
                    capture_output=True)
-    procs = []
+    procs = []  # serve processes and e2ehelp.Server (either mode) to stop at the end
     yield home, hosts, env, procs
     for p in procs:
-        if p.poll() is None:
+        if isinstance(p, e2ehelp.Server):
+            e2ehelp.kill(p)
+        elif p.poll() is None:
             p.kill()
             p.wait()
 
@@ -91,15 +82,15 @@ def upload_image(url, h):
     return img["id"]
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("stage", list(HOLD))
-def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage):
+def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage, mode):
     home, hosts, env, procs = cloud
     hosts.write_text(hosts_yaml(HOLD[stage]))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_serve(home, hosts, port, env)
-    procs.append(proc)
-    wait_up(url, proc)
+    running = e2ehelp.start(mode, home, hosts, port, env)
+    procs.append(running)
     tok = token(url)
     h = {"X-Auth-Token": tok}
     image = upload_image(url, h)
@@ -114,8 +105,7 @@ def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage)
         assert r.status_code == 202, r.text
         ids.append(r.json()["server"]["id"])
     poll(f"every build in {stage}", lambda: state_of(url, tok) == [("BUILD", stage)] * N, 30)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    e2ehelp.kill(running)
 
     con = sqlite3.connect(home / "pocketstack.db")
     # the kill landed in the stage, with that stage's resources made and not yet released
@@ -128,9 +118,8 @@ def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage)
     con.close()
 
     hosts.write_text(hosts_yaml("{}"))  # the hosts answer at once now
-    proc = start_serve(home, hosts, port, env)
-    procs.append(proc)
-    wait_up(url, proc)
+    running = e2ehelp.start(mode, home, hosts, port, env)
+    procs.append(running)
     tok = token(url)
     got = poll("every build ACTIVE after the restart", lambda: all_active(url, tok), 60)
     assert sorted(s["id"] for s in got) == sorted(ids)
@@ -138,8 +127,7 @@ def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage)
         r = httpx.post(f"{url}/compute/v2.1/servers/{s['id']}/action", headers={"X-Auth-Token": tok},
                        json={"os-getConsoleOutput": {}}, timeout=30)
         assert r.status_code == 200 and "pocketstack guest booted" in r.json()["output"], r.text
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, proc.log_path.read_text()
+    e2ehelp.stop(running)  # serve exits 0; a cluster leaves nothing running
 
     con = sqlite3.connect(home / "pocketstack.db")
     q = lambda sql, *args: con.execute(sql, args).fetchall()  # noqa: E731
@@ -164,6 +152,7 @@ def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage)
     con.close()
 
 
+# embedded only: the lock names the serve that holds it (a cluster's refusal: test_pocketstack_cli.py)
 def test_a_second_serve_on_the_same_state_directory_is_refused(cloud):
     home, hosts, env, procs = cloud
     hosts.write_text(hosts_yaml("{}"))
