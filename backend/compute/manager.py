@@ -118,6 +118,8 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                 await self.conductor_api.build_aborted(ctx, instance_uuid=instance_uuid)
             except Exception as e:
                 reason = f"{type(e).__name__}: {e}" if not isinstance(e, DriverError) else str(e)
+                if getattr(e, "code", None) == 503 and await self._ended_active(ctx, instance_uuid):
+                    return  # the last step's reply was lost with the broker, not the step
                 log.info("build of %s on %s failed: %s", instance_uuid, self.host, reason)
                 await self._cleanup(ctx, instance_uuid)
                 await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT,
@@ -125,6 +127,14 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                 self.conductor_api.build_failed(ctx, instance_uuid=instance_uuid, host=self.host,
                                                 reason=reason, reschedulable=getattr(e, "reschedulable", False),
                                                 alternates=alternates)
+
+    async def _ended_active(self, ctx, uuid) -> bool:
+        """Whether the build is ACTIVE after all (a reply lost with the broker: its step was made)."""
+        try:
+            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
+        except Exception:
+            return False
+        return bool(r and r["vm_state"] == states.ACTIVE and r["host"] == self.host)
 
     async def _set(self, ctx, uuid, expected, **values):
         """Save through the conductor; a mismatch of task_state means a delete came in."""

@@ -12,6 +12,7 @@ from backend.core import db as dbm
 from backend.core import pgsql
 from backend.core import servicegroup
 from backend.core import power_state, states
+from backend.messaging.bus import MessagingTimeout
 from backend.messaging.trace import Step
 from backend.scheduler.rpcapi import SchedulerAPI
 
@@ -65,9 +66,11 @@ class ConductorManager(HostReports):
                         ctx, instance_uuids=uuids, request_spec=request_spec, instance_uuid=uuids[0])
                     break
                 except Exception as e:
-                    # a claim cut by a database restart was rolled back whole, a reply lost
-                    # with the broker (503: MessagingUnavailable) left a claim it replaces: decide again
-                    if attempt < 2 and (pgsql.connection_dropped(e) or getattr(e, "code", None) == 503):
+                    # a claim cut by a database restart was rolled back whole; a request or
+                    # reply lost with the broker (MessagingUnavailable, 503, or no reply in
+                    # time) left at most a claim the next decision replaces: decide again
+                    if attempt < 2 and (pgsql.connection_dropped(e) or getattr(e, "code", None) == 503
+                                        or isinstance(e, MessagingTimeout)):
                         continue
                     decisions = [{"selected": None, "alternates": [], "message": f"scheduler failed: {e}"}
                                  ] * len(uuids)

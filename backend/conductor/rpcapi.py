@@ -29,6 +29,9 @@ class ConductorAPI(RPCClient):
         return await self.bus.call(ctx, self.topic, "instance_update", instance_uuid=instance_uuid,
                                    expected_task_state=expected_task_state, **values)
 
+    async def instance_get(self, ctx, instance_uuid) -> dict | None:
+        return await self.bus.call(ctx, self.topic, "instance_get", instance_uuid=instance_uuid)
+
     async def end_task(self, ctx, instance_uuid, **values) -> None:
         await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
 

@@ -96,7 +96,7 @@ class AMQPBus(Reconnecting, Bus):
         self._quiet = asyncio.Event()
         self._reply_ch = None                       # the channel direct reply-to is consumed on
         self._asked_on: dict[str, object] = {}      # call -> the channel its reply comes back on
-        self._running: dict[str, asyncio.Future] = {}  # message id -> its handling, in hand
+        self._running: set[str] = set()             # message ids in hand here
         self._ran: collections.OrderedDict = collections.OrderedDict()  # ids handled here, recent
         self._conn = None
         self._mender: asyncio.Task | None = None
@@ -230,18 +230,17 @@ class AMQPBus(Reconnecting, Bus):
         key = message.message_id or message.correlation_id
         if key and (key in self._ran or key in self._running):
             # a copy of a message that ran (or runs) here: redelivered because its ack died
-            # with the channel, or sent again because the broker's confirm did
-            if key in self._running:
-                await asyncio.shield(self._running[key])
+            # with the channel, or sent again because the broker's confirm did. Acked at once
+            # (the first copy, in hand here, does the work: it holds no prefetch slot twice)
             await self._ack(message)
             return
         if key:
-            self._running[key] = asyncio.get_running_loop().create_future()
+            self._running.add(key)
         try:
             await self._run(message, topic)
         finally:
             if key:
-                self._running.pop(key).set_result(None)
+                self._running.discard(key)
                 self._ran[key] = True
                 while len(self._ran) > 10000:
                     self._ran.popitem(last=False)
@@ -271,15 +270,24 @@ class AMQPBus(Reconnecting, Bus):
                                  "details": getattr(e, "details", None)}}
         finally:
             self._outstanding.discard(message.message_id)
-        if message.reply_to:
+        if not message.reply_to:
+            return
+        body = Message(_encode(reply, f"the reply of {topic}"), correlation_id=message.correlation_id)
+        for attempt in range(3):
             try:
                 await self._pub.default_exchange.publish(
-                    Message(_encode(reply, f"the reply of {topic}"), correlation_id=message.correlation_id),
                     # not mandatory: RabbitMQ 3.10 returns replies to direct reply-to as unroutable
                     # even when it delivers them
-                    routing_key=message.reply_to, mandatory=False)
-            except Exception as e:  # the caller learns it from its own connection's loss
-                log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
+                    body, routing_key=message.reply_to, mandatory=False)
+                return
+            except Exception as e:
+                if attempt == 2 or self.reconnect_wait <= 0:  # the caller times out
+                    log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
+                    return
+            try:  # this process's channel went down, perhaps not the caller's: once it is back
+                await self._wait_ready(self.call_timeout)
+            except MessagingUnavailable:
+                pass
 
     # ---- sending ---------------------------------------------------------------------------
     def _track(self, coro):
