@@ -196,6 +196,7 @@ def stop(server: Server) -> None:
     pids = [pr["pid"] for pr in st["processes"]]
     poll("nothing of the cluster left running", lambda: not _leftovers(pids, st["rabbit"]["epmd_port"]), 30,
          lambda: _leftovers(pids, st["rabbit"]["epmd_port"]))
+    assert not Path(st["rabbit"]["dir"]).exists(), f"the broker's directory {st['rabbit']['dir']} is left"
 
 
 def poll(what: str, fn, timeout: float, detail=lambda: None):
