@@ -119,9 +119,9 @@ class RabbitNode:
         end = time.monotonic() + timeout
         while not self.ping():
             if self.proc.poll() is not None:
-                self.proc = None
+                rc, self.proc = self.proc.returncode, None
                 self._end_epmd()  # the node's runtime started it before the node gave up
-                raise RabbitError(f"rabbitmq-server exited ({self.proc.returncode}); "
+                raise RabbitError(f"rabbitmq-server exited ({rc}); "
                                   f"see {self.base / 'server.out'} and {self.base / 'log'}")
             if time.monotonic() > end:
                 self.stop()
