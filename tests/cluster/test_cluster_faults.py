@@ -20,6 +20,7 @@ import pytest
 
 from backend.cli import cluster as cl
 from clusterhelp import make_cluster
+from test_cluster import Stream
 
 C = "/compute/v2.1"
 # fake-1 (compute-1, zone slow) spawns for 8 s: builds there are mid-spawn across the fault;
@@ -213,10 +214,19 @@ def test_a_broker_restart_mid_build_loses_no_build(cluster):
         # again over the bus, and new builds run on both compute processes
         assert {p["name"]: p["pid"] for p in cl.status(cluster.config)["processes"]} == pids
         until(lambda: hypervisors_up(cluster, tok, restarted), "every host reporting after the restart", 30)
-        with httpx.Client(timeout=60) as client:
-            after = [post(client, cluster, tok, f"after-br-{z}", iid, zone=z)[1] for z in ("slow", "nova")]
-        assert all(after)
-        wait_settled(cluster, "after-br-", 60)
+        stream = Stream(cluster, tok)  # opened on the api process after the restart
+        try:
+            with httpx.Client(timeout=60) as client:
+                after = [post(client, cluster, tok, f"after-br-{z}", iid, zone=z)[1] for z in ("slow", "nova")]
+            assert all(after)
+            wait_settled(cluster, "after-br-", 60)
+            # what the conductor saves reaches the api process's live stream again (the relay
+            # reconnected and declared its exchange and queue anew)
+            until(lambda: {e["server"]["id"] for k, e in stream.events if k == "instance"
+                           and e["server"]["status"] == "ACTIVE"} >= set(after),
+                  "the new servers' ACTIVE events on the api's event stream after the restart", 30)
+        finally:
+            stream.close()
         rows = {r["uuid"]: r for r in db_rows(cluster, "SELECT uuid, vm_state, host FROM instances WHERE"
                                                        " name LIKE 'after-br-%'")}
         assert [rows[u]["vm_state"] for u in after] == ["active", "active"]
