@@ -112,6 +112,11 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                 async with Step(self.tracer, ctx, "compute", "build", instance_uuid, detail=self.host):
                     await self._build(ctx, instance_uuid)
             except BuildAborted:
+                if await self._moved_away(ctx, instance_uuid):
+                    # taken from this host (it was deemed lost): the conductor released the
+                    # cloud's part and may be building it elsewhere; only this host's part goes
+                    await self._cleanup_here(ctx, instance_uuid)
+                    return
                 await self._cleanup(ctx, instance_uuid)
                 await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT,
                                                       result="Error", details="deleted during build")
@@ -251,6 +256,24 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         except Exception as e:
             log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
         await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
+
+    async def _moved_away(self, ctx, uuid) -> bool:
+        try:
+            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
+        except Exception:
+            return False
+        return bool(r and not r["deleted"] and r["vm_state"] == states.BUILDING and r["host"] != self.host)
+
+    async def _cleanup_here(self, ctx, uuid):
+        """What a build taken from this host made here: its guest, vifs and this host's claim."""
+        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
+                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
+                           ("claim", lambda: self.conductor_api.instance_release(ctx, instance_uuid=uuid,
+                                                                                 host=self.host))):
+            try:
+                await coro()
+            except Exception as e:
+                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
 
     async def cleanup_build(self, ctx, instance_uuid):
         """A build cut by a restart, resumed elsewhere by the conductor: its guest, vifs,

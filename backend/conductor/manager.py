@@ -241,6 +241,10 @@ class ConductorManager(HostReports):
         is started; finish_after (the build's own event) is finished last. One transaction
         (one commit, not one per statement); what came before a mismatch is kept."""
         def step():
+            if host is not None:  # fenced: a build taken from this host (lost) goes no further
+                r = self.store.get(instance_uuid)
+                if r is not None and not r["deleted"] and r["host"] != host:
+                    return LookupError(f"instance {instance_uuid} is no longer building on {host}")
             if finish:
                 self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
             for e in passed:
@@ -293,8 +297,12 @@ class ConductorManager(HostReports):
         out = dict(out, requested_networks=dbm.jload(out["requested_networks"]))
         return out
 
-    async def instance_release(self, ctx, instance_uuid):
-        self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (instance_uuid,))
+    async def instance_release(self, ctx, instance_uuid, host=None):
+        """The instance's claims (only the one on host, when given)."""
+        if host is None:
+            self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (instance_uuid,))
+        else:
+            self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=? AND host=?", (instance_uuid, host))
 
     async def instance_destroyed(self, ctx, instance_uuid):
         self._finish_local_delete(instance_uuid)

@@ -26,15 +26,18 @@ class Recovery:
         self.conductor_api, self.compute_rpcapi = conductor_api, compute_rpcapi
 
     # ---- after a restart -------------------------------------------------------------------------
-    async def reconcile(self, images: bool = True):
+    async def reconcile(self, images: bool = True, before: str | None = None):
         """After a restart: builds that were in flight are resumed from scheduling (their
         partial resources released first); interrupted deletes are finished; power actions
-        interrupted mid-way are cleared and the power sync re-reads the guests."""
+        interrupted mid-way are cleared and the power sync re-reads the guests. before: only
+        what was last changed before then (a cluster's conductor: its own start; what came after
+        is work of the running cluster, not cut by the stop)."""
         if images:
             self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
         ctx = RequestContext.system()
         for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND (vm_state='building'"
-                                   " OR task_state IS NOT NULL)"):
+                                   " OR task_state IS NOT NULL)" + (" AND updated_at < ?" if before else ""),
+                          (before,) if before else ()):
             u = r["uuid"]
             if r["task_state"] == states.DELETING:
                 cm = self.computes.get(r["host"]) if r["host"] else None
@@ -51,6 +54,13 @@ class Recovery:
 
     async def _resume_build(self, ctx, r):
         u = r["uuid"]
+        # taken back in one statement, only if nothing changed it since it was read (a build
+        # that went on meanwhile is left alone; its host's process, if it still runs it, is
+        # refused at its next step since the host is no longer its)
+        if dbm.update_returning(self.db, "instances", u, {"task_state": states.SCHEDULING, "host": None},
+                                " AND deleted=0 AND vm_state='building' AND updated_at=?",
+                                (r["updated_at"],)) is None:
+            return
         cm = self.computes.get(r["host"]) if r["host"] else None
         if cm is not None:
             await cm._cleanup(ctx, u)
@@ -120,6 +130,7 @@ class Recovery:
         a compute process run (bounded by build_timeout) the builds in flight are resumed and
         interrupted deletes finished, as the embedded runtime does at its start. Then the
         watchdog and the watch on compute processes (not before: a build is resumed once)."""
+        started = dbm.now_iso()  # what changes after this is the running cluster's own work
         if was_down:
             self.image.reconcile()
             deadline = time.monotonic() + self.config.build_timeout
@@ -129,7 +140,7 @@ class Recovery:
                     break
                 await asyncio.sleep(0.25)
             try:
-                await self.reconcile(images=False)
+                await self.reconcile(images=False, before=started)
             except Exception:
                 log.exception("reconciling the cluster after its start failed")
         await asyncio.gather(self.watchdog(), self.watch_compute_services())
@@ -156,6 +167,13 @@ class Recovery:
                                    " WHERE i.deleted=0 AND i.vm_state='building' AND (i.host=? OR c.host=?)",
                           (host, host)):
             u = r["uuid"]
+            # take the build from the host first, in one statement: a build that ended ACTIVE
+            # meanwhile is left alone, and the lost host's process, should it still be running
+            # (its heartbeats cut, not its work), is refused at its next step (build_progress
+            # checks the host) instead of finishing a build whose ports go here
+            if dbm.update_returning(self.db, "instances", u, {"host": None},
+                                    " AND deleted=0 AND vm_state='building'") is None:
+                continue
             log.warning("build of %s was on %s, which is lost (%s): rescheduling", u, host, why)
             await self.network.deallocate_for_instance(ctx, instance_uuid=u)
             await self.volume.release_for_instance(ctx, instance_uuid=u)  # files on the lost host stay

@@ -49,8 +49,9 @@ class ConductorAPI(RPCClient):
                             updates=list(updates), start=start, host=host, finish_after=finish_after,
                             passed=list(passed))
 
-    async def instance_release(self, ctx, instance_uuid) -> None:
-        await self.bus.call(ctx, self.topic, "instance_release", instance_uuid=instance_uuid)
+    async def instance_release(self, ctx, instance_uuid, host=None) -> None:
+        """The instance's claims; only its claim on host when host is given."""
+        await self.bus.call(ctx, self.topic, "instance_release", instance_uuid=instance_uuid, host=host)
 
     async def instance_destroyed(self, ctx, instance_uuid) -> None:
         await self.bus.call(ctx, self.topic, "instance_destroyed", instance_uuid=instance_uuid)

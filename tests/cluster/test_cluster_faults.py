@@ -107,12 +107,12 @@ def wait_settled(c, prefix, timeout):
         return until(lambda: settled(c, prefix), f"the {prefix}* builds to end", timeout)
     except AssertionError:
         stuck = [r for r in db_rows(c, "SELECT uuid, vm_state, task_state, host FROM instances WHERE deleted=0"
-                                       " AND name LIKE ?", (prefix + "%",)) if r["vm_state"] == "building"]
+                                       " AND name LIKE ?", (prefix + "%",)) if r["vm_state"] == "building" or r["task_state"]]
         for r in stuck[:3]:  # where each of the first ones stopped
             r["events"] = [(e["event"], e["result"]) for e in db_rows(
                 c, "SELECT e.event, e.result FROM instance_action_events e JOIN instance_actions a ON"
                    " a.id=e.action_id WHERE a.instance_uuid=? ORDER BY e.id", (r["uuid"],))]
-        raise AssertionError(f"{len(stuck)} builds stuck: {stuck[:3]}; queues "
+        raise AssertionError(f"{len(stuck)} instances unsettled: {stuck[:3]}; queues "
                              f"{cl._node_of(c.state).list_queues()}") from None
 
 

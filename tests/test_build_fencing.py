@@ -1,0 +1,49 @@
+"""A build taken from its host (the host deemed lost, or the build resumed after a restart)
+is fenced: the host's process, should it still run it, is refused at its next step; and a
+restart's recovery leaves alone what changed after it began."""
+from __future__ import annotations
+
+import pytest
+
+from backend.core import db as dbm
+from backend.core.context import RequestContext
+from backend.virt.fake import FakeBehaviour, FakeDriver
+from cloudhelp import wait_task
+
+
+async def test_a_step_from_a_host_the_build_was_taken_from_is_refused(cloud, admin, image):
+    FakeDriver.behaviours["fake-1"] = FakeBehaviour(spawn_latency=30)
+    FakeDriver.behaviours["fake-2"] = FakeBehaviour(spawn_latency=30)
+    FakeDriver.behaviours["fake-3"] = FakeBehaviour(spawn_latency=30)
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_task(cloud, admin, s["id"], "spawning")
+    rt = cloud.rt
+    host = rt.store.get(s["id"])["host"]
+    ctx = RequestContext.system()
+    # the conductor takes the build from its host, as host_lost does
+    dbm.update_returning(rt.db, "instances", s["id"], {"host": None}, " AND vm_state='building'")
+    with pytest.raises(LookupError, match=f"no longer building on {host}"):
+        await rt.conductor.build_progress(ctx, s["id"], host=host,
+                                          updates=[{"expected_task_state": "spawning", "vm_state": "active",
+                                                    "task_state": None}])
+    assert rt.store.get(s["id"])["vm_state"] == "building"  # nothing of the step was written
+
+
+async def test_recovery_leaves_alone_a_build_changed_after_it_began(cloud, admin, image):
+    FakeDriver.behaviours["fake-1"] = FakeBehaviour(spawn_latency=30)
+    FakeDriver.behaviours["fake-2"] = FakeBehaviour(spawn_latency=30)
+    FakeDriver.behaviours["fake-3"] = FakeBehaviour(spawn_latency=30)
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_task(cloud, admin, s["id"], "spawning")
+    rt = cloud.rt
+    before = rt.store.get(s["id"])
+    cutoff = "2000-01-01T00:00:00.000000Z"  # a recovery that began before this build existed
+    await rt.recovery.reconcile(images=False, before=cutoff)
+    after = rt.store.get(s["id"])
+    assert (after["task_state"], after["host"]) == ("spawning", before["host"])
+    # a row read by the recovery but changed before it acted is not taken back either
+    stale = dict(before, updated_at="1999-01-01T00:00:00.000000Z")
+    await rt.recovery._resume_build(RequestContext.system(), stale)
+    after = rt.store.get(s["id"])
+    assert (after["task_state"], after["host"]) == ("spawning", before["host"])
+    # (a build cut by a real restart is resumed: tests/test_flow.py::test_restart_keeps_states_and_resumes)
