@@ -139,12 +139,16 @@ async def test_host_cut_mid_spawn_builds_go_elsewhere_and_orphans_are_reaped(cut
     assert {s["host"] for s in done} == {y.name}
     for sid in ids:
         tried = [b for a in await cloud.explain_server(tok, sid) for b in a.get("build_attempts", [])]
-        # whichever call was in flight names the dead link: a command ("link dead"), an SFTP
-        # transfer whose transport the keepalive closed ("connection dropped"), or a command
-        # whose channel another thread's keepalive verdict closed under it ("connection lost")
+        # whichever call was in flight names the lost link (hostlink's HostUnreachable): a
+        # command ("link dead"), an SFTP transfer whose transport the keepalive closed
+        # ("connection dropped"), a command whose channel another thread's keepalive verdict
+        # closed under it ("connection lost"), or a channel or SFTP session that could not be
+        # opened on the dying transport ("cannot open ..."); never a guest or image error
         assert [b["host"] for b in tried] == [x.name], tried
-        assert any(w in tried[0]["reason"]
-                   for w in ("link dead", "connection dropped", "connection lost")), tried
+        reason = tried[0]["reason"]
+        assert reason.startswith(f"host {x.name}: ") and any(
+            w in reason for w in ("link dead", "connection dropped", "connection lost", "cannot open",
+                                  "cannot connect")), tried
     hv = {h["name"]: h for h in await cloud.list_hypervisors(tok)}
     assert hv[x.name]["state"] == "down" and hv[x.name]["running_vms"] == 0
     assert hv[y.name]["running_vms"] == 4
