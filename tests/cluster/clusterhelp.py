@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,18 @@ instances = 1000
 cores = 10000
 ram = 10000000
 """
+
+
+def until(fn, what: str, timeout: float = 30.0, interval: float = 0.1):
+    """fn() until it returns something true (bounded: a missed state fails, never hangs)."""
+    end = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from backend.cli import cluster as cl
+from clusterhelp import until
 
 C = "/compute/v2.1"
 
@@ -62,15 +63,6 @@ def show(cl_, tok, sid) -> dict:
     return r.json()["server"]
 
 
-def until(fn, what: str, timeout: float = 30.0):
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def wait_status(cl_, tok, sid, status, timeout=30.0) -> dict:

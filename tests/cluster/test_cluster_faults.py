@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from backend.cli import cluster as cl
-from clusterhelp import make_cluster
+from clusterhelp import make_cluster, until
 from test_cluster import Stream
 
 C = "/compute/v2.1"
@@ -51,15 +51,6 @@ def h(tok):
     return {"X-Auth-Token": tok}
 
 
-def until(fn, what: str, timeout: float = 30.0):
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def image_id(c, tok) -> str:

@@ -24,21 +24,12 @@ from backend.lab.guestimage import MARKER
 from websockets.sync.client import connect
 from real.conftest import lab_home, tiny_build  # noqa: F401 (the lab's fixtures)
 
-from clusterhelp import BASE_CONF, PASSWORD, free_port
+from clusterhelp import BASE_CONF, PASSWORD, free_port, until
 
 pytestmark = pytest.mark.real
 C = "/compute/v2.1"
 
 
-def until(fn, what: str, timeout: float):
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def register_tiny(url, h, img) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -20,21 +19,12 @@ from backend.lab import lab
 from backend.lab.guestimage import MARKER
 from real.conftest import lab_home, tiny_build  # noqa: F401 (the lab's fixtures)
 
-from clusterhelp import BASE_CONF, PASSWORD, free_port
+from clusterhelp import BASE_CONF, PASSWORD, free_port, until
 
 pytestmark = pytest.mark.real
 C = "/compute/v2.1"
 
 
-def until(fn, what: str, timeout: float):
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 async def _register(config, img):
