@@ -14,9 +14,10 @@ class ComputeAPI(RPCClient):
         """Whether a compute manager serves the host (it is in hosts.yaml)."""
         return self.bus.has_topic(topic_of(host))
 
-    def build_and_run_instance(self, ctx, host, instance_uuid, alternates, attempt=1) -> None:
-        self.bus.cast(ctx, topic_of(host), "build_and_run_instance", instance_uuid=instance_uuid,
-                      alternates=alternates, attempt=attempt)
+    def build_and_run_instance(self, ctx, host, instance_uuid, alternates, attempt=1, undelivered=None) -> None:
+        """undelivered(why): no process of the host took the build (see Bus.cast)."""
+        self.bus.cast(ctx, topic_of(host), "build_and_run_instance", undelivered=undelivered,
+                      instance_uuid=instance_uuid, alternates=alternates, attempt=attempt)
 
     async def cleanup_build(self, ctx, host, instance_uuid) -> None:
         """Remove what a cut build made on the host (its guest above all): recovery's, when the

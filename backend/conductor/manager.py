@@ -2,6 +2,7 @@
 orchestration (schedule, cast to a host, reschedule to the next alternate)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from backend.compute import rpcapi as compute_rpcapi
@@ -33,6 +34,7 @@ class ConductorManager(HostReports):
         self.config = config
         self.hub = hub
         self._scheduling: set[str] = set()  # builds whose decision is being made here
+        self._undelivered: set[asyncio.Task] = set()
 
     # ---- build orchestration ----------------------------------------------------------------
     async def build_instances(self, ctx, instance_uuids, request_spec, instance_uuid=None):
@@ -110,22 +112,44 @@ class ConductorManager(HostReports):
                              " VALUES (?,?,?,?)", (uuid, attempt, dbm.jdump(d), d["created"]))
 
     def _cast_build(self, ctx, uuid, host, alternates, attempt):
+        def undelivered(why):
+            task = asyncio.get_running_loop().create_task(
+                self._build_undelivered(ctx, uuid, host, alternates, why))
+            self._undelivered.add(task)
+            task.add_done_callback(self._undelivered.discard)
         self.compute_rpcapi.build_and_run_instance(ctx, host, instance_uuid=uuid, alternates=alternates,
-                                                   attempt=attempt)
+                                                   attempt=attempt, undelivered=undelivered)
+
+    async def _build_undelivered(self, ctx, uuid, host, alternates, why):
+        """No process of the host took the build (its compute process is not running: a
+        cluster started again before all of it was back, a host whose process died): a failed
+        attempt there that never began — the scheduler's claim is released and the next
+        alternate is tried, or the build ends in ERROR naming why. Never left in BUILD."""
+        r = self.store.get(uuid)
+        if r is None or r["deleted"] or r["vm_state"] != states.BUILDING or r["host"] not in (None, host):
+            return
+        try:
+            self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=? AND host=?", (uuid, host))
+            await self.build_failed(ctx, uuid, host, f"compute service of host {host} did not take the"
+                                    f" build: {why}", True, alternates, counted=False)
+        except Exception:  # the watchdog ends it at build_timeout
+            log.exception("an undelivered build of %s could not be rescheduled", uuid)
 
     def _fail(self, uuid, message, details, host=None):
         self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
         self.store.set_error(uuid, message, details, host)
 
-    async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates):
-        """Compute's report of a failed build (everything on the host already released)."""
+    async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates, counted=True):
+        """Compute's report of a failed build (everything on the host already released).
+        counted: the host's failed_builds grows (not for a build its host never received)."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"]:
             return
         if r["vm_state"] != states.BUILDING:  # overtaken (timed out): never bring it back
             return
         attempts = dbm.jload(r["attempts"], []) + [{"host": host, "reason": reason}]
-        self.db.conn.execute("UPDATE compute_nodes SET failed_builds=failed_builds+1 WHERE host=?", (host,))
+        if counted:
+            self.db.conn.execute("UPDATE compute_nodes SET failed_builds=failed_builds+1 WHERE host=?", (host,))
         if r["task_state"] == states.DELETING:
             self._finish_local_delete(instance_uuid)
             return

@@ -134,10 +134,16 @@ class Recovery:
         if was_down:
             self.image.reconcile()
             deadline = time.monotonic() + self.config.build_timeout
+            all_back = None  # when the roles are there: how long to wait for every compute process
             while time.monotonic() < deadline:
-                roles = {r["role"] for r in servicegroup.live_services(self.db, self.config)}
-                if {"api", "scheduler", "compute"} <= roles:
-                    break
+                live = servicegroup.live_services(self.db, self.config)
+                if {"api", "scheduler", "compute"} <= {r["role"] for r in live}:
+                    # and each mapped host's process back (bounded: one that never comes back
+                    # is a lost process; a build cast to its host is rescheduled, see
+                    # ConductorManager._build_undelivered)
+                    all_back = all_back or time.monotonic() + self.config.service_down_time
+                    if not servicegroup.unserved_hosts(self.db, live) or time.monotonic() > all_back:
+                        break
                 await asyncio.sleep(0.25)
             try:
                 await self.reconcile(images=False, before=started)

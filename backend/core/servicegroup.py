@@ -156,6 +156,15 @@ def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
     return out
 
 
+def unserved_hosts(db, live: list[dict]) -> list[str]:
+    """The mapped hosts (not taken over) whose compute process is not among live (services
+    rows): a cluster started again before all its compute processes registered."""
+    alive = {(r["role"], r["host"]) for r in live}
+    return [r["host"] for r in dbm.rows(db, "SELECT host, service_role, service_host FROM host_mappings"
+                                            " WHERE lost_at IS NULL")
+            if (r["service_role"], r["service_host"]) not in alive]
+
+
 def serves_topic(db, topic: str) -> bool:
     """Whether a compute process of the cluster maps the host of `compute.<host>`."""
     if not topic.startswith("compute."):

@@ -296,7 +296,7 @@ class AMQPBus(Reconnecting, Bus):
         task.add_done_callback(self._sending.discard)
         task.add_done_callback(lambda _t: self._quiet.set())
 
-    def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
+    def cast(self, ctx: RequestContext, topic: str, method: str, *, undelivered=None, **kwargs) -> None:
         if self.reconnect_wait <= 0:
             self._check_connected()
         body = self._envelope(ctx, topic, method, kwargs)
@@ -306,7 +306,7 @@ class AMQPBus(Reconnecting, Bus):
             self._outstanding.add(mid)
         msg = Message(body, message_id=mid, delivery_mode=DeliveryMode.PERSISTENT,
                       content_type="application/json")
-        self._track(self._send_cast(ctx, topic, method, kwargs, msg, mandatory=True))
+        self._track(self._send_cast(ctx, topic, method, kwargs, msg, mandatory=True, undelivered=undelivered))
 
     def fanout_cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
         """To every server of the topic (oslo's fanout=True)."""
@@ -315,7 +315,8 @@ class AMQPBus(Reconnecting, Bus):
         self._trace(ctx, "cast", f"{topic}_fanout", method, kwargs)
         self._track(self._send_cast(ctx, topic, method, kwargs, Message(body), fanout=True))
 
-    async def _send_cast(self, ctx, topic, method, kwargs, msg, mandatory=False, fanout=False):
+    async def _send_cast(self, ctx, topic, method, kwargs, msg, mandatory=False, fanout=False,
+                         undelivered=None):
         loop = asyncio.get_running_loop()
         end = loop.time() + self.reconnect_wait
         try:
@@ -343,6 +344,8 @@ class AMQPBus(Reconnecting, Bus):
             why = f"no queue for topic {topic!r}" if isinstance(e, DeliveryError) else f"{type(e).__name__}: {e}"
             log.error("cast %s.%s not delivered: %s", topic, method, why)
             self._trace(ctx, "error", topic, method, kwargs, detail=why)
+            if undelivered is not None:
+                undelivered(why)
 
     async def _on_reply(self, message) -> None:
         fut = self._replies.get(message.correlation_id)

@@ -33,8 +33,11 @@ class Bus(abc.ABC):
         """Whether a service listens on the topic (a compute host that is configured)."""
 
     @abc.abstractmethod
-    def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
-        """Send and return at once; a failure is logged and traced, nobody is answered."""
+    def cast(self, ctx: RequestContext, topic: str, method: str, *, undelivered=None, **kwargs) -> None:
+        """Send and return at once; a failure is logged and traced, nobody is answered.
+        undelivered(why): called (on the loop) when the message cannot be handed to a listener
+        of the topic — no queue for it (a compute host whose process is not running), or no
+        broker within the reconnect wait — for a sender that must not forget it (a build)."""
 
     @abc.abstractmethod
     async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = None,

@@ -59,7 +59,12 @@ class InProcessBus(Bus):
                            instance_uuid=kwargs.get("instance_uuid"), topic=topic, method=method,
                            duration_ms=duration_ms, detail=detail)
 
-    def cast(self, ctx: RequestContext, topic: str, method: str, **kwargs) -> None:
+    def cast(self, ctx: RequestContext, topic: str, method: str, *, undelivered=None, **kwargs) -> None:
+        if undelivered is not None and topic not in self._endpoints:
+            why = f"no service listens on topic {topic!r}"
+            self._trace(ctx, "error", topic, method, kwargs, detail=why)
+            asyncio.get_running_loop().call_soon(undelivered, why)
+            return
         fn = self._method(topic, method)
         self._trace(ctx, "cast", topic, method, kwargs)
         ctx, kwargs = self._send(ctx, topic, method, kwargs)

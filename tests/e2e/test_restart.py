@@ -121,7 +121,8 @@ def test_sigkill_in_a_build_stage_then_restart_resumes_every_build(cloud, stage,
     running = e2ehelp.start(mode, home, hosts, port, env)
     procs.append(running)
     tok = token(url)
-    got = poll("every build ACTIVE after the restart", lambda: all_active(url, tok), 60)
+    got = poll("every build ACTIVE after the restart", lambda: all_active(url, tok), 60,
+               lambda: (state_of(url, tok), running.logs()[-6000:]))
     assert sorted(s["id"] for s in got) == sorted(ids)
     for s in got:  # the guest is on its hypervisor: it answers with its console
         r = httpx.post(f"{url}/compute/v2.1/servers/{s['id']}/action", headers={"X-Auth-Token": tok},

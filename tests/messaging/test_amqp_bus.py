@@ -146,6 +146,21 @@ async def test_a_call_to_a_topic_nobody_serves_fails_by_name(rabbit, buses):
         await client.call(CTX, "compute.nowhere", "take", value=1)
 
 
+async def test_a_cast_nobody_serves_tells_its_sender_why(rabbit, buses):
+    """A build cast to a host whose compute process is not running is not forgotten: the
+    sender hears that no queue took it (the conductor reschedules the build)."""
+    server, client = await buses(), await buses()
+    ep = Endpoint()
+    await server.serve("compute.here", ep)
+    heard = []
+    client.cast(CTX, "compute.nowhere", "take", undelivered=heard.append, value=1)
+    client.cast(CTX, "compute.here", "take", undelivered=heard.append, value=2)
+    await wait_until(lambda: heard and ep.got)
+    await client.drain()
+    assert heard == ["no queue for topic 'compute.nowhere'"]
+    assert [v for _, v in ep.got] == [2]
+
+
 async def test_a_call_nobody_answers_times_out(rabbit, buses):
     server, client = await buses(), await buses()
     await server.serve("compute.slow-host", Endpoint())
