@@ -203,21 +203,71 @@ def run_cluster(computes: int, sequential: int, burst: int, profile: Path | None
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_embedded(sequential: int, burst: int, profile: Path | None = None) -> dict:
+    """The embedded deployment: one `pocketstack serve` process (SQLite, in-process bus)."""
+    import os
+    import urllib.request
+    tmp = Path(tempfile.mkdtemp(prefix="pocketstack-bench-embedded-"))
+    proc = None
+    try:
+        (tmp / "hosts.yaml").write_text("hosts:\n" + "".join(HOST.format(i=i + 1) for i in range(4)))
+        port = free_port()
+        (tmp / "serve.conf").write_text(CONF.replace("[DEFAULT]", f"[DEFAULT]\nstate_path = {tmp / 'home'}")
+                                        + f"[api]\nlisten = 127.0.0.1\nport = {port}\n")
+        config = Config.load(tmp / "serve.conf", home=tmp / "home", hosts_path=tmp / "hosts.yaml",
+                             password_hash_rounds=4)
+        Cloud.init(config, PASSWORD)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POCKETSTACK_")}
+        with open(tmp / "serve.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "backend.cli.main", "serve", "--config-file",
+                                     str(tmp / "serve.conf"), "--hosts", str(tmp / "hosts.yaml")],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    cwd=str(Path(__file__).resolve().parents[1]))
+        url, end = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:  # any HTTP answer: it serves
+            try:
+                urllib.request.urlopen(url + "/", timeout=2).close()
+                break
+            except OSError as e:
+                if getattr(e, "code", None) is not None:
+                    break
+                if proc.poll() is not None or time.monotonic() > end:
+                    raise RuntimeError("serve did not start: " + (tmp / "serve.log").read_text()[-2000:])
+                time.sleep(0.1)
+        return asyncio.run(measure(url, sequential, burst, [{"name": "serve", "pid": proc.pid}],
+                                   profile and profile / "embedded"))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sequential", type=int, default=200)
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--computes", default="1,2", help="compute process counts to run, comma separated")
     ap.add_argument("--profile", type=Path, help="sample each process with py-spy during the burst, into DIR")
+    ap.add_argument("--embedded", action="store_true",
+                    help="also run the embedded deployment (`pocketstack serve`, SQLite, in-process bus)")
     a = ap.parse_args()
     rows = []
-    for n in (int(x) for x in a.computes.split(",")):
+    if a.embedded:
+        rows.append(("embedded", run_embedded(a.sequential, a.burst, a.profile)))
+        if a.profile:
+            summarise(a.profile / "embedded")
+    for n in (int(x) for x in a.computes.split(",") if x.strip()):
         r = run_cluster(n, a.sequential, a.burst, a.profile)
         rows.append((n, r))
         if a.profile:
             summarise(a.profile / f"computes-{n}")
     print(f"\ncluster on the fake driver, 4 hosts, REST over 127.0.0.1, {a.burst} creates in the burst")
-    print("| compute processes | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s "
+    print("| deployment (compute processes) | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s "
           "| conductor messages/build | bus messages/build |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows:

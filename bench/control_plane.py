@@ -6,10 +6,11 @@
   server-side GET /servers/detail with 1,000 servers   target <= 20 ms
   per build: SQL statements and conductor messages     (counted, no target)
 
-Run: .venv/bin/python bench/control_plane.py
+Run: .venv/bin/python bench/control_plane.py [--only counts,sequential,burst,scheduler,list]
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -219,13 +220,24 @@ def bench_scheduler(rows):
                      f"p99 {pct(lat, 99):.2f}", "<=5 at 1,000", ""))
 
 
+PARTS = {"counts": lambda rows: asyncio.run(bench_counts(rows)),
+         "sequential": lambda rows: asyncio.run(bench_sequential(rows)),
+         "burst": lambda rows: asyncio.run(bench_burst(rows)),
+         "scheduler": bench_scheduler,
+         "list": lambda rows: asyncio.run(bench_list(rows))}
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=",".join(PARTS), help=f"parts to run, comma separated: {', '.join(PARTS)}")
+    a = ap.parse_args()
+    parts = [p.strip() for p in a.only.split(",") if p.strip()]
+    for p in parts:
+        if p not in PARTS:
+            ap.error(f"--only: unknown part {p!r}: one of {', '.join(PARTS)}")
     rows = []
-    asyncio.run(bench_counts(rows))
-    asyncio.run(bench_sequential(rows))
-    asyncio.run(bench_burst(rows))
-    bench_scheduler(rows)
-    asyncio.run(bench_list(rows))
+    for p in parts:
+        PARTS[p](rows)
     w = [max(len(str(r[i])) for r in rows) for i in range(5)]
     head = ("measure", "median", "tail", "target", "note")
     w = [max(a, len(b)) for a, b in zip(w, head)]

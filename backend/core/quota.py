@@ -42,25 +42,25 @@ SERVICES = ("compute", "network", "volume", "image")
 
 # usage per project; per-instance, per-user and per-group resources (metadata_items,
 # key_pairs, server_group_members) and the ones that do not exist count 0 here, as nova shows them
-_COUNT = {
-    "instances": "SELECT count(*) FROM instances WHERE project_id=? AND deleted=0",
-    "cores": "SELECT coalesce(sum(vcpus),0) FROM instances WHERE project_id=? AND deleted=0",
-    "ram": "SELECT coalesce(sum(memory_mb),0) FROM instances WHERE project_id=? AND deleted=0",
-    "server_groups": "SELECT count(*) FROM server_groups WHERE project_id=?",
-    "network": "SELECT count(*) FROM networks WHERE project_id=?",
-    "subnet": "SELECT count(*) FROM subnets WHERE project_id=?",
-    "port": "SELECT count(*) FROM ports WHERE project_id=?",
-    "security_group": "SELECT count(*) FROM security_groups WHERE project_id=?",
-    "security_group_rule": "SELECT count(*) FROM security_group_rules WHERE project_id=?",
-    "router": "SELECT count(*) FROM routers WHERE project_id=?",
-    "floatingip": "SELECT count(*) FROM floatingips WHERE project_id=?",
-    "volumes": "SELECT count(*) FROM volumes WHERE project_id=?",
-    "gigabytes": "SELECT coalesce(sum(size),0) FROM volumes WHERE project_id=?",
-    "image_count_total": "SELECT count(*) FROM images WHERE owner=?",
+_COUNT = {  # resource -> (aggregate, the rows it aggregates): one statement counts them all
+    "instances": ("count(*)", "instances WHERE project_id=? AND deleted=0"),
+    "cores": ("coalesce(sum(vcpus),0)", "instances WHERE project_id=? AND deleted=0"),
+    "ram": ("coalesce(sum(memory_mb),0)", "instances WHERE project_id=? AND deleted=0"),
+    "server_groups": ("count(*)", "server_groups WHERE project_id=?"),
+    "network": ("count(*)", "networks WHERE project_id=?"),
+    "subnet": ("count(*)", "subnets WHERE project_id=?"),
+    "port": ("count(*)", "ports WHERE project_id=?"),
+    "security_group": ("count(*)", "security_groups WHERE project_id=?"),
+    "security_group_rule": ("count(*)", "security_group_rules WHERE project_id=?"),
+    "router": ("count(*)", "routers WHERE project_id=?"),
+    "floatingip": ("count(*)", "floatingips WHERE project_id=?"),
+    "volumes": ("count(*)", "volumes WHERE project_id=?"),
+    "gigabytes": ("coalesce(sum(size),0)", "volumes WHERE project_id=?"),
+    "image_count_total": ("count(*)", "images WHERE owner=?"),
     # MiB, rounded up: a byte over a MiB counts as the next MiB
     # an upload's size counts from its claim (claim_image_size) while still 'saving'
-    "image_size_total": f"SELECT coalesce(sum((size + {MIB} - 1) / {MIB}),0) FROM images"
-                        " WHERE owner=? AND size IS NOT NULL AND status IN ('active', 'saving')",
+    "image_size_total": (f"coalesce(sum((size + {MIB} - 1) / {MIB}),0)",
+                         "images WHERE owner=? AND size IS NOT NULL AND status IN ('active', 'saving')"),
 }
 
 
@@ -86,16 +86,35 @@ def class_defaults(db, config, service: str | None = None) -> dict[str, int]:
 
 
 def limits(db, config, project_id: str, service: str | None = None) -> dict[str, int]:
-    out = class_defaults(db, config, service)
-    for r in dbm.rows(db, "SELECT resource, hard_limit FROM quotas WHERE project_id=?", (project_id,)):
-        if r["resource"] in out:
-            out[r["resource"]] = r["hard_limit"]
+    """The limits in force: defaults, under the class 'default', under the project's own
+    (both overrides read by one statement, the project's last so they win)."""
+    out = defaults(config, service)
+    for r in db.conn.execute(
+            "SELECT resource, hard_limit FROM (SELECT 0 o, resource, hard_limit FROM quota_classes"
+            " WHERE class_name='default' UNION ALL SELECT 1 o, resource, hard_limit FROM quotas"
+            " WHERE project_id=?) q ORDER BY o", (project_id,)).fetchall():
+        if r[0] in out:
+            out[r[0]] = r[1]
     return out
 
 
 def usage(db, project_id: str, resources) -> dict[str, int]:
-    return {r: (db.conn.execute(_COUNT[r], (project_id,)).fetchone()[0] if r in _COUNT else 0)
-            for r in resources}
+    """Each resource's usage by the project, all in one statement (resources counted from
+    the same rows share one aggregate; ones with nothing to count are 0)."""
+    out = {r: 0 for r in resources}
+    groups: dict[str, list[str]] = {}
+    for r in out:
+        if r in _COUNT:
+            groups.setdefault(_COUNT[r][1], []).append(r)
+    if not groups:
+        return out
+    # one row: each table's aggregates in a one-row derived table, joined side by side
+    sql = "SELECT * FROM " + ", ".join(f"(SELECT {', '.join(_COUNT[r][0] for r in rs)} FROM {src}) t{i}"
+                                       for i, (src, rs) in enumerate(groups.items()))
+    values = db.conn.execute(sql, (project_id,) * len(groups)).fetchone()
+    for r, v in zip((r for rs in groups.values() for r in rs), values):
+        out[r] = v
+    return out
 
 
 def fit(db, config, project_id: str, per_unit: dict[str, int], min_units: int, max_units: int,
@@ -107,7 +126,8 @@ def fit(db, config, project_id: str, per_unit: dict[str, int], min_units: int, m
     transaction that inserts what it allowed."""
     per_unit = {r: n for r, n in per_unit.items() if n > 0}
     lim = limits(db, config, project_id)
-    have = usage(db, project_id, [r for r in per_unit if r not in (used or {})])
+    # an unlimited resource needs no count: neither the room nor the error reads its usage
+    have = usage(db, project_id, [r for r in per_unit if r not in (used or {}) and lim[r] != UNLIMITED])
     have.update(used or {})
     room = max_units
     for r, n in per_unit.items():
