@@ -38,20 +38,29 @@ class InstanceStore:
     # triggers on this connection drop an instance's cached view whenever any of those rows
     # change, whichever code path wrote them, so a list of 1,000 builds only what changed.
     # A change of the instance row alone (every state change of a build) keeps the other
-    # parts (ps_row_dirty): the new view is the new row over the parts already read.
+    # parts (ps_row_dirty): the new view is the new row over the parts already read. A change
+    # of one part's rows (a build's port created, bound, up) drops that part only
+    # (ps_part_dirty): the next view reads it alone. '*': every view.
     _TRIGGERS = [
-        ("instances", "UPDATE", ["NEW.uuid"]), ("instances", "DELETE", ["OLD.uuid"]),
-        ("ports", "INSERT", ["NEW.device_id"]), ("ports", "UPDATE", ["OLD.device_id", "NEW.device_id"]),
-        ("ports", "DELETE", ["OLD.device_id"]),
-        ("volumes", "INSERT", ["NEW.attached_to"]), ("volumes", "UPDATE", ["OLD.attached_to", "NEW.attached_to"]),
-        ("volumes", "DELETE", ["OLD.attached_to"]),
-        ("instance_faults", "INSERT", ["NEW.instance_uuid"]), ("instance_faults", "DELETE", ["OLD.instance_uuid"]),
-        ("images", "UPDATE", ["'*'"]), ("images", "DELETE", ["'*'"]), ("networks", "UPDATE", ["'*'"]),
-        ("instance_security_groups", "INSERT", ["NEW.instance_uuid"]),
-        ("instance_security_groups", "DELETE", ["OLD.instance_uuid"]), ("security_groups", "UPDATE", ["'*'"]),
+        ("instances", "UPDATE", ["NEW.uuid"], None), ("instances", "DELETE", ["OLD.uuid"], None),
+        ("ports", "INSERT", ["NEW.device_id"], "addresses"),
+        ("ports", "UPDATE", ["OLD.device_id", "NEW.device_id"], "addresses"),
+        ("ports", "DELETE", ["OLD.device_id"], "addresses"),
+        ("volumes", "INSERT", ["NEW.attached_to"], "volumes"),
+        ("volumes", "UPDATE", ["OLD.attached_to", "NEW.attached_to"], "volumes"),
+        ("volumes", "DELETE", ["OLD.attached_to"], "volumes"),
+        ("instance_faults", "INSERT", ["NEW.instance_uuid"], "fault"),
+        ("instance_faults", "DELETE", ["OLD.instance_uuid"], "fault"),
+        ("images", "UPDATE", ["'*'"], None), ("images", "DELETE", ["'*'"], None),
+        ("networks", "UPDATE", ["'*'"], None),
+        ("instance_security_groups", "INSERT", ["NEW.instance_uuid"], "groups"),
+        ("instance_security_groups", "DELETE", ["OLD.instance_uuid"], "groups"),
+        ("security_groups", "UPDATE", ["'*'"], None),
         # a floating IP shows in its port's server's addresses (rare changes: drop every view)
-        ("floatingips", "INSERT", ["'*'"]), ("floatingips", "UPDATE", ["'*'"]), ("floatingips", "DELETE", ["'*'"]),
+        ("floatingips", "INSERT", ["'*'"], None), ("floatingips", "UPDATE", ["'*'"], None),
+        ("floatingips", "DELETE", ["'*'"], None),
     ]
+    _PARTS = frozenset({"image_name", "addresses", "volumes", "fault", "groups"})
 
     def _install_view_cache(self):
         self._views: dict[str, dict] = {}
@@ -60,10 +69,17 @@ class InstanceStore:
         if self.db.engine != "sqlite":
             return  # PostgreSQL: the migrations' triggers NOTIFY ps_view_dirty, which calls _dirty
         self.db.conn.create_function("ps_row_dirty", 1, self._row_dirty)
-        for table, op, keys in self._TRIGGERS:
-            fn = "ps_row_dirty" if (table, op) == ("instances", "UPDATE") else "ps_view_dirty"
-            body = " ".join(f"SELECT {fn}({k});" for k in keys)
-            self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view_{table}_{op.lower()} AFTER {op} "
+        self.db.conn.create_function("ps_part_dirty", 2, self._part_dirty)
+        for table, op, keys, part in self._TRIGGERS:
+            if (table, op) == ("instances", "UPDATE"):
+                calls = [f"ps_row_dirty({k})" for k in keys]
+            elif part:
+                calls = [f"ps_part_dirty({k}, '{part}')" for k in keys]
+            else:
+                calls = [f"ps_view_dirty({k})" for k in keys]
+            body = " ".join(f"SELECT {c};" for c in calls)
+            # named by what they call: a connection's earlier cache keeps its own triggers apart
+            self.db.conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS view2_{table}_{op.lower()} AFTER {op} "
                                  f"ON main.{table} BEGIN {body} END")
 
     def hide_hosts(self, obj):
@@ -87,6 +103,15 @@ class InstanceStore:
 
     def _row_dirty(self, key):
         self._views.pop(key, None)
+
+    def _part_dirty(self, key, part):
+        if key == "*":
+            self._dirty(key)
+        elif key:
+            self._views.pop(key, None)
+            p = self._parts.get(key)
+            if p is not None:
+                p.pop(part, None)
 
     def _check_version(self) -> None:
         # another connection (another process of a cluster) committed: the triggers did not see
@@ -121,42 +146,70 @@ class InstanceStore:
 
     def _build(self, rs: list[dict]) -> list[dict]:
         """Server views of many rows with a fixed number of queries (none but the rows' own
-        for instances whose other parts are cached and still describe the same image)."""
-        stale = [r for r in rs if (p := self._parts.get(r["uuid"])) is None or p["image_id"] != r["image_id"]]
+        for instances whose other parts are cached and still describe the same image; only
+        the parts dropped since for the others)."""
+        stale, which = [], set()
+        for r in rs:
+            p = self._parts.get(r["uuid"])
+            if p is None or p["image_id"] != r["image_id"]:
+                stale.append(r)
+                which = set(self._PARTS)
+            elif not self._PARTS <= p.keys():  # a part dropped since it was read
+                stale.append(r)
+                which |= self._PARTS - p.keys()
         if stale:
-            self._parts.update(self._read_parts(stale))
+            fresh = self._read_parts(stale, which)
+            for r in stale:
+                old = self._parts.get(r["uuid"])
+                keep = old if old is not None and old["image_id"] == r["image_id"] else {}
+                self._parts[r["uuid"]] = {**keep, **fresh[r["uuid"]]}
         return [self._compose(r, self._parts[r["uuid"]]) for r in rs]
 
-    def _read_parts(self, rs: list[dict]) -> dict[str, dict]:
+    def _read_parts(self, rs: list[dict], which=_PARTS) -> dict[str, dict]:
         ids = [r["uuid"] for r in rs]
         marks = ",".join("?" * len(ids))
-        images = {i["id"]: i["name"] for i in dbm.rows(self.db, "SELECT id, name FROM images")}
-        addrs: dict[str, dict] = {}
-        for p in dbm.rows(self.db, f"SELECT p.device_id, p.ip_address, p.mac_address, n.name, f.floating_ip_address"
-                                   f" FROM ports p JOIN networks n ON n.id=p.network_id LEFT JOIN floatingips f"
-                                   f" ON f.port_id=p.id WHERE p.device_id IN ({marks}) ORDER BY p.created_at", ids):
-            net = addrs.setdefault(p["device_id"], {}).setdefault(p["name"], [])
-            net.append({"addr": p["ip_address"], "mac": p["mac_address"], "version": 4, "type": "fixed"})
-            if p["floating_ip_address"]:  # nova's OS-EXT-IPS:type floating, after its fixed address
-                net.append({"addr": p["floating_ip_address"], "mac": p["mac_address"], "version": 4,
-                            "type": "floating"})
-        groups: dict[str, list] = {}  # nova's security_groups: the names the server asked for
-        for g in dbm.rows(self.db, f"SELECT s.instance_uuid, g.name FROM instance_security_groups s JOIN"
-                                   f" security_groups g ON g.id=s.security_group_id WHERE s.instance_uuid IN"
-                                   f" ({marks}) ORDER BY s.position", ids):
-            groups.setdefault(g["instance_uuid"], []).append(g["name"])
-        faults = {}
-        for f in dbm.rows(self.db, f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks}) ORDER BY id",
-                          ids):
-            faults[f["instance_uuid"]] = {"code": f["code"], "message": f["message"], "details": f["details"],
-                                          "host": f["host"], "created": f["created_at"]}
-        vols: dict[str, list] = {}
-        for v in dbm.rows(self.db, f"SELECT id, attached_to FROM volumes WHERE attached_to IN ({marks})"
-                                   " AND status='in-use'", ids):
-            vols.setdefault(v["attached_to"], []).append({"id": v["id"]})
-        return {r["uuid"]: {"image_id": r["image_id"], "image_name": images.get(r["image_id"]),
-                            "addresses": addrs.get(r["uuid"], {}), "volumes": vols.get(r["uuid"], []),
-                            "fault": faults.get(r["uuid"]), "groups": groups.get(r["uuid"], [])} for r in rs}
+        out: dict[str, dict] = {r["uuid"]: {"image_id": r["image_id"]} for r in rs}
+        if "image_name" in which:
+            images = {i["id"]: i["name"] for i in dbm.rows(self.db, "SELECT id, name FROM images")}
+            for r in rs:
+                out[r["uuid"]]["image_name"] = images.get(r["image_id"])
+        if "addresses" in which:
+            addrs: dict[str, dict] = {}
+            for p in dbm.rows(self.db, f"SELECT p.device_id, p.ip_address, p.mac_address, n.name,"
+                                       f" f.floating_ip_address FROM ports p JOIN networks n ON n.id=p.network_id"
+                                       f" LEFT JOIN floatingips f ON f.port_id=p.id WHERE p.device_id IN ({marks})"
+                                       f" ORDER BY p.created_at", ids):
+                net = addrs.setdefault(p["device_id"], {}).setdefault(p["name"], [])
+                net.append({"addr": p["ip_address"], "mac": p["mac_address"], "version": 4, "type": "fixed"})
+                if p["floating_ip_address"]:  # nova's OS-EXT-IPS:type floating, after its fixed address
+                    net.append({"addr": p["floating_ip_address"], "mac": p["mac_address"], "version": 4,
+                                "type": "floating"})
+            for u in ids:
+                out[u]["addresses"] = addrs.get(u, {})
+        if "groups" in which:
+            groups: dict[str, list] = {}  # nova's security_groups: the names the server asked for
+            for g in dbm.rows(self.db, f"SELECT s.instance_uuid, g.name FROM instance_security_groups s JOIN"
+                                       f" security_groups g ON g.id=s.security_group_id WHERE s.instance_uuid IN"
+                                       f" ({marks}) ORDER BY s.position", ids):
+                groups.setdefault(g["instance_uuid"], []).append(g["name"])
+            for u in ids:
+                out[u]["groups"] = groups.get(u, [])
+        if "fault" in which:
+            faults = {}
+            for f in dbm.rows(self.db, f"SELECT * FROM instance_faults WHERE instance_uuid IN ({marks})"
+                                       " ORDER BY id", ids):
+                faults[f["instance_uuid"]] = {"code": f["code"], "message": f["message"], "details": f["details"],
+                                              "host": f["host"], "created": f["created_at"]}
+            for u in ids:
+                out[u]["fault"] = faults.get(u)
+        if "volumes" in which:
+            vols: dict[str, list] = {}
+            for v in dbm.rows(self.db, f"SELECT id, attached_to FROM volumes WHERE attached_to IN ({marks})"
+                                       " AND status='in-use'", ids):
+                vols.setdefault(v["attached_to"], []).append({"id": v["id"]})
+            for u in ids:
+                out[u]["volumes"] = vols.get(u, [])
+        return out
 
     @staticmethod
     def _compose(r: dict, p: dict) -> dict:

@@ -92,5 +92,5 @@ def test_postgresql_drops_the_same_cached_views_as_sqlite():
     import importlib
     from backend.core.instances import InstanceStore
     base = importlib.import_module("backend.core.migrations.versions.0001_baseline")
-    sqlite_side = {(t, op, tuple(k.strip("'") for k in keys)) for t, op, keys in InstanceStore._TRIGGERS}
+    sqlite_side = {(t, op, tuple(k.strip("'") for k in keys)) for t, op, keys, _part in InstanceStore._TRIGGERS}
     assert {(t, op, tuple(keys)) for t, op, keys in base.VIEW_TRIGGERS} == sqlite_side
