@@ -2,9 +2,11 @@
 (`pocketstack cluster up`), its token."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +100,31 @@ def make_cluster(tmp: Path, hosts: str = HOSTS, computes: int = 2, database: str
         else:
             os.environ["OS_PASSWORD"] = saved
     return Cluster(config, state, state["url"])
+
+
+class Stream:
+    """The REST event stream, read on a thread: every event's (type, data)."""
+
+    def __init__(self, cl_, tok):
+        self.events: list[tuple[str, dict]] = []
+        self._resp = None
+        self._client = httpx.Client(timeout=httpx.Timeout(5, read=None))
+        self._thread = threading.Thread(target=self._read, args=(cl_.url, tok), daemon=True)
+        self._thread.start()
+        until(lambda: self._resp is not None, "the event stream to open", 10)
+
+    def _read(self, url, tok):
+        with self._client.stream("GET", f"{url}/pocketstack/v1/events", headers={"X-Auth-Token": tok}) as r:
+            self._resp = r
+            kind = None
+            try:
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        self.events.append((kind, json.loads(line[6:])))
+            except httpx.HTTPError:
+                pass
+
+    def close(self):
+        self._client.close()

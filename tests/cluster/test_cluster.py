@@ -4,20 +4,18 @@ exist, live events cross processes, a host is owned by one live compute process,
 compute process's hosts go down and its builds end elsewhere, no broker is a 503."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 
 from backend.cli import cluster as cl
-from clusterhelp import until
+from clusterhelp import Stream, until
 
 C = "/compute/v2.1"
 
@@ -89,34 +87,6 @@ def leftovers(cl_, sid) -> dict:
                 for t, c in (("ports", "device_id"), ("claims", "instance_uuid"), ("volumes", "attached_to"))}
     finally:
         con.close()
-
-
-class Stream:
-    """The REST event stream, read on a thread: every event's (type, data)."""
-
-    def __init__(self, cl_, tok):
-        self.events: list[tuple[str, dict]] = []
-        self._resp = None
-        self._client = httpx.Client(timeout=httpx.Timeout(5, read=None))
-        self._thread = threading.Thread(target=self._read, args=(cl_.url, tok), daemon=True)
-        self._thread.start()
-        until(lambda: self._resp is not None, "the event stream to open", 10)
-
-    def _read(self, url, tok):
-        with self._client.stream("GET", f"{url}/pocketstack/v1/events", headers=h(tok)) as r:
-            self._resp = r
-            kind = None
-            try:
-                for line in r.iter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: "):
-                        self.events.append((kind, json.loads(line[6:])))
-            except httpx.HTTPError:
-                pass
-
-    def close(self):
-        self._client.close()
 
 
 def test_a_create_over_rest_goes_active_with_every_service_in_its_own_process(cluster):

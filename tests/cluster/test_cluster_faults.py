@@ -19,8 +19,7 @@ import httpx
 import pytest
 
 from backend.cli import cluster as cl
-from clusterhelp import make_cluster, until
-from test_cluster import Stream
+from clusterhelp import Stream, make_cluster, until
 
 C = "/compute/v2.1"
 # fake-1 (compute-1, zone slow) spawns for 8 s: builds there are mid-spawn across the fault;
