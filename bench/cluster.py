@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -100,6 +101,15 @@ async def image(c, url, h):
     return iid
 
 
+def cpu_seconds(processes) -> float:
+    """User and system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for p in processes:
+        fields = Path(f"/proc/{p['pid']}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def spy(processes, profile: Path | None, seconds: int) -> list:
     """py-spy on each role process (the burst's profile), None when not asked."""
     if profile is None:
@@ -174,11 +184,15 @@ async def measure(url, sequential: int, burst: int, processes=(), profile: Path 
             out["p50"], out["p99"] = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         if burst:
             spies = spy(processes, profile, max(3, burst // 100))
+            cpu0 = cpu_seconds(processes)
             t0 = time.perf_counter()
             sids = [s for s, _ in await asyncio.gather(*(create(f"burst-{i}") for i in range(burst)))]
             await asyncio.gather(*(ev.wait(s, timeout=600) for s in sids))
             out["burst_s"] = max(ev.active[s] for s in sids) - t0
             out["active_per_s"] = burst / out["burst_s"]
+            # the servers' CPU time over the burst: on a busy machine wall time says how busy it
+            # is; ACTIVE per CPU-second says what the code costs
+            out["active_per_cpu_s"] = burst / max(cpu_seconds(processes) - cpu0, 1e-9)
             for p in spies:
                 p.wait()
         reader.cancel()
@@ -205,7 +219,6 @@ def run_cluster(computes: int, sequential: int, burst: int, profile: Path | None
 
 def run_embedded(sequential: int, burst: int, profile: Path | None = None) -> dict:
     """The embedded deployment: one `pocketstack serve` process (SQLite, in-process bus)."""
-    import os
     import urllib.request
     tmp = Path(tempfile.mkdtemp(prefix="pocketstack-bench-embedded-"))
     proc = None
@@ -268,13 +281,15 @@ def main():
             summarise(a.profile / f"computes-{n}")
     print(f"\ncluster on the fake driver, 4 hosts, REST over 127.0.0.1, {a.burst} creates in the burst")
     print("| deployment (compute processes) | create->ACTIVE p50 ms | p99 ms | burst ACTIVE/s | burst s "
-          "| conductor messages/build | bus messages/build |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "| ACTIVE per CPU-s | conductor messages/build | bus messages/build |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows:
         p50 = f"{r['p50']:.1f}" if "p50" in r else "-"
         p99 = f"{r['p99']:.1f}" if "p99" in r else "-"
         msgs = (f"{r['conductor_msgs']:.1f} | {r['all_msgs']:.1f}") if "conductor_msgs" in r else "- | -"
-        print(f"| {n} | {p50} | {p99} | {r.get('active_per_s', 0):.0f} | {r.get('burst_s', 0):.1f} | {msgs} |")
+        print(f"| {n} | {p50} | {p99} | {r.get('active_per_s', 0):.0f} | {r.get('burst_s', 0):.1f} "
+              f"| {r.get('active_per_cpu_s', 0):.0f} | {msgs} |")
+    print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":
