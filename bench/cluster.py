@@ -60,7 +60,8 @@ class Events:
 
     async def run(self, opened: asyncio.Event):
         async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as c:
-            async with c.stream("GET", f"{self.url}/pocketstack/v1/events",
+            # server states only: a build's trace events would cost both sides for nothing
+            async with c.stream("GET", f"{self.url}/pocketstack/v1/events", params={"type": "instance"},
                                 headers={"X-Auth-Token": self.token}) as r:
                 opened.set()
                 async for line in r.aiter_lines():

@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from backend.api.common import token_of
-from backend.core.errors import CloudError
+from backend.core.errors import BadRequest, CloudError
 
 PATH = "/pocketstack/v1/events"
 # set by the HTTP server (backend.api.httpserver): close this connection now
@@ -79,6 +79,21 @@ def frame(event_id: str, event: dict) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), str(event.get("type")).encode(), data)
 
 
+TYPES = ("instance", "action", "trace", "host")
+
+
+def _types(request: Request) -> frozenset[str] | None:
+    """?type=instance,action (or repeated): only those events (resets always come); none given:
+    every type. A client that reads only server states is then not sent a build's ~60 traces."""
+    given = [t.strip() for v in request.query_params.getlist("type") for t in v.split(",")]
+    if not given:
+        return None
+    for t in given:
+        if t not in TYPES:
+            raise BadRequest(f"unknown event type {t!r} in 'type': one of {', '.join(TYPES)}")
+    return frozenset(given)
+
+
 def marker(event_id: str, comment: str) -> bytes:
     """A comment with the current id and no data: no event for the client, but its
     Last-Event-ID moves on (everything up to that id it may see was sent before)."""
@@ -90,9 +105,10 @@ async def events(request: Request) -> Response:
     opts: StreamSettings = getattr(request.app.state, "event_stream", None) or StreamSettings()
     token = token_of(request)
     await cloud.validate_token(token)  # a bad token is a 401 before anything streams
+    types = _types(request)
     box = Outbox(opts.outbox)
     # a malformed Last-Event-ID is a 400 here, before the stream starts
-    sub = cloud.stream(box.push, token, request.headers.get("last-event-id"))
+    sub = cloud.stream(box.push, token, request.headers.get("last-event-id"), types)
     box.on_drop.append(sub.close)
     close = request.scope.get("extensions", {}).get(CLOSE_EXTENSION)
     if close is not None:  # a client that does not read at all is cut off, not waited for

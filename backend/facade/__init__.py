@@ -16,7 +16,7 @@ import datetime as dt
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from backend.core.config import Config
@@ -94,21 +94,24 @@ class Cloud(IdentityFacade, IdentityExtraFacade, ComputeFacade, ResourcesFacade,
         return self.rt.events.subscribe(self._scoped(callback, token))
 
     def stream(self, callback: Callable[[str, Event], None], token: str,
-               last_event_id: str | None = None):
+               last_event_id: str | None = None, types: Collection[str] | None = None):
         """subscribe(token=...) with ids, for the REST API's event stream: callback(id, event).
         With last_event_id (an id it gave), first the events after it that the token may see,
         or, when those are no longer kept (or the id is from an earlier run), one
         {"type": "reset", "reason"}: reload the lists. A malformed id is a BadRequest.
+        types: only events of these types (and resets); the others cost nothing more here.
         Returns a subscription: .close() ends it, .position is the newest event's id."""
         current = [""]
         scoped = self._scoped(lambda event: callback(current[0], event), token)
+        wanted = None if types is None else frozenset(types)
 
         def with_id(event_id: str, event: Event) -> None:
             if event.get("type") == "reset":
                 callback(event_id, event)
             else:
                 current[0] = event_id
-                scoped(event)
+                if wanted is None or event.get("type") in wanted:
+                    scoped(event)
         return self.rt.events.subscribe_from(with_id, last_event_id)
 
     def _scoped(self, callback: Callable[[Event], None],

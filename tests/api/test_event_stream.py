@@ -24,8 +24,8 @@ TIMEOUT = 15.0
 class Reader:
     """One event-stream client, reading in a task of its own."""
 
-    def __init__(self, url: str, token: str | None, last_id: str | None = None) -> None:
-        self.url, self.token, self.last_id = url, token, last_id
+    def __init__(self, url: str, token: str | None, last_id: str | None = None, params=None) -> None:
+        self.url, self.token, self.last_id, self.params = url, token, last_id, params
         self.frames: list = []
         self.status: int | None = None
         self.body = b""
@@ -45,7 +45,7 @@ class Reader:
         if self.last_id:
             headers["Last-Event-ID"] = self.last_id
         async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(10, read=30)) as c:
-            async with aconnect_sse(c, "GET", PATH, headers=headers) as src:
+            async with aconnect_sse(c, "GET", PATH, headers=headers, params=self.params) as src:
                 status = src.response.status_code
                 if status != 200:
                     self.body = await src.response.aread()
@@ -128,6 +128,29 @@ async def test_no_token_or_a_bad_last_event_id_is_refused(cloud):
         async with httpx.AsyncClient(base_url=srv.url) as c:
             got = await c.get(PATH, params={"token": cloud.test_admin, "X-Auth-Token": cloud.test_admin})
             assert got.status_code == 401
+
+
+async def test_a_type_filter_sends_only_those_events(cloud):
+    """?type=instance: a client that follows server states is sent those and nothing else
+    (a build's trace and action events cost it nothing); an unknown type is a 400 naming it."""
+    adm = cloud.test_admin
+    in_process: list[dict] = []
+    unsubscribe = cloud.subscribe(in_process.append, token=adm)
+    async with served(cloud) as srv:
+        async with Reader(srv.url, adm, params={"type": "instance,bogus"}) as r:
+            assert r.status == 400 and b"bogus" in r.body and b"'type'" in r.body
+        async with Reader(srv.url, adm, params={"type": "instance"}) as only, \
+                Reader(srv.url, adm, params=[("type", "action"), ("type", "instance")]) as two:
+            s = (await cloud.create_server(adm, "vm", cloud.test_image, "1"))[0]
+            await settled(cloud, adm, s["id"])
+            want = [e for e in in_process if e["type"] == "instance"]
+            await only.until(lambda: len(only.events) == len(want), "the instance events")
+            assert only.events == same(want)
+            both = [e for e in in_process if e["type"] in ("instance", "action")]
+            await two.until(lambda: len(two.events) == len(both), "the instance and action events")
+            assert two.events == same(both) and {e["type"] for e in both} == {"instance", "action"}
+            assert any(e["type"] == "trace" for e in in_process)  # there were others to leave out
+    unsubscribe()
 
 
 async def test_a_member_gets_exactly_its_in_process_feed(cloud):
