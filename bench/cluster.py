@@ -64,9 +64,12 @@ class Events:
             async with c.stream("GET", f"{self.url}/pocketstack/v1/events", params={"type": "instance"},
                                 headers={"X-Auth-Token": self.token}) as r:
                 opened.set()
+                kind = None
                 async for line in r.aiter_lines():
-                    if not line.startswith("data: "):
-                        continue
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    if not line.startswith("data: ") or kind != "instance":
+                        continue  # (a server without ?type sends every event: read instances only)
                     e = json.loads(line[6:])
                     if e.get("type") != "instance" or e["server"]["status"] != "ACTIVE":
                         continue
