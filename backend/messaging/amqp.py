@@ -7,7 +7,8 @@ recognises it in `rabbitmqctl list_queues` / `list_exchanges`:
 - a fanout exchange per topic (`<topic>_fanout`), with one exclusive queue per server
   (`<topic>_fanout_<id>`), for broadcasts (fanout_cast).
 - call: published with reply_to = `amq.rabbitmq.reply-to` (direct reply-to: no reply queue
-  to declare) and a correlation id; MessagingTimeout past the timeout.
+  to declare) and a correlation id; MessagingTimeout past the timeout. Calls and replies go on
+  a channel without publisher confirms (backend/messaging/amqp_calls.py).
 - cast: persistent, mandatory and confirmed by the broker before it counts as sent, so a cast
   to a compute host whose process is down waits in its durable queue, across a broker restart.
 - the envelope is JSON: the serialised request context, the method and its arguments.
@@ -30,7 +31,6 @@ import asyncio
 import collections
 import logging
 import os
-import time
 import uuid
 
 import aio_pika
@@ -39,41 +39,17 @@ import orjson
 from aio_pika import DeliveryMode, ExchangeType, Message
 from aio_pika.exceptions import AMQPError, DeliveryError
 
-from backend.core import errors
 from backend.core.context import RequestContext
+from backend.messaging.amqp_calls import Calls, RemoteError, _encode, default_allowed  # noqa: F401 (RemoteError: its home for callers)
 from backend.messaging.amqp_reconnect import MessagingUnavailable, Reconnecting, _where
 from backend.messaging.bus import Bus, MessagingTimeout, NoSuchTopic
 
 log = logging.getLogger(__name__)
 
 EXCHANGE = "pocketstack"
-REPLY_TO = "amq.rabbitmq.reply-to"
 
 
-class RemoteError(Exception):
-    """A remote exception whose type is not on the allow-list: its name and message only."""
-
-    def __init__(self, exc_type: str, message: str):
-        super().__init__(f"remote {exc_type}: {message}")
-        self.exc_type, self.message = exc_type, message
-
-
-def default_allowed() -> dict[str, type[BaseException]]:
-    allowed = {c.__name__: c for c in vars(errors).values()
-               if isinstance(c, type) and issubclass(c, errors.CloudError)}
-    allowed.update(MessagingTimeout=MessagingTimeout, NoSuchTopic=NoSuchTopic,
-                   MessagingUnavailable=MessagingUnavailable)
-    return allowed
-
-
-def _encode(value, what: str) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except TypeError as e:
-        raise TypeError(f"{what} cannot cross the bus: {e}") from None
-
-
-class AMQPBus(Reconnecting, Bus):
+class AMQPBus(Calls, Reconnecting, Bus):
     def __init__(self, url: str, tracer=None, *, exchange: str = EXCHANGE, call_timeout: float = 60.0,
                  connect_timeout: float = 5.0, prefetch: int = 64, reconnect_wait: float = 0.0,
                  allowed_errors: dict[str, type[BaseException]] | None = None):
@@ -114,9 +90,7 @@ class AMQPBus(Reconnecting, Bus):
         self._pub = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._pub.declare_exchange(self.exchange_name, ExchangeType.TOPIC,
                                                           durable=True)
-        await self._consume_replies()
-        # direct reply-to is no queue the robust channel restores: consume it again on reopen
-        self._pub.reopen_callbacks.add(self._consume_replies)
+        await self._open_calls()
         self._conn.close_callbacks.add(self._lost)
         self._pub.close_callbacks.add(self._lost)
         self._serve_ch = await self._conn.channel()
@@ -124,11 +98,6 @@ class AMQPBus(Reconnecting, Bus):
         if self.reconnect_wait > 0:
             self._mender = asyncio.get_running_loop().create_task(self._mend())
         return self
-
-    async def _consume_replies(self, *_channel) -> None:
-        reply_q = await self._pub.get_queue(REPLY_TO, ensure=False)
-        await reply_q.consume(self._on_reply, no_ack=True)
-        self._reply_ch = await self._pub.get_underlay_channel()
 
     async def close(self) -> None:
         if self._mender is not None:
@@ -272,22 +241,7 @@ class AMQPBus(Reconnecting, Bus):
             self._outstanding.discard(message.message_id)
         if not message.reply_to:
             return
-        body = Message(_encode(reply, f"the reply of {topic}"), correlation_id=message.correlation_id)
-        for attempt in range(3):
-            try:
-                await self._pub.default_exchange.publish(
-                    # not mandatory: RabbitMQ 3.10 returns replies to direct reply-to as unroutable
-                    # even when it delivers them
-                    body, routing_key=message.reply_to, mandatory=False)
-                return
-            except Exception as e:
-                if attempt == 2 or self.reconnect_wait <= 0:  # the caller times out
-                    log.error("reply to %s on %s lost: %s", message.correlation_id, topic, e)
-                    return
-            try:  # this process's channel went down, perhaps not the caller's: once it is back
-                await self._wait_ready(self.call_timeout)
-            except MessagingUnavailable:
-                pass
+        await self._reply(message, topic, reply)
 
     # ---- sending ---------------------------------------------------------------------------
     def _track(self, coro):
@@ -346,59 +300,6 @@ class AMQPBus(Reconnecting, Bus):
             self._trace(ctx, "error", topic, method, kwargs, detail=why)
             if undelivered is not None:
                 undelivered(why)
-
-    async def _on_reply(self, message) -> None:
-        fut = self._replies.get(message.correlation_id)
-        if fut is not None and not fut.done():
-            fut.set_result(message.body)
-
-    async def call(self, ctx: RequestContext, topic: str, method: str, timeout: float | None = None,
-                   **kwargs):
-        timeout = self.call_timeout if timeout is None else timeout
-        await self._wait_ready(timeout)
-        body = self._envelope(ctx, topic, method, kwargs)
-        self._trace(ctx, "call", topic, method, kwargs)
-        corr = uuid.uuid4().hex
-        fut = self._replies[corr] = asyncio.get_running_loop().create_future()
-        self._asked_on[corr] = self._reply_ch
-        t0 = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout):
-                try:
-                    # expiration: a request nobody took in time is not served later
-                    await self._exchange.publish(
-                        Message(body, correlation_id=corr, reply_to=REPLY_TO, expiration=timeout,
-                                content_type="application/json"),
-                        routing_key=topic, mandatory=True)
-                except DeliveryError:
-                    raise NoSuchTopic(f"no service listens on topic {topic!r}") from None
-                except (AMQPError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as e:
-                    raise MessagingUnavailable(f"the message broker at {_where(self.url)} is "
-                                               f"unreachable: {e or type(e).__name__}") from None
-                try:
-                    raw = await fut
-                except MessagingUnavailable as e:  # the connection was lost meanwhile
-                    raise MessagingUnavailable(f"{e.message} of {topic}.{method}") from None
-        except TimeoutError:
-            raise MessagingTimeout(f"no reply from {topic}.{method} within {timeout} s") from None
-        finally:
-            self._replies.pop(corr, None)
-            self._asked_on.pop(corr, None)
-            if fut.done() and not fut.cancelled():
-                fut.exception()  # retrieved: a failure set while the publish itself failed
-            self._trace(ctx, "reply", topic, method, kwargs, (time.perf_counter() - t0) * 1000)
-        reply = orjson.loads(raw)
-        if "failure" in reply:
-            raise self._remote_error(reply["failure"])
-        return reply["result"]
-
-    def _remote_error(self, f: dict) -> BaseException:
-        cls = self.allowed.get(f.get("type"))
-        if cls is None:
-            return RemoteError(str(f.get("type")), str(f.get("message")))
-        if issubclass(cls, errors.CloudError):
-            return cls(f.get("message"), f.get("details"))
-        return cls(f.get("message"))
 
     @property
     def _tasks(self) -> set:

@@ -26,7 +26,7 @@ def _where(url: str) -> str:
 
 
 class Reconnecting:
-    """AMQPBus's side of a lost connection (its _conn, _pub, _serve_ch, _replies, _asked_on,
+    """AMQPBus's side of a lost connection (its _conn, _pub, _rpc, _serve_ch, _replies, _asked_on,
     _reply_ch, reconnect_wait and _consume_replies)."""
 
     async def _mend(self) -> None:
@@ -46,7 +46,7 @@ class Reconnecting:
                     await self._consume_replies()
                 except Exception as e:
                     log.warning("consuming replies again failed: %s", e)
-            for ch in (self._pub, self._serve_ch):
+            for ch in (self._pub, self._rpc, self._serve_ch):
                 if not ch.is_closed:
                     stale.discard(id(ch))
                 elif id(ch) not in stale:
@@ -71,8 +71,9 @@ class Reconnecting:
                     "waiting for the reply"))
 
     async def _usable(self) -> bool:
-        """Connected, the publishing channel open, and direct reply-to consumed on it."""
-        return bool(self._conn.connected.is_set() and not self._pub.is_closed and self._reply_ch is not None
+        """Connected, the publishing channels open, and direct reply-to consumed."""
+        return bool(self._conn.connected.is_set() and not self._pub.is_closed and not self._rpc.is_closed
+                    and self._reply_ch is not None
                     and not self._reply_ch.is_closed)
 
     async def _wait_ready(self, bound: float) -> None:
