@@ -175,13 +175,22 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
         stage.event = start
 
     async def _build_stages(self, ctx, uuid, stage):
+        # the claim's trip also leaves scheduling for networking, unless the driver waits in
+        # scheduling once the claim is made (a build held there is seen, and recovered, in it)
+        held = self.driver.build_stage_holds(states.SCHEDULING)
+        to_networking = [(states.SCHEDULING, {"task_state": None}), (None, {"task_state": states.NETWORKING})]
         async with Step(self.tracer, ctx, "compute", "claim", uuid, detail=self.host):
-            inst = await self.conductor_api.instance_claim(ctx, instance_uuid=uuid, host=self.host,
-                                                           build_event=BUILD_EVENT,
-                                                           claim_event="compute_claim_resources")
+            inst = await self.conductor_api.instance_claim(
+                ctx, instance_uuid=uuid, host=self.host, build_event=BUILD_EVENT,
+                claim_event="compute_claim_resources", start=None if held else "compute_allocate_network",
+                updates=[] if held else [dict(v, expected_task_state=e) for e, v in to_networking])
+        if inst.get("aborted"):
+            raise BuildAborted(inst["aborted"])
+        if not held:
+            stage.event = "compute_allocate_network"
         await self.driver.build_stage_done(uuid, states.SCHEDULING)
-        await self._progress(ctx, uuid, stage, (states.SCHEDULING, {"task_state": None}),
-                             (None, {"task_state": states.NETWORKING}), start="compute_allocate_network")
+        if held:
+            await self._progress(ctx, uuid, stage, *to_networking, start="compute_allocate_network")
         async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
             nw = await self.network_api.allocate_for_instance(
                 ctx, instance_uuid=uuid, project_id=inst["project_id"], host=self.host,

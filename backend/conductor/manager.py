@@ -241,17 +241,33 @@ class ConductorManager(HostReports):
             return
         self.store.update(instance_uuid, task_state=None, **values)
 
-    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None):
+    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None, updates=(),
+                             start=None):
         """The resource claim, with the build's first events in the same round trip: the
-        build's event started, the claim's event started and finished with its result."""
+        build's event started, the claim's event started and finished with its result; then
+        the state changes of updates (as build_progress's) and start's event begun."""
         def events(result, details=None):
             for e in (build_event, claim_event):
                 if e:
                     self.store.event_start(ctx, instance_uuid, e, host)
             if claim_event:
                 self.store.event_finish(ctx, instance_uuid, claim_event, result, details)
-        try:  # the events go in the claim's transaction (one commit)...
-            return self._write(lambda: self._claim(instance_uuid, host, also=lambda: events("Success")))
+
+        mismatch = []
+
+        def claimed():
+            events("Success")
+            try:
+                for u in updates:
+                    self._update(instance_uuid, **u)
+            except LookupError as e:  # a delete came in: the claim stands, the build is aborted
+                mismatch.append(str(e))
+                return
+            if start:
+                self.store.event_start(ctx, instance_uuid, start, host)
+        try:  # the events and state changes go in the claim's transaction (one commit)...
+            out = self._write(lambda: self._claim(instance_uuid, host, also=claimed))
+            return dict(out, aborted=mismatch[-1]) if mismatch else out
         except Exception as e:  # ...or, the claim refused (nothing of it written), in their own
             self._write(lambda: events("Error", f"{type(e).__name__}: {e}"))
             raise
@@ -315,9 +331,9 @@ class ConductorManager(HostReports):
                 dbm.put_claim(self.db, instance_uuid, host, r["vcpus"], r["memory_mb"], disk)
             out = dbm.update_returning(self.db, "instances", instance_uuid, {
                 "host": host, "availability_zone": n["availability_zone"], "updated_at": dbm.now_iso()})
+            self.store.publish(instance_uuid, out)  # before what also() changes: the feed keeps order
             if also:
                 also()
-        self.store.publish(instance_uuid, out)
         out = dict(out, requested_networks=dbm.jload(out["requested_networks"]))
         return out
 

@@ -35,10 +35,13 @@ class ConductorAPI(RPCClient):
     async def end_task(self, ctx, instance_uuid, **values) -> None:
         await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
 
-    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None) -> dict:
-        """The claim; build_event started and claim_event started and finished in the same trip."""
+    async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None, updates=(),
+                             start=None) -> dict:
+        """The claim; build_event started and claim_event started and finished in the same trip,
+        then (as build_progress) the state changes of updates made and start's event begun."""
         return await self.bus.call(ctx, self.topic, "instance_claim", instance_uuid=instance_uuid, host=host,
-                                   build_event=build_event, claim_event=claim_event)
+                                   build_event=build_event, claim_event=claim_event, updates=list(updates),
+                                   start=start)
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
                              finish_after=None, passed=()) -> None:

@@ -170,6 +170,11 @@ class ComputeDriver(abc.ABC):
         devices exist) and is about to leave that state. Nothing to do for a real hypervisor;
         the fake one can wait here, so a test can stop a build in a chosen stage."""
 
+    def build_stage_holds(self, task_state: str) -> bool:
+        """Whether build_stage_done waits in task_state: the compute manager then saves the
+        state in a trip of its own, so the build is seen (and recovered) in it meanwhile."""
+        return False
+
     # ---- VIFs (nova's plug_vifs/unplug_vifs; the wiring Neutron's linuxbridge agent does) --------
     @property
     def vif_type(self) -> str:

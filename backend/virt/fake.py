@@ -158,6 +158,9 @@ class FakeDriver(ComputeDriver):
         if delay:
             await asyncio.sleep(delay)
 
+    def build_stage_holds(self, task_state: str) -> bool:
+        return bool(self.behaviour.stage_latency.get(task_state))
+
     async def _guest(self, uuid) -> FakeGuest:
         await self._reach()
         g = self.guests.get(uuid)
