@@ -4,7 +4,9 @@ own, conductor, scheduler, api and N compute processes, started here and stopped
 - create -> ACTIVE over REST, one at a time: p50/p99 from the POST to the ACTIVE event on the
   api process's event stream (which the conductor's save reaches through the events fanout);
 - N creates submitted concurrently over REST (64 connections): ACTIVE/s from the first POST
-  to the last ACTIVE event, with 1 and with 2 compute processes;
+  to the last ACTIVE event, with 1 and with 2 compute processes (and, with --embedded, on one
+  `pocketstack serve` process: SQLite, the in-process bus); ACTIVE per CPU-second of the
+  servers' processes over the burst says what the code costs when the machine is busy;
 - the messages a build sends (conductor calls and casts; all), counted in the servers' traces.
   SQL statements per build are counted by bench/control_plane.py (the same services' code).
 
@@ -12,7 +14,9 @@ Servers are made with networks "none" (the burst would need more addresses than 
 /24). Prints a table; not a test. --profile DIR samples every role process with py-spy during
 the burst (DIR/<name>.txt: the hottest functions of each process).
 
-    .venv/bin/python bench/cluster.py [--sequential 200] [--burst 1000] [--computes 1,2] [--profile DIR]
+    .venv/bin/python bench/cluster.py [--sequential 200] [--burst 1000] [--computes 1,2] [--embedded]
+                                      [--profile DIR]
+    (--embedded --computes "": the embedded deployment only)
 """
 from __future__ import annotations
 
