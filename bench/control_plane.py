@@ -166,17 +166,18 @@ async def bench_burst(rows):
     with tempfile.TemporaryDirectory() as d:
         cloud, tok, img, net = await make_cloud(Path(d), 100)
         w = ActiveWatcher(cloud)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         ids = []
         for i in range(1000):
             ids += [s["id"] for s in await cloud.create_server(tok, f"b{i}", img, "m1.nano",
                                                                networks=[{"uuid": net}])]
         while len(w.done) < 1000:
             await asyncio.sleep(0.01)
-        wall = max(w.done.values()) - t0
+        wall, cpu = max(w.done.values()) - t0, time.process_time() - cpu0
         await cloud.stop()
+    # per CPU-second: what the code costs, whatever else the machine runs meanwhile
     rows.append(("burst 1,000 creates / 100 hosts", f"{1000 / wall:.0f} ACTIVE/s", f"wall {wall:.2f} s",
-                 ">=200/s, 0 errors", f"errors {len(w.errors)}"))
+                 ">=200/s, 0 errors", f"errors {len(w.errors)}, {1000 / cpu:.0f} ACTIVE per CPU-s"))
 
 
 async def bench_list(rows):
