@@ -23,7 +23,7 @@ from backend.api import (compute, compute_extra, compute_hosts, compute_images, 
                          identity_grants, identity_groups,
                          identity_system, identity_tags, image, network, network_routers, remote_consoles,
                          volume)
-from backend.api.common import (cloud_error_handler, error_body, http_error_handler,
+from backend.api.common import (REQUEST_ID_KEY, cloud_error_handler, error_body, http_error_handler,
                                 unexpected_error_handler, url_for)
 from backend.core.errors import CloudError
 from backend.facade import Cloud
@@ -54,7 +54,11 @@ class Gate:
             scope = dict(scope, path=path, raw_path=raw.rstrip(b"/") or b"/", trailing_slash=True)
         headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
                        for k, v in scope.get("headers", []))
-        extra = [(b"x-openstack-request-id", f"req-{uuid.uuid4()}".encode())]
+        rid = f"req-{uuid.uuid4()}"
+        extra = [(b"x-openstack-request-id", rid.encode())]
+        # a handler that records an instance action under this id need not look it up after
+        # (set in place: a handler's own marks on the scope, as ENDLESS, reach the server)
+        scope[REQUEST_ID_KEY] = rid
         compute_path = path == "/compute" or path.startswith("/compute/")
         for prefix, (stype, legacy, lo, hi) in _MICROVERSIONS.items():
             if path == prefix or path.startswith(prefix + "/"):

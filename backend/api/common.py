@@ -20,6 +20,7 @@ MAX_BODY = 256 * 1024          # any JSON request body; image data goes through 
 MAX_LIMIT = 1000               # nova osapi_max_limit
 MAX_DEPTH = 32                 # JSON nesting; upstream bodies need fewer than 10 levels
 SERVICES = ("identity", "compute", "image", "network", "volume")
+REQUEST_ID_KEY = "pocketstack.request_id"  # the scope's X-OpenStack-Request-Id (set by the app)
 
 # nova/cinder fault keys by code (nova/api/openstack/wsgi.py Fault._fault_names)
 _FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden", 404: "itemNotFound",

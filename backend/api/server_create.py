@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend.api import microversion
-from backend.api.common import check_fields, parse_object, read_json, token_of, want_bool, want_int, want_str
+from backend.api.common import (REQUEST_ID_KEY, check_fields, parse_object, read_json, token_of, want_bool,
+                                want_int, want_str)
 from backend.api.server_views import ServerRenderer, is_uuid
 from backend.core.errors import BadRequest
 from backend.core.inputs import check_access_ip, check_metadata
@@ -179,9 +180,11 @@ async def server_create(request: Request) -> Response:
                                         key_name=want_str(s, "key_name", "server", empty=False),
                                         access_ips=access_ips(s), user_data=s.get("user_data"),
                                         tags=s.get("tags"), description=s.get("description"),
-                                        security_groups=sgs)
+                                        security_groups=sgs, request_id=request.scope.get(REQUEST_ID_KEY))
     first = created[0]
-    rid_header = await _action_request_id(cloud, token, first["id"], "create")
+    # the action is recorded under this request's own id, which the app answers: no look-up
+    rid_header = ({} if REQUEST_ID_KEY in request.scope
+                  else await _action_request_id(cloud, token, first["id"], "create"))
     if s.get("return_reservation_id") and want_bool(s["return_reservation_id"], "return_reservation_id"):
         return JSONResponse({"reservation_id": first.get("reservation_id")}, status_code=202,
                             headers=rid_header)

@@ -19,13 +19,19 @@ class ComputeFacade:
                             access_ips: dict | None = None,
                             user_data: str | None = None, tags: list | None = None,
                             description: str | None = None,
-                            security_groups: list[str] | None = None) -> list[dict]:
+                            security_groups: list[str] | None = None,
+                            request_id: str | None = None) -> list[dict]:
         """Validate, write the instance(s) as building/scheduling/NOSTATE, record the
         'create' action, cast the build, and return at once (server views).
         networks: None or "auto" (the project's or the shared network), "none", or
         [{"uuid": net_id} | {"port": port_id} | {"fixed_ip": ip, "uuid": net_id}].
-        security_groups: names or ids of the project's groups (None: its default group)."""
-        return await self.rt.compute_api.create(await self.ctx(token), name=name, image=image,
+        security_groups: names or ids of the project's groups (None: its default group).
+        request_id: the id the 'create' action is recorded under (the REST request's own, which
+        its answer names) instead of a new one."""
+        ctx = await self.ctx(token)
+        if request_id is not None:
+            ctx = ctx.with_request_id(request_id, ctx.validate_ms)
+        return await self.rt.compute_api.create(ctx, name=name, image=image,
                                                 flavor=flavor, networks=networks,
                                                 boot_volume_size=boot_volume_size,
                                                 availability_zone=availability_zone,

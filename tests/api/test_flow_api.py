@@ -57,3 +57,20 @@ async def test_flow_token_rules(env):
     assert r.status_code == 404 and "not-a-server" in r.json()["itemNotFound"]["message"]
     await env.wait_status(sid, "ACTIVE")
     assert (await env.delete(f"{V}/servers/{sid}")).status_code == 204
+
+
+async def test_a_create_answers_the_request_id_its_action_is_recorded_under(env):
+    """The create's X-OpenStack-Request-Id (and x-compute-request-id) is the 'create' action's
+    request id, so `openstack server event list` matches --debug output; each create its own."""
+    ids = []
+    for name in ("rid-1", "rid-2"):
+        body = {"server": {"name": name, "imageRef": env.ids["image"], "flavorRef": "1",
+                           "networks": [{"uuid": env.ids["network"]}]}}
+        r = await env.post(f"{V}/servers", body)
+        assert r.status_code == 202, r.text
+        sid, rid = r.json()["server"]["id"], r.headers["x-openstack-request-id"]
+        assert r.headers["x-compute-request-id"] == rid and rid.startswith("req-")
+        acts = (await env.get(f"{V}/servers/{sid}/os-instance-actions")).json()["instanceActions"]
+        assert [(a["action"], a["request_id"]) for a in acts] == [("create", rid)]
+        ids.append(rid)
+    assert ids[0] != ids[1]
