@@ -39,6 +39,9 @@ class Endpoint:
     async def boom(self, ctx):
         raise KeyError("secret-internal-key")
 
+    async def mismatch(self, ctx):
+        raise LookupError("instance i-1 is in task_state 'deleting', expected 'spawning'")
+
     async def _private(self, ctx):
         self.got.append("private")
 
@@ -127,6 +130,15 @@ async def test_allowed_remote_errors_are_raised_again_others_are_named_only(rabb
     strict = await buses(allowed_errors={"NotFound": NotFound})
     with pytest.raises(RemoteError, match="remote Conflict: instance is locked"):
         await strict.call(CTX, "volume", "conflict")
+
+
+async def test_a_state_mismatch_crosses_as_lookup_error(rabbit, buses):
+    """A conductor's state save that found another task_state: the compute manager aborts the
+    build on a LookupError, in a cluster as in one process (it arrived as a RemoteError)."""
+    server, client = await buses(), await buses()
+    await server.serve("conductor", Endpoint())
+    with pytest.raises(LookupError, match="task_state 'deleting', expected 'spawning'"):
+        await client.call(CTX, "conductor", "mismatch")
 
 
 async def test_a_private_method_cannot_be_reached_by_message(rabbit, buses):
