@@ -14,6 +14,7 @@ from backend.image.rpcapi import ImageAPI
 from backend.messaging.trace import Step
 from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
+from backend.compute.build_cleanup import BuildCleanup
 from backend.compute.serial_console import SerialConsoleManager
 from backend.compute.vifs import VifManager
 from backend.compute.rebuild import ServerActionsManager
@@ -32,7 +33,7 @@ class _Stage:
     event: str | None = None
 
 
-class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
+class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActionsManager):
     def __init__(self, host, driver, bus, tracer, config):
         self.host = host.name
         self.host_cfg = host
@@ -132,14 +133,6 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                 self.conductor_api.build_failed(ctx, instance_uuid=instance_uuid, host=self.host,
                                                 reason=reason, reschedulable=getattr(e, "reschedulable", False),
                                                 alternates=alternates)
-
-    async def _ended_active(self, ctx, uuid) -> bool:
-        """Whether the build is ACTIVE after all (a reply lost with the broker: its step was made)."""
-        try:
-            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
-        except Exception:
-            return False
-        return bool(r and r["vm_state"] == states.ACTIVE and r["host"] == self.host)
 
     async def _set(self, ctx, uuid, expected, **values):
         """Save through the conductor; a mismatch of task_state means a delete came in."""
@@ -249,46 +242,6 @@ class ComputeManager(SerialConsoleManager, VifManager, ServerActionsManager):
                                                                   "power_state": power_state.RUNNING,
                                                                   "launched": True}),
                              finish_after=BUILD_EVENT)
-
-    async def _cleanup(self, ctx, uuid):
-        """Remove everything a failed or aborted build made, best effort per piece."""
-        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
-                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
-                           ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid))):
-            try:
-                await coro()
-            except Exception as e:
-                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
-        try:
-            for vid in await self.volume_api.release_for_instance(ctx, instance_uuid=uuid):
-                await self.driver.delete_volume(vid)
-        except Exception as e:
-            log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
-        await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
-
-    async def _moved_away(self, ctx, uuid) -> bool:
-        try:
-            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
-        except Exception:
-            return False
-        return bool(r and not r["deleted"] and r["vm_state"] == states.BUILDING and r["host"] != self.host)
-
-    async def _cleanup_here(self, ctx, uuid):
-        """What a build taken from this host made here: its guest, vifs and this host's claim."""
-        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
-                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
-                           ("claim", lambda: self.conductor_api.instance_release(ctx, instance_uuid=uuid,
-                                                                                 host=self.host))):
-            try:
-                await coro()
-            except Exception as e:
-                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
-
-    async def cleanup_build(self, ctx, instance_uuid):
-        """A build cut by a restart, resumed elsewhere by the conductor: its guest, vifs,
-        ports, volumes and claim here go (the conductor has no driver of this host)."""
-        async with self._lock(instance_uuid):
-            await self._cleanup(ctx, instance_uuid)
 
     # ---- delete and power actions ------------------------------------------------------------
     async def terminate_instance(self, ctx, instance_uuid):

@@ -1,0 +1,63 @@
+"""What a build that failed, was aborted or was taken from its host leaves behind, removed by
+the compute manager (its driver, vifs and the services' clients), and the checks that tell
+which of these it was."""
+from __future__ import annotations
+
+import logging
+
+from backend.core import states
+
+log = logging.getLogger("backend.compute.manager")
+
+
+class BuildCleanup:
+    """ComputeManager's cleanup (its host, driver, conductor_api, network_api, volume_api,
+    unplug_vifs and _lock)."""
+
+    async def _ended_active(self, ctx, uuid) -> bool:
+        """Whether the build is ACTIVE after all (a reply lost with the broker: its step was made)."""
+        try:
+            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
+        except Exception:
+            return False
+        return bool(r and r["vm_state"] == states.ACTIVE and r["host"] == self.host)
+
+    async def _cleanup(self, ctx, uuid):
+        """Remove everything a failed or aborted build made, best effort per piece."""
+        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
+                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
+                           ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid))):
+            try:
+                await coro()
+            except Exception as e:
+                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
+        try:
+            for vid in await self.volume_api.release_for_instance(ctx, instance_uuid=uuid):
+                await self.driver.delete_volume(vid)
+        except Exception as e:
+            log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
+        await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
+
+    async def _moved_away(self, ctx, uuid) -> bool:
+        try:
+            r = await self.conductor_api.instance_get(ctx, instance_uuid=uuid)
+        except Exception:
+            return False
+        return bool(r and not r["deleted"] and r["vm_state"] == states.BUILDING and r["host"] != self.host)
+
+    async def _cleanup_here(self, ctx, uuid):
+        """What a build taken from this host made here: its guest, vifs and this host's claim."""
+        for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
+                           ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
+                           ("claim", lambda: self.conductor_api.instance_release(ctx, instance_uuid=uuid,
+                                                                                 host=self.host))):
+            try:
+                await coro()
+            except Exception as e:
+                log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
+
+    async def cleanup_build(self, ctx, instance_uuid):
+        """A build cut by a restart, resumed elsewhere by the conductor: its guest, vifs,
+        ports, volumes and claim here go (the conductor has no driver of this host)."""
+        async with self._lock(instance_uuid):
+            await self._cleanup(ctx, instance_uuid)
