@@ -11,12 +11,17 @@ from backend.virt.fake import FakeBehaviour, FakeDriver
 from cloudhelp import wait_for, wait_task
 
 
-async def test_a_step_from_a_host_the_build_was_taken_from_is_refused(cloud, admin, image):
-    FakeDriver.behaviours["fake-1"] = FakeBehaviour(spawn_latency=30)
-    FakeDriver.behaviours["fake-2"] = FakeBehaviour(spawn_latency=30)
-    FakeDriver.behaviours["fake-3"] = FakeBehaviour(spawn_latency=30)
+async def spawning_build(cloud, admin, image):
+    """A create held in spawning (every host spawns for 30 s)."""
+    for h in ("fake-1", "fake-2", "fake-3"):
+        FakeDriver.behaviours[h] = FakeBehaviour(spawn_latency=30)
     s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
     await wait_task(cloud, admin, s["id"], "spawning")
+    return s
+
+
+async def test_a_step_from_a_host_the_build_was_taken_from_is_refused(cloud, admin, image):
+    s = await spawning_build(cloud, admin, image)
     rt = cloud.rt
     host = rt.store.get(s["id"])["host"]
     ctx = RequestContext.system()
@@ -30,11 +35,7 @@ async def test_a_step_from_a_host_the_build_was_taken_from_is_refused(cloud, adm
 
 
 async def test_recovery_leaves_alone_a_build_changed_after_it_began(cloud, admin, image):
-    FakeDriver.behaviours["fake-1"] = FakeBehaviour(spawn_latency=30)
-    FakeDriver.behaviours["fake-2"] = FakeBehaviour(spawn_latency=30)
-    FakeDriver.behaviours["fake-3"] = FakeBehaviour(spawn_latency=30)
-    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
-    await wait_task(cloud, admin, s["id"], "spawning")
+    s = await spawning_build(cloud, admin, image)
     rt = cloud.rt
     before = rt.store.get(s["id"])
     cutoff = "2000-01-01T00:00:00.000000Z"  # a recovery that began before this build existed

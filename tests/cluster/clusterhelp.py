@@ -7,7 +7,6 @@ import os
 import socket
 import textwrap
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 from backend.cli import cluster as cl
 from backend.core.config import Config
 from backend.facade import Cloud
+from pollhelp import poll
 
 PASSWORD = "secret-pw"
 # split round robin: compute-1 owns fake-1 and fake-3, compute-2 fake-2 and fake-4. In zone
@@ -43,15 +43,8 @@ ram = 10000000
 
 
 def until(fn, what: str, timeout: float = 30.0, interval: float = 0.1):
-    """fn() until it returns something true (bounded: a missed state fails, never hangs)."""
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
+    """fn() until it returns something true (pollhelp.poll, in the argument order these tests use)."""
+    return poll(what, fn, timeout, interval=interval)
 
 
 def free_port() -> int:

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pollhelp import poll  # noqa: F401 (the e2e modules import it from here)
+
 BIN = Path(sys.executable).parent
 HOSTS = """hosts:
   - {name: fake-1, address: 127.0.0.1, driver: fake, vcpus: 8, memory_mb: 8192, disk_gb: 80}
@@ -197,15 +199,3 @@ def stop(server: Server) -> None:
     poll("nothing of the cluster left running", lambda: not _leftovers(pids, st["rabbit"]["epmd_port"]), 30,
          lambda: _leftovers(pids, st["rabbit"]["epmd_port"]))
     assert not Path(st["rabbit"]["dir"]).exists(), f"the broker's directory {st['rabbit']['dir']} is left"
-
-
-def poll(what: str, fn, timeout: float, detail=lambda: None):
-    """fn() until it returns something true (bounded: a missed state fails, never hangs)."""
-    end = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not reached in {timeout:g} s {detail() or ''}")
-        time.sleep(0.05)
