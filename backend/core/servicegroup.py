@@ -158,11 +158,17 @@ def dead_compute_hosts(db, config, now: float | None = None) -> dict[str, str]:
 
 def unserved_hosts(db, live: list[dict]) -> list[str]:
     """The mapped hosts (not taken over) whose compute process is not among live (services
-    rows): a cluster started again before all its compute processes registered."""
-    alive = {(r["role"], r["host"]) for r in live}
-    return [r["host"] for r in dbm.rows(db, "SELECT host, service_role, service_host FROM host_mappings"
-                                            " WHERE lost_at IS NULL")
-            if (r["service_role"], r["service_host"]) not in alive]
+    rows) or has not reported them since it started: a cluster started again before all its
+    compute processes serve. A process registers before it consumes its hosts' queues, and
+    reports them only after, so a report since its start means a build cast there is taken."""
+    started = {(r["role"], r["host"]): r["started_at"] for r in live}
+    out = []
+    for r in dbm.rows(db, "SELECT m.host, m.service_role, m.service_host, n.last_heartbeat FROM host_mappings m"
+                          " LEFT JOIN compute_nodes n ON n.host=m.host WHERE m.lost_at IS NULL"):
+        since = started.get((r["service_role"], r["service_host"]))
+        if since is None or r["last_heartbeat"] is None or r["last_heartbeat"] < since:
+            out.append(r["host"])
+    return out
 
 
 def serves_topic(db, topic: str) -> bool:
