@@ -204,3 +204,24 @@ def test_a_bridge_host_without_the_helper_is_refused_by_name():
         with pytest.raises(DriverError, match=f"host far-1 has vif 'bridge' but lacks {lacks}"):
             d._plug_sync([vif])
         assert d.link.argv[:5] == ["sudo", "-n", "/usr/bin/python3", "-I", "/usr/local/lib/pocketstack/privileged"]
+
+
+async def test_an_allocation_delivered_twice_makes_its_ports_once(cloud, admin, image):
+    """A call is delivered again when the process serving it dies before its ack (a cluster's
+    api process SIGKILLed mid-build): the second copy of allocate_for_instance takes up the
+    ports the first made, it does not give the instance a second port on the same network."""
+    from backend.core.context import RequestContext
+    s = await boot(cloud, admin, image, "az-1")
+    [port] = await cloud.list_ports(admin, {"device_id": s["id"]})
+    ctx = RequestContext.system()
+    again = await cloud.rt.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=s["id"],
+                                    project_id=port["project_id"], host="fake-1",
+                                    requested=[{"uuid": port["network_id"]}], zone="az-1", vif_type="bridge")
+    assert [i["port_id"] for i in again] == [port["id"]]
+    assert [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})] == [port["id"]]
+    # a second NIC asked on the same network is still a port of its own
+    two = await cloud.rt.bus.call(ctx, "network", "allocate_for_instance", instance_uuid=s["id"],
+                                  project_id=port["project_id"], host="fake-1",
+                                  requested=[{"uuid": port["network_id"]}] * 2, zone="az-1", vif_type="bridge")
+    assert two[0]["port_id"] == port["id"] and two[1]["port_id"] != port["id"]
+    assert len(await cloud.list_ports(admin, {"device_id": s["id"]})) == 2

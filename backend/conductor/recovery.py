@@ -35,6 +35,7 @@ class Recovery:
         if images:
             self.image.reconcile()  # uploads cut by the stop: back to queued, no partial files
         ctx = RequestContext.system()
+        builds = []
         for r in dbm.rows(self.db, "SELECT * FROM instances WHERE deleted=0 AND (vm_state='building'"
                                    " OR task_state IS NOT NULL)" + (" AND updated_at < ?" if before else ""),
                           (before,) if before else ()):
@@ -46,9 +47,15 @@ class Recovery:
                 else:
                     await self.compute_api.local_delete(ctx, r)
             elif r["vm_state"] == states.BUILDING:
-                await self._resume_build(ctx, r)
+                builds.append(r)
             else:
                 self.store.update(u, task_state=None)
+        # together: each waits for its host's cleanup (a call to another process in a cluster),
+        # and one slow host must not keep the other builds in their cut state
+        for r, out in zip(builds, await asyncio.gather(*(self._resume_build(ctx, r) for r in builds),
+                                                         return_exceptions=True)):
+            if isinstance(out, Exception):
+                log.error("resuming the build of %s failed: %s", r["uuid"], out)
         for cm in self.computes.values():
             await cm.sync_power_states(ctx)
 
@@ -141,7 +148,8 @@ class Recovery:
                     # and each mapped host's process back (bounded: one that never comes back
                     # is a lost process; a build cast to its host is rescheduled, see
                     # ConductorManager._build_undelivered)
-                    all_back = all_back or time.monotonic() + self.config.service_down_time
+                    # (a process starting on a loaded machine takes seconds: not less than 30)
+                    all_back = all_back or time.monotonic() + max(self.config.service_down_time, 30)
                     if not servicegroup.unserved_hosts(self.db, live) or time.monotonic() > all_back:
                         break
                 await asyncio.sleep(0.25)

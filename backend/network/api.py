@@ -45,16 +45,30 @@ class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, Fixed
             if requested in (None, "auto"):
                 requested = [{"uuid": self.auto_network(ctx, project_id)["id"]}]
             info = []
+            # ports an earlier copy of this same request made (a call is delivered again when
+            # the process serving it died before its ack): taken up again, not made twice
+            earlier = dbm.rows(self.db, "SELECT id, network_id, ip_address FROM ports WHERE created_for=?"
+                                        " ORDER BY created_at", (instance_uuid,))
             for req in requested:
+                again = None if req.get("port") else next(
+                    (p for p in earlier if p["network_id"] == req["uuid"]
+                     and req.get("fixed_ip") in (None, p["ip_address"])), None)
+                if again is not None:
+                    earlier.remove(again)
+                    self.db.conn.execute("UPDATE ports SET device_owner=?, binding_host=? WHERE id=?",
+                                         (f"compute:{zone}", host, again["id"]))
+                    info.append(self.network_info(again["id"]))
+                    continue
                 if req.get("port"):
                     p = self._find_port(ctx, req["port"])
-                    if p["device_id"]:
+                    if p["device_id"] and p["device_id"] != instance_uuid:  # ours: a copy bound it
                         raise Conflict(f"port {p['id']} is already in use")
                     if not p["ip_address"]:
                         raise Conflict(f"port {p['id']} has no fixed IP (its network has no subnet)")
                     self.db.conn.execute("UPDATE ports SET device_id=?, device_owner=?, binding_host=?, status='ACTIVE'"
                                          " WHERE id=?", (instance_uuid, f"compute:{zone}", host, p["id"]))
-                    made.append(("bound", p["id"]))
+                    if p["device_id"] != instance_uuid:
+                        made.append(("bound", p["id"]))
                 else:
                     # the server's groups (nova's instance.security_groups); none asked: default
                     sgs = [g["id"] for g in self.server_groups(instance_uuid)] or None
