@@ -68,6 +68,7 @@ class Recovery:
                                 " AND deleted=0 AND vm_state='building' AND updated_at=?",
                                 (r["updated_at"],)) is None:
             return
+        log.warning("build of %s was cut in %s on %s: resumed from scheduling", u, r["task_state"], r["host"])
         cm = self.computes.get(r["host"]) if r["host"] else None
         if cm is not None:
             await cm._cleanup(ctx, u)
@@ -153,6 +154,9 @@ class Recovery:
                     if not servicegroup.unserved_hosts(self.db, live) or time.monotonic() > all_back:
                         break
                 await asyncio.sleep(0.25)
+            unserved = servicegroup.unserved_hosts(self.db, servicegroup.live_services(self.db, self.config))
+            log.warning("the cluster was down: resuming what was in flight before %s%s", started,
+                        f" (hosts whose compute process is not back: {sorted(unserved)})" if unserved else "")
             try:
                 await self.reconcile(images=False, before=started)
             except Exception:

@@ -313,7 +313,13 @@ def test_builds_in_flight_when_the_whole_cluster_stops_end_after_up(cluster):
     cluster.state = cl.up(cluster.config, 2, port=port, log=lambda m: None)
     tok = cluster.token()
     for sid in sids:
-        s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
+        try:
+            s = wait_status(cluster, tok, sid, "ACTIVE", timeout=60)
+        except AssertionError as e:  # what the conductor's start-up recovery did, and when
+            logs = cl.cluster_dir(cluster.config) / "log"
+            tail = "".join(f"\n--- {f.name}\n" + f.read_text(errors="replace")[-3000:]
+                           for f in sorted(logs.glob("*.log")) if f.name.startswith(("conductor", "compute")))
+            raise AssertionError(f"{e}{tail}") from None
         assert s["OS-EXT-SRV-ATTR:host"] in ("fake-1", "fake-2")
         assert leftovers(cluster, sid) == {"ports": 1, "claims": 1, "volumes": 0}
     con = db(cluster)
