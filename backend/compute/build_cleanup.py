@@ -10,6 +10,11 @@ from backend.core import states
 log = logging.getLogger("backend.compute.manager")
 
 
+class StaleBuild(Exception):
+    """A second copy of a build cast whose build went on without it (the conductor's claim
+    says): nothing of the build is this copy's, so nothing is cleaned up."""
+
+
 class BuildCleanup:
     """ComputeManager's cleanup (its host, driver, conductor_api, network_api, volume_api,
     unplug_vifs and _lock)."""
@@ -22,21 +27,25 @@ class BuildCleanup:
             return False
         return bool(r and r["vm_state"] == states.ACTIVE and r["host"] == self.host)
 
-    async def _cleanup(self, ctx, uuid):
-        """Remove everything a failed or aborted build made, best effort per piece."""
+    async def _cleanup(self, ctx, uuid, here=False):
+        """Remove everything a failed or aborted build made, best effort per piece. here: only
+        what is bound to this host (a failed attempt: a copy of these calls delivered again
+        after the build was rescheduled must not release what the next attempt made)."""
+        host = self.host if here else None
         for what, coro in (("guest", lambda: self.driver.destroy(uuid)),
                            ("vifs", lambda: self.unplug_vifs(ctx, uuid)),
-                           ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid))):
+                           ("ports", lambda: self.network_api.deallocate_for_instance(ctx, instance_uuid=uuid,
+                                                                                      host=host))):
             try:
                 await coro()
             except Exception as e:
                 log.warning("cleanup of %s for %s on %s failed: %s", what, uuid, self.host, e)
         try:
-            for vid in await self.volume_api.release_for_instance(ctx, instance_uuid=uuid):
+            for vid in await self.volume_api.release_for_instance(ctx, instance_uuid=uuid, host=host):
                 await self.driver.delete_volume(vid)
         except Exception as e:
             log.warning("cleanup of volumes for %s on %s failed: %s", uuid, self.host, e)
-        await self.conductor_api.instance_release(ctx, instance_uuid=uuid)
+        await self.conductor_api.instance_release(ctx, instance_uuid=uuid, host=host)
 
     async def _moved_away(self, ctx, uuid) -> bool:
         try:

@@ -14,7 +14,7 @@ from backend.image.rpcapi import ImageAPI
 from backend.messaging.trace import Step
 from backend.network.rpcapi import NetworkAPI
 from backend.virt.driver import DriverError, GuestSpec, ImageFile, InstanceNotFound
-from backend.compute.build_cleanup import BuildCleanup
+from backend.compute.build_cleanup import BuildCleanup, StaleBuild
 from backend.compute.serial_console import SerialConsoleManager
 from backend.compute.vifs import VifManager
 from backend.compute.rebuild import ServerActionsManager
@@ -103,15 +103,17 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
     async def build_and_run_instance(self, ctx, instance_uuid, alternates, attempt=1):
         self._building[instance_uuid] = asyncio.current_task()
         try:
-            await self._build_and_run(ctx, instance_uuid, alternates)
+            await self._build_and_run(ctx, instance_uuid, alternates, attempt)
         finally:
             self._building.pop(instance_uuid, None)
 
-    async def _build_and_run(self, ctx, instance_uuid, alternates):
+    async def _build_and_run(self, ctx, instance_uuid, alternates, attempt):
         async with self._lock(instance_uuid):
             try:  # the build's own event starts with the claim and ends with the last stage
                 async with Step(self.tracer, ctx, "compute", "build", instance_uuid, detail=self.host):
-                    await self._build(ctx, instance_uuid)
+                    await self._build(ctx, instance_uuid, attempt)
+            except StaleBuild as e:  # nothing of it is this copy's: nothing to clean up
+                log.warning("a build of %s delivered again to %s is not run: %s", instance_uuid, self.host, e)
             except BuildAborted:
                 if await self._moved_away(ctx, instance_uuid):
                     # taken from this host (it was deemed lost): the conductor released the
@@ -127,12 +129,12 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
                 if getattr(e, "code", None) == 503 and await self._ended_active(ctx, instance_uuid):
                     return  # the last step's reply was lost with the broker, not the step
                 log.info("build of %s on %s failed: %s", instance_uuid, self.host, reason)
-                await self._cleanup(ctx, instance_uuid)
+                await self._cleanup(ctx, instance_uuid, here=True)
                 await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event=BUILD_EVENT,
                                                       result="Error", details=reason)
                 self.conductor_api.build_failed(ctx, instance_uuid=instance_uuid, host=self.host,
                                                 reason=reason, reschedulable=getattr(e, "reschedulable", False),
-                                                alternates=alternates)
+                                                alternates=alternates, attempt=attempt)
 
     async def _set(self, ctx, uuid, expected, **values):
         """Save through the conductor; a mismatch of task_state means a delete came in."""
@@ -142,12 +144,12 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
         except LookupError as e:
             raise BuildAborted(str(e)) from None
 
-    async def _build(self, ctx, uuid):
+    async def _build(self, ctx, uuid, attempt=None):
         """The build's stages, each an instance-action event at the conductor. A failure
         inside a stage ends that stage's event as Error."""
         stage = _Stage()
         try:
-            await self._build_stages(ctx, uuid, stage)
+            await self._build_stages(ctx, uuid, stage, attempt)
         except BaseException as e:
             if stage.event:
                 await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=stage.event, result="Error",
@@ -167,7 +169,7 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
             raise BuildAborted(str(e)) from None
         stage.event = start
 
-    async def _build_stages(self, ctx, uuid, stage):
+    async def _build_stages(self, ctx, uuid, stage, attempt=None):
         # the claim's trip also leaves scheduling for networking, unless the driver waits in
         # scheduling once the claim is made (a build held there is seen, and recovered, in it)
         held = self.driver.build_stage_holds(states.SCHEDULING)
@@ -176,7 +178,12 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
             inst = await self.conductor_api.instance_claim(
                 ctx, instance_uuid=uuid, host=self.host, build_event=BUILD_EVENT,
                 claim_event="compute_claim_resources", start=None if held else "compute_allocate_network",
-                updates=[] if held else [dict(v, expected_task_state=e) for e, v in to_networking])
+                updates=[] if held else [dict(v, expected_task_state=e) for e, v in to_networking],
+                attempt=attempt)
+        if inst.get("stale"):
+            raise StaleBuild(inst["stale"])
+        if inst.get("cut"):  # its first copy's process stopped mid-build: a failed attempt
+            raise DriverError(inst["cut"], reschedulable=True)
         if inst.get("aborted"):
             raise BuildAborted(inst["aborted"])
         if not held:
@@ -262,47 +269,6 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
             await self.conductor_api.event_finish(ctx, instance_uuid=instance_uuid, event="compute_terminate_instance")
             await self.conductor_api.instance_destroyed(ctx, instance_uuid=instance_uuid)
         self._locks.pop(instance_uuid, None)
-
-    async def _power_action(self, ctx, uuid, event, action, done: dict, steps=()):
-        async with self._lock(uuid):
-            await self.conductor_api.event_start(ctx, instance_uuid=uuid, event=event, host=self.host)
-            try:
-                for expected, nxt in steps:
-                    await self.conductor_api.instance_update(ctx, instance_uuid=uuid, expected_task_state=expected,
-                                                             task_state=nxt)
-                await action()
-                state = await self.driver.get_power_state(uuid)
-            except Exception as e:
-                await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event, result="Error",
-                                                      details=str(e))
-                # as upstream: a failed power action leaves the vm_state and clears the task
-                await self.conductor_api.end_task(ctx, instance_uuid=uuid)
-                await self.conductor_api.instance_fault(ctx, instance_uuid=uuid, host=self.host,
-                                                        message=f"{event} failed: {e}")
-                return
-            await self.conductor_api.end_task(ctx, instance_uuid=uuid, power_state=state, **done)
-            await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event)
-
-    async def stop_instance(self, ctx, instance_uuid):
-        await self._power_action(ctx, instance_uuid, "compute_stop_instance",
-                                 lambda: self.driver.power_off(instance_uuid), {"vm_state": states.STOPPED})
-
-    async def start_instance(self, ctx, instance_uuid):
-        async def start():
-            await self.replug_vifs(ctx, instance_uuid)
-            await self.driver.power_on(instance_uuid)
-        await self._power_action(ctx, instance_uuid, "compute_start_instance", start, {"vm_state": states.ACTIVE})
-
-    async def reboot_instance(self, ctx, instance_uuid, reboot_type):
-        hard = reboot_type == "HARD"
-        steps = ([(states.REBOOTING_HARD, states.REBOOT_PENDING_HARD),
-                  (states.REBOOT_PENDING_HARD, states.REBOOT_STARTED_HARD)] if hard else
-                 [(states.REBOOTING, states.REBOOT_PENDING), (states.REBOOT_PENDING, states.REBOOT_STARTED)])
-        async def reboot():
-            await self.replug_vifs(ctx, instance_uuid)
-            await self.driver.reboot(instance_uuid, reboot_type)
-        await self._power_action(ctx, instance_uuid, "compute_reboot_instance", reboot,
-                                 {"vm_state": states.ACTIVE}, steps)
 
     async def get_console_output(self, ctx, instance_uuid, length=None):
         try:

@@ -1,11 +1,13 @@
 """The conductor's side of the compute hosts' reports (mixed into ConductorManager): a
 heartbeat per host, or a process's reports in one message (backend.compute.host_reports),
-and the per-host reads of start-up and the power-state sync, for many hosts at once."""
+the per-host reads of start-up and the power-state sync, for many hosts at once, and what
+the power-state sync found (power_state_changed)."""
 from __future__ import annotations
 
 import time
 
 from backend.core import db as dbm
+from backend.core import power_state, states
 from backend.virt.driver import GuestSpec
 
 # hosts per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
@@ -20,7 +22,7 @@ def _parts(hosts):
 
 
 class HostReports:
-    """Needs self.db and self.hub."""
+    """Needs self.db, self.hub, self.store, self.compute_rpcapi."""
 
     async def service_heartbeat(self, ctx, host, up, reason=None, caps=None):
         await self.service_heartbeats(ctx, [{"host": host, "up": up, "reason": reason, "caps": caps}])
@@ -93,3 +95,29 @@ class HostReports:
                     availability_zone=r["availability_zone"] or "nova", vcpus=r["vcpus"],
                     memory_mb=r["memory_mb"], root_gb=r["root_gb"]).__dict__)
         return out
+
+    async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state):
+        """nova's _sync_instance_power_state: a guest that stopped behind our back makes the
+        instance stopped; one running while the instance is stopped is stopped again."""
+        r = self.store.get(instance_uuid)
+        if r is None or r["deleted"] or r["task_state"] is not None or r["host"] != host:
+            return
+        if (r["power_state"], r["vm_state"]) != (old, vm_state):  # synced since it was seen (a copy)
+            return
+        name = power_state.NAMES.get(new, str(new))
+        if vm_state == states.ACTIVE and new in (power_state.SHUTDOWN, power_state.CRASHED, power_state.NOSTATE):
+            self._sync_action(ctx, instance_uuid, host, f"power state sync: guest found {name}",
+                              f"power_state {power_state.NAMES.get(old)} -> {name}; vm_state stopped")
+            self.store.update(instance_uuid, power_state=new, vm_state=states.STOPPED)
+        elif vm_state == states.STOPPED and new == power_state.RUNNING:
+            self._sync_action(ctx, instance_uuid, host, "power state sync: guest found running while stopped",
+                              "calling stop")
+            self.store.update(instance_uuid, power_state=new, task_state=states.POWERING_OFF)
+            self.compute_rpcapi.stop_instance(ctx, host, instance_uuid=instance_uuid)
+        else:
+            self.store.update(instance_uuid, power_state=new)
+
+    def _sync_action(self, ctx, uuid, host, message, details):
+        self.store.action_start(ctx, uuid, "stop", message)
+        self.store.event_start(ctx, uuid, "compute__sync_power_states", host)
+        self.store.event_finish(ctx, uuid, "compute__sync_power_states", "Success", details)

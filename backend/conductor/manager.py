@@ -7,6 +7,7 @@ import logging
 
 from backend.compute import rpcapi as compute_rpcapi
 from backend.conductor.host_reports import HostReports
+from backend.conductor.redelivered import Redelivered, reached, saved
 from backend.conductor.rpcapi import ANY
 from backend.core import capacity
 from backend.core import db as dbm
@@ -24,7 +25,7 @@ class ComputeResourcesUnavailable(Exception):
     reschedulable = True
 
 
-class ConductorManager(HostReports):
+class ConductorManager(HostReports, Redelivered):
     def __init__(self, db, bus, tracer, store, config, hub):
         self.db = db
         self.scheduler_api = SchedulerAPI(bus)
@@ -45,20 +46,24 @@ class ConductorManager(HostReports):
         # restart, an api process sending again what it may have sent before it died): only
         # builds with the decisions the caster saw (none for a create) and not in hand here
         seen = request_spec.get("decisions_made", 0)
-        uuids = [u for u in instance_uuids if u not in self._scheduling and self._still_building(u)
-                 and self._decisions(u) == seen]
+        rows = {u: r for u in instance_uuids if u not in self._scheduling and (r := self._still_building(u))
+                and self._decisions(u) == seen}
+        uuids = list(rows)
         if not uuids:
             return
         self._scheduling.update(uuids)
+        # the attempt each build's cast carries (its failed attempts + 1; a resumed build keeps
+        # them): a copy of an earlier attempt's cast is told apart by it (instance_claim)
+        tries = {u: len(dbm.jload(r["attempts"], [])) + 1 for u, r in rows.items()}
         try:
-            await self._schedule_and_build(ctx, ev, uuids, request_spec, seen)
+            await self._schedule_and_build(ctx, ev, uuids, request_spec, seen, tries)
         finally:
             self._scheduling.difference_update(uuids)
 
     def _decisions(self, uuid) -> int:
         return dbm.row(self.db, "SELECT count(*) c FROM scheduler_decisions WHERE instance_uuid=?", (uuid,))["c"]
 
-    async def _schedule_and_build(self, ctx, ev, uuids, request_spec, seen):
+    async def _schedule_and_build(self, ctx, ev, uuids, request_spec, seen, tries):
         for u in uuids:
             self.store.event_start(ctx, u, ev)
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
@@ -87,7 +92,7 @@ class ConductorManager(HostReports):
                 self.store.event_finish(ctx, u, ev)
                 return True
             if self._write(record):
-                self._cast_build(ctx, u, d["selected"], d.get("alternates", []), 1)
+                self._cast_build(ctx, u, d["selected"], d.get("alternates", []), tries[u])
 
     def _write(self, fn):
         """fn() in one transaction. A transaction cut by a lost database connection (a
@@ -101,10 +106,10 @@ class ConductorManager(HostReports):
                 if attempt == 2 or not pgsql.connection_dropped(e):
                     raise
 
-    def _still_building(self, uuid) -> bool:
+    def _still_building(self, uuid) -> dict | None:
         r = self.store.get(uuid)
-        return bool(r and r["vm_state"] == states.BUILDING and r["task_state"] == states.SCHEDULING
-                    and not r["deleted"])
+        return r if (r and r["vm_state"] == states.BUILDING and r["task_state"] == states.SCHEDULING
+                     and not r["deleted"]) else None
 
     def _save_decision(self, uuid, d, attempt):
         d = dict(d, attempt=attempt, created=dbm.now_iso())
@@ -139,13 +144,17 @@ class ConductorManager(HostReports):
         self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=?", (uuid,))
         self.store.set_error(uuid, message, details, host)
 
-    async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates, counted=True):
+    async def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates, counted=True,
+                           attempt=None):
         """Compute's report of a failed build (everything on the host already released).
-        counted: the host's failed_builds grows (not for a build its host never received)."""
+        counted: the host's failed_builds grows (not for a build its host never received).
+        attempt: the number the failed build's cast carried."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"]:
             return
         if r["vm_state"] != states.BUILDING:  # overtaken (timed out): never bring it back
+            return
+        if self._failure_counted(r, host, reason, attempt):  # a second copy: counted, rescheduled
             return
         attempts = dbm.jload(r["attempts"], []) + [{"host": host, "reason": reason}]
         if counted:
@@ -209,7 +218,13 @@ class ConductorManager(HostReports):
         return self.store.get(instance_uuid)
 
     async def instance_update(self, ctx, instance_uuid, expected_task_state=ANY, launched=False, **values):
-        return self._update(instance_uuid, expected_task_state, launched, **values)
+        try:
+            return self._update(instance_uuid, expected_task_state, launched, **values)
+        except LookupError:  # a second copy finds the save made: answered as the first was
+            r = self.store.get(instance_uuid)
+            if r is None or r["deleted"] or not saved(r, dict(values, launched=launched)):
+                raise
+            return r
 
     def _update(self, instance_uuid, expected_task_state=ANY, launched=False, **values):
         if launched:
@@ -242,10 +257,16 @@ class ConductorManager(HostReports):
         self.store.update(instance_uuid, task_state=None, **values)
 
     async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None, updates=(),
-                             start=None):
+                             start=None, attempt=None):
         """The resource claim, with the build's first events in the same round trip: the
         build's event started, the claim's event started and finished with its result; then
-        the state changes of updates (as build_progress's) and start's event begun."""
+        the state changes of updates (as build_progress's) and start's event begun. attempt:
+        the number the build's cast carried. A second copy of the build or of this call gets
+        what Redelivered._build_again says (nothing written)."""
+        r = self.store.get(instance_uuid)
+        again = self._build_again(r, host, attempt, updates)
+        if again is not None:
+            return again
         def events(result, details=None):
             for e in (build_event, claim_event):
                 if e:
@@ -266,7 +287,7 @@ class ConductorManager(HostReports):
             if start:
                 self.store.event_start(ctx, instance_uuid, start, host)
         try:  # the events and state changes go in the claim's transaction (one commit)...
-            out = self._write(lambda: self._claim(instance_uuid, host, also=claimed))
+            out = self._write(lambda: self._claim(instance_uuid, host, also=claimed, r=r))
             return dict(out, aborted=mismatch[-1]) if mismatch else out
         except Exception as e:  # ...or, the claim refused (nothing of it written), in their own
             self._write(lambda: events("Error", f"{type(e).__name__}: {e}"))
@@ -285,6 +306,8 @@ class ConductorManager(HostReports):
                 r = self.store.get(instance_uuid)
                 if r is not None and not r["deleted"] and r["host"] != host:
                     return LookupError(f"instance {instance_uuid} is no longer building on {host}")
+                if reached(r, updates):  # a second copy: the step (one transaction) was made
+                    return None
             if finish:
                 self.store.event_finish(ctx, instance_uuid, finish, "Success", None)
             for e in passed:
@@ -303,10 +326,11 @@ class ConductorManager(HostReports):
         if mismatch is not None:
             raise mismatch
 
-    def _claim(self, instance_uuid, host, also=None):
+    def _claim(self, instance_uuid, host, also=None, r=None):
         """Checked and written in one transaction, so usage never passes capacity × ratio,
-        however many builds race; also() writes in the same transaction, after the claim."""
-        r = self.store.get(instance_uuid)
+        however many builds race; also() writes in the same transaction, after the claim.
+        r: the instance's row, when the caller read it just now."""
+        r = r or self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] == states.DELETING or r["vm_state"] != states.BUILDING:
             raise LookupError(f"instance {instance_uuid} is gone or no longer building")
         disk = 0 if r["boot_volume_size"] else r["root_gb"]
@@ -345,43 +369,24 @@ class ConductorManager(HostReports):
             self.db.conn.execute("DELETE FROM claims WHERE instance_uuid=? AND host=?", (instance_uuid, host))
 
     async def instance_destroyed(self, ctx, instance_uuid):
-        self._finish_local_delete(instance_uuid)
+        r = self.store.get(instance_uuid)
+        if r is not None and not r["deleted"]:  # (a second copy: deleted already)
+            self._finish_local_delete(instance_uuid)
 
     async def instance_error(self, ctx, instance_uuid, host, message):
-        self.store.set_error(instance_uuid, message, None, host)
+        if not self._fault_recorded(instance_uuid, message, host):
+            self.store.set_error(instance_uuid, message, None, host)
 
     async def instance_fault(self, ctx, instance_uuid, host, message):
-        self.store.add_fault(instance_uuid, 500, message, None, host)
+        if not self._fault_recorded(instance_uuid, message, host):
+            self.store.add_fault(instance_uuid, 500, message, None, host)
 
     async def event_start(self, ctx, instance_uuid, event, host=None):
-        self.store.event_start(ctx, instance_uuid, event, host)
+        if not self._event_open(ctx, instance_uuid, event):
+            self.store.event_start(ctx, instance_uuid, event, host)
 
     async def event_finish(self, ctx, instance_uuid, event, result="Success", details=None):
         self.store.event_finish(ctx, instance_uuid, event, result, details)
-
-    async def power_state_changed(self, ctx, instance_uuid, host, old, new, vm_state):
-        """nova's _sync_instance_power_state: a guest that stopped behind our back makes the
-        instance stopped; one running while the instance is stopped is stopped again."""
-        r = self.store.get(instance_uuid)
-        if r is None or r["deleted"] or r["task_state"] is not None or r["host"] != host:
-            return
-        name = power_state.NAMES.get(new, str(new))
-        if vm_state == states.ACTIVE and new in (power_state.SHUTDOWN, power_state.CRASHED, power_state.NOSTATE):
-            self._sync_action(ctx, instance_uuid, host, f"power state sync: guest found {name}",
-                              f"power_state {power_state.NAMES.get(old)} -> {name}; vm_state stopped")
-            self.store.update(instance_uuid, power_state=new, vm_state=states.STOPPED)
-        elif vm_state == states.STOPPED and new == power_state.RUNNING:
-            self._sync_action(ctx, instance_uuid, host, "power state sync: guest found running while stopped",
-                              "calling stop")
-            self.store.update(instance_uuid, power_state=new, task_state=states.POWERING_OFF)
-            self.compute_rpcapi.stop_instance(ctx, host, instance_uuid=instance_uuid)
-        else:
-            self.store.update(instance_uuid, power_state=new)
-
-    def _sync_action(self, ctx, uuid, host, message, details):
-        self.store.action_start(ctx, uuid, "stop", message)
-        self.store.event_start(ctx, uuid, "compute__sync_power_states", host)
-        self.store.event_finish(ctx, uuid, "compute__sync_power_states", "Success", details)
 
 
 def _decision_details(d: dict) -> str:

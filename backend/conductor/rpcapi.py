@@ -16,9 +16,10 @@ class ConductorAPI(RPCClient):
         self.bus.cast(ctx, self.topic, "build_instances", instance_uuids=instance_uuids,
                       request_spec=request_spec, instance_uuid=instance_uuid)
 
-    def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates) -> None:
+    def build_failed(self, ctx, instance_uuid, host, reason, reschedulable, alternates, attempt=None) -> None:
+        """attempt: the number the failed build's cast carried (a second copy is told by it)."""
         self.bus.cast(ctx, self.topic, "build_failed", instance_uuid=instance_uuid, host=host, reason=reason,
-                      reschedulable=reschedulable, alternates=alternates)
+                      reschedulable=reschedulable, alternates=alternates, attempt=attempt)
 
     async def build_aborted(self, ctx, instance_uuid) -> None:
         await self.bus.call(ctx, self.topic, "build_aborted", instance_uuid=instance_uuid)
@@ -36,12 +37,14 @@ class ConductorAPI(RPCClient):
         await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
 
     async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None, updates=(),
-                             start=None) -> dict:
+                             start=None, attempt=None) -> dict:
         """The claim; build_event started and claim_event started and finished in the same trip,
-        then (as build_progress) the state changes of updates made and start's event begun."""
+        then (as build_progress) the state changes of updates made and start's event begun.
+        attempt: the number the build's cast carried. {'stale': why} or {'cut': why} for a
+        second copy of a build (ConductorManager._build_again)."""
         return await self.bus.call(ctx, self.topic, "instance_claim", instance_uuid=instance_uuid, host=host,
                                    build_event=build_event, claim_event=claim_event, updates=list(updates),
-                                   start=start)
+                                   start=start, attempt=attempt)
 
     async def build_progress(self, ctx, instance_uuid, finish=None, updates=(), start=None, host=None,
                              finish_after=None, passed=()) -> None:

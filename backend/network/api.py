@@ -99,17 +99,20 @@ class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, Fixed
                 "network_id": p["network_id"], "network_name": p["network_name"], "cidr": p["cidr"],
                 "gateway": p["gateway_ip"], "prefixlen": net.prefixlen, "netmask": str(net.netmask)}
 
-    async def deallocate_for_instance(self, ctx, instance_uuid):
-        """Delete the ports made for the instance; unbind ports the user brought."""
-        l2_was = self._l2_hosts(instance_uuid)
-        dhcp_nets = {r["network_id"] for r in dbm.rows(self.db, "SELECT network_id FROM ports WHERE device_id=?",
-                                                       (instance_uuid,))}
-        self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?",
-                                                     (instance_uuid,))])
-        self.db.conn.execute("DELETE FROM ports WHERE created_for=?", (instance_uuid,))  # port_ips cascade
+    async def deallocate_for_instance(self, ctx, instance_uuid, host=None):
+        """Delete the ports made for the instance; unbind ports the user brought. host: only
+        those bound to that host (a failed attempt's: a copy of this call delivered again after
+        the build was rescheduled leaves the next attempt's ports alone)."""
+        on, args = ("", ()) if host is None else (" AND binding_host=?", (host,))
+        l2_was = {(n, h) for n, h in self._l2_hosts(instance_uuid) if host in (None, h)}
+        dhcp_nets = {r["network_id"] for r in dbm.rows(self.db, "SELECT network_id FROM ports WHERE device_id=?" + on,
+                                                       (instance_uuid, *args))}
+        self._ports_going([p["id"] for p in dbm.rows(self.db, "SELECT id FROM ports WHERE device_id=?" + on,
+                                                     (instance_uuid, *args))])
+        self.db.conn.execute("DELETE FROM ports WHERE created_for=?" + on, (instance_uuid, *args))  # port_ips cascade
         self._forget_ips()
         self.db.conn.execute("UPDATE ports SET device_id='', device_owner='', binding_host=NULL, status='DOWN',"
-                             " binding_vif_type=NULL, binding_vtep=NULL WHERE device_id=?", (instance_uuid,))
+                             " binding_vif_type=NULL, binding_vtep=NULL WHERE device_id=?" + on, (instance_uuid, *args))
         await self._l2_left(ctx, l2_was)
         await self.dhcp.networks_changed(dhcp_nets)
         await self.l3_sync()

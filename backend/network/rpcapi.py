@@ -22,5 +22,6 @@ class NetworkAPI(RPCClient):
         await self.bus.call(ctx, self.topic, "update_device_up", instance_uuid=instance_uuid, host=host,
                             port_ids=port_ids)
 
-    async def deallocate_for_instance(self, ctx, instance_uuid) -> None:
-        await self.bus.call(ctx, self.topic, "deallocate_for_instance", instance_uuid=instance_uuid)
+    async def deallocate_for_instance(self, ctx, instance_uuid, host=None) -> None:
+        """host: only the ports bound to that host (a failed attempt's)."""
+        await self.bus.call(ctx, self.topic, "deallocate_for_instance", instance_uuid=instance_uuid, host=host)

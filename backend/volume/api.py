@@ -190,6 +190,13 @@ class VolumeService(VolumeTypes):
 
     # ---- queue endpoints (compute during block_device_mapping and delete) -------------
     async def create_boot_volume(self, ctx, instance_uuid, project_id, size, image_id, host):
+        # one an earlier copy of this call made (a call is delivered again when the process
+        # serving it died before its ack): taken up, not made (and counted in the quota) twice
+        earlier = dbm.row(self.db, "SELECT id FROM volumes WHERE attached_to=? AND host=? AND status='creating'"
+                                   " AND bootable=1 AND delete_on_termination=1 AND description=?",
+                          (instance_uuid, host, f"boot volume of {instance_uuid}"))
+        if earlier is not None:
+            return earlier["id"]
         v = self.create(ctx, size, name="", description=f"boot volume of {instance_uuid}", project_id=project_id,
                         status="creating", host=host, image_id=image_id, bootable=True,
                         delete_on_termination=True)
@@ -202,11 +209,15 @@ class VolumeService(VolumeTypes):
     async def mark_detached(self, ctx, volume_id, instance_uuid=None):
         self.set(volume_id, status="available", attached_to=None, device=None)
 
-    async def release_for_instance(self, ctx, instance_uuid):
+    async def release_for_instance(self, ctx, instance_uuid, host=None):
         """On delete or failed build: delete-on-termination volumes go, others detach.
-        Returns the ids of volumes whose backing files the caller must remove."""
+        Returns the ids of volumes whose backing files the caller must remove. host: only the
+        volumes on that host or on none yet (a failed attempt's: a copy of this call delivered
+        again after a reschedule leaves the next attempt's boot volume alone)."""
         gone = []
-        for v in dbm.rows(self.db, "SELECT * FROM volumes WHERE attached_to=?", (instance_uuid,)):
+        where, args = ("attached_to=?", (instance_uuid,)) if host is None else \
+            ("attached_to=? AND (host=? OR host IS NULL)", (instance_uuid, host))
+        for v in dbm.rows(self.db, f"SELECT * FROM volumes WHERE {where}", args):
             if v["delete_on_termination"]:
                 self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
                 gone.append(v["id"])

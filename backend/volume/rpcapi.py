@@ -15,6 +15,8 @@ class VolumeAPI(RPCClient):
         await self.bus.call(ctx, self.topic, "mark_attached", volume_id=volume_id, instance_uuid=instance_uuid,
                             device=device, host=host)
 
-    async def release_for_instance(self, ctx, instance_uuid) -> list[str]:
-        """Delete-on-termination volumes go, others detach: the ids whose backing files go."""
-        return await self.bus.call(ctx, self.topic, "release_for_instance", instance_uuid=instance_uuid)
+    async def release_for_instance(self, ctx, instance_uuid, host=None) -> list[str]:
+        """Delete-on-termination volumes go, others detach: the ids whose backing files go.
+        host: only the volumes on that host or on none yet (a failed attempt's)."""
+        return await self.bus.call(ctx, self.topic, "release_for_instance", instance_uuid=instance_uuid,
+                                   host=host)
