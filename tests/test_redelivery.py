@@ -246,3 +246,18 @@ async def test_a_reboot_left_in_a_step_goes_on_from_it(cloud, admin, image):
     await rt.computes[s["host"]].reboot_instance(_create_ctx(rt, s["id"]), s["id"], "SOFT")
     await wait_for(cloud, admin, s["id"], "ACTIVE")
     assert not _count(rt, "SELECT count(*) c FROM instance_faults WHERE instance_uuid=?", s["id"])
+
+
+async def test_an_end_of_task_delivered_again_leaves_the_next_action_alone(cloud, admin, image):
+    """end_task's first copy ended a stop and its reply went out; the user started the server;
+    the copy another conductor runs must not end the start (nor make the server stopped)."""
+    rt = cloud.rt
+    s = await wait_for(cloud, admin, (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]["id"], "ACTIVE")
+    ctx = RequestContext.system()
+    end = dict(instance_uuid=s["id"], tasks=["powering-off"], vm_state="stopped", power_state=4)
+    rt.store.update(s["id"], task_state="powering-off")
+    await rt.bus.call(ctx, "conductor", "end_task", **end)
+    rt.store.update(s["id"], task_state="powering-on")  # the start the user asked for next
+    await rt.bus.call(ctx, "conductor", "end_task", **end)
+    r = rt.store.get(s["id"])
+    assert (r["vm_state"], r["task_state"]) == ("stopped", "powering-on")

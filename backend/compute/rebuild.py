@@ -47,11 +47,11 @@ class ServerActionsManager:
                 await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event, result="Error",
                                                       details=str(e))
                 # as upstream: a failed power action leaves the vm_state and clears the task
-                await self.conductor_api.end_task(ctx, instance_uuid=uuid)
+                await self.conductor_api.end_task(ctx, instance_uuid=uuid, tasks=walk)
                 await self.conductor_api.instance_fault(ctx, instance_uuid=uuid, host=self.host,
                                                         message=f"{event} failed: {e}")
                 return
-            await self.conductor_api.end_task(ctx, instance_uuid=uuid, power_state=state, **done)
+            await self.conductor_api.end_task(ctx, instance_uuid=uuid, tasks=walk, power_state=state, **done)
             await self.conductor_api.event_finish(ctx, instance_uuid=uuid, event=event)
 
     async def stop_instance(self, ctx, instance_uuid):

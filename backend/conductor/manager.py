@@ -248,11 +248,15 @@ class ConductorManager(HostReports, Redelivered):
             self.db.conn.execute("UPDATE compute_nodes SET failed_builds=0 WHERE host=?", (out["host"],))
         return out
 
-    async def end_task(self, ctx, instance_uuid, **values):
+    async def end_task(self, ctx, instance_uuid, tasks=None, **values):
         """The end of a power action: clear the task, unless a delete came in meanwhile (the
-        delete owns the instance from then on)."""
+        delete owns the instance from then on) or, tasks given (the action's task_states),
+        another action began (after this call's first copy ended the action: a second copy
+        must not end the next one)."""
         r = self.store.get(instance_uuid)
         if r is None or r["deleted"] or r["task_state"] == states.DELETING:
+            return
+        if tasks is not None and r["task_state"] not in tasks:
             return
         self.store.update(instance_uuid, task_state=None, **values)
 

@@ -33,8 +33,9 @@ class ConductorAPI(RPCClient):
     async def instance_get(self, ctx, instance_uuid) -> dict | None:
         return await self.bus.call(ctx, self.topic, "instance_get", instance_uuid=instance_uuid)
 
-    async def end_task(self, ctx, instance_uuid, **values) -> None:
-        await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, **values)
+    async def end_task(self, ctx, instance_uuid, tasks=None, **values) -> None:
+        """tasks: the task_states the action may have left (another is a later action's)."""
+        await self.bus.call(ctx, self.topic, "end_task", instance_uuid=instance_uuid, tasks=tasks, **values)
 
     async def instance_claim(self, ctx, instance_uuid, host, build_event=None, claim_event=None, updates=(),
                              start=None, attempt=None) -> dict:
