@@ -261,3 +261,18 @@ async def test_an_end_of_task_delivered_again_leaves_the_next_action_alone(cloud
     await rt.bus.call(ctx, "conductor", "end_task", **end)
     r = rt.store.get(s["id"])
     assert (r["vm_state"], r["task_state"]) == ("stopped", "powering-on")
+
+
+async def test_a_cut_builds_cleanup_delivered_again_leaves_the_resumed_build_alone(cloud, admin, image):
+    """Recovery asks a host to clean up a cut build, then resumes it. A copy of that call run
+    after the resumed build went on (on another host, or on this one) removes nothing of it."""
+    rt = cloud.rt
+    s = await wait_for(cloud, admin, (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]["id"], "ACTIVE")
+    x = next(h for h in ("fake-1", "fake-2", "fake-3") if h != s["host"])
+    ports = [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})]
+    ctx = _create_ctx(rt, s["id"])
+    for host in (x, s["host"]):
+        await rt.bus.call(ctx, f"compute.{host}", "cleanup_build", instance_uuid=s["id"])
+    assert [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})] == ports
+    assert s["id"] in await rt.computes[s["host"]].driver.list_instances()
+    assert _count(rt, "SELECT count(*) c FROM claims WHERE instance_uuid=?", s["id"]) == 1

@@ -67,6 +67,12 @@ class BuildCleanup:
 
     async def cleanup_build(self, ctx, instance_uuid):
         """A build cut by a restart, resumed elsewhere by the conductor: its guest, vifs,
-        ports, volumes and claim here go (the conductor has no driver of this host)."""
+        ports, volumes and claim here go (the conductor has no driver of this host). Only what
+        is bound to this host, and nothing once the instance is on this host again: a copy of
+        this call delivered after the resumed build went on (elsewhere, or here) must not
+        release what that build made."""
         async with self._lock(instance_uuid):
-            await self._cleanup(ctx, instance_uuid)
+            r = await self.conductor_api.instance_get(ctx, instance_uuid=instance_uuid)
+            if r is not None and not r["deleted"] and r["host"] == self.host:
+                return
+            await self._cleanup(ctx, instance_uuid, here=True)
