@@ -276,3 +276,20 @@ async def test_a_cut_builds_cleanup_delivered_again_leaves_the_resumed_build_alo
     assert [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})] == ports
     assert s["id"] in await rt.computes[s["host"]].driver.list_instances()
     assert _count(rt, "SELECT count(*) c FROM claims WHERE instance_uuid=?", s["id"]) == 1
+
+
+async def test_a_build_cast_delivered_again_after_its_host_was_lost_is_not_run(cloud, admin, image):
+    """The conductor took the build from its lost host (host cleared, the reschedule to come):
+    the host's process, back and given its build again, neither claims it nor cleans it up."""
+    rt = cloud.rt
+    _hold(spawn=30)
+    s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+    await wait_task(cloud, admin, s["id"], "spawning")
+    host = rt.store.get(s["id"])["host"]
+    ports = [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})]
+    rt.computes[host].abort_build(s["id"])  # its process died
+    dbm.update_returning(rt.db, "instances", s["id"], {"host": None}, " AND vm_state='building'")  # as host_lost
+    await rt.computes[host].build_and_run_instance(_create_ctx(rt, s["id"]), s["id"], [], attempt=1)
+    r = rt.store.get(s["id"])
+    assert (r["vm_state"], r["task_state"], r["host"]) == ("building", "spawning", None)
+    assert [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})] == ports

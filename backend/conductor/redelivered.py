@@ -43,11 +43,11 @@ class Redelivered:
     def _build_again(self, r, host, attempt, updates) -> dict | None:
         """A build cast the host's process runs a second time (its first run's process died
         before the ack, and the host's durable queue kept the cast). None: a claim as any.
-        {'stale': why}: the build went on without it (ended, moved to another host, or a later
-        attempt was cast): the copy does nothing, above all it releases nothing. {'cut': why}:
-        the first copy claimed here and got past the claim, then died: a failed attempt (its
-        cleanup, then the next alternate). The row itself: the first copy's claim trip was made
-        (its reply lost): taken up as made."""
+        {'stale': why}: the build went on without it (ended, moved to another host, taken from
+        its host, or a later attempt was cast): the copy does nothing, above all it releases
+        nothing. {'cut': why}: the first copy claimed here and got past the claim, then died: a
+        failed attempt (its cleanup, then the next alternate). The row itself: the first copy's
+        claim trip was made (its reply lost): taken up as made."""
         if r is None or r["deleted"] or r["task_state"] == states.DELETING:
             return None  # refused by the claim as before: the build's cleanup finishes the delete
         uuid, tried = r["uuid"], len(dbm.jload(r["attempts"], []))
@@ -59,7 +59,9 @@ class Redelivered:
             return {"stale": f"attempt {attempt} of instance {uuid} failed already ({tried} failed)"}
         if r["host"] == host and reached(r, updates):
             return dict(r, requested_networks=dbm.jload(r["requested_networks"]))
-        if r["host"] == host and r["task_state"] != states.SCHEDULING:
+        if r["task_state"] != states.SCHEDULING:
+            if r["host"] is None:  # past scheduling with no host: taken from its host (lost)
+                return {"stale": f"instance {uuid} was taken from its host in {r['task_state']}"}
             return {"cut": f"the build of instance {uuid} on {host} was cut in {r['task_state']}"
                            " (the compute process running it stopped)"}
         return None
