@@ -15,3 +15,15 @@ def poll(what: str, fn, timeout: float, detail=lambda: None, interval: float = 0
         if time.monotonic() > end:
             raise AssertionError(f"{what}: not reached in {timeout:g} s {detail() or ''}")
         time.sleep(interval)
+
+
+async def apoll(what: str, fn, timeout: float = 10.0, interval: float = 0.01):
+    """poll() for tests running on the cloud's own event loop: waits without blocking it."""
+    import asyncio
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not (got := fn()):
+        if loop.time() > end:
+            raise AssertionError(f"{what}: not reached in {timeout:g} s")
+        await asyncio.sleep(interval)
+    return got

@@ -5,23 +5,16 @@ as the broker's redelivery does, and checks the second copy takes up what the fi
 does nothing) instead of making it again, undoing it or refusing it."""
 from __future__ import annotations
 
-import asyncio
-
 from backend.compute.manager import BUILD_EVENT
 from backend.core import db as dbm
 from backend.core.context import RequestContext
 from backend.virt.fake import FakeBehaviour, FakeDriver
 from cloudhelp import settle, wait_for, wait_task
+from pollhelp import apoll
 
 
 async def _until(fn, what, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not (got := fn()):
-        if loop.time() > end:
-            raise AssertionError(f"{what}: not reached in {timeout:g} s")
-        await asyncio.sleep(0.01)
-    return got
+    return await apoll(what, fn, timeout)
 
 
 def _count(rt, sql, *args):

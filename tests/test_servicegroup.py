@@ -6,6 +6,7 @@ import pytest
 
 from backend.core import servicegroup
 from backend.core.config import Config
+from pollhelp import apoll
 
 
 def node(last_heartbeat, down_reason=None):
@@ -43,14 +44,7 @@ async def test_every_reader_agrees_when_a_heartbeat_goes_stale(cloud):
 # ---- a process's hosts report in one message (backend/compute/host_reports.py) ------------------
 
 async def _until(check, what: str, timeout: float = 10.0):
-    import asyncio
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not (got := check()):
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return got
+    return await apoll(what, check, timeout, interval=0.02)
 
 
 def _spy(obj, names):
