@@ -47,8 +47,9 @@ class NetworkService(NetworkUpdates, NetworkMixin, SubnetMixin, PortMixin, Fixed
             info = []
             # ports an earlier copy of this same request made (a call is delivered again when
             # the process serving it died before its ack): taken up again, not made twice
-            earlier = dbm.rows(self.db, "SELECT id, network_id, ip_address FROM ports WHERE created_for=?"
-                                        " ORDER BY created_at", (instance_uuid,))
+            # (by device_id too: its index, where created_for alone scanned every port per build)
+            earlier = dbm.rows(self.db, "SELECT id, network_id, ip_address FROM ports WHERE device_id=? AND"
+                                        " created_for=? ORDER BY created_at", (instance_uuid, instance_uuid))
             for req in requested:
                 again = None if req.get("port") else next(
                     (p for p in earlier if p["network_id"] == req["uuid"]
