@@ -213,12 +213,21 @@ class VolumeService(VolumeTypes):
         """On delete or failed build: delete-on-termination volumes go, others detach.
         Returns the ids of volumes whose backing files the caller must remove. host: only the
         volumes on that host or on none yet (a failed attempt's: a copy of this call delivered
-        again after a reschedule leaves the next attempt's boot volume alone)."""
+        again after a reschedule leaves the next attempt's boot volume alone).
+        A copy of this call whose first copy deleted the rows and lost its reply still names
+        the boot volume: the instance keeps its boot_volume_id, whose row is gone. Its file
+        can only be where it was made: the caller's rm of an id it does not have is a no-op."""
         gone = []
         where, args = ("attached_to=?", (instance_uuid,)) if host is None else \
             ("attached_to=? AND (host=? OR host IS NULL)", (instance_uuid, host))
-        for v in dbm.rows(self.db, f"SELECT * FROM volumes WHERE {where}", args):
-            if v["delete_on_termination"]:
+        # one statement, as before: the volumes, then the boot volume an earlier copy deleted
+        for v in dbm.rows(self.db, f"SELECT id, delete_on_termination, 0 AS deleted FROM volumes WHERE {where}"
+                                   " UNION ALL SELECT boot_volume_id, 1, 1 FROM instances WHERE uuid=? AND"
+                                   " boot_volume_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM volumes"
+                                   " WHERE id=instances.boot_volume_id)", (*args, instance_uuid)):
+            if v["deleted"]:
+                gone.append(v["id"])
+            elif v["delete_on_termination"]:
                 self.db.conn.execute("DELETE FROM volumes WHERE id=?", (v["id"],))
                 gone.append(v["id"])
             else:
