@@ -281,6 +281,11 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
 
     async def attach_volume(self, ctx, instance_uuid, volume_id, size_gb, device, create, image_id=None):
         async with self._lock(instance_uuid):
+            if create and await self.driver.is_volume_attached(instance_uuid, volume_id):
+                # a copy of this call whose first copy attached the volume and died before its
+                # reply: the file is the guest's disk now, never made again (nor deleted below);
+                # the attach itself is idempotent (it completes one cut before its launch args)
+                create = False
             if create:  # a new volume gets its file on the host that uses it (a copy of its image)
                 image = None
                 if image_id:

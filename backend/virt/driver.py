@@ -201,8 +201,15 @@ class ComputeDriver(abc.ABC):
 
     async def attach_volume(self, uuid: str, volume_id: str, device: str) -> None:
         """Attach a volume (its file made by create_volume) to the guest as a virtio disk:
-        live when the guest runs, and on every later start. Raise DriverError on failure."""
+        live when the guest runs, and on every later start. Idempotent: a volume the guest
+        has already stays one disk. Raise DriverError on failure."""
         raise DriverError(f"{type(self).__name__} cannot attach volumes", reschedulable=False)
+
+    async def is_volume_attached(self, uuid: str, volume_id: str) -> bool:
+        """Whether the guest has the volume as a disk (live, or in what it starts with): its
+        file is then the guest's and must not be made again (a copy of an attach call whose
+        first copy attached it). False when the guest or the volume's file does not exist."""
+        return False
 
     async def detach_volume(self, uuid: str, volume_id: str) -> None:
         """Take the volume off the guest (live when it runs). Idempotent."""

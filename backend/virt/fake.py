@@ -240,6 +240,12 @@ class FakeDriver(ComputeDriver):
         g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id] + [
             {"volume_id": volume_id, "size_gb": self.volumes[volume_id], "device": device}]
 
+    async def is_volume_attached(self, uuid, volume_id) -> bool:
+        await self._reach()
+        g = self.guests.get(uuid)
+        return g is not None and volume_id in self.volumes and any(
+            v["volume_id"] == volume_id for v in g.spec.volumes)
+
     async def detach_volume(self, uuid, volume_id) -> None:
         g = await self._guest(uuid)
         g.spec.volumes = [v for v in g.spec.volumes if v["volume_id"] != volume_id]

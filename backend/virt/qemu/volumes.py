@@ -227,6 +227,26 @@ class QemuVolumes:
         if new != argv:
             self._save_launch_args(idir, new)
 
+    def _is_volume_attached_sync(self, uuid: str, volume_id: str) -> bool:
+        vid = _safe_id(volume_id, "volume id")
+        if not self.link.exists(f"{self._state_dir()}/volumes/{vid}.qcow2"):
+            return False  # a first attach: one round trip, nothing to ask QEMU
+        st = self._status([uuid]).get(uuid)
+        if st is None:
+            return False
+        if st == power_state.RUNNING:  # the running QEMU says (query-block), as attach asks it
+            return self._block_of(uuid, vid) is not None
+        argv = self._launch_args(self._idir(uuid))  # stopped: what it starts with
+        return _without_volume(argv, vid) != argv or _boot_volume(argv) == vid
+
+    async def is_volume_attached(self, uuid: str, volume_id: str) -> bool:
+        _safe_id(uuid, "instance uuid")
+        try:
+            return await self._thread(self._is_volume_attached_sync, uuid, volume_id)
+        except ValueError as e:  # launch.json is not JSON
+            raise DriverError(f"host {self.host.name}: bad launch arguments of {uuid}: {e}",
+                              reschedulable=False) from None
+
     async def attach_volume(self, uuid: str, volume_id: str, device: str) -> None:
         # device (/dev/vdX) is a hint only, as in nova's libvirt driver: the guest names its
         # disks itself, in the order it finds them; the volume id is the disk's serial
