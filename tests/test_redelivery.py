@@ -5,6 +5,8 @@ as the broker's redelivery does, and checks the second copy takes up what the fi
 does nothing) instead of making it again, undoing it or refusing it."""
 from __future__ import annotations
 
+import asyncio
+
 from backend.compute.manager import BUILD_EVENT
 from backend.core import db as dbm
 from backend.core.context import RequestContext
@@ -286,3 +288,76 @@ async def test_a_build_cast_delivered_again_after_its_host_was_lost_is_not_run(c
     r = rt.store.get(s["id"])
     assert (r["vm_state"], r["task_state"], r["host"]) == ("building", "spawning", None)
     assert [p["id"] for p in await cloud.list_ports(admin, {"device_id": s["id"]})] == ports
+
+
+async def test_a_build_cast_cut_in_scheduling_and_delivered_again_leaves_no_event_open(cloud, admin, image):
+    """build_instances' first copy began its event, then its process died before the decision
+    was saved: the copy schedules the build and takes that event up (it ends with the
+    decision), instead of starting a second and leaving the first open for ever."""
+    rt = cloud.rt
+    ev = "conductor_schedule_and_build_instances"
+    select = rt.conductor.scheduler_api.select_destinations
+    cut = {}
+
+    async def held(ctx, **kw):  # the first copy waits here until its "process" dies
+        cut.update(task=asyncio.current_task(), ctx=ctx, kw=kw)
+        await asyncio.Event().wait()
+    rt.conductor.scheduler_api.select_destinations = held
+    try:
+        s = (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]
+        await _until(lambda: "task" in cut, "the first copy in scheduling")
+        cut["task"].cancel()
+        await _until(lambda: cut["task"].done(), "the first copy cut")
+    finally:
+        rt.conductor.scheduler_api.select_destinations = select
+    assert _count(rt, "SELECT count(*) c FROM instance_action_events WHERE event=? AND finish_time IS NULL", ev) == 1
+    kw = cut["kw"]
+    rt.bus.cast(cut["ctx"], "conductor", "build_instances", instance_uuids=kw["instance_uuids"],
+                request_spec=kw["request_spec"], instance_uuid=kw["instance_uuid"])
+    await wait_for(cloud, admin, s["id"], "ACTIVE")
+    events = dbm.rows(rt.db, "SELECT result, finish_time FROM instance_action_events WHERE event=?", (ev,))
+    assert [e["result"] for e in events] == ["Success"] and events[0]["finish_time"]
+
+
+async def test_a_volume_release_delivered_again_names_the_boot_volume_it_deleted(cloud, admin, image):
+    """release_for_instance's first copy deleted the boot volume's row, and its reply (the
+    ids whose files go) was lost: the copy names that volume again, so the host that asked
+    removes its file (before, the copy answered [] and the file stayed on the host)."""
+    rt = cloud.rt
+    s = await wait_for(cloud, admin, (await cloud.create_server(admin, "vm", image, "m1.nano",
+                                                                boot_volume_size=1))[0]["id"], "ACTIVE")
+    vid = rt.store.get(s["id"])["boot_volume_id"]
+    driver = rt.computes[s["host"]].driver
+    assert vid in driver.volumes
+    ctx = _create_ctx(rt, s["id"])
+    first = await rt.bus.call(ctx, "volume", "release_for_instance", instance_uuid=s["id"], host=s["host"])
+    again = await rt.bus.call(ctx, "volume", "release_for_instance", instance_uuid=s["id"], host=s["host"])
+    assert first == again == [vid]
+    # the delete's cleanup sends it once more (the first copy's reply never reached it)
+    await cloud.delete_server(admin, s["id"])
+    await _until(lambda: rt.store.get(s["id"])["deleted"], "the delete")
+    assert vid not in driver.volumes
+
+
+async def test_a_first_volume_attach_delivered_again_keeps_the_attached_file(cloud, admin, image, monkeypatch):
+    """attach_volume of a volume's first attach (create): its process died after attaching,
+    before its reply. The copy finds the guest has the volume: it does not make the file
+    again over the guest's disk (the guest's data), and answers the attach as made."""
+    rt = cloud.rt
+    s = await wait_for(cloud, admin, (await cloud.create_server(admin, "vm", image, "m1.nano"))[0]["id"], "ACTIVE")
+    v = await cloud.create_volume(admin, 1, "data")
+    att = await cloud.attach_volume(admin, s["id"], v["id"])
+    driver = rt.computes[s["host"]].driver
+    made = []
+    create = driver.create_volume
+
+    async def counted(volume_id, *a, **kw):
+        made.append(volume_id)
+        return await create(volume_id, *a, **kw)
+    monkeypatch.setattr(driver, "create_volume", counted)
+    ctx = RequestContext.system()
+    await rt.bus.call(ctx, f"compute.{s['host']}", "attach_volume", instance_uuid=s["id"], volume_id=v["id"],
+                      size_gb=1, device=att["device"], create=True, image_id=None)
+    assert made == []
+    assert [x["volume_id"] for x in driver.guests[s["id"]].spec.volumes] == [v["id"]]
+    assert v["id"] in driver.volumes
