@@ -308,13 +308,15 @@ async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
         await d.spawn(g)
         await wait_marker(d, g.uuid)
         await d.create_volume(vid, 2)  # 2 GiB: 4194304 sectors, unlike the 1 GiB root disk
+        assert not await d.is_volume_attached(g.uuid, vid)  # its file, not in the running QEMU
+        assert not await d.is_volume_attached(g.uuid, "vol-never-created")
         with pytest.raises(DriverError, match="invalid volume id"):
             await d.attach_volume(g.uuid, "x;touch /tmp/pwned", "/dev/vdc")
         with pytest.raises(DriverError, match="no file"):
             await d.attach_volume(g.uuid, "vol-never-created", "/dev/vdc")
 
         await d.attach_volume(g.uuid, vid, "/dev/vdc")
-        assert attached() == (True, True)
+        assert attached() == (True, True) and await d.is_volume_attached(g.uuid, vid)  # QMP says
         args = launch_args()
         assert args[-4:] == _volume_args(vid) and f"node-name={node}" in args[-3]
         for _ in range(100):  # the guest found the new disk (ACPI hotplug, virtio_blk)
@@ -332,7 +334,7 @@ async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
         assert attached() == (True, True)
 
         await d.detach_volume(g.uuid, vid)
-        assert attached() == (False, False)
+        assert attached() == (False, False) and not await d.is_volume_attached(g.uuid, vid)
         assert not any(node in a or dev in a or vid in a for a in launch_args())
         assert not [n for n in qmp("query-named-block-nodes") if n.get("node-name") == node]
         await d.detach_volume(g.uuid, vid)  # idempotent
@@ -340,9 +342,9 @@ async def test_volume_attach_detach_live_and_across_reboot(drivers, tiny):
 
         await d.power_off(g.uuid, timeout=10)  # stopped: only the launch arguments change
         await d.attach_volume(g.uuid, vid, "/dev/vdc")
-        assert launch_args()[-4:] == _volume_args(vid)
+        assert launch_args()[-4:] == _volume_args(vid) and await d.is_volume_attached(g.uuid, vid)
         await d.detach_volume(g.uuid, vid)
-        assert vid not in " ".join(launch_args())
+        assert vid not in " ".join(launch_args()) and not await d.is_volume_attached(g.uuid, vid)
         assert await d.get_power_state(g.uuid) == power_state.SHUTDOWN
     finally:
         await d.destroy(g.uuid)
