@@ -106,6 +106,8 @@ class Runtime:
         try:
             await self._start()
         except BaseException:
+            if getattr(self, "checkpointer", None) is not None:
+                self.checkpointer.stop()
             self._release_lock()
             raise
 
@@ -129,6 +131,7 @@ class Runtime:
         ok = self.db.conn.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             raise CloudError(f"database {c.db_path} failed its integrity check: {ok}")
+        self.checkpointer = dbm.WalCheckpointer(self.db).start()
         self.events = EventHub(keep=c.event_replay)
         self.tracer = Tracer(self.db, self.events, shared=cluster)
         if c.transport_url:
@@ -244,6 +247,7 @@ class Runtime:
         for cm in self.computes.values():
             await cm.stop()
         self.tracer.flush()
+        self.checkpointer.stop()
         self.db.conn.close()
         self._release_lock()
 

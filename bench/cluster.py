@@ -125,7 +125,7 @@ def spy(processes, profile: Path | None, seconds: int) -> list:
     profile.mkdir(parents=True, exist_ok=True)
     spy_bin = Path(sys.executable).with_name("py-spy")
     return [subprocess.Popen([str(spy_bin), "record", "--pid", str(p["pid"]), "--duration", str(seconds),
-                              "--format", "raw", "--nonblocking", "--output", str(profile / f"{p['name']}.raw")],
+                              "--rate", "500", "--format", "raw", "--nonblocking", "--output", str(profile / f"{p['name']}.raw")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in processes]
 
 
