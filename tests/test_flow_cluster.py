@@ -7,6 +7,7 @@ fake-behaviours.json."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 
 import pytest
@@ -15,6 +16,7 @@ import test_flow
 import test_flow_steps
 from backend.core import power_state
 from backend.messaging.amqp import AMQPBus
+from backend.runtime import Runtime
 from backend.virt.fake import FakeBehaviour, FakeDriver, SharedBehaviours, behaviours_path
 from cloudhelp import FAKE_HOSTS, make_config, wait_for
 from flowcluster import FlowCluster, start_node, stop_node
@@ -84,6 +86,44 @@ async def test_this_module_is_a_cluster_of_processes(cloud, admin, image, config
     await cloud.cluster.settle()
     trace = await cloud.get_trace(admin, s["id"])
     assert {t["topic"] for t in trace if t["service"] == "queue"} >= {"conductor", "scheduler", f"compute.{s['host']}"}
+
+
+async def test_a_create_whose_build_cast_never_left_is_sent_by_the_next_api_process(cloud, admin, image,
+                                                                                  config):
+    """An api process that dies after recording a create and before its build_instances cast
+    leaves: the next api process to start finds the build (BUILD/scheduling, never scheduled)
+    and sends it, once; it ends ACTIVE with one decision, one claim, its events closed."""
+    lost = []
+    api = cloud.rt.compute_api.conductor_api  # the create's caster
+    api.build_instances = lambda ctx, **kw: lost.append(kw["instance_uuids"])  # the process "dies" here
+    try:
+        s = (await cloud.create_server(admin, "unsent", image, "m1.nano"))[0]
+    finally:
+        del api.build_instances  # the class's method again
+    assert lost == [[s["id"]]]
+    con = test_flow.dbconnect(config)
+    try:
+        row = con.execute("SELECT vm_state, task_state, host FROM instances WHERE uuid=?", (s["id"],)).fetchone()
+        assert tuple(row) == ("building", "scheduling", None)
+        await asyncio.sleep(1.0)  # nothing else sends it: the build waits, unscheduled
+        assert con.execute("SELECT count(*) FROM scheduler_decisions WHERE instance_uuid=?",
+                           (s["id"],)).fetchone()[0] == 0
+        # the api process started after it (its own name, as another process's would be)
+        again = Runtime(dataclasses.replace(config, service_host="api-after"), role="api")
+        await again.start()
+        try:
+            s = await wait_for(cloud, admin, s["id"], "ACTIVE", timeout=30)
+            await cloud.cluster.settle()
+        finally:
+            await again.stop()
+        assert con.execute("SELECT count(*) FROM scheduler_decisions WHERE instance_uuid=?",
+                           (s["id"],)).fetchone()[0] == 1
+        assert con.execute("SELECT host FROM claims WHERE instance_uuid=?", (s["id"],)).fetchall() == [(s["host"],)]
+        assert con.execute("SELECT count(*) FROM instance_action_events e JOIN instance_actions a ON"
+                           " a.id=e.action_id WHERE a.instance_uuid=? AND e.finish_time IS NULL",
+                           (s["id"],)).fetchone()[0] == 0
+    finally:
+        con.close()
 
 
 def _steer(path, host, behaviour, out):
