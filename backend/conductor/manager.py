@@ -65,7 +65,7 @@ class ConductorManager(HostReports, Redelivered):
 
     async def _schedule_and_build(self, ctx, ev, uuids, request_spec, seen, tries):
         for u in uuids:
-            self._event_start_once(ctx, u, ev)  # a copy cut past this takes the open event up
+            self.store.event_start(ctx, u, ev, once=True)  # a copy cut past this takes the open event up
         async with Step(self.tracer, ctx, "conductor", "schedule", uuids[0]):
             for attempt in range(3):
                 try:

@@ -83,25 +83,6 @@ class Redelivered:
             self.db, "SELECT 1 x FROM instance_action_events WHERE action_id=? AND event=? AND finish_time IS NULL",
             (aid, event)) is not None
 
-    def _event_start_once(self, ctx, uuid, event) -> None:
-        """Start the request's event unless it is open already. A copy of build_instances whose
-        first copy began the event and was cut before its decision was saved takes that event
-        up (the decision's event_finish ends the open one) instead of leaving it open for ever.
-        One statement, as store.event_start's INSERT: the first copy pays nothing more."""
-        aid = self.store._action_id(ctx, uuid)
-        if aid is None:
-            return
-        now = dbm.now_iso()
-        cur = self.db.conn.execute(
-            "INSERT INTO instance_action_events (action_id, event, start_time) SELECT ?,?,? WHERE NOT EXISTS"
-            " (SELECT 1 FROM instance_action_events WHERE action_id=? AND event=? AND finish_time IS NULL)",
-            (aid, event, now, aid, event))
-        if not cur.rowcount:  # the earlier copy's: not in this process's cache, read by event_finish
-            return
-        ev = {"event": event, "start_time": now, "finish_time": None, "result": None, "host": None, "details": None}
-        self.store._open[(aid, event)] = (cur.lastrowid, ev)  # as store.event_start keeps it
-        self.store.hub.publish({"type": "action", "instance_uuid": uuid, "event": ev})
-
     def _fault_recorded(self, uuid, message, host) -> bool:
         """Whether the instance's latest fault is this one, recorded since its latest action
         began (an earlier copy's; the same failure of a later request is recorded again)."""

@@ -297,14 +297,25 @@ class InstanceStore:
             self._actions.clear()
         self._actions[key] = aid
 
-    def event_start(self, ctx, uuid: str, event: str, host: str | None = None) -> int | None:
+    def event_start(self, ctx, uuid: str, event: str, host: str | None = None, once: bool = False) -> int | None:
+        """once: unless the request's action has that event open already (a message delivered
+        again whose first copy began it and was cut: the copy takes it up, event_finish ends
+        it). The same one statement either way."""
         aid = self._action_id(ctx, uuid)
         if aid is None:
             return None
         ev = {"event": event, "start_time": dbm.now_iso(), "finish_time": None, "result": None, "host": host,
               "details": None}
-        cur = self.db.conn.execute("INSERT INTO instance_action_events (action_id, event, start_time, host)"
-                                   " VALUES (?,?,?,?)", (aid, event, ev["start_time"], host))
+        if once:
+            cur = self.db.conn.execute(
+                "INSERT INTO instance_action_events (action_id, event, start_time, host) SELECT ?,?,?,?"
+                " WHERE NOT EXISTS (SELECT 1 FROM instance_action_events WHERE action_id=? AND event=?"
+                " AND finish_time IS NULL)", (aid, event, ev["start_time"], host, aid, event))
+            if not cur.rowcount:  # the earlier copy's (not in this process's cache: event_finish reads it)
+                return None
+        else:
+            cur = self.db.conn.execute("INSERT INTO instance_action_events (action_id, event, start_time, host)"
+                                       " VALUES (?,?,?,?)", (aid, event, ev["start_time"], host))
         # open events by (action, name): finishing one needs no lookup
         self._open[(aid, event)] = (cur.lastrowid, ev)
         self.hub.publish({"type": "action", "instance_uuid": uuid, "event": ev})
