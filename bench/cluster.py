@@ -133,7 +133,7 @@ def summarise(profile: Path) -> None:
     """DIR/<name>.txt: the functions each process spent its samples in (self and total)."""
     for raw in profile.glob("*.raw"):
         own, total, n = {}, {}, 0
-        for line in raw.read_text().splitlines():
+        for line in raw.read_text(errors="replace").splitlines():
             stack, _, count = line.rpartition(" ")
             frames, c = stack.split(";"), int(count)
             n += c

@@ -52,6 +52,18 @@ async def test_ports_are_bound_wired_and_active(cloud, admin, image):
     assert names.index("update_device_up") < names.index("external_instance_event") < names.index("spawn")
 
 
+async def test_networks_none_asks_nothing_of_the_network_service(cloud, admin, image):
+    """networks "none" (nova's no_allocate): the build makes no port and sends the network
+    service nothing; its allocate ports step says why."""
+    s = (await cloud.create_server(admin, "bare", image, "m1.nano", networks="none"))[0]
+    s = await wait_for(cloud, admin, s["id"], "ACTIVE")
+    assert await cloud.list_ports(admin, {"device_id": s["id"]}) == []
+    assert plumbing(cloud, s["host"]) == ({}, {})
+    trace = await cloud.get_trace(admin, s["id"])
+    assert not [t for t in trace if t["service"] == "queue" and t["topic"] == "network"]
+    assert [t["detail"] for t in trace if t.get("step") == "allocate ports" and t["phase"] == "end"] == ["networks: none"]
+
+
 async def test_segmentation_ids_are_unique_and_admin_only(cloud, admin):
     nets = [await cloud.create_network(admin, f"n{i}", shared=True) for i in range(5)]
     vnis = [n["provider:segmentation_id"] for n in nets]

@@ -191,8 +191,10 @@ class ComputeManager(BuildCleanup, SerialConsoleManager, VifManager, ServerActio
         await self.driver.build_stage_done(uuid, states.SCHEDULING)
         if held:
             await self._progress(ctx, uuid, stage, *to_networking, start="compute_allocate_network")
-        async with Step(self.tracer, ctx, "network", "allocate ports", uuid):
-            nw = await self.network_api.allocate_for_instance(
+        none = inst["requested_networks"] == "none"
+        async with Step(self.tracer, ctx, "network", "allocate ports", uuid, detail="networks: none" if none else None):
+            # networks "none": nothing to ask of the network service (nova's no_allocate)
+            nw = [] if none else await self.network_api.allocate_for_instance(
                 ctx, instance_uuid=uuid, project_id=inst["project_id"], host=self.host,
                 requested=inst["requested_networks"], zone=inst["availability_zone"],
                 vif_type=self.driver.vif_type, vtep=self.host_cfg.vtep)
